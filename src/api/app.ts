@@ -1,0 +1,89 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import type { Context } from '../runtime/context.ts';
+import type { Services } from '../runtime/services.ts';
+import { ApiKeyVerifier } from '../auth/api-keys.ts';
+import { UserTokenVerifier } from '../auth/user-tokens.ts';
+import { registerErrorHandling } from './plugins/errors.ts';
+import { registerAuth } from './plugins/auth.ts';
+import { registerIdempotency } from './plugins/idempotency.ts';
+import { registerHttpMetrics } from './plugins/metrics.ts';
+import { registerRoutes } from './routes/index.ts';
+
+export interface ApiDeps {
+  readonly ctx: Context;
+  readonly services: Services;
+  /** True while shutting down: /readyz answers 503 so load balancers stop sending. */
+  readonly draining: () => boolean;
+}
+
+export type App = FastifyInstance;
+
+/**
+ * Two validators: request bodies are strict (no type coercion, unknown fields rejected), while
+ * query strings, path parameters and headers coerce, since they arrive as text.
+ */
+function makeAjv(coerce: boolean): Ajv {
+  const ajv = new Ajv({
+    coerceTypes: coerce ? 'array' : false,
+    useDefaults: true,
+    removeAdditional: false,
+    allErrors: false,
+    strict: false,
+  });
+  (addFormats as unknown as (a: Ajv) => void)(ajv);
+  return ajv;
+}
+
+/** Build the HTTP app without listening (tests drive it with inject()). */
+export async function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}): Promise<App> {
+  const { ctx } = deps;
+  const app = Fastify({
+    loggerInstance: ctx.log.child({ role: 'api' }),
+    bodyLimit: ctx.config.maxBodyBytes,
+    trustProxy: true,
+    return503OnClosing: true,
+    ...options,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const bodyAjv = makeAjv(false);
+  const textAjv = makeAjv(true);
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? bodyAjv : textAjv).compile(schema),
+  );
+
+  registerErrorHandling(app);
+  registerAuth(app, {
+    apiKeys: new ApiKeyVerifier(ctx.pool),
+    userTokens: new UserTokenVerifier({ secret: ctx.config.userJwtSecret, jwksUrl: ctx.config.userJwksUrl }),
+    trustGatewayHeaders: ctx.config.trustGatewayHeaders,
+  });
+  registerIdempotency(app, ctx.pool);
+  registerHttpMetrics(app, ctx.metrics);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Herald',
+        version: '1',
+        description: 'Self-hosted notification delivery. See docs/api.md for the contract.',
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'API key (hk_...) or an end user JWT' },
+        },
+      },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+
+  await registerRoutes(app, deps);
+  return app;
+}

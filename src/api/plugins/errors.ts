@@ -1,0 +1,77 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { HeraldError, ERRORS, type ErrorCode } from '../../errors/index.ts';
+import { coerceError } from '../../log/index.ts';
+
+interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+export function errorBody(code: ErrorCode, message: string, details?: unknown): ErrorBody {
+  return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
+/** Map Fastify's own errors (body parsing, validation, limits) onto the catalogue. */
+function fromFastify(err: FastifyError): HeraldError | undefined {
+  if (err.validation) {
+    const details = err.validation.map((v) => {
+      const missing = (v.params as { missingProperty?: string } | undefined)?.missingProperty;
+      const extra = (v.params as { additionalProperty?: string } | undefined)?.additionalProperty;
+      const base = `${err.validationContext ?? 'body'}${v.instancePath.replace(/\//g, '.')}`;
+      const field = missing ? `${base}.${missing}` : extra ? `${base}.${extra}` : base;
+      const message = extra ? `unknown field "${extra}"` : (v.message ?? 'is not valid');
+      return { field, message };
+    });
+    const first = details[0];
+    return new HeraldError('VALIDATION_FAILED', first ? `${first.field}: ${first.message}` : 'The request is not valid.', details);
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new HeraldError('MALFORMED_JSON', err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'The request body is empty.' : 'The request body is not valid JSON.');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new HeraldError('PAYLOAD_TOO_LARGE');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new HeraldError('UNSUPPORTED_MEDIA_TYPE');
+    default:
+      break;
+  }
+  if (err instanceof SyntaxError || (err as { type?: string }).type === 'entity.parse.failed') {
+    return new HeraldError('MALFORMED_JSON');
+  }
+  const status = err.statusCode ?? 500;
+  if (status === 413) return new HeraldError('PAYLOAD_TOO_LARGE');
+  if (status === 415) return new HeraldError('UNSUPPORTED_MEDIA_TYPE');
+  if (status === 404) return new HeraldError('NOT_FOUND');
+  if (status === 405) return new HeraldError('METHOD_NOT_ALLOWED');
+  if (status >= 400 && status < 500) return new HeraldError('VALIDATION_FAILED', err.message);
+  return undefined;
+}
+
+/** PostgreSQL errors caused by the input (too long for an index, bad text) are the caller's. */
+function fromPostgres(err: { code?: unknown; message?: string }): HeraldError | undefined {
+  if (typeof err.code !== 'string' || !/^[0-9A-Z]{5}$/.test(err.code)) return undefined;
+  if (err.code === '22P02' || err.code === '22007' || err.code === '22008' || err.code === '22003') {
+    return new HeraldError('VALIDATION_FAILED', 'A value is out of range or malformed.');
+  }
+  if (err.code === '22021' || err.code === '54000') return new HeraldError('VALIDATION_FAILED', 'A value is not acceptable text or is too long.');
+  if (err.code === '23505') return new HeraldError('CONFLICT', 'That resource already exists.');
+  return undefined;
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((raw, request, reply) => {
+    const err = raw as FastifyError;
+    const herald = err instanceof HeraldError ? err : (fromFastify(err) ?? fromPostgres(err));
+    if (herald) {
+      if (herald.headers) void reply.headers(herald.headers);
+      if (herald.status >= 500) request.log.error({ err }, 'request failed');
+      return reply.status(herald.status).send(errorBody(herald.code, herald.message, herald.details));
+    }
+    request.log.error({ err: coerceError(err) }, 'unhandled error');
+    return reply.status(500).send(errorBody('INTERNAL', ERRORS.INTERNAL.message));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send(errorBody('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}.`));
+  });
+}

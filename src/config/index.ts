@@ -1,0 +1,235 @@
+import { VARIABLES, type VarSpec, ROLE_NAMES, BROKER_NAMES, INGEST_SOURCES } from './spec.ts';
+
+export { VARIABLES, ROLE_NAMES } from './spec.ts';
+export type RoleName = (typeof ROLE_NAMES)[number];
+export type BrokerName = (typeof BROKER_NAMES)[number];
+export type IngestSource = (typeof INGEST_SOURCES)[number];
+
+export interface Config {
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly databasePoolSize: number;
+  readonly port: number;
+  readonly host: string;
+  readonly logLevel: string;
+  readonly apiKey: string | undefined;
+  readonly roles: readonly RoleName[];
+  readonly secretKey: string | undefined;
+  readonly userJwtSecret: string | undefined;
+  readonly userJwksUrl: string | undefined;
+  readonly trustGatewayHeaders: boolean;
+  readonly maxBodyBytes: number;
+  readonly apns: {
+    readonly keyFile: string | undefined;
+    readonly keyId: string | undefined;
+    readonly teamId: string | undefined;
+    readonly certFile: string | undefined;
+    readonly privateKeyFile: string | undefined;
+    readonly passphrase: string | undefined;
+    readonly bundleId: string | undefined;
+    readonly environment: 'production' | 'development';
+    readonly url: string | undefined;
+  };
+  readonly fcm: { readonly serviceAccountFile: string | undefined; readonly url: string };
+  readonly webpush: {
+    readonly publicKey: string | undefined;
+    readonly privateKey: string | undefined;
+    readonly subject: string | undefined;
+  };
+  readonly email: {
+    readonly smtpUrl: string | undefined;
+    readonly from: string | undefined;
+    readonly sesRegion: string | undefined;
+  };
+  readonly webhook: { readonly url: string | undefined; readonly secret: string | undefined; readonly timeoutMs: number };
+  readonly worker: {
+    readonly channels: readonly string[] | undefined;
+    readonly batchSize: number;
+    readonly concurrency: number;
+    readonly leaseSeconds: number;
+  };
+  readonly events: { readonly broker: BrokerName | undefined; readonly topic: string };
+  readonly pubsub: { readonly project: string | undefined };
+  readonly ingestApns: { readonly subscription: string; readonly topic: string; readonly maxAgeSeconds: number };
+  readonly ingest: { readonly from: IngestSource | undefined; readonly topic: string; readonly subscription: string };
+  readonly brokerAutoCreate: boolean;
+  readonly natsUrl: string;
+  readonly shutdownTimeoutMs: number;
+}
+
+/** A bad environment: every problem found, each naming its variable. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+type Value = string | number | boolean | readonly string[] | undefined;
+
+function parseOne(spec: VarSpec, raw: string | undefined, problems: string[]): Value {
+  const text = raw === undefined || raw.trim() === '' ? spec.default : raw.trim();
+  if (text === undefined) return undefined;
+  const fail = (expected: string): undefined => {
+    problems.push(`${spec.name}=${spec.secret ? '[redacted]' : JSON.stringify(text)}: expected ${expected}`);
+    return undefined;
+  };
+  const kind = spec.kind;
+  switch (kind.type) {
+    case 'string':
+      return text;
+    case 'int': {
+      if (!/^-?\d+$/.test(text)) return fail(`a whole number from ${kind.min} to ${kind.max}`);
+      const n = Number(text);
+      if (n < kind.min || n > kind.max) return fail(`a whole number from ${kind.min} to ${kind.max}`);
+      return n;
+    }
+    case 'bool':
+      if (['true', '1', 'yes', 'on'].includes(text.toLowerCase())) return true;
+      if (['false', '0', 'no', 'off'].includes(text.toLowerCase())) return false;
+      return fail('true or false');
+    case 'enum':
+      return kind.values.includes(text) ? text : fail(`one of ${kind.values.join(', ')}`);
+    case 'url': {
+      let url: URL;
+      try {
+        url = new URL(text);
+      } catch {
+        return fail(`a URL (${kind.protocols.join(' or ')})`);
+      }
+      return kind.protocols.includes(url.protocol) ? text : fail(`a URL (${kind.protocols.join(' or ')})`);
+    }
+    case 'list': {
+      const items = text.split(',').map((s) => s.trim()).filter(Boolean);
+      const allowed = kind.values;
+      if (allowed) {
+        const bad = items.filter((i) => !allowed.includes(i));
+        if (bad.length > 0) return fail(`a comma-separated list of ${allowed.join(', ')} (unknown: ${bad.join(', ')})`);
+      }
+      return items;
+    }
+  }
+}
+
+/** Parse and validate the environment once; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const v = new Map<string, Value>();
+  for (const spec of VARIABLES) v.set(spec.name, parseOne(spec, env[spec.name], problems));
+  const s = (name: string) => v.get(name) as string | undefined;
+  const n = (name: string) => v.get(name) as number;
+  const b = (name: string) => v.get(name) as boolean;
+
+  if (s('HERALD_APNS_KEY_FILE') && !(s('HERALD_APNS_KEY_ID') && s('HERALD_APNS_TEAM_ID'))) {
+    problems.push('HERALD_APNS_KEY_FILE is set: HERALD_APNS_KEY_ID and HERALD_APNS_TEAM_ID are required with it');
+  }
+  if (s('HERALD_APNS_CERT_FILE') && s('HERALD_APNS_KEY_FILE')) {
+    problems.push('HERALD_APNS_CERT_FILE and HERALD_APNS_KEY_FILE are both set: choose certificate or token auth');
+  }
+  if (Boolean(s('HERALD_VAPID_PUBLIC_KEY')) !== Boolean(s('HERALD_VAPID_PRIVATE_KEY'))) {
+    problems.push('HERALD_VAPID_PUBLIC_KEY and HERALD_VAPID_PRIVATE_KEY go together: set both or neither');
+  }
+  if (s('HERALD_EVENTS_BROKER') === 'pubsub' && !s('HERALD_PUBSUB_PROJECT')) {
+    problems.push('HERALD_EVENTS_BROKER=pubsub: HERALD_PUBSUB_PROJECT is required');
+  }
+  if (s('HERALD_INGEST_FROM') === 'pubsub' && !s('HERALD_PUBSUB_PROJECT')) {
+    problems.push('HERALD_INGEST_FROM=pubsub: HERALD_PUBSUB_PROJECT is required');
+  }
+  if (s('HERALD_DATABASE_URL') && !s('HERALD_SECRET_KEY')) {
+    problems.push('HERALD_SECRET_KEY is required with HERALD_DATABASE_URL (it encrypts app credentials; every process must share it)');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const config: Config = {
+    databaseUrl: s('HERALD_DATABASE_URL'),
+    dataDir: s('HERALD_DATA_DIR') ?? './data',
+    databasePoolSize: n('HERALD_DATABASE_POOL_SIZE'),
+    port: n('HERALD_PORT'),
+    host: s('HERALD_HOST') ?? '0.0.0.0',
+    logLevel: s('HERALD_LOG_LEVEL') ?? 'info',
+    apiKey: s('HERALD_API_KEY'),
+    roles: v.get('HERALD_ROLES') as readonly RoleName[],
+    secretKey: s('HERALD_SECRET_KEY'),
+    userJwtSecret: s('HERALD_USER_JWT_SECRET'),
+    userJwksUrl: s('HERALD_USER_JWKS_URL'),
+    trustGatewayHeaders: b('HERALD_TRUST_GATEWAY_HEADERS'),
+    maxBodyBytes: n('HERALD_MAX_BODY_BYTES'),
+    apns: {
+      keyFile: s('HERALD_APNS_KEY_FILE'),
+      keyId: s('HERALD_APNS_KEY_ID'),
+      teamId: s('HERALD_APNS_TEAM_ID'),
+      certFile: s('HERALD_APNS_CERT_FILE'),
+      privateKeyFile: s('HERALD_APNS_PRIVATE_KEY_FILE'),
+      passphrase: s('HERALD_APNS_PASSPHRASE'),
+      bundleId: s('HERALD_APNS_BUNDLE_ID'),
+      environment: (s('HERALD_APNS_ENVIRONMENT') ?? 'production') as 'production' | 'development',
+      url: s('HERALD_APNS_URL'),
+    },
+    fcm: { serviceAccountFile: s('HERALD_FCM_SERVICE_ACCOUNT_FILE'), url: s('HERALD_FCM_URL') ?? 'https://fcm.googleapis.com' },
+    webpush: {
+      publicKey: s('HERALD_VAPID_PUBLIC_KEY'),
+      privateKey: s('HERALD_VAPID_PRIVATE_KEY'),
+      subject: s('HERALD_VAPID_SUBJECT'),
+    },
+    email: { smtpUrl: s('HERALD_SMTP_URL'), from: s('HERALD_EMAIL_FROM'), sesRegion: s('HERALD_SES_REGION') },
+    webhook: { url: s('HERALD_WEBHOOK_URL'), secret: s('HERALD_WEBHOOK_SECRET'), timeoutMs: n('HERALD_WEBHOOK_TIMEOUT_MS') },
+    worker: {
+      channels: v.get('HERALD_WORKER_CHANNELS') as readonly string[] | undefined,
+      batchSize: n('HERALD_WORKER_BATCH_SIZE'),
+      concurrency: n('HERALD_WORKER_CONCURRENCY'),
+      leaseSeconds: n('HERALD_WORKER_LEASE_SECONDS'),
+    },
+    events: { broker: s('HERALD_EVENTS_BROKER') as BrokerName | undefined, topic: s('HERALD_EVENTS_TOPIC') ?? 'herald-events' },
+    pubsub: { project: s('HERALD_PUBSUB_PROJECT') },
+    ingestApns: {
+      subscription: s('HERALD_INGEST_PUBSUB_SUBSCRIPTION') ?? 'notifications-apn',
+      topic: s('HERALD_INGEST_PUBSUB_TOPIC') ?? 'notifications',
+      maxAgeSeconds: n('HERALD_INGEST_MAX_AGE_SECONDS'),
+    },
+    ingest: {
+      from: s('HERALD_INGEST_FROM') as IngestSource | undefined,
+      topic: s('HERALD_INGEST_TOPIC') ?? 'herald-notifications',
+      subscription: s('HERALD_INGEST_SUBSCRIPTION') ?? 'herald-ingest',
+    },
+    brokerAutoCreate: b('HERALD_BROKER_AUTO_CREATE'),
+    natsUrl: s('HERALD_NATS_URL') ?? 'nats://127.0.0.1:4222',
+    shutdownTimeoutMs: n('HERALD_SHUTDOWN_TIMEOUT_MS'),
+  };
+  return deepFreeze(config);
+}
+
+/** The variables as set, secrets replaced: what gets logged and what `herald config` prints. */
+export function redactedEnvironment(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const spec of VARIABLES) {
+    const raw = env[spec.name];
+    if (raw === undefined || raw === '') continue;
+    out[spec.name] = spec.secret ? '[redacted]' : raw;
+  }
+  return out;
+}
+
+/** Same object with every secret-bearing field replaced, safe to log. */
+export function redactConfig(config: Config): unknown {
+  const secretish = /(secret|password|passphrase|privateKey|apiKey|databaseUrl|smtpUrl)$/i;
+  const walk = (value: unknown, key: string): unknown => {
+    if (value === undefined || value === null) return value;
+    if (secretish.test(key)) return '[redacted]';
+    if (Array.isArray(value)) return value.map((x) => walk(x, ''));
+    if (typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, x]) => [k, walk(x, k)]));
+    }
+    return value;
+  };
+  return walk(config, '');
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

@@ -1,0 +1,77 @@
+/**
+ * Every environment variable herald reads, declared once. The loader, the redacted copy that is
+ * logged and the configuration table in docs/configuration.md all come from this list (a test
+ * checks the docs name every variable here).
+ */
+export type VarKind =
+  | { type: 'string' }
+  | { type: 'url'; protocols: readonly string[] }
+  | { type: 'int'; min: number; max: number }
+  | { type: 'bool' }
+  | { type: 'enum'; values: readonly string[] }
+  | { type: 'list'; values?: readonly string[] };
+
+export interface VarSpec {
+  readonly name: string;
+  readonly kind: VarKind;
+  readonly default?: string;
+  /** Shown as `[redacted]` in logs and `herald config`. */
+  readonly secret?: boolean;
+  readonly description: string;
+}
+
+export const ROLE_NAMES = ['api', 'scheduler', 'worker', 'relay', 'ingest', 'ingest-apns'] as const;
+export const BROKER_NAMES = ['pubsub', 'sns', 'nats'] as const;
+export const INGEST_SOURCES = ['pubsub', 'sqs', 'nats'] as const;
+
+export const VARIABLES: readonly VarSpec[] = [
+  { name: 'HERALD_DATABASE_URL', kind: { type: 'url', protocols: ['postgres:', 'postgresql:'] }, secret: true, description: 'PostgreSQL connection string; unset = embedded PostgreSQL in HERALD_DATA_DIR' },
+  { name: 'HERALD_DATA_DIR', kind: { type: 'string' }, default: './data', description: "embedded PostgreSQL's data directory (also holds generated keys)" },
+  { name: 'HERALD_DATABASE_POOL_SIZE', kind: { type: 'int', min: 1, max: 500 }, default: '10', description: 'connections in the pool of each process' },
+  { name: 'HERALD_PORT', kind: { type: 'int', min: 0, max: 65535 }, default: '3000', description: 'HTTP listen port' },
+  { name: 'HERALD_HOST', kind: { type: 'string' }, default: '0.0.0.0', description: 'HTTP listen address' },
+  { name: 'HERALD_LOG_LEVEL', kind: { type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, default: 'info', description: 'log level' },
+  { name: 'HERALD_API_KEY', kind: { type: 'string' }, secret: true, description: 'an admin API key created at start-up if absent (stored hashed)' },
+  { name: 'HERALD_ROLES', kind: { type: 'list', values: ROLE_NAMES }, default: 'api,scheduler,worker,relay,ingest,ingest-apns', description: 'roles `herald start` runs (relay/ingest/ingest-apns only when configured)' },
+  { name: 'HERALD_SECRET_KEY', kind: { type: 'string' }, secret: true, description: 'key that encrypts app credentials at rest (32 bytes, base64 or hex, or any passphrase); generated into the data dir on the embedded default, required with an external database' },
+  { name: 'HERALD_USER_JWT_SECRET', kind: { type: 'string' }, secret: true, description: "HS256 secret that verifies end users' JWTs" },
+  { name: 'HERALD_USER_JWKS_URL', kind: { type: 'url', protocols: ['http:', 'https:'] }, description: "JWKS URL that verifies end users' RS256/ES256 JWTs" },
+  { name: 'HERALD_TRUST_GATEWAY_HEADERS', kind: { type: 'bool' }, default: 'false', description: 'accept `x-authenticated-userid` / `x-consumer-username` from an API gateway' },
+  { name: 'HERALD_MAX_BODY_BYTES', kind: { type: 'int', min: 1024, max: 104857600 }, default: '1048576', description: 'largest accepted request body' },
+  { name: 'HERALD_APNS_KEY_FILE', kind: { type: 'string' }, description: 'APNs token auth: path of the .p8 key (default app)' },
+  { name: 'HERALD_APNS_KEY_ID', kind: { type: 'string' }, description: 'APNs token auth: key id' },
+  { name: 'HERALD_APNS_TEAM_ID', kind: { type: 'string' }, description: 'APNs token auth: team id' },
+  { name: 'HERALD_APNS_CERT_FILE', kind: { type: 'string' }, description: 'APNs certificate auth: PEM certificate (or PKCS#12 file)' },
+  { name: 'HERALD_APNS_PRIVATE_KEY_FILE', kind: { type: 'string' }, description: 'APNs certificate auth: PEM private key' },
+  { name: 'HERALD_APNS_PASSPHRASE', kind: { type: 'string' }, secret: true, description: 'passphrase of the APNs key or PKCS#12 file' },
+  { name: 'HERALD_APNS_BUNDLE_ID', kind: { type: 'string' }, description: 'APNs topic (bundle id) of the default app' },
+  { name: 'HERALD_APNS_ENVIRONMENT', kind: { type: 'enum', values: ['production', 'development'] }, default: 'production', description: 'APNs environment' },
+  { name: 'HERALD_APNS_URL', kind: { type: 'url', protocols: ['https:'] }, description: "override the APNs origin (fakes, proxies); default Apple's host for the environment" },
+  { name: 'HERALD_FCM_SERVICE_ACCOUNT_FILE', kind: { type: 'string' }, description: "FCM service-account JSON (its token_uri is honoured)" },
+  { name: 'HERALD_FCM_URL', kind: { type: 'url', protocols: ['https:', 'http:'] }, default: 'https://fcm.googleapis.com', description: 'FCM API origin' },
+  { name: 'HERALD_VAPID_PUBLIC_KEY', kind: { type: 'string' }, description: 'Web Push VAPID public key (generated and kept on the embedded default)' },
+  { name: 'HERALD_VAPID_PRIVATE_KEY', kind: { type: 'string' }, secret: true, description: 'Web Push VAPID private key' },
+  { name: 'HERALD_VAPID_SUBJECT', kind: { type: 'string' }, description: 'Web Push VAPID subject (mailto: or https: URL)' },
+  { name: 'HERALD_SMTP_URL', kind: { type: 'url', protocols: ['smtp:', 'smtps:'] }, secret: true, description: 'e-mail over SMTP, e.g. smtp://user:pass@host:587' },
+  { name: 'HERALD_EMAIL_FROM', kind: { type: 'string' }, description: 'sender address of e-mails' },
+  { name: 'HERALD_SES_REGION', kind: { type: 'string' }, description: 'send e-mail through AWS SES v2 in this region (standard AWS credentials)' },
+  { name: 'HERALD_WEBHOOK_URL', kind: { type: 'url', protocols: ['http:', 'https:'] }, description: 'webhook channel target of the default app' },
+  { name: 'HERALD_WEBHOOK_SECRET', kind: { type: 'string' }, secret: true, description: 'HMAC-SHA256 secret that signs webhook requests' },
+  { name: 'HERALD_WEBHOOK_TIMEOUT_MS', kind: { type: 'int', min: 100, max: 300000 }, default: '10000', description: 'webhook request timeout' },
+  { name: 'HERALD_WORKER_CHANNELS', kind: { type: 'list' }, description: 'channels a worker sends (default: all configured)' },
+  { name: 'HERALD_WORKER_BATCH_SIZE', kind: { type: 'int', min: 1, max: 5000 }, default: '500', description: 'deliveries claimed per batch' },
+  { name: 'HERALD_WORKER_CONCURRENCY', kind: { type: 'int', min: 1, max: 100000 }, default: '1000', description: 'deliveries in flight per worker process' },
+  { name: 'HERALD_WORKER_LEASE_SECONDS', kind: { type: 'int', min: 5, max: 3600 }, default: '30', description: 'lease on claimed deliveries; a dead worker’s rows are claimed again after it' },
+  { name: 'HERALD_EVENTS_BROKER', kind: { type: 'enum', values: BROKER_NAMES }, description: 'where the relay publishes events: pubsub, sns or nats (unset: events stay in PostgreSQL)' },
+  { name: 'HERALD_EVENTS_TOPIC', kind: { type: 'string' }, default: 'herald-events', description: 'topic / SNS topic ARN / subject for events' },
+  { name: 'HERALD_PUBSUB_PROJECT', kind: { type: 'string' }, description: 'Google Cloud project (with PUBSUB_EMULATOR_HOST for the emulator)' },
+  { name: 'HERALD_INGEST_PUBSUB_SUBSCRIPTION', kind: { type: 'string' }, default: 'notifications-apn', description: 'seed-000 APNs worker: Pub/Sub subscription' },
+  { name: 'HERALD_INGEST_PUBSUB_TOPIC', kind: { type: 'string' }, default: 'notifications', description: 'seed-000 APNs worker: Pub/Sub topic' },
+  { name: 'HERALD_INGEST_MAX_AGE_SECONDS', kind: { type: 'int', min: 1, max: 604800 }, default: '600', description: 'drop ingested messages older than this (by publish time)' },
+  { name: 'HERALD_INGEST_FROM', kind: { type: 'enum', values: INGEST_SOURCES }, description: 'broker whose messages are POST /v1/notifications bodies (`herald ingest`)' },
+  { name: 'HERALD_INGEST_TOPIC', kind: { type: 'string' }, default: 'herald-notifications', description: 'ingest input: Pub/Sub topic or JetStream subject' },
+  { name: 'HERALD_INGEST_SUBSCRIPTION', kind: { type: 'string' }, default: 'herald-ingest', description: 'ingest input: Pub/Sub subscription, SQS queue URL or JetStream durable consumer' },
+  { name: 'HERALD_BROKER_AUTO_CREATE', kind: { type: 'bool' }, default: 'true', description: 'create missing topics, subscriptions, queues and streams' },
+  { name: 'HERALD_NATS_URL', kind: { type: 'url', protocols: ['nats:', 'tls:'] }, default: 'nats://127.0.0.1:4222', description: 'NATS server' },
+  { name: 'HERALD_SHUTDOWN_TIMEOUT_MS', kind: { type: 'int', min: 0, max: 600000 }, default: '25000', description: 'how long graceful shutdown waits for in-flight work' },
+];

@@ -1,0 +1,32 @@
+import pg from 'pg';
+import type { Logger } from '../log/index.ts';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+/** Anything that can run a query: the pool or a client inside a transaction. */
+export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
+
+// int8 (bigint) columns arrive as strings unless parsed: counts are cast to int in SQL instead,
+// and bigint ids stay strings because ids are opaque strings in the API.
+export function createPool(connectionString: string, max: number, log?: Logger, applicationName = 'herald'): Pool {
+  const pool = new pg.Pool({ connectionString, max, application_name: applicationName, idleTimeoutMillis: 30_000 });
+  // An idle client that errors (server restart, network) must not crash the process.
+  pool.on('error', (err) => log?.warn({ err }, 'idle database connection failed'));
+  return pool;
+}
+
+/** Run `fn` in one transaction; commit on success, roll back on any error. */
+export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The error catalogue: every error the API answers with, its stable code and HTTP status,
+ * defined once. docs/errors.md documents the same list (a test keeps them in step).
+ */
+export const ERRORS = {
+  VALIDATION_FAILED: { status: 400, message: 'The request is not valid.' },
+  MALFORMED_JSON: { status: 400, message: 'The request body is not valid JSON.' },
+  UNAUTHENTICATED: { status: 401, message: 'Credentials are missing or not valid.' },
+  PERMISSION_DENIED: { status: 403, message: 'These credentials may not do that.' },
+  NOT_FOUND: { status: 404, message: 'No such resource.' },
+  MISSING_REMINDER: { status: 404, message: 'No such reminder.' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed.' },
+  CONFLICT: { status: 409, message: 'The resource is not in a state that allows this.' },
+  IDEMPOTENCY_IN_PROGRESS: { status: 409, message: 'A request with this Idempotency-Key is still being processed.' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send JSON (Content-Type: application/json).' },
+  INVALID_DUEDATE: { status: 422, message: 'The reminder would fire in the past; its fire time must be in the future.' },
+  INVALID_RECURRENCE: { status: 422, message: 'The recurrence rule is not valid.' },
+  INVALID_TIMEZONE: { status: 422, message: 'Not an IANA time zone.' },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'This Idempotency-Key was used with a different request.' },
+  UNPROCESSABLE: { status: 422, message: 'The request breaks a rule.' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests.' },
+  INTERNAL: { status: 500, message: 'Internal error.' },
+  NOT_READY: { status: 503, message: 'Not ready.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error the API turns into `{"error": {code, message, details}}` with the catalogue's status. */
+export class HeraldError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: unknown;
+  readonly headers: Record<string, string> | undefined;
+  constructor(code: ErrorCode, message?: string, details?: unknown, headers?: Record<string, string>) {
+    super(message ?? ERRORS[code].message);
+    this.name = 'HeraldError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.details = details;
+    this.headers = headers;
+  }
+}
+
+export const notFound = (what = 'resource'): HeraldError => new HeraldError('NOT_FOUND', `No such ${what}.`);
+export const validation = (message: string, details?: unknown): HeraldError =>
+  new HeraldError('VALIDATION_FAILED', message, details);

@@ -1,0 +1,25 @@
+import type { RoleName } from '../config/index.ts';
+import type { Context, Role } from './context.ts';
+import type { Services } from './services.ts';
+import { apiRole } from '../api/role.ts';
+
+export interface RoleOptions {
+  /** `herald worker --channels ...` */
+  readonly channels?: readonly string[] | undefined;
+  /** `herald ingest --from ...` */
+  readonly ingestFrom?: string | undefined;
+  /** true for `herald start`: roles that are not configured are skipped instead of failing. */
+  readonly optional: boolean;
+}
+
+type RoleFactory = (ctx: Context, services: Services, options: RoleOptions) => Role | undefined;
+
+/** Every role herald can run. A factory returns undefined when its role is not configured. */
+export const ROLE_FACTORIES: Record<RoleName, RoleFactory> = {
+  api: (ctx, services) => apiRole(ctx, services),
+  scheduler: () => undefined,
+  worker: () => undefined,
+  relay: () => undefined,
+  ingest: () => undefined,
+  'ingest-apns': () => undefined,
+};

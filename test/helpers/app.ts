@@ -1,0 +1,78 @@
+import { Registry } from 'prom-client';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { loadConfig, type Config } from '../../src/config/index.ts';
+import { createLogger } from '../../src/log/index.ts';
+import { loadMigrations } from '../../src/db/migrate.ts';
+import { createApiKey } from '../../src/auth/api-keys.ts';
+import { buildApp, type App } from '../../src/api/app.ts';
+import type { Context } from '../../src/runtime/context.ts';
+import { buildServices, type Services } from '../../src/runtime/services.ts';
+import { createTestDatabase, type TestDatabase } from './db.ts';
+
+export interface TestHarness {
+  readonly db: TestDatabase;
+  readonly ctx: Context;
+  readonly services: Services;
+  readonly app: App;
+  /** An admin API key (Authorization: Bearer ...). */
+  readonly apiKey: string;
+  /** inject() with the admin key and JSON body unless headers say otherwise. */
+  request(options: InjectOptions): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+export const TEST_JWT_SECRET = 'test-user-jwt-secret-0123456789abcdef';
+
+export async function testConfig(env: Record<string, string> = {}, databaseUrl?: string): Promise<Config> {
+  return loadConfig({
+    HERALD_DATABASE_URL: databaseUrl ?? 'postgres://unused@127.0.0.1/unused',
+    HERALD_SECRET_KEY: randomBytes(32).toString('hex'),
+    HERALD_USER_JWT_SECRET: TEST_JWT_SECRET,
+    HERALD_LOG_LEVEL: process.env.HERALD_LOG_LEVEL ?? 'silent',
+    HERALD_DATA_DIR: await mkdtemp(path.join(tmpdir(), 'herald-test-')),
+    ...env,
+  });
+}
+
+export async function testContext(db: TestDatabase, env: Record<string, string> = {}): Promise<Context> {
+  const config = await testConfig(env, db.url);
+  const migrations = await loadMigrations();
+  return {
+    config,
+    log: createLogger(config.logLevel),
+    pool: db.pool,
+    metrics: new Registry(),
+    secretKey: randomBytes(32),
+    dataDir: config.dataDir,
+    latestMigration: migrations.at(-1)?.version ?? 0,
+  };
+}
+
+/** A fresh database, context, services and API app for one test file. */
+export async function createHarness(env: Record<string, string> = {}): Promise<TestHarness> {
+  const db = await createTestDatabase();
+  const ctx = await testContext(db, env);
+  const services = buildServices(ctx);
+  const app = await buildApp({ ctx, services, draining: () => false });
+  await app.ready();
+  const { key } = await createApiKey(db.pool, 'test');
+  return {
+    db,
+    ctx,
+    services,
+    app,
+    apiKey: key,
+    request(options) {
+      const headers: Record<string, string> = { authorization: `Bearer ${key}`, ...(options.headers as Record<string, string> | undefined) };
+      return app.inject({ ...options, headers });
+    },
+    async close() {
+      await app.close();
+      await db.close();
+    },
+  };
+}
