@@ -1,0 +1,116 @@
+/**
+ * The channel interface: every provider adapter (APNs, FCM, Web Push, e-mail, webhook, inbox)
+ * implements `Channel`, and the delivery engine (src/dispatch/) acts only on the typed verdicts
+ * they return — never on error strings.
+ *
+ * One call per delivery (rather than per batch): the engine claims a batch, sends its rows
+ * concurrently and records outcomes in small slices as they complete, so a slow request holds
+ * up nothing else and a crash re-sends as little as possible. Adapters multiplex underneath
+ * (HTTP/2 streams, SMTP pools).
+ */
+
+/** What the API calls a channel (`channels: ["push", "email"]`). */
+export type ChannelName = 'push' | 'email' | 'webhook' | 'inbox';
+export const CHANNEL_NAMES: readonly ChannelName[] = ['push', 'email', 'webhook', 'inbox'];
+
+/** The adapter that actually sends; `push` fans out to apns / fcm / webpush by device platform. */
+export type Provider = 'apns' | 'fcm' | 'webpush' | 'email' | 'webhook' | 'inbox';
+export const PROVIDERS: readonly Provider[] = ['apns', 'fcm', 'webpush', 'email', 'webhook', 'inbox'];
+
+export type Platform = 'ios' | 'android' | 'web';
+
+export interface WebPushSubscription {
+  readonly endpoint: string;
+  readonly keys: { readonly p256dh: string; readonly auth: string };
+}
+
+/** The notification as the API accepted it (`POST /v1/notifications`), minus addressing. */
+export interface NotificationContent {
+  readonly title?: string;
+  readonly subtitle?: string;
+  readonly body?: string;
+  readonly data?: Readonly<Record<string, unknown>>;
+  readonly url?: string;
+  readonly image?: string;
+  readonly ttlSeconds?: number;
+  readonly collapseId?: string;
+  readonly priority?: 'high' | 'normal';
+  readonly pushType?: 'alert' | 'background' | 'voip' | 'complication' | 'fileprovider' | 'mdm' | 'location' | 'liveactivity' | 'pushtotalk' | 'controls' | 'widgets';
+  readonly sound?: string;
+  readonly badge?: number;
+  readonly category?: string;
+  readonly threadId?: string;
+  readonly mutableContent?: boolean;
+  readonly contentAvailable?: boolean;
+  readonly interruptionLevel?: 'passive' | 'active' | 'time-sensitive' | 'critical';
+  /** APNs overrides: `payload` is merged over the built payload, `headers` over the built headers. */
+  readonly apns?: { readonly payload?: Readonly<Record<string, unknown>>; readonly headers?: Readonly<Record<string, string>> };
+  /** FCM v1 message fields merged over the built message (android, apns, webpush, fcm_options...). */
+  readonly fcm?: Readonly<Record<string, unknown>>;
+  /** Web Push overrides. */
+  readonly webpush?: Readonly<Record<string, unknown>>;
+  /** E-mail: own subject/text/html; otherwise the reminder template renders them. */
+  readonly email?: { readonly subject?: string; readonly text?: string; readonly html?: string };
+}
+
+export interface DeliveryUser {
+  readonly id: string;
+  readonly email?: string | undefined;
+  readonly name?: string | undefined;
+  readonly locale?: string | undefined;
+  readonly timezone?: string | undefined;
+}
+
+export interface DeliveryDevice {
+  readonly id: string | undefined;            // undefined for a raw-device notification
+  readonly platform: Platform;
+  readonly token: string;                     // APNs hex token, FCM token, Web Push endpoint
+  readonly environment?: 'production' | 'development' | undefined;
+  readonly subscription?: WebPushSubscription | undefined;
+  /** Last (re-)registration; APNs 410 answers older than this do not invalidate the device. */
+  readonly registeredAt?: Date | undefined;
+}
+
+/** One delivery handed to a channel. */
+export interface DeliveryJob {
+  readonly id: string;                        // delivery id (APNs: apns-id is derived from it)
+  readonly notificationId: string;
+  readonly provider: Provider;
+  readonly appId: string;
+  readonly attempt: number;                   // 1 on the first try
+  readonly dueAt: Date;
+  readonly expiresAt: Date | undefined;       // from ttlSeconds; past it the engine expires the row
+  readonly user: DeliveryUser | undefined;
+  readonly device: DeliveryDevice | undefined;
+  readonly content: NotificationContent;
+  readonly reminderId?: string | undefined;
+}
+
+/**
+ * A channel's answer for one delivery.
+ * - sent: accepted by the provider (providerId: apns-id, FCM message name, SMTP message id...)
+ * - retry: try again later (retryAfterMs from Retry-After when the provider gave one)
+ * - failed: permanent; never retried
+ * - device-invalid: the token is dead (APNs 410/BadDeviceToken, FCM UNREGISTERED, Web Push
+ *   404/410): the device is marked invalid and nothing more is sent to it
+ * `appProblem` (on retry/failed): a credential or configuration error of the app, shown on the
+ * app's status (`GET /v1/apps/{id}`) instead of being retried forever.
+ */
+export type Verdict =
+  | { readonly status: 'sent'; readonly providerId?: string | undefined }
+  | { readonly status: 'retry'; readonly error: string; readonly retryAfterMs?: number | undefined; readonly appProblem?: string | undefined }
+  | { readonly status: 'failed'; readonly error: string; readonly appProblem?: string | undefined }
+  | { readonly status: 'device-invalid'; readonly error: string };
+
+export interface Channel {
+  readonly provider: Provider;
+  /** Most attempts before a retrying delivery is failed (dead letter). */
+  readonly maxAttempts: number;
+  /**
+   * Send one delivery. Must not reject: an unexpected error becomes a `retry` verdict.
+   * May be called many times concurrently.
+   */
+  send(job: DeliveryJob): Promise<Verdict>;
+  /** Stop accepting, let in-flight requests finish (or fail them as retry), close connections. */
+  close(): Promise<void>;
+}
