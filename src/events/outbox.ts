@@ -1,0 +1,37 @@
+import type { Queryable } from '../db/pool.ts';
+
+/**
+ * The transactional outbox: call these with the same client as the change they record, inside
+ * its transaction, so a change and its event commit (or roll back) together. The relay
+ * publishes rows with published_at IS NULL.
+ */
+export interface NewEvent {
+  readonly userId: string | null | undefined;
+  readonly type: string;           // reminder:created, notification:sent, device:invalidated, ...
+  readonly itemType: string;       // reminder, notification, device, user, app
+  readonly itemId: string;
+  readonly data?: unknown;
+}
+
+export async function appendEvent(db: Queryable, event: NewEvent): Promise<void> {
+  await db.query(
+    `INSERT INTO events (user_id, type, item_type, item_id, data) VALUES ($1, $2, $3, $4, $5::jsonb)`,
+    [event.userId ?? null, event.type, event.itemType, event.itemId, JSON.stringify(event.data ?? {})],
+  );
+}
+
+/** Many events in one statement (the engine records outcomes in slices). */
+export async function appendEvents(db: Queryable, events: readonly NewEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await db.query(
+    `INSERT INTO events (user_id, type, item_type, item_id, data)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[])`,
+    [
+      events.map((e) => e.userId ?? null),
+      events.map((e) => e.type),
+      events.map((e) => e.itemType),
+      events.map((e) => e.itemId),
+      events.map((e) => JSON.stringify(e.data ?? {})),
+    ],
+  );
+}

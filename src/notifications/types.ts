@@ -1,0 +1,43 @@
+import type { ChannelName, NotificationContent, Platform, WebPushSubscription } from '../channels/types.ts';
+
+/** `POST /v1/notifications` (API.md, Notifications): addressing, timing and content. */
+export interface NotificationInput extends NotificationContent {
+  readonly to:
+    | { readonly userId: string }
+    | { readonly userIds: readonly string[] }
+    | {
+        readonly device: {
+          readonly platform: Platform;
+          readonly token?: string;
+          readonly subscription?: WebPushSubscription;
+          readonly environment?: 'production' | 'development';
+        };
+      };
+  readonly appId?: string;
+  /** Default: push (every valid device of the user) + inbox. */
+  readonly channels?: readonly ChannelName[];
+  /** RFC 3339; default now. */
+  readonly sendAt?: string;
+}
+
+export interface CreateOptions {
+  /** api, reminder, ingest:pubsub, ingest-apns, ... recorded on the notification. */
+  readonly source: string;
+  /** Absolute expiry overriding ttlSeconds (seed 000: publish time + max age). */
+  readonly expiresAt?: Date;
+  /** Exactly-once creation per key (broker message ids); a repeat returns the first result. */
+  readonly dedupeKey?: string;
+}
+
+export interface CreatedNotification {
+  readonly id: string;
+  readonly status: string;
+  readonly sendAt: string;
+  /** false when dedupeKey matched an earlier notification. */
+  readonly created: boolean;
+}
+
+/** What ingest roles and the API call to create a notification (src/notifications/service.ts). */
+export interface NotificationCreator {
+  create(input: NotificationInput, options: CreateOptions): Promise<CreatedNotification>;
+}

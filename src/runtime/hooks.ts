@@ -1,0 +1,51 @@
+import type { PoolClient } from '../db/pool.ts';
+
+/**
+ * Points where the domain services (users, devices, reminders) let the delivery engine act in
+ * the same transaction as their change: a reminder saved schedules its notification, a device
+ * registered joins the user's pending push notifications, a removed device or user cancels what
+ * was pending for it. The engine supplies the implementation; until it does these are no-ops.
+ */
+export interface ReminderRow {
+  readonly id: string;
+  readonly userId: string;
+  readonly appId: string;
+  readonly date: Date;
+  readonly title: string | null;
+  readonly message: string;
+  readonly url: string | null;
+  readonly notifyOffset: number;
+  readonly channels: readonly string[];
+  readonly recurrence: string | null;
+  readonly timezone: string | null;
+  readonly nextFireAt: Date | null;
+}
+
+export interface DeviceRow {
+  readonly id: string;
+  readonly userId: string;
+  readonly appId: string;
+  readonly platform: 'ios' | 'android' | 'web';
+  readonly token: string;
+}
+
+export interface DomainHooks {
+  reminderSaved(client: PoolClient, reminder: ReminderRow): Promise<void>;
+  reminderDeleted(client: PoolClient, reminderId: string, userId: string): Promise<void>;
+  deviceRegistered(client: PoolClient, device: DeviceRow): Promise<void>;
+  deviceRemoved(client: PoolClient, deviceId: string, userId: string): Promise<void>;
+  userDeleted(client: PoolClient, userId: string): Promise<void>;
+  /**
+   * Optional check of a new device's token with its provider (FCM `validate_only`, seed 002's
+   * dry run). Returns a reason when the provider rejects the token; called outside transactions.
+   */
+  validateDevice?(device: Omit<DeviceRow, 'id'>): Promise<string | undefined>;
+}
+
+export const NO_HOOKS: DomainHooks = {
+  async reminderSaved() {},
+  async reminderDeleted() {},
+  async deviceRegistered() {},
+  async deviceRemoved() {},
+  async userDeleted() {},
+};
