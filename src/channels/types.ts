@@ -114,3 +114,11 @@ export interface Channel {
   /** Stop accepting, let in-flight requests finish (or fail them as retry), close connections. */
   close(): Promise<void>;
 }
+
+/** What a channel factory is handed by the composition root. */
+export interface ChannelDeps {
+  readonly config: import('../config/index.ts').Config;
+  readonly log: import('../log/index.ts').Logger;
+  readonly metrics: import('prom-client').Registry;
+  readonly credentials: import('../apps/types.ts').AppCredentialStore;
+}
