@@ -1,0 +1,144 @@
+import type { ConnectionOptions } from 'node:tls';
+import { Counter } from 'prom-client';
+import type { AppCredentials, EmailCredentials } from '../../apps/types.ts';
+import type { Channel, ChannelDeps, DeliveryJob, Verdict } from '../types.ts';
+import { composeEmail } from './message.ts';
+import { SesSender, type SesOptions } from './ses.ts';
+import { SmtpSender } from './smtp.ts';
+
+export interface EmailChannelOptions {
+  /** SMTP connections per server; default 5. */
+  readonly maxConnections?: number;
+  /** Extra TLS options for SMTP (a test CA). */
+  readonly tls?: ConnectionOptions;
+  /** SES endpoint/credential overrides (tests); default: AWS_ENDPOINT_URL and the standard chain. */
+  readonly ses?: SesOptions;
+  readonly maxAttempts?: number;
+}
+
+type Route =
+  | { readonly kind: 'smtp'; readonly from: string; readonly url: string }
+  | { readonly kind: 'ses'; readonly from: string; readonly region: string }
+  | { readonly kind: 'none'; readonly problem: string };
+
+const CONFIGURE = 'set the app\'s email credentials {from, smtpUrl} or {from, ses: {region}} (default app: HERALD_EMAIL_FROM with HERALD_SMTP_URL or HERALD_SES_REGION)';
+
+/**
+ * Where an app's e-mail goes. An app whose `email` names only a sender uses this server's
+ * HERALD_SMTP_URL / HERALD_SES_REGION (a shared relay); the default app falls back to the
+ * HERALD_* variables entirely.
+ */
+export function routeFor(app: AppCredentials, config: ChannelDeps['config']['email']): Route {
+  const own: EmailCredentials | undefined = app.email ?? (app.id === 'default' && config.from ? { from: config.from } : undefined);
+  if (!own) return { kind: 'none', problem: `app ${app.id} has no e-mail configuration: ${CONFIGURE}` };
+  const from = own.from || config.from;
+  if (!from) return { kind: 'none', problem: `app ${app.id} has no e-mail sender address: ${CONFIGURE}` };
+  if (own.smtpUrl) return { kind: 'smtp', from, url: own.smtpUrl };
+  if (own.ses?.region) return { kind: 'ses', from, region: own.ses.region };
+  if (config.smtpUrl) return { kind: 'smtp', from, url: config.smtpUrl };
+  if (config.sesRegion) return { kind: 'ses', from, region: config.sesRegion };
+  return { kind: 'none', problem: `app ${app.id} has no SMTP server or SES region for e-mail: ${CONFIGURE}` };
+}
+
+/**
+ * The e-mail channel: one delivery = one message to `job.user.email`, over a pooled SMTP
+ * transport or SES v2, chosen per app. Transports are created on first use and kept.
+ */
+export class EmailChannel implements Channel {
+  readonly provider = 'email' as const;
+  readonly maxAttempts: number;
+  readonly #deps: ChannelDeps;
+  readonly #options: EmailChannelOptions;
+  readonly #smtp = new Map<string, SmtpSender>();
+  readonly #ses = new Map<string, SesSender>();
+  readonly #inflight = new Set<Promise<Verdict>>();
+  /** Apps whose e-mail problem we reported, so a success clears it once (not a write per send). */
+  readonly #problemApps = new Set<string>();
+  readonly #counter: Counter<'transport' | 'status'>;
+  #closing = false;
+
+  constructor(deps: ChannelDeps, options: EmailChannelOptions = {}) {
+    this.#deps = deps;
+    this.#options = options;
+    this.maxAttempts = options.maxAttempts ?? 8;
+    const name = 'herald_email_messages_total';
+    this.#counter = (deps.metrics.getSingleMetric(name) as Counter<'transport' | 'status'> | undefined)
+      ?? new Counter({ name, help: 'e-mail send attempts by transport and verdict', labelNames: ['transport', 'status'], registers: [deps.metrics] });
+  }
+
+  send(job: DeliveryJob): Promise<Verdict> {
+    if (this.#closing) return Promise.resolve({ status: 'retry', error: 'e-mail channel is shutting down' });
+    const pending = this.#send(job).catch((error: unknown): Verdict => ({
+      status: 'retry',
+      error: `e-mail: unexpected ${error instanceof Error ? error.message : String(error)}`,
+    }));
+    this.#inflight.add(pending);
+    void pending.finally(() => this.#inflight.delete(pending));
+    return pending;
+  }
+
+  async #send(job: DeliveryJob): Promise<Verdict> {
+    const user = job.user;
+    if (!user) return { status: 'failed', error: 'e-mail needs a user with an email address; this delivery has none' };
+    const to = user.email?.trim();
+    if (!to) return { status: 'failed', error: `user ${user.id} has no email address` };
+    const app = await this.#deps.credentials.get(job.appId);
+    if (!app) return { status: 'failed', error: `unknown app ${job.appId}` };
+    const route = routeFor(app, this.#deps.config.email);
+    if (route.kind === 'none') return this.#settle(job, 'none', { status: 'failed', error: route.problem, appProblem: route.problem });
+    const mail = composeEmail(job, route.from, to);
+    const verdict = route.kind === 'smtp' ? await this.#smtpSender(route.url).send(mail) : await this.#sesSender(route.region).send(mail);
+    return this.#settle(job, route.kind, verdict);
+  }
+
+  async #settle(job: DeliveryJob, transport: string, verdict: Verdict): Promise<Verdict> {
+    this.#counter.inc({ transport, status: verdict.status });
+    const problem = verdict.status === 'retry' || verdict.status === 'failed' ? verdict.appProblem : undefined;
+    try {
+      if (problem) {
+        this.#problemApps.add(job.appId);
+        this.#deps.log.warn({ appId: job.appId, deliveryId: job.id, problem }, 'e-mail configuration problem');
+        await this.#deps.credentials.reportProblem(job.appId, 'email', problem);
+      } else if (verdict.status === 'sent' && this.#problemApps.delete(job.appId)) {
+        await this.#deps.credentials.reportProblem(job.appId, 'email', undefined);
+      }
+    } catch (error) {
+      // The verdict stands even when the status update fails; the next problem reports again.
+      this.#deps.log.warn({ appId: job.appId, err: error }, 'could not record the app e-mail problem');
+    }
+    return verdict;
+  }
+
+  #smtpSender(url: string): SmtpSender {
+    let sender = this.#smtp.get(url);
+    if (!sender) {
+      sender = new SmtpSender(url, { maxConnections: this.#options.maxConnections ?? 5, tls: this.#options.tls });
+      this.#smtp.set(url, sender);
+    }
+    return sender;
+  }
+
+  #sesSender(region: string): SesSender {
+    let sender = this.#ses.get(region);
+    if (!sender) {
+      sender = new SesSender(region, this.#options.ses);
+      this.#ses.set(region, sender);
+    }
+    return sender;
+  }
+
+  /** Lets in-flight messages finish (up to `graceMs`), then closes every connection. */
+  async close(graceMs = 10_000): Promise<void> {
+    this.#closing = true;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#inflight]),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); }),
+    ]);
+    clearTimeout(timer);
+    for (const sender of this.#smtp.values()) sender.close();
+    for (const sender of this.#ses.values()) sender.close();
+    this.#smtp.clear();
+    this.#ses.clear();
+  }
+}
