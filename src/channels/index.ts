@@ -1,4 +1,5 @@
 import type { Channel, ChannelDeps, Provider } from './types.ts';
+import { createFcmChannel } from './fcm/index.ts';
 
 export type { Channel, ChannelDeps, DeliveryJob, Verdict, Provider, ChannelName, NotificationContent } from './types.ts';
 
@@ -8,6 +9,7 @@ export type { Channel, ChannelDeps, DeliveryJob, Verdict, Provider, ChannelName,
  * Each adapter registers itself here with one line.
  */
 export const CHANNEL_FACTORIES: Partial<Record<Provider, (deps: ChannelDeps) => Channel | undefined>> = {};
+CHANNEL_FACTORIES.fcm = createFcmChannel;
 
 export function createChannels(deps: ChannelDeps, only?: readonly string[]): Map<Provider, Channel> {
   const channels = new Map<Provider, Channel>();
