@@ -1,5 +1,7 @@
 import type { Channel, ChannelDeps, Provider } from './types.ts';
+import { createWebhookChannel } from './webhook/index.ts';
 import { createFcmChannel } from './fcm/index.ts';
+import { createEmailChannel } from './email/index.ts';
 
 export type { Channel, ChannelDeps, DeliveryJob, Verdict, Provider, ChannelName, NotificationContent } from './types.ts';
 
@@ -8,8 +10,10 @@ export type { Channel, ChannelDeps, DeliveryJob, Verdict, Provider, ChannelName,
  * channel cannot work at all in this process; per-app configuration problems are verdicts.
  * Each adapter registers itself here with one line.
  */
-export const CHANNEL_FACTORIES: Partial<Record<Provider, (deps: ChannelDeps) => Channel | undefined>> = {};
+export const CHANNEL_FACTORIES: Partial<Record<Provider, (deps: ChannelDeps) => Channel | undefined>> = {
+  webhook: createWebhookChannel,};
 CHANNEL_FACTORIES.fcm = createFcmChannel;
+CHANNEL_FACTORIES.email = (deps) => createEmailChannel(deps);
 
 export function createChannels(deps: ChannelDeps, only?: readonly string[]): Map<Provider, Channel> {
   const channels = new Map<Provider, Channel>();
