@@ -1,5 +1,11 @@
 import type { Context } from './context.ts';
 import { Health } from '../health/index.ts';
+import { NO_HOOKS, type DomainHooks } from './hooks.ts';
+import { UserService } from '../users/index.ts';
+import { DeviceService } from '../devices/index.ts';
+import { ReminderService } from '../reminders/index.ts';
+import { AppService, CredentialStore } from '../apps/index.ts';
+import { EventService } from '../events/index.ts';
 
 /**
  * The domain services, built once per process from the context and handed to the API and the
@@ -7,8 +13,29 @@ import { Health } from '../health/index.ts';
  */
 export interface Services {
   readonly health: Health;
+  /** The engine's hooks into user/device/reminder transactions; services read this field on every call. */
+  hooks: DomainHooks;
+  readonly users: UserService;
+  readonly devices: DeviceService;
+  readonly reminders: ReminderService;
+  readonly apps: AppService;
+  readonly events: EventService;
+  /** Decrypted app credentials for the channels (the `default` app from HERALD_* variables). */
+  readonly credentials: CredentialStore;
 }
 
-export function buildServices(_ctx: Context): Services {
-  return { health: new Health() };
+export function buildServices(ctx: Context): Services {
+  const credentials = new CredentialStore({ pool: ctx.pool, secretKey: ctx.secretKey, config: ctx.config, dataDir: ctx.dataDir, log: ctx.log });
+  const hooks = (): DomainHooks => services.hooks;
+  const services: Services = {
+    health: new Health(),
+    hooks: NO_HOOKS,
+    users: new UserService(ctx.pool, hooks),
+    devices: new DeviceService(ctx.pool, hooks),
+    reminders: new ReminderService(ctx.pool, hooks),
+    apps: new AppService(ctx.pool, ctx.secretKey, credentials),
+    events: new EventService(ctx.pool),
+    credentials,
+  };
+  return services;
 }

@@ -1,7 +1,17 @@
 import type { App, ApiDeps } from '../app.ts';
 import { healthRoutes } from './health.ts';
+import { userRoutes } from './users.ts';
+import { deviceRoutes } from './devices.ts';
+import { reminderRoutes } from './reminders.ts';
+import { eventRoutes } from './events.ts';
+import { appRoutes } from './apps.ts';
 
 /** Every route module, registered in one place. */
 export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
   await app.register(healthRoutes, deps);
+  await app.register(userRoutes, deps);
+  await app.register(deviceRoutes, deps);
+  await app.register(reminderRoutes, deps);
+  await app.register(eventRoutes, deps);
+  await app.register(appRoutes, deps);
 }

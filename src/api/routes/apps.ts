@@ -1,0 +1,27 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ApiDeps } from '../app.ts';
+import { AppBody, AppParams, AppView, errors } from '../schemas.ts';
+import { appView } from '../views.ts';
+import { jsonOnly } from './scopes.ts';
+
+/** Apps (API.md § Apps): per-app provider credentials, sealed at rest and never returned. */
+export const appRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
+  jsonOnly(app);
+  const tags = ['apps'];
+  app.put('/v1/apps/:appId', {
+    schema: {
+      tags,
+      summary: 'Create or replace an app and its channel credentials (secrets are stored encrypted and never returned)',
+      params: AppParams,
+      body: AppBody,
+      response: { 200: AppView, ...errors(400, 401, 403, 413, 415, 422) },
+    },
+  }, async (request) => {
+    const { appId } = request.params as { appId: string };
+    const { app: view } = await services.apps.put(appId, request.body as AppBody);
+    return appView(view);
+  });
+  app.get('/v1/apps/:appId', {
+    schema: { tags, summary: 'Which channels an app has configured, key ids and reported problems', params: AppParams, response: { 200: AppView, ...errors(400, 401, 403, 404) } },
+  }, async (request) => appView(await services.apps.get((request.params as { appId: string }).appId)));
+};

@@ -1,0 +1,26 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ApiDeps } from '../app.ts';
+import { targetUserId } from '../plugins/auth.ts';
+import { EventList, EventQuery, errors } from '../schemas.ts';
+import { eventView } from '../views.ts';
+import { SCOPES } from './scopes.ts';
+
+/** The user's event history (seed 002's event store), oldest first after a cursor. */
+export const eventRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
+  for (const scope of SCOPES) {
+    app.get(`${scope.prefix}/events`, {
+      config: { auth: scope.auth },
+      schema: {
+        tags: ['events', scope.tag],
+        summary: 'Events about the user, oldest first; pass `next` as `after` for the following page',
+        params: scope.params(),
+        querystring: EventQuery,
+        response: { 200: EventList, ...errors(400, 401, 403) },
+      },
+    }, async (request) => {
+      const { limit, after } = request.query as { limit: number; after?: string };
+      const page = await services.events.list(targetUserId(request), after, limit);
+      return { items: page.items.map(eventView), ...(page.next ? { next: page.next } : {}) };
+    });
+  }
+};

@@ -1,0 +1,64 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { ApiDeps } from '../app.ts';
+import { targetUserId } from '../plugins/auth.ts';
+import { Paging, ReminderBody, ReminderList, ReminderParams, ReminderPatch, ReminderView, errors } from '../schemas.ts';
+import { reminderView } from '../views.ts';
+import { SCOPES, jsonOnly } from './scopes.ts';
+
+/**
+ * Reminders (API.md § Reminders, seed 002's reminder service). Missing reminders — and another
+ * user's, which /v1/me must not reveal — answer 404 MISSING_REMINDER, the seed's code.
+ */
+export const reminderRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
+  jsonOnly(app);
+  const reminderId = (request: FastifyRequest) => (request.params as { reminderId: string }).reminderId;
+
+  for (const scope of SCOPES) {
+    const tags = ['reminders', scope.tag];
+    const config = { auth: scope.auth };
+    const one = scope.params(ReminderParams.properties);
+    const update = async (request: FastifyRequest) =>
+      reminderView(await services.reminders.update(targetUserId(request), reminderId(request), request.body as ReminderPatch));
+
+    app.post(`${scope.prefix}/reminders`, {
+      config,
+      schema: {
+        tags,
+        summary: 'Create a reminder; it fires at date − notifyOffset minutes (and at every RRULE occurrence)',
+        params: scope.params(),
+        body: ReminderBody,
+        response: { 201: ReminderView, ...errors(400, 401, 403, 413, 415, 422) },
+      },
+    }, async (request, reply) => {
+      const reminder = await services.reminders.create(targetUserId(request), request.body as ReminderBody);
+      return reply.status(201).send(reminderView(reminder));
+    });
+
+    app.get(`${scope.prefix}/reminders`, {
+      config,
+      schema: { tags, summary: 'List reminders, newest first', params: scope.params(), querystring: Paging, response: { 200: ReminderList, ...errors(400, 401, 403) } },
+    }, async (request) => {
+      const { limit, offset } = request.query as { limit: number; offset: number };
+      const { items, total } = await services.reminders.list(targetUserId(request), limit, offset);
+      return { items: items.map(reminderView), total, limit, offset };
+    });
+
+    app.get(`${scope.prefix}/reminders/:reminderId`, {
+      config,
+      schema: { tags, summary: 'Get a reminder', params: one, response: { 200: ReminderView, ...errors(400, 401, 403, 404) } },
+    }, async (request) => reminderView(await services.reminders.get(targetUserId(request), reminderId(request))));
+
+    const patchSchema = { tags, params: one, body: ReminderPatch, response: { 200: ReminderView, ...errors(400, 401, 403, 404, 413, 415, 422) } };
+    app.patch(`${scope.prefix}/reminders/:reminderId`, { config, schema: { ...patchSchema, summary: 'Update (reschedule) a reminder' } }, update);
+    // Seed 002 updated with POST /reminders/:id; kept so its clients work unchanged.
+    app.post(`${scope.prefix}/reminders/:reminderId`, { config, schema: { ...patchSchema, summary: 'Update a reminder (seed 002 form of PATCH)' } }, update);
+
+    app.delete(`${scope.prefix}/reminders/:reminderId`, {
+      config,
+      schema: { tags, summary: 'Delete a reminder and cancel its pending notification', params: one, response: { 204: { type: 'null', description: 'deleted' }, ...errors(400, 401, 403, 404) } },
+    }, async (request, reply) => {
+      await services.reminders.delete(targetUserId(request), reminderId(request));
+      return reply.status(204).send();
+    });
+  }
+};

@@ -1,0 +1,29 @@
+import { Type, type TProperties } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { AuthRequirement } from '../plugins/auth.ts';
+import { UserId } from '../schemas.ts';
+
+/**
+ * Admin routes `/v1/users/{userId}/...` (API key) and user routes `/v1/me/...` (user JWT or
+ * gateway headers) share their handlers; `targetUserId` picks the user from the path or the
+ * token. Another user's resource through /v1/me is simply not found.
+ */
+export interface Scope {
+  readonly prefix: string;
+  readonly auth: AuthRequirement;
+  readonly tag: string;
+  params(extra?: TProperties): ReturnType<typeof Type.Object>;
+}
+
+export const SCOPES: readonly Scope[] = [
+  { prefix: '/v1/users/:userId', auth: 'admin', tag: 'admin', params: (extra = {}) => Type.Object({ userId: UserId, ...extra }) },
+  { prefix: '/v1/me', auth: 'user', tag: 'me', params: (extra = {}) => Type.Object(extra) },
+];
+
+/**
+ * Only JSON bodies: Fastify would also parse text/plain, which then fails schema validation
+ * with a confusing 400; without the parser such a request is the 415 API.md promises.
+ */
+export function jsonOnly(app: FastifyInstance): void {
+  app.removeContentTypeParser('text/plain');
+}

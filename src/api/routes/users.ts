@@ -1,0 +1,40 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ApiDeps } from '../app.ts';
+import { targetUserId } from '../plugins/auth.ts';
+import { UserBody, UserParams, UserView, errors } from '../schemas.ts';
+import { userView } from '../views.ts';
+import { jsonOnly } from './scopes.ts';
+
+/** Users (API.md § Users): PUT creates or replaces, GET reads, DELETE removes with devices and reminders. */
+export const userRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
+  jsonOnly(app);
+  const tags = ['users'];
+
+  const put = async (request: { body: unknown } & Parameters<typeof targetUserId>[0]) => {
+    const { user } = await services.users.put(targetUserId(request), request.body as UserBody);
+    return userView(user);
+  };
+  const get = async (request: Parameters<typeof targetUserId>[0]) => userView(await services.users.get(targetUserId(request)));
+
+  app.put('/v1/users/:userId', {
+    schema: { tags, summary: 'Create or replace a user', params: UserParams, body: UserBody, response: { 200: UserView, ...errors(400, 401, 403, 413, 415, 422) } },
+  }, put);
+  app.get('/v1/users/:userId', {
+    schema: { tags, summary: 'Get a user', params: UserParams, response: { 200: UserView, ...errors(400, 401, 403, 404) } },
+  }, get);
+  app.delete('/v1/users/:userId', {
+    schema: { tags, summary: 'Delete a user with their devices, reminders and pending notifications', params: UserParams, response: { 204: { type: 'null', description: 'deleted' }, ...errors(400, 401, 403, 404) } },
+  }, async (request, reply) => {
+    await services.users.delete(targetUserId(request));
+    return reply.status(204).send();
+  });
+
+  app.get('/v1/me', {
+    config: { auth: 'user' },
+    schema: { tags: [...tags, 'me'], summary: 'The calling user', response: { 200: UserView, ...errors(401, 403, 404) } },
+  }, get);
+  app.put('/v1/me', {
+    config: { auth: 'user' },
+    schema: { tags: [...tags, 'me'], summary: 'Create or replace the calling user’s profile', body: UserBody, response: { 200: UserView, ...errors(400, 401, 403, 413, 415, 422) } },
+  }, put);
+};

@@ -1,0 +1,238 @@
+import { Type, type TSchema, type Static } from '@sinclair/typebox';
+
+/**
+ * TypeBox schemas of the v1 API: Fastify validates requests with them and /openapi.json is
+ * generated from them. Request bodies reject unknown fields (additionalProperties: false) so a
+ * typo is a 400, not a silently ignored setting.
+ */
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const DateTime = Type.String({ format: 'date-time' });
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: 'stable code from docs/errors.md' }),
+      message: Type.String(),
+      details: Type.Optional(Type.Unknown()),
+    }),
+  },
+  { description: 'every error: see docs/errors.md' },
+);
+
+/** Error responses a route can give, keyed by status. */
+export function errors(...statuses: number[]): Record<number, typeof ErrorBody> {
+  return Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+}
+
+// User ids come from the application (or a JWT's `sub`): any text without whitespace or '/'.
+export const UserId = Type.String({ pattern: '^[^\\s/]{1,200}$', description: 'the application’s user id' });
+const ResourceId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
+export const AppId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' });
+
+export const UserParams = Type.Object({ userId: UserId });
+export const DeviceParams = Type.Object({ deviceId: ResourceId });
+export const UserDeviceParams = Type.Object({ userId: UserId, deviceId: ResourceId });
+export const ReminderParams = Type.Object({ reminderId: ResourceId });
+export const UserReminderParams = Type.Object({ userId: UserId, reminderId: ResourceId });
+export const AppParams = Type.Object({ appId: AppId });
+
+// ---- users
+
+const Preferences = Type.Object(
+  {
+    channels: Type.Optional(
+      Type.Object(
+        { push: Type.Optional(Type.Boolean()), email: Type.Optional(Type.Boolean()), webhook: Type.Optional(Type.Boolean()), inbox: Type.Optional(Type.Boolean()) },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const UserBody = Type.Object(
+  {
+    email: Type.Optional(Nullable(Type.String({ format: 'email', maxLength: 320 }))),
+    name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+    timezone: Type.Optional(Nullable(Type.String({ maxLength: 64, description: 'IANA time zone, e.g. Europe/Berlin' }))),
+    locale: Type.Optional(Nullable(Type.String({ maxLength: 35 }))),
+    preferences: Type.Optional(Preferences),
+  },
+  { additionalProperties: false },
+);
+export type UserBody = Static<typeof UserBody>;
+
+export const UserView = Type.Object({
+  id: Type.String(),
+  email: Nullable(Type.String()),
+  name: Nullable(Type.String()),
+  timezone: Nullable(Type.String()),
+  locale: Nullable(Type.String()),
+  preferences: Type.Object({ channels: Type.Optional(Type.Record(Type.String(), Type.Boolean())) }),
+  createdAt: DateTime,
+  updatedAt: DateTime,
+});
+
+// ---- devices
+
+export const DeviceBody = Type.Object(
+  {
+    platform: Type.Union([Type.Literal('ios'), Type.Literal('android'), Type.Literal('web')]),
+    token: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'ios: hex APNs token; android: FCM registration token' })),
+    subscription: Type.Optional(
+      Type.Object(
+        {
+          endpoint: Type.String({ minLength: 1, maxLength: 2048 }),
+          expirationTime: Type.Optional(Nullable(Type.Number())),
+          keys: Type.Object({ p256dh: Type.String({ minLength: 1, maxLength: 256 }), auth: Type.String({ minLength: 1, maxLength: 256 }) }, { additionalProperties: false }),
+        },
+        { additionalProperties: false, description: 'web: the browser’s PushSubscription.toJSON()' },
+      ),
+    ),
+    name: Type.Optional(Type.String({ maxLength: 200 })),
+    environment: Type.Optional(Type.Union([Type.Literal('production'), Type.Literal('development')], { description: 'ios: APNs environment (default: the app’s)' })),
+    appId: Type.Optional(AppId),
+  },
+  { additionalProperties: false },
+);
+export type DeviceBody = Static<typeof DeviceBody>;
+
+export const DeviceView = Type.Object({
+  id: Type.String(),
+  userId: Type.String(),
+  appId: Type.String(),
+  platform: Type.String(),
+  token: Type.String(),
+  subscription: Type.Optional(Type.Object({ endpoint: Type.String(), keys: Type.Object({ p256dh: Type.String(), auth: Type.String() }) })),
+  name: Nullable(Type.String()),
+  environment: Nullable(Type.String()),
+  status: Type.Union([Type.Literal('active'), Type.Literal('invalid')]),
+  invalidReason: Type.Optional(Type.String()),
+  invalidatedAt: Type.Optional(DateTime),
+  registeredAt: DateTime,
+  createdAt: DateTime,
+  updatedAt: DateTime,
+});
+export const DeviceList = Type.Object({ items: Type.Array(DeviceView) });
+
+// ---- reminders
+
+const Channel = Type.Union([Type.Literal('push'), Type.Literal('email'), Type.Literal('webhook'), Type.Literal('inbox')]);
+const reminderFields = {
+  date: Type.String({ format: 'date-time', description: 'RFC 3339; the (first) occurrence' }),
+  message: Type.String({ minLength: 1, maxLength: 4000 }),
+  title: Type.Optional(Nullable(Type.String({ maxLength: 500 }))),
+  url: Type.Optional(Nullable(Type.String({ format: 'uri', maxLength: 2048 }))),
+  notifyOffset: Type.Optional(Type.Integer({ minimum: 0, maximum: 527040, description: 'minutes before date' })),
+  channels: Type.Optional(Type.Array(Channel, { minItems: 1, maxItems: 4 })),
+  notifyType: Type.Optional(Type.Union([Type.Literal('push'), Type.Literal('email')], { description: 'seed 002: synonym of channels: [notifyType]' })),
+  isRecurring: Type.Optional(Type.Boolean({ description: 'true without recurrence: daily' })),
+  recurrence: Type.Optional(Nullable(Type.String({ maxLength: 500, description: 'RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE' }))),
+  timezone: Type.Optional(Nullable(Type.String({ maxLength: 64, description: 'IANA zone the rule runs in (default: the user’s, else UTC)' }))),
+  appId: Type.Optional(AppId),
+};
+export const ReminderBody = Type.Object(reminderFields, { additionalProperties: false });
+export type ReminderBody = Static<typeof ReminderBody>;
+export const ReminderPatch = Type.Partial(Type.Object(reminderFields), { additionalProperties: false });
+export type ReminderPatch = Static<typeof ReminderPatch>;
+
+export const ReminderView = Type.Object({
+  id: Type.String(),
+  userId: Type.String(),
+  appId: Type.String(),
+  date: DateTime,
+  title: Nullable(Type.String()),
+  message: Type.String(),
+  url: Nullable(Type.String()),
+  notifyOffset: Type.Integer(),
+  channels: Type.Array(Type.String()),
+  notifyType: Type.Optional(Type.String()),
+  isRecurring: Type.Boolean(),
+  recurrence: Nullable(Type.String()),
+  timezone: Nullable(Type.String()),
+  nextFireAt: Nullable(DateTime),
+  createdAt: DateTime,
+  updatedAt: DateTime,
+});
+export const Paging = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
+});
+export const ReminderList = Type.Object({ items: Type.Array(ReminderView), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() });
+
+// ---- events
+
+export const EventQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  after: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$', description: 'cursor: the `next` of the previous page (an event id)' })),
+});
+export const EventList = Type.Object({
+  items: Type.Array(Type.Object({ id: Type.String(), type: Type.String(), itemType: Type.String(), itemId: Type.String(), data: Type.Unknown(), createdAt: DateTime })),
+  next: Type.Optional(Type.String()),
+});
+
+// ---- apps
+
+const Pem = (description: string) => Type.String({ minLength: 1, maxLength: 20_000, description });
+export const AppBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    apns: Type.Optional(
+      Type.Object(
+        {
+          bundleId: Type.String({ minLength: 1, maxLength: 255 }),
+          environment: Type.Optional(Type.Union([Type.Literal('production'), Type.Literal('development')])),
+          url: Type.Optional(Type.String({ maxLength: 2048 })),
+          teamId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+          keyId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+          key: Type.Optional(Pem('token auth: the .p8 key (PEM)')),
+          cert: Type.Optional(Pem('certificate auth: PEM certificate')),
+          privateKey: Type.Optional(Pem('certificate auth: PEM private key')),
+          pkcs12: Type.Optional(Type.String({ minLength: 1, maxLength: 40_000, description: 'certificate auth: PKCS#12, base64' })),
+          passphrase: Type.Optional(Type.String({ maxLength: 1024 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    fcm: Type.Optional(
+      Type.Object(
+        {
+          serviceAccount: Type.Union([Type.String({ maxLength: 20_000 }), Type.Object({}, { additionalProperties: true })], { description: 'the service-account JSON (object or string)' }),
+          url: Type.Optional(Type.String({ maxLength: 2048 })),
+          validateTokens: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    webpush: Type.Optional(
+      Type.Object(
+        { vapidPublicKey: Type.String({ minLength: 1, maxLength: 200 }), vapidPrivateKey: Type.String({ minLength: 1, maxLength: 200 }), subject: Type.String({ minLength: 1, maxLength: 500 }) },
+        { additionalProperties: false },
+      ),
+    ),
+    email: Type.Optional(
+      Type.Object(
+        {
+          from: Type.String({ minLength: 3, maxLength: 320 }),
+          smtpUrl: Type.Optional(Type.String({ maxLength: 2048 })),
+          ses: Type.Optional(Type.Object({ region: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    webhook: Type.Optional(
+      Type.Object({ url: Type.String({ minLength: 1, maxLength: 2048 }), secret: Type.Optional(Type.String({ maxLength: 1024 })) }, { additionalProperties: false }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type AppBody = Static<typeof AppBody>;
+
+export const AppView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  channels: Type.Record(Type.String(), Type.Unknown(), { description: 'configured channels with key ids, bundle id, environment: never secrets' }),
+  status: Type.Record(Type.String(), Type.Object({ problem: Type.String(), at: Type.String() }), { description: 'credential problems providers reported, per channel' }),
+  createdAt: Nullable(DateTime),
+  updatedAt: Nullable(DateTime),
+});

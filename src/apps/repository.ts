@@ -1,0 +1,70 @@
+import type { Queryable } from '../db/pool.ts';
+
+/** The apps table: every query on it lives here. */
+export interface AppRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly settings: Record<string, unknown>;
+  readonly secrets: Buffer | null;
+  readonly status: Record<string, { problem: string; at: string }>;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+interface Row {
+  id: string;
+  name: string;
+  settings: Record<string, unknown>;
+  secrets: Buffer | null;
+  status: Record<string, { problem: string; at: string }>;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toRecord = (r: Row): AppRecord => ({
+  id: r.id,
+  name: r.name,
+  settings: r.settings,
+  secrets: r.secrets,
+  status: r.status,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export async function findApp(db: Queryable, id: string): Promise<AppRecord | undefined> {
+  const { rows } = await db.query<Row>(`SELECT id, name, settings, secrets, status, created_at, updated_at FROM apps WHERE id = $1`, [id]);
+  return rows[0] ? toRecord(rows[0]) : undefined;
+}
+
+export async function appExists(db: Queryable, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(`SELECT 1 FROM apps WHERE id = $1`, [id]);
+  return (rowCount ?? 0) > 0;
+}
+
+/** PUT: replace name, settings and secrets; a replaced credential's reported problems are cleared. */
+export async function upsertApp(db: Queryable, id: string, name: string, settings: Record<string, unknown>, secrets: Buffer): Promise<{ app: AppRecord; created: boolean }> {
+  const { rows } = await db.query<Row & { inserted: boolean }>(
+    `INSERT INTO apps (id, name, settings, secrets) VALUES ($1, $2, $3::jsonb, $4)
+     ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, settings = EXCLUDED.settings, secrets = EXCLUDED.secrets,
+       status = '{}', updated_at = now()
+     RETURNING id, name, settings, secrets, status, created_at, updated_at, (xmax = 0) AS inserted`,
+    [id, name, JSON.stringify(settings), secrets],
+  );
+  const row = rows[0]!;
+  return { app: toRecord(row), created: row.inserted };
+}
+
+/** Set or clear one channel's problem; creates the `default` row (env-configured) on first report. */
+export async function setProblem(db: Queryable, id: string, channel: string, problem: string | undefined): Promise<void> {
+  if (problem === undefined) {
+    await db.query(`UPDATE apps SET status = status - $2 WHERE id = $1 AND status ? $2`, [id, channel]);
+    return;
+  }
+  const entry = JSON.stringify({ [channel]: { problem, at: new Date().toISOString() } });
+  await db.query(
+    `INSERT INTO apps (id, name, status) SELECT $1, $1, $2::jsonb WHERE $1 = 'default'
+     ON CONFLICT (id) DO UPDATE SET status = apps.status || EXCLUDED.status`,
+    [id, entry],
+  );
+  if (id !== 'default') await db.query(`UPDATE apps SET status = status || $2::jsonb WHERE id = $1`, [id, entry]);
+}

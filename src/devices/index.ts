@@ -1,0 +1,2 @@
+export { DeviceService, type DeviceInput } from './service.ts';
+export type { Device, Platform, WebSubscription } from './repository.ts';

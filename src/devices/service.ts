@@ -1,0 +1,142 @@
+import type { Pool } from '../db/pool.ts';
+import { withTransaction } from '../db/pool.ts';
+import { uuidv7 } from '../db/ids.ts';
+import { HeraldError, notFound, validation } from '../errors/index.ts';
+import { appendEvent } from '../events/outbox.ts';
+import type { DeviceRow, DomainHooks } from '../runtime/hooks.ts';
+import { ensureUser } from '../users/index.ts';
+import { appExists } from '../apps/repository.ts';
+import {
+  lockDeviceByToken,
+  insertDevice,
+  reRegisterDevice,
+  listDevices,
+  deleteDevice,
+  type Device,
+  type Platform,
+  type WebSubscription,
+} from './repository.ts';
+
+export interface DeviceInput {
+  readonly platform: Platform;
+  readonly token?: string | undefined;
+  readonly subscription?: WebSubscription | undefined;
+  readonly name?: string | undefined;
+  readonly environment?: 'production' | 'development' | undefined;
+  readonly appId?: string | undefined;
+}
+
+// APNs device tokens are 32 bytes today (64 hex digits) but Apple says not to rely on the
+// length: https://developer.apple.com/documentation/usernotifications/registering-your-app-with-apns
+const APNS_TOKEN = /^[0-9a-fA-F]{64,200}$/;
+const FCM_TOKEN = /^[\x21-\x7e]{1,4096}$/;
+const BASE64URL = /^[A-Za-z0-9_\-+/]+=*$/;
+
+/** Check the shape per platform and derive the stored token (web: the push endpoint). */
+function normalise(input: DeviceInput): { token: string; subscription: WebSubscription | null; environment: string | null } {
+  const fail = (field: string, message: string) => validation(`${field}: ${message}`, [{ field, message }]);
+  switch (input.platform) {
+    case 'ios': {
+      if (input.subscription) throw fail('body.subscription', 'only web devices have a subscription');
+      if (!input.token || !APNS_TOKEN.test(input.token)) throw fail('body.token', 'an APNs device token is 64 or more hexadecimal digits');
+      return { token: input.token.toLowerCase(), subscription: null, environment: input.environment ?? null };
+    }
+    case 'android': {
+      if (input.subscription) throw fail('body.subscription', 'only web devices have a subscription');
+      if (input.environment) throw fail('body.environment', 'only ios devices have an environment');
+      if (!input.token || !FCM_TOKEN.test(input.token)) throw fail('body.token', 'an FCM registration token is required (printable, no spaces)');
+      return { token: input.token, subscription: null, environment: null };
+    }
+    case 'web': {
+      if (input.environment) throw fail('body.environment', 'only ios devices have an environment');
+      const sub = input.subscription;
+      if (!sub) throw fail('body.subscription', 'a web device needs its PushSubscription {endpoint, keys: {p256dh, auth}}');
+      let url: URL | undefined;
+      try {
+        url = new URL(sub.endpoint);
+      } catch {
+        url = undefined;
+      }
+      if (!url || url.protocol !== 'https:') throw fail('body.subscription.endpoint', 'must be an https URL');
+      if (!BASE64URL.test(sub.keys.p256dh)) throw fail('body.subscription.keys.p256dh', 'must be base64url');
+      if (!BASE64URL.test(sub.keys.auth)) throw fail('body.subscription.keys.auth', 'must be base64url');
+      if (input.token !== undefined && input.token !== sub.endpoint) throw fail('body.token', 'a web device is identified by its subscription endpoint; omit token');
+      return { token: sub.endpoint, subscription: { endpoint: sub.endpoint, keys: { p256dh: sub.keys.p256dh, auth: sub.keys.auth } }, environment: null };
+    }
+  }
+}
+
+function hookRow(d: Device): DeviceRow {
+  return { id: d.id, userId: d.userId, appId: d.appId, platform: d.platform, token: d.token };
+}
+
+/** The device registry. Each change commits with its event and the engine's hook. */
+export class DeviceService {
+  readonly #pool: Pool;
+  readonly #hooks: () => DomainHooks;
+
+  constructor(pool: Pool, hooks: () => DomainHooks) {
+    this.#pool = pool;
+    this.#hooks = hooks;
+  }
+
+  /**
+   * Register a device for a user. The same token again for the same user answers the existing
+   * device (`created: false`); a token registered to another user moves to this one.
+   */
+  async register(userId: string, input: DeviceInput): Promise<{ device: Device; created: boolean }> {
+    const appId = input.appId ?? 'default';
+    const { token, subscription, environment } = normalise(input);
+    if (appId !== 'default' && !(await appExists(this.#pool, appId))) {
+      throw new HeraldError('UNKNOWN_APP', `no app "${appId}"`, [{ field: 'body.appId', message: 'no such app' }]);
+    }
+    const hooks = this.#hooks();
+    if (hooks.validateDevice && input.platform !== 'ios') {
+      // Seed 002 verified FCM tokens with a dry-run send before accepting them.
+      const reason = await hooks.validateDevice({ userId, appId, platform: input.platform, token });
+      if (reason) throw new HeraldError('INVALID_DEVICE_TOKEN', `the provider rejected the token: ${reason}`, { reason });
+    }
+    const name = input.name ?? null;
+    return withTransaction(this.#pool, async (client) => {
+      await ensureUser(client, userId);
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const existing = await lockDeviceByToken(client, appId, input.platform, token);
+        if (existing) {
+          const moved = existing.userId !== userId;
+          const revived = existing.status === 'invalid';
+          const device = await reRegisterDevice(client, existing.id, userId, { subscription, name, environment });
+          if (moved) {
+            await hooks.deviceRemoved(client, existing.id, existing.userId);
+            await appendEvent(client, { userId: existing.userId, type: 'device:removed', itemType: 'device', itemId: existing.id, data: { reason: 'registered to another user' } });
+          }
+          if (moved || revived) {
+            await hooks.deviceRegistered(client, hookRow(device));
+            await appendEvent(client, { userId, type: 'device:registered', itemType: 'device', itemId: device.id, data: { platform: device.platform, appId, moved } });
+          }
+          return { device, created: moved };
+        }
+        const device = await insertDevice(client, { id: uuidv7(), userId, appId, platform: input.platform, token, subscription, name, environment });
+        if (device) {
+          await hooks.deviceRegistered(client, hookRow(device));
+          await appendEvent(client, { userId, type: 'device:registered', itemType: 'device', itemId: device.id, data: { platform: device.platform, appId } });
+          return { device, created: true };
+        }
+        // A concurrent registration of the same token committed first: lock and reuse it.
+      }
+      throw new HeraldError('CONFLICT', 'the device is being registered concurrently; retry');
+    });
+  }
+
+  list(userId: string): Promise<Device[]> {
+    return listDevices(this.#pool, userId);
+  }
+
+  async remove(userId: string, deviceId: string): Promise<void> {
+    await withTransaction(this.#pool, async (client) => {
+      const device = await deleteDevice(client, userId, deviceId);
+      if (!device) throw notFound('device');
+      await this.#hooks().deviceRemoved(client, device.id, userId);
+      await appendEvent(client, { userId, type: 'device:removed', itemType: 'device', itemId: device.id, data: { platform: device.platform, appId: device.appId } });
+    });
+  }
+}

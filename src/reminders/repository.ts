@@ -1,0 +1,93 @@
+import type { Queryable } from '../db/pool.ts';
+import type { ReminderRow } from '../runtime/hooks.ts';
+
+/** The reminders table: every query on it lives here. */
+export interface Reminder extends ReminderRow {
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export type ReminderValues = Omit<ReminderRow, 'id' | 'userId'>;
+
+interface Row {
+  id: string;
+  user_id: string;
+  app_id: string;
+  date: Date;
+  title: string | null;
+  message: string;
+  url: string | null;
+  notify_offset: number;
+  channels: string[];
+  recurrence: string | null;
+  timezone: string | null;
+  next_fire_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = `id, user_id, app_id, date, title, message, url, notify_offset, channels, recurrence, timezone,
+  next_fire_at, created_at, updated_at`;
+
+function toReminder(r: Row): Reminder {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    appId: r.app_id,
+    date: r.date,
+    title: r.title,
+    message: r.message,
+    url: r.url,
+    notifyOffset: r.notify_offset,
+    channels: r.channels,
+    recurrence: r.recurrence,
+    timezone: r.timezone,
+    nextFireAt: r.next_fire_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+const values = (v: ReminderValues) => [v.appId, v.date, v.title, v.message, v.url, v.notifyOffset, v.channels, v.recurrence, v.timezone, v.nextFireAt];
+
+export async function insertReminder(db: Queryable, id: string, userId: string, v: ReminderValues): Promise<Reminder> {
+  const { rows } = await db.query<Row>(
+    `INSERT INTO reminders (id, user_id, app_id, date, title, message, url, notify_offset, channels, recurrence, timezone, next_fire_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ${COLUMNS}`,
+    [id, userId, ...values(v)],
+  );
+  return toReminder(rows[0]!);
+}
+
+export async function updateReminder(db: Queryable, id: string, v: ReminderValues): Promise<Reminder> {
+  const { rows } = await db.query<Row>(
+    `UPDATE reminders SET app_id = $2, date = $3, title = $4, message = $5, url = $6, notify_offset = $7, channels = $8,
+       recurrence = $9, timezone = $10, next_fire_at = $11, updated_at = now()
+     WHERE id = $1 RETURNING ${COLUMNS}`,
+    [id, ...values(v)],
+  );
+  return toReminder(rows[0]!);
+}
+
+/** The user's reminder (optionally locked for update); another user's is as good as missing. */
+export async function findReminder(db: Queryable, userId: string, id: string, lock = false): Promise<Reminder | undefined> {
+  const { rows } = await db.query<Row>(
+    `SELECT ${COLUMNS} FROM reminders WHERE id = $1 AND user_id = $2${lock ? ' FOR UPDATE' : ''}`,
+    [id, userId],
+  );
+  return rows[0] ? toReminder(rows[0]) : undefined;
+}
+
+/** Newest first, with the total for paging (seed 002's limit/offset/total). */
+export async function listReminders(db: Queryable, userId: string, limit: number, offset: number): Promise<{ items: Reminder[]; total: number }> {
+  const [page, count] = await Promise.all([
+    db.query<Row>(`SELECT ${COLUMNS} FROM reminders WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`, [userId, limit, offset]),
+    db.query<{ total: number }>(`SELECT count(*)::int AS total FROM reminders WHERE user_id = $1`, [userId]),
+  ]);
+  return { items: page.rows.map(toReminder), total: count.rows[0]?.total ?? 0 };
+}
+
+export async function deleteReminder(db: Queryable, userId: string, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(`DELETE FROM reminders WHERE id = $1 AND user_id = $2`, [id, userId]);
+  return (rowCount ?? 0) > 0;
+}

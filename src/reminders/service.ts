@@ -1,0 +1,164 @@
+import type { Pool, PoolClient } from '../db/pool.ts';
+import { withTransaction } from '../db/pool.ts';
+import { uuidv7 } from '../db/ids.ts';
+import { HeraldError, validation } from '../errors/index.ts';
+import { appendEvent } from '../events/outbox.ts';
+import type { DomainHooks } from '../runtime/hooks.ts';
+import { ensureUser } from '../users/index.ts';
+import { findUser } from '../users/repository.ts';
+import { appExists } from '../apps/repository.ts';
+import { DAILY, firstFireTime, isValidTimeZone, nextOccurrence, parseRecurrence } from './schedule.ts';
+import {
+  insertReminder,
+  updateReminder,
+  findReminder,
+  listReminders,
+  deleteReminder,
+  type Reminder,
+  type ReminderValues,
+} from './repository.ts';
+
+export type Channel = 'push' | 'email' | 'webhook' | 'inbox';
+
+/** POST body (seed 002's fields plus channels, recurrence and timezone). */
+export interface ReminderInput {
+  readonly date: string;
+  readonly message: string;
+  readonly title?: string | null | undefined;
+  readonly url?: string | null | undefined;
+  readonly notifyOffset?: number | undefined;
+  readonly channels?: readonly Channel[] | undefined;
+  readonly notifyType?: 'push' | 'email' | undefined;
+  readonly isRecurring?: boolean | undefined;
+  readonly recurrence?: string | null | undefined;
+  readonly timezone?: string | null | undefined;
+  readonly appId?: string | undefined;
+}
+
+/** PATCH body: any subset. */
+export type ReminderPatch = Partial<ReminderInput>;
+
+/** Seed 002 refused reminders due less than a minute ahead (INVALID_DUEDATE). */
+const MIN_LEAD_MS = 60_000;
+
+function parseDate(text: string): Date {
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) throw validation('body.date: must be an RFC 3339 date-time', [{ field: 'body.date', message: 'must be an RFC 3339 date-time' }]);
+  return date;
+}
+
+function channelsOf(input: ReminderPatch): Channel[] | undefined {
+  if (input.channels && input.notifyType && (input.channels.length !== 1 || input.channels[0] !== input.notifyType)) {
+    throw validation('body.notifyType: conflicts with channels (notifyType is a synonym of channels: [notifyType])', [{ field: 'body.notifyType', message: 'conflicts with channels' }]);
+  }
+  if (input.channels) return [...new Set(input.channels)];
+  if (input.notifyType) return [input.notifyType];
+  return undefined;
+}
+
+function recurrenceOf(input: ReminderPatch, current: string | null): string | null {
+  if (input.isRecurring === false) {
+    if (input.recurrence) throw validation('body.isRecurring: false conflicts with recurrence', [{ field: 'body.isRecurring', message: 'conflicts with recurrence' }]);
+    return null;
+  }
+  if (input.recurrence !== undefined) return input.recurrence === null || input.recurrence.trim() === '' ? (input.isRecurring ? DAILY : null) : input.recurrence.trim().replace(/^RRULE:/i, '');
+  if (input.isRecurring === true) return current ?? DAILY;
+  return current;
+}
+
+/** Reminders: each change commits with its event, and the engine schedules it in the same transaction. */
+export class ReminderService {
+  readonly #pool: Pool;
+  readonly #hooks: () => DomainHooks;
+  readonly #now: () => Date;
+
+  constructor(pool: Pool, hooks: () => DomainHooks, now: () => Date = () => new Date()) {
+    this.#pool = pool;
+    this.#hooks = hooks;
+    this.#now = now;
+  }
+
+  /** Merge, validate and schedule: the values to store. */
+  async #resolve(client: PoolClient, userId: string, input: ReminderPatch, current: Reminder | undefined): Promise<ReminderValues> {
+    const date = input.date !== undefined ? parseDate(input.date) : current!.date;
+    const notifyOffset = input.notifyOffset ?? current?.notifyOffset ?? 0;
+    const recurrence = recurrenceOf(input, current?.recurrence ?? null);
+    if (recurrence) parseRecurrence(recurrence);
+    if (input.timezone && !isValidTimeZone(input.timezone)) {
+      throw new HeraldError('INVALID_TIMEZONE', `timezone "${input.timezone}" is not an IANA time zone`, [{ field: 'body.timezone', message: 'not an IANA time zone' }]);
+    }
+    let timezone = input.timezone !== undefined ? input.timezone : (current?.timezone ?? null);
+    // A recurring rule needs a zone for its wall-clock times: the user's, else UTC.
+    if (recurrence && !timezone) timezone = (await findUser(client, userId))?.timezone ?? 'UTC';
+    const appId = input.appId ?? current?.appId ?? 'default';
+    if (appId !== (current?.appId ?? 'default') && appId !== 'default' && !(await appExists(client, appId))) {
+      throw new HeraldError('UNKNOWN_APP', `no app "${appId}"`, [{ field: 'body.appId', message: 'no such app' }]);
+    }
+    const now = this.#now();
+    const rescheduled = !current || input.date !== undefined || input.notifyOffset !== undefined;
+    if (rescheduled && firstFireTime({ date, notifyOffset }).getTime() < now.getTime() + MIN_LEAD_MS) {
+      throw new HeraldError('INVALID_DUEDATE', 'date − notifyOffset must be at least one minute in the future', { fireAt: firstFireTime({ date, notifyOffset }).toISOString() });
+    }
+    const schedule = { date, notifyOffset, recurrence, timezone };
+    const nextFireAt = nextOccurrence(schedule, now);
+    if (recurrence && !nextFireAt && rescheduled) throw new HeraldError('INVALID_RECURRENCE', 'the recurrence has no occurrence in the future');
+    return {
+      appId,
+      date,
+      title: input.title !== undefined ? input.title : (current?.title ?? null),
+      message: input.message ?? current!.message,
+      url: input.url !== undefined ? input.url : (current?.url ?? null),
+      notifyOffset,
+      channels: channelsOf(input) ?? current?.channels ?? ['push'],
+      recurrence,
+      timezone,
+      nextFireAt,
+    };
+  }
+
+  async create(userId: string, input: ReminderInput): Promise<Reminder> {
+    return withTransaction(this.#pool, async (client) => {
+      await ensureUser(client, userId);
+      const values = await this.#resolve(client, userId, input, undefined);
+      const reminder = await insertReminder(client, uuidv7(), userId, values);
+      await this.#hooks().reminderSaved(client, reminder);
+      await appendEvent(client, { userId, type: 'reminder:created', itemType: 'reminder', itemId: reminder.id, data: eventData(reminder) });
+      return reminder;
+    });
+  }
+
+  async update(userId: string, id: string, patch: ReminderPatch): Promise<Reminder> {
+    return withTransaction(this.#pool, async (client) => {
+      const current = await findReminder(client, userId, id, true);
+      if (!current) throw new HeraldError('MISSING_REMINDER');
+      const values = await this.#resolve(client, userId, patch, current);
+      const reminder = await updateReminder(client, id, values);
+      await this.#hooks().reminderSaved(client, reminder);
+      await appendEvent(client, { userId, type: 'reminder:updated', itemType: 'reminder', itemId: id, data: eventData(reminder) });
+      return reminder;
+    });
+  }
+
+  async get(userId: string, id: string): Promise<Reminder> {
+    const reminder = await findReminder(this.#pool, userId, id);
+    if (!reminder) throw new HeraldError('MISSING_REMINDER');
+    return reminder;
+  }
+
+  list(userId: string, limit: number, offset: number): Promise<{ items: Reminder[]; total: number }> {
+    return listReminders(this.#pool, userId, limit, offset);
+  }
+
+  async delete(userId: string, id: string): Promise<void> {
+    await withTransaction(this.#pool, async (client) => {
+      if (!(await findReminder(client, userId, id, true))) throw new HeraldError('MISSING_REMINDER');
+      await this.#hooks().reminderDeleted(client, id, userId);
+      await deleteReminder(client, userId, id);
+      await appendEvent(client, { userId, type: 'reminder:deleted', itemType: 'reminder', itemId: id });
+    });
+  }
+}
+
+function eventData(r: Reminder): Record<string, unknown> {
+  return { date: r.date.toISOString(), nextFireAt: r.nextFireAt?.toISOString() ?? null, channels: r.channels, recurrence: r.recurrence };
+}

@@ -1,0 +1,88 @@
+import type { Queryable } from '../db/pool.ts';
+
+/** The users table: every query on it lives here. */
+export interface UserPreferences {
+  readonly channels?: { readonly push?: boolean; readonly email?: boolean; readonly webhook?: boolean; readonly inbox?: boolean };
+}
+
+export interface User {
+  readonly id: string;
+  readonly email: string | null;
+  readonly name: string | null;
+  readonly timezone: string | null;
+  readonly locale: string | null;
+  readonly preferences: UserPreferences;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface UserFields {
+  readonly email?: string | null | undefined;
+  readonly name?: string | null | undefined;
+  readonly timezone?: string | null | undefined;
+  readonly locale?: string | null | undefined;
+  readonly preferences?: UserPreferences | undefined;
+}
+
+interface UserRecord {
+  id: string;
+  email: string | null;
+  name: string | null;
+  timezone: string | null;
+  locale: string | null;
+  preferences: UserPreferences;
+  created_at: Date;
+  updated_at: Date;
+  inserted?: boolean;
+}
+
+const COLUMNS = 'id, email, name, timezone, locale, preferences, created_at, updated_at';
+
+function toUser(r: UserRecord): User {
+  return {
+    id: r.id,
+    email: r.email,
+    name: r.name,
+    timezone: r.timezone,
+    locale: r.locale,
+    preferences: r.preferences,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export async function findUser(db: Queryable, id: string): Promise<User | undefined> {
+  const { rows } = await db.query<UserRecord>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
+  return rows[0] ? toUser(rows[0]) : undefined;
+}
+
+/** PUT semantics: the row afterwards holds exactly `fields` (absent ones cleared). */
+export async function replaceUser(db: Queryable, id: string, fields: UserFields): Promise<{ user: User; created: boolean }> {
+  const { rows } = await db.query<UserRecord>(
+    `INSERT INTO users (id, email, name, timezone, locale, preferences)
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+     ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name, timezone = EXCLUDED.timezone,
+       locale = EXCLUDED.locale, preferences = EXCLUDED.preferences, updated_at = now()
+     RETURNING ${COLUMNS}, (xmax = 0) AS inserted`,
+    [id, fields.email ?? null, fields.name ?? null, fields.timezone ?? null, fields.locale ?? null, JSON.stringify(fields.preferences ?? {})],
+  );
+  const row = rows[0]!;
+  return { user: toUser(row), created: row.inserted === true };
+}
+
+/** Devices and reminders may name a user herald has not seen yet (a JWT's `sub`): create a bare row. */
+export async function ensureUser(db: Queryable, id: string): Promise<void> {
+  await db.query(`INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, [id]);
+}
+
+/** Lock the user row for the rest of the transaction; false when it does not exist. */
+export async function lockUser(db: Queryable, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, [id]);
+  return (rowCount ?? 0) > 0;
+}
+
+/** Deletes the user; devices, reminders and inbox items go with it (ON DELETE CASCADE). */
+export async function deleteUser(db: Queryable, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(`DELETE FROM users WHERE id = $1`, [id]);
+  return (rowCount ?? 0) > 0;
+}
