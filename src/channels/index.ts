@@ -1,6 +1,7 @@
 import type { Channel, ChannelDeps, Provider } from './types.ts';
 import { createWebhookChannel } from './webhook/index.ts';
 import { createFcmChannel } from './fcm/index.ts';
+import { createWebPushChannel } from './webpush/index.ts';
 import { createEmailChannel } from './email/index.ts';
 
 export type { Channel, ChannelDeps, DeliveryJob, Verdict, Provider, ChannelName, NotificationContent } from './types.ts';
@@ -13,6 +14,7 @@ export type { Channel, ChannelDeps, DeliveryJob, Verdict, Provider, ChannelName,
 export const CHANNEL_FACTORIES: Partial<Record<Provider, (deps: ChannelDeps) => Channel | undefined>> = {
   webhook: createWebhookChannel,};
 CHANNEL_FACTORIES.fcm = createFcmChannel;
+CHANNEL_FACTORIES.webpush = createWebPushChannel;
 CHANNEL_FACTORIES.email = (deps) => createEmailChannel(deps);
 
 export function createChannels(deps: ChannelDeps, only?: readonly string[]): Map<Provider, Channel> {
