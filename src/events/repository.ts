@@ -14,7 +14,7 @@ export interface StoredEvent {
 export async function listUserEvents(db: Queryable, userId: string, after: string | undefined, limit: number): Promise<StoredEvent[]> {
   const { rows } = await db.query<{ id: string; type: string; item_type: string; item_id: string; data: unknown; created_at: Date }>(
     `SELECT id::text AS id, type, item_type, item_id, data, created_at FROM events
-      WHERE user_id = $1 AND id > $2::bigint ORDER BY id LIMIT $3`,
+      WHERE user_id = $1 AND events.id > $2::bigint ORDER BY events.id LIMIT $3`,
     [userId, after ?? '0', limit],
   );
   return rows.map((r) => ({ id: r.id, type: r.type, itemType: r.item_type, itemId: r.item_id, data: r.data, createdAt: r.created_at }));

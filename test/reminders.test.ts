@@ -1,0 +1,156 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { SignJWT } from 'jose';
+import { createHarness, TEST_JWT_SECRET, type TestHarness } from './helpers/app.ts';
+import { NO_HOOKS, type ReminderRow } from '../src/runtime/hooks.ts';
+import { nextOccurrence } from '../src/reminders/index.ts';
+
+let h: TestHarness;
+before(async () => {
+  h = await createHarness();
+  h.services.hooks = NO_HOOKS;
+});
+after(async () => {
+  await h.close();
+});
+
+const inHours = (n: number) => new Date(Date.now() + n * 3_600_000).toISOString();
+const token = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('5m').sign(new TextEncoder().encode(TEST_JWT_SECRET));
+const count = async (sql: string, params: unknown[] = []) => (await h.db.pool.query(sql, params)).rowCount;
+
+test('create stores nextFireAt = date − notifyOffset and records reminder:created', async () => {
+  const date = inHours(2);
+  const res = await h.request({ method: 'POST', url: '/v1/users/r1/reminders', payload: { date, message: 'Stand-up', title: 'Reminder', notifyOffset: 10, url: 'https://example.com/x' } });
+  assert.equal(res.statusCode, 201, res.body);
+  const r = res.json();
+  assert.equal(r.nextFireAt, new Date(Date.parse(date) - 10 * 60_000).toISOString());
+  assert.deepEqual(r.channels, ['push']);
+  assert.equal(r.isRecurring, false);
+  const ev = await h.request({ url: '/v1/users/r1/events' });
+  assert.deepEqual(ev.json().items.map((e: { type: string; itemId: string }) => [e.type, e.itemId]), [['reminder:created', r.id]]);
+});
+
+test('notifyType is a synonym of channels; isRecurring without recurrence is daily', async () => {
+  const res = await h.request({ method: 'POST', url: '/v1/users/r2/reminders', payload: { date: inHours(3), message: 'm', notifyType: 'email', isRecurring: true } });
+  assert.equal(res.statusCode, 201, res.body);
+  assert.deepEqual(res.json().channels, ['email']);
+  assert.equal(res.json().notifyType, 'email');
+  assert.equal(res.json().recurrence, 'FREQ=DAILY');
+  assert.equal(res.json().isRecurring, true);
+  assert.equal(res.json().timezone, 'UTC', 'no zone given and none on the user: UTC');
+});
+
+test('INVALID_DUEDATE when date − notifyOffset is not a minute ahead; nothing written', async () => {
+  for (const payload of [
+    { date: new Date(Date.now() - 60_000).toISOString(), message: 'past' },
+    { date: new Date(Date.now() + 30_000).toISOString(), message: 'too soon' },
+    { date: inHours(1), notifyOffset: 61, message: 'offset makes it past' },
+  ]) {
+    const res = await h.request({ method: 'POST', url: '/v1/users/r3/reminders', payload });
+    assert.equal(res.statusCode, 422, res.body);
+    assert.equal(res.json().error.code, 'INVALID_DUEDATE');
+  }
+  assert.equal(await count(`SELECT 1 FROM reminders WHERE user_id = 'r3'`), 0);
+  assert.equal(await count(`SELECT 1 FROM events WHERE user_id = 'r3'`), 0);
+});
+
+test('invalid RRULE is 422 INVALID_RECURRENCE; bad timezone is 422 INVALID_TIMEZONE', async () => {
+  for (const recurrence of ['FREQ=FORTNIGHTLY', 'BYDAY=MO', 'FREQ=SECONDLY', 'FREQ=DAILY;DTSTART=20260101T000000Z', 'nonsense']) {
+    const res = await h.request({ method: 'POST', url: '/v1/users/r4/reminders', payload: { date: inHours(2), message: 'm', recurrence } });
+    assert.equal(res.statusCode, 422, `${recurrence}: ${res.body}`);
+    assert.equal(res.json().error.code, 'INVALID_RECURRENCE');
+  }
+  const tz = await h.request({ method: 'POST', url: '/v1/users/r4/reminders', payload: { date: inHours(2), message: 'm', timezone: 'Nowhere/Special' } });
+  assert.equal(tz.json().error.code, 'INVALID_TIMEZONE');
+  assert.equal(await count(`SELECT 1 FROM reminders WHERE user_id = 'r4'`), 0);
+});
+
+test('list is newest first with limit, offset and total', async () => {
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    ids.push((await h.request({ method: 'POST', url: '/v1/users/r5/reminders', payload: { date: inHours(5), message: `m${i}` } })).json().id);
+  }
+  const page = await h.request({ url: '/v1/users/r5/reminders?limit=2&offset=1' });
+  assert.equal(page.statusCode, 200);
+  assert.deepEqual(page.json().items.map((r: { id: string }) => r.id), [ids[3], ids[2]]);
+  assert.equal(page.json().total, 5);
+  assert.equal(page.json().limit, 2);
+  assert.equal(page.json().offset, 1);
+});
+
+test('PATCH and seed-style POST reschedule; GET reads; DELETE removes and records the events', async () => {
+  const r = (await h.request({ method: 'POST', url: '/v1/users/r6/reminders', payload: { date: inHours(2), message: 'old' } })).json();
+  const newDate = inHours(4);
+  const patched = await h.request({ method: 'PATCH', url: `/v1/users/r6/reminders/${r.id}`, payload: { date: newDate, notifyOffset: 5 } });
+  assert.equal(patched.statusCode, 200, patched.body);
+  assert.equal(patched.json().nextFireAt, new Date(Date.parse(newDate) - 5 * 60_000).toISOString());
+  assert.equal(patched.json().message, 'old');
+  const posted = await h.request({ method: 'POST', url: `/v1/users/r6/reminders/${r.id}`, payload: { message: 'new' } });
+  assert.equal(posted.statusCode, 200);
+  assert.equal((await h.request({ url: `/v1/users/r6/reminders/${r.id}` })).json().message, 'new');
+  const past = await h.request({ method: 'PATCH', url: `/v1/users/r6/reminders/${r.id}`, payload: { date: new Date(Date.now() - 1000).toISOString() } });
+  assert.equal(past.json().error.code, 'INVALID_DUEDATE');
+  assert.equal((await h.request({ method: 'DELETE', url: `/v1/users/r6/reminders/${r.id}` })).statusCode, 204);
+  const gone = await h.request({ url: `/v1/users/r6/reminders/${r.id}` });
+  assert.equal(gone.statusCode, 404);
+  assert.equal(gone.json().error.code, 'MISSING_REMINDER');
+  const types = (await h.request({ url: '/v1/users/r6/events' })).json().items.map((e: { type: string }) => e.type);
+  assert.deepEqual(types, ['reminder:created', 'reminder:updated', 'reminder:updated', 'reminder:deleted']);
+});
+
+test('another user’s reminder through /v1/me is 404 for every verb', async () => {
+  const r = (await h.request({ method: 'POST', url: '/v1/users/victim/reminders', payload: { date: inHours(2), message: 'secret' } })).json();
+  const auth = { authorization: `Bearer ${await token('attacker')}` };
+  for (const [method, payload] of [['GET', undefined], ['PATCH', { message: 'x' }], ['POST', { message: 'x' }], ['DELETE', undefined]] as const) {
+    const res = await h.app.inject({ method, url: `/v1/me/reminders/${r.id}`, headers: auth, ...(payload ? { payload } : {}) });
+    assert.equal(res.statusCode, 404, `${method}: ${res.body}`);
+    assert.equal(res.json().error.code, 'MISSING_REMINDER');
+  }
+  assert.equal((await h.request({ url: `/v1/users/victim/reminders/${r.id}` })).json().message, 'secret');
+  const own = await h.app.inject({ method: 'POST', url: '/v1/me/reminders', headers: auth, payload: { date: inHours(2), message: 'mine' } });
+  assert.equal(own.statusCode, 201);
+  assert.equal(own.json().userId, 'attacker');
+});
+
+test('a recurring reminder uses the user’s timezone and the hooks see the saved row', async () => {
+  await h.request({ method: 'PUT', url: '/v1/users/berliner', payload: { timezone: 'Europe/Berlin' } });
+  const seen: ReminderRow[] = [];
+  h.services.hooks = { ...NO_HOOKS, async reminderSaved(_c, row) { seen.push(row); } };
+  try {
+    const res = await h.request({ method: 'POST', url: '/v1/users/berliner/reminders', payload: { date: '2099-01-05T08:00:00Z', message: 'weekly', recurrence: 'RRULE:FREQ=WEEKLY;BYDAY=MO,WE' } });
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal(res.json().timezone, 'Europe/Berlin');
+    assert.equal(res.json().recurrence, 'FREQ=WEEKLY;BYDAY=MO,WE');
+    assert.equal(res.json().nextFireAt, '2099-01-05T08:00:00.000Z');
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]!.id, res.json().id);
+  } finally {
+    h.services.hooks = NO_HOOKS;
+  }
+});
+
+test('nextOccurrence: daily 09:00 Europe/Berlin stays at 09:00 local across both 2026 DST changes', () => {
+  const reminder = { date: new Date('2026-03-20T08:00:00Z'), notifyOffset: 0, recurrence: 'FREQ=DAILY', timezone: 'Europe/Berlin' };
+  const walk = (from: string, n: number) => {
+    const out: string[] = [];
+    let t = new Date(from);
+    for (let i = 0; i < n; i++) {
+      t = nextOccurrence(reminder, t)!;
+      out.push(t.toISOString());
+    }
+    return out;
+  };
+  // Spring forward on 29 March 2026: 09:00 CET = 08:00Z before, 09:00 CEST = 07:00Z after.
+  assert.deepEqual(walk('2026-03-27T12:00:00Z', 4), ['2026-03-28T08:00:00.000Z', '2026-03-29T07:00:00.000Z', '2026-03-30T07:00:00.000Z', '2026-03-31T07:00:00.000Z']);
+  // Fall back on 25 October 2026.
+  assert.deepEqual(walk('2026-10-23T12:00:00Z', 3), ['2026-10-24T07:00:00.000Z', '2026-10-25T08:00:00.000Z', '2026-10-26T08:00:00.000Z']);
+  // The offset moves the fire time, not the occurrence: 15 minutes before 09:00 local.
+  assert.equal(nextOccurrence({ ...reminder, notifyOffset: 15 }, new Date('2026-03-29T00:00:00Z'))!.toISOString(), '2026-03-29T06:45:00.000Z');
+  // A one-off reminder fires once.
+  const once = { ...reminder, recurrence: null };
+  assert.equal(nextOccurrence(once, new Date('2026-03-01T00:00:00Z'))!.toISOString(), '2026-03-20T08:00:00.000Z');
+  assert.equal(nextOccurrence(once, new Date('2026-03-20T08:00:00Z')), null);
+  // COUNT ends the series.
+  const twice = { ...reminder, recurrence: 'FREQ=DAILY;COUNT=2' };
+  assert.equal(nextOccurrence(twice, new Date('2026-03-21T08:00:00Z')), null);
+});
