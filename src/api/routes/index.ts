@@ -5,6 +5,7 @@ import { deviceRoutes } from './devices.ts';
 import { reminderRoutes } from './reminders.ts';
 import { eventRoutes } from './events.ts';
 import { appRoutes } from './apps.ts';
+import { webpushRoutes } from './webpush.ts';
 
 /** Every route module, registered in one place. */
 export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
@@ -14,4 +15,5 @@ export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
   await app.register(reminderRoutes, deps);
   await app.register(eventRoutes, deps);
   await app.register(appRoutes, deps);
+  await app.register(webpushRoutes, deps);
 }
