@@ -317,6 +317,7 @@ describe('SMTP authentication, connection failures and TLS', () => {
         assert.equal(sink.received.length, 1);
         const refused = await untrusted.send(job());
         assert.equal(refused.status, 'retry', 'an untrusted certificate is not delivered to');
+        assert.match(refused.status === 'retry' ? refused.appProblem ?? '' : '', /TLS with SMTP server 127\.0\.0\.1:\d+ failed: self-signed certificate/);
         assert.equal(sink.received.length, 1);
       } finally {
         await trusted.close();

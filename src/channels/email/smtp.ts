@@ -7,6 +7,8 @@ import type { OutgoingEmail } from './message.ts';
 interface SmtpError {
   readonly message?: string;
   readonly code?: string;
+  /** The system/TLS code nodemailer replaced with its own (ECONNREFUSED, DEPTH_ZERO_SELF_SIGNED_CERT...). */
+  readonly originalCode?: string;
   readonly responseCode?: number;
   readonly response?: string;
   readonly permanent?: boolean;
@@ -32,6 +34,12 @@ export function smtpHost(url: string): string {
 
 // Connection-level failures: the message was never refused, so it can go again later.
 const CONNECTION_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'EPROXY', 'EMAXLIMIT', 'EABORT']);
+// Certificate verification failures (OpenSSL's X509 codes as Node reports them): the connection
+// works but the server cannot be trusted, which only a change of configuration fixes.
+const CERTIFICATE_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED',
+]);
 
 /**
  * SMTP outcome → verdict. RFC 5321 §4.2.1: 4yz replies are transient (retry), 5yz permanent
@@ -56,7 +64,7 @@ export function smtpVerdict(error: unknown, host: string): Verdict {
       ? { status: 'failed', error: `SMTP ${err.responseCode} (${err.command ?? 'reply'}): ${detail}` }
       : { status: 'retry', error: `SMTP ${err.responseCode} (${err.command ?? 'reply'}): ${detail}` };
   }
-  if (err.code === 'ETLS' || err.code === 'EREQUIRETLS') {
+  if (err.code === 'ETLS' || err.code === 'EREQUIRETLS' || (err.originalCode !== undefined && CERTIFICATE_CODES.has(err.originalCode))) {
     return { status: 'retry', error: `TLS with ${host} failed: ${detail}`, appProblem: `TLS with SMTP server ${host} failed: ${detail}` };
   }
   if (err.code === 'ECONFIG') {
