@@ -1,0 +1,134 @@
+import type { Channel, ChannelDeps, DeliveryJob, Verdict } from '../types.ts';
+import type { ApnsCredentials } from '../../apps/types.ts';
+import { buildRequest } from './payload.ts';
+import { parseErrorBody, verdictFor } from './verdict.ts';
+import { Targets, type Target } from './targets.ts';
+
+export { buildPayload, buildRequest, apnsIdFor, collapseIdHeader, MAX_PAYLOAD_BYTES, MAX_VOIP_PAYLOAD_BYTES } from './payload.ts';
+export { PRODUCTION_ORIGIN, SANDBOX_ORIGIN } from './targets.ts';
+
+/**
+ * The APNs channel: provider `apns`, for devices with platform `ios`. One HTTP/2 pool per app,
+ * environment and credentials (see pool.ts); typed verdicts from APNs answers (verdict.ts).
+ */
+
+export interface ApnsChannelOptions {
+  /** Trust this CA too (in-process tests; processes use NODE_EXTRA_CA_CERTS). */
+  readonly ca?: string | Buffer | undefined;
+  readonly maxConnections?: number | undefined;
+  readonly maxStreams?: number | undefined;
+  readonly requestTimeoutMs?: number | undefined;
+  readonly pingIntervalMs?: number | undefined;
+  /** Clock for provider-token ages (tests). */
+  readonly now?: (() => number) | undefined;
+}
+
+/** Answers that make us try the same request again at once, on a fresh connection or token. */
+const MAX_IMMEDIATE_TRIES = 3;
+
+export class ApnsChannel implements Channel {
+  readonly provider = 'apns' as const;
+  readonly maxAttempts = 8;
+  readonly #deps: ChannelDeps;
+  readonly #targets: Targets;
+  /** Last credential problem reported per app (undefined: cleared). */
+  readonly #reported = new Map<string, string | undefined>();
+  #closed = false;
+
+  constructor(deps: ChannelDeps, options: ApnsChannelOptions = {}) {
+    this.#deps = deps;
+    this.#targets = new Targets({
+      ca: options.ca,
+      now: options.now,
+      maxConnections: options.maxConnections ?? 4,
+      maxStreams: options.maxStreams ?? 1000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 15_000,
+      pingIntervalMs: options.pingIntervalMs ?? 60_000,
+    });
+  }
+
+  async send(job: DeliveryJob): Promise<Verdict> {
+    try {
+      if (this.#closed) return { status: 'retry', error: 'the APNs channel is shutting down' };
+      if (job.device?.platform !== 'ios') return { status: 'failed', error: 'APNs sends only to iOS devices' };
+      const app = await this.#deps.credentials.get(job.appId);
+      if (!app) return { status: 'failed', error: `unknown app ${job.appId}` };
+      if (!app.apns) return this.#problem(job.appId, `app ${job.appId} has no APNs credentials: set HERALD_APNS_* (default app) or apns in PUT /v1/apps/${job.appId}`);
+      const resolved = await this.#resolve(job.appId, app.apns, job.device.environment);
+      if (!resolved.ok) return this.#problem(job.appId, resolved.problem);
+      const target = resolved.target;
+      const built = buildRequest(job, target.bundleId);
+      if (!built.ok) return { status: 'failed', error: built.error };
+      const verdict = await this.#deliver(target, built.request.token, built.request.headers, built.request.body, job);
+      this.#track(target, verdict);
+      return verdict;
+    } catch (err) {
+      return { status: 'retry', error: `APNs send failed: ${(err as Error).message}` };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#targets.close();
+  }
+
+  async #resolve(appId: string, creds: ApnsCredentials, env: 'production' | 'development' | undefined) {
+    const t = this.#targets.resolve(appId, creds, env);
+    return 'pool' in t ? { ok: true as const, target: t } : t;
+  }
+
+  async #deliver(target: Target, token: string, headers: Record<string, string>, body: string, job: DeliveryJob): Promise<Verdict> {
+    const path = `/3/device/${token}`;
+    let verdict: Verdict = { status: 'retry', error: 'not sent' };
+    for (let tries = 1; tries <= MAX_IMMEDIATE_TRIES; tries++) {
+      const bearer = target.signer ? (target.signer.current() ?? (await target.signer.token())) : undefined;
+      const result = await target.pool.send(path, bearer ? { ...headers, authorization: `bearer ${bearer}` } : headers, body);
+      if (result.kind === 'no-response') return { status: 'retry', error: `APNs: ${result.error}` };
+      const reply = parseErrorBody(result.body);
+      if (result.status === 503) {
+        // Apple: the server is shutting down; reconnect (to another server) and try again.
+        target.pool.retire(result.connection);
+        verdict = { status: 'retry', error: `APNs 503 ${reply.reason ?? 'ServiceUnavailable'}` };
+        continue;
+      }
+      if (result.status === 403 && reply.reason === 'ExpiredProviderToken' && target.signer && bearer) {
+        if (await target.signer.expired(bearer)) continue;
+        return { status: 'retry', error: 'APNs 403 ExpiredProviderToken', appProblem: 'APNs says the provider token expired although it is younger than 20 minutes: check the server clock' };
+      }
+      if (result.status === 429 && reply.reason === 'TooManyProviderTokenUpdates') {
+        // Keep the current token for a while and start over on a new connection.
+        target.signer?.holdOff();
+        target.pool.retire(result.connection);
+        return { status: 'retry', error: 'APNs 429 TooManyProviderTokenUpdates' };
+      }
+      return verdictFor(result.status, result.apnsId, reply, job, target.environment);
+    }
+    return verdict;
+  }
+
+  #problem(appId: string, problem: string): Verdict {
+    this.#report(appId, problem);
+    return { status: 'failed', error: problem, appProblem: problem };
+  }
+
+  #track(target: Target, verdict: Verdict): void {
+    if (verdict.status === 'sent') {
+      if (this.#reported.get(target.appId) !== undefined) this.#report(target.appId, undefined);
+    } else if ((verdict.status === 'failed' || verdict.status === 'retry') && verdict.appProblem) {
+      this.#report(target.appId, verdict.appProblem);
+    }
+  }
+
+  /** Tells the app store only about changes, not once per delivery. */
+  #report(appId: string, problem: string | undefined): void {
+    if (this.#reported.has(appId) && this.#reported.get(appId) === problem) return;
+    this.#reported.set(appId, problem);
+    this.#deps.credentials.reportProblem(appId, 'apns', problem).catch((err: unknown) => {
+      this.#deps.log.warn({ err, appId }, 'could not record the APNs credential problem');
+    });
+  }
+}
+
+export function createApnsChannel(deps: ChannelDeps, options?: ApnsChannelOptions): Channel {
+  return new ApnsChannel(deps, options);
+}
