@@ -222,6 +222,8 @@ describe('e-mail over SMTP', () => {
     assert.match(problem, /app bare has no e-mail configuration/);
     assert.match(problem, /smtpUrl/);
     assert.equal(creds.problems.get('bare/email'), problem);
+    assert.equal((await channel.send(job({ appId: 'bare' }))).status, 'failed');
+    assert.equal(creds.reports.filter((r) => r.appId === 'bare').length, 1, 'the same problem is recorded once, not per delivery');
     assert.equal((await channel.send(job({ appId: 'nope' }))).status, 'failed');
   });
 

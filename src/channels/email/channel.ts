@@ -52,8 +52,11 @@ export class EmailChannel implements Channel {
   readonly #smtp = new Map<string, SmtpSender>();
   readonly #ses = new Map<string, SesSender>();
   readonly #inflight = new Set<Promise<Verdict>>();
-  /** Apps whose e-mail problem we reported, so a success clears it once (not a write per send). */
-  readonly #problemApps = new Set<string>();
+  /**
+   * The problem last reported per app: a misconfigured app with thousands of deliveries records
+   * it once, and a success clears it once, rather than a database write per send.
+   */
+  readonly #reported = new Map<string, string>();
   readonly #counter: Counter<'transport' | 'status'>;
   #closing = false;
 
@@ -95,15 +98,16 @@ export class EmailChannel implements Channel {
     this.#counter.inc({ transport, status: verdict.status });
     const problem = verdict.status === 'retry' || verdict.status === 'failed' ? verdict.appProblem : undefined;
     try {
-      if (problem) {
-        this.#problemApps.add(job.appId);
+      if (problem && this.#reported.get(job.appId) !== problem) {
+        this.#reported.set(job.appId, problem);
         this.#deps.log.warn({ appId: job.appId, deliveryId: job.id, problem }, 'e-mail configuration problem');
         await this.#deps.credentials.reportProblem(job.appId, 'email', problem);
-      } else if (verdict.status === 'sent' && this.#problemApps.delete(job.appId)) {
+      } else if (verdict.status === 'sent' && this.#reported.delete(job.appId)) {
         await this.#deps.credentials.reportProblem(job.appId, 'email', undefined);
       }
     } catch (error) {
-      // The verdict stands even when the status update fails; the next problem reports again.
+      // The verdict stands even when the status update fails; the next different problem (or
+      // the next one after a success) reports again.
       this.#deps.log.warn({ appId: job.appId, err: error }, 'could not record the app e-mail problem');
     }
     return verdict;

@@ -1,6 +1,6 @@
 import { Eta } from 'eta';
 import type { DeliveryJob } from '../types.ts';
-import { REMINDER_HTML, REMINDER_TEXT } from './templates.ts';
+import { REMINDER_HTML, REMINDER_TEXT } from './templates/reminder.ts';
 
 /** One e-mail as both transports (SMTP, SES) send it. */
 export interface OutgoingEmail {
