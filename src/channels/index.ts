@@ -3,6 +3,7 @@ import { createWebhookChannel } from './webhook/index.ts';
 import { createFcmChannel } from './fcm/index.ts';
 import { createWebPushChannel } from './webpush/index.ts';
 import { createEmailChannel } from './email/index.ts';
+import { createApnsChannel } from './apns/index.ts';
 
 export type { Channel, ChannelDeps, DeliveryJob, Verdict, Provider, ChannelName, NotificationContent } from './types.ts';
 
@@ -16,6 +17,7 @@ export const CHANNEL_FACTORIES: Partial<Record<Provider, (deps: ChannelDeps) => 
 CHANNEL_FACTORIES.fcm = createFcmChannel;
 CHANNEL_FACTORIES.webpush = createWebPushChannel;
 CHANNEL_FACTORIES.email = (deps) => createEmailChannel(deps);
+CHANNEL_FACTORIES.apns = (deps) => createApnsChannel(deps);
 
 export function createChannels(deps: ChannelDeps, only?: readonly string[]): Map<Provider, Channel> {
   const channels = new Map<Provider, Channel>();
