@@ -100,6 +100,11 @@ function deps(credentials: AppCredentialStore, env: Record<string, string> = {})
   return { config, log: createLogger('silent'), metrics: new Registry(), credentials };
 }
 
+async function eventuallyTrue(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(check(), 'condition not reached');
+}
+
 let seq = 0;
 function job(overrides: Partial<DeliveryJob> & { email?: string | undefined } = {}): DeliveryJob {
   seq++;
@@ -328,6 +333,28 @@ describe('SMTP authentication, connection failures and TLS', () => {
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an SMTP pool left idle is closed when the app moves to another URL', async (t) => {
+    let closed = 0;
+    const sink = await startSink({ onClose: () => { closed++; } });
+    const creds = new MemoryCredentials();
+    const first = `smtp://127.0.0.1:${sink.port}/?name=first.herald.example`;
+    creds.apps.set('default', { id: 'default', name: 'D', email: { from: 'x@herald.example', smtpUrl: first } });
+    const channel = createEmailChannel(deps(creds));
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    try {
+      assert.equal((await channel.send(job())).status, 'sent');
+      assert.equal(closed, 0, 'the pooled connection stays open');
+      t.mock.timers.tick(16 * 60_000);
+      creds.apps.set('default', { id: 'default', name: 'D', email: { from: 'x@herald.example', smtpUrl: `smtp://127.0.0.1:${sink.port}/?name=second.herald.example` } });
+      assert.equal((await channel.send(job())).status, 'sent');
+      await eventuallyTrue(() => closed === 1);
+    } finally {
+      t.mock.timers.reset();
+      await channel.close();
+      await sink.close();
     }
   });
 

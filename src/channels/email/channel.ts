@@ -21,6 +21,9 @@ type Route =
   | { readonly kind: 'ses'; readonly from: string; readonly region: string }
   | { readonly kind: 'none'; readonly problem: string };
 
+/** An SMTP pool unused this long is closed when another one is opened. */
+const SMTP_IDLE_MS = 15 * 60_000;
+
 const CONFIGURE = 'set the app\'s email credentials {from, smtpUrl} or {from, ses: {region}} (default app: HERALD_EMAIL_FROM with HERALD_SMTP_URL or HERALD_SES_REGION)';
 
 /**
@@ -50,6 +53,7 @@ export class EmailChannel implements Channel {
   readonly #deps: ChannelDeps;
   readonly #options: EmailChannelOptions;
   readonly #smtp = new Map<string, SmtpSender>();
+  readonly #smtpUsedAt = new Map<string, number>();
   readonly #ses = new Map<string, SesSender>();
   readonly #inflight = new Set<Promise<Verdict>>();
   /**
@@ -114,11 +118,22 @@ export class EmailChannel implements Channel {
   }
 
   #smtpSender(url: string): SmtpSender {
+    const now = Date.now();
     let sender = this.#smtp.get(url);
     if (!sender) {
+      // A rotated SMTP password is a new URL: pools nobody used for a while are closed here
+      // rather than kept open for the life of the process.
+      for (const [old, usedAt] of this.#smtpUsedAt) {
+        if (now - usedAt > SMTP_IDLE_MS) {
+          this.#smtp.get(old)?.close();
+          this.#smtp.delete(old);
+          this.#smtpUsedAt.delete(old);
+        }
+      }
       sender = new SmtpSender(url, { maxConnections: this.#options.maxConnections ?? 5, tls: this.#options.tls });
       this.#smtp.set(url, sender);
     }
+    this.#smtpUsedAt.set(url, now);
     return sender;
   }
 
@@ -143,6 +158,7 @@ export class EmailChannel implements Channel {
     for (const sender of this.#smtp.values()) sender.close();
     for (const sender of this.#ses.values()) sender.close();
     this.#smtp.clear();
+    this.#smtpUsedAt.clear();
     this.#ses.clear();
   }
 }
