@@ -4,7 +4,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { importSPKI, jwtVerify } from 'jose';
 import type { FcmServiceAccount } from '../../src/apps/types.ts';
 
@@ -85,6 +85,7 @@ export class FakeFcmServer {
   #accessTokens = new Map<string, number>();
   #publicKey: string;
   #url = '';
+  #sent = 0;
 
   constructor(options: FakeFcmOptions = {}) {
     this.certificate = makeTestCertificate();
@@ -100,6 +101,8 @@ export class FakeFcmServer {
       token_uri: '', // set in start()
     };
     this.#server = http2.createSecureServer({ key: this.certificate.key, cert: this.certificate.cert, allowHTTP1: true });
+    // Small responses must not wait for Nagle's algorithm (40 ms per round trip with delayed ACKs).
+    this.#server.on('connection', (socket: Socket) => socket.setNoDelay(true));
     this.#server.on('session', (session) => {
       this.connections++;
       this.#sessions.add(session);
@@ -212,7 +215,7 @@ export class FakeFcmServer {
     const validateOnly = parsed.validate_only === true;
     this.received.push({ project, validateOnly, message });
     res.writeHead(200, { 'content-type': 'application/json' });
-    const id = validateOnly ? 'fake_message_for_dry_run' : `0:${Date.now()}%${randomBytes(6).toString('hex')}`;
+    const id = validateOnly ? 'fake_message_for_dry_run' : `0:${Date.now()}%${(++this.#sent).toString(16)}`;
     res.end(JSON.stringify({ name: `projects/${project}/messages/${id}` }));
   }
 
