@@ -1,5 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdir, rmdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, rmdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,9 +23,13 @@ async function newest(dir: string): Promise<number> {
   return latest;
 }
 
+// When the last build *started*: a source saved while tsc was running is newer than this.
+const STAMP = path.join(ROOT, 'dist', '.build-started');
+
 async function stale(): Promise<boolean> {
   try {
-    return (await stat(path.join(ROOT, 'dist', 'cli', 'main.js'))).mtimeMs < (await newest(path.join(ROOT, 'src')));
+    await stat(path.join(ROOT, 'dist', 'cli', 'main.js'));
+    return Number(await readFile(STAMP, 'utf8')) < (await newest(path.join(ROOT, 'src')));
   } catch {
     return true;
   }
@@ -45,9 +49,11 @@ export async function ensureBuilt(): Promise<void> {
   }
   try {
     if (!(await stale())) return;
+    const started = Date.now();
     const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     // tsc emits even when another part of the tree has type errors; the exit code is not ours to judge here.
     await promisify(execFile)(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT }).catch(() => undefined);
+    await writeFile(STAMP, String(started));
   } finally {
     await rmdir(lock).catch(() => undefined);
   }

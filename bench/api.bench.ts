@@ -1,0 +1,128 @@
+/**
+ * The HTTP API under load, and how fast `herald start` is ready.
+ *
+ * 1. Requests/s and p99 latency of POST and GET (list) reminders on the real `herald api`
+ *    process against PostgreSQL, beside the baseline GET /healthz (no database) measured the
+ *    same way in the same run, with ratios. autocannon runs in this process, herald in its own.
+ * 2. `herald start` on the embedded default: time from spawn to /readyz 200 on a fresh data
+ *    directory (initdb included) and again on the same directory (warm).
+ *
+ *   npm run bench -- api
+ */
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import autocannon from 'autocannon';
+import { createTestDatabase } from '../test/helpers/db.ts';
+import { freePort, spawnHerald, tempDir, waitFor200, type HeraldProcess } from '../test/helpers/herald-process.ts';
+
+const DURATION = Number(process.env.HERALD_BENCH_API_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.HERALD_BENCH_API_CONNECTIONS ?? 50);
+
+interface Figures {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  requests: number;
+}
+
+async function load(name: string, options: autocannon.Options): Promise<Figures> {
+  const result = await autocannon({ connections: CONNECTIONS, duration: DURATION, ...options });
+  return {
+    name,
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
+    requests: result.requests.total,
+  };
+}
+
+async function stop(proc: HeraldProcess): Promise<void> {
+  proc.child.kill('SIGTERM');
+  const code = await proc.exited;
+  if (code !== 0) console.log(`herald exited with ${code}:\n${proc.output().slice(-2000)}`);
+}
+
+// ---- 1. throughput
+
+const db = await createTestDatabase(2);
+const dataDir = await tempDir('herald-bench-api-');
+const apiKey = `hk_${randomBytes(24).toString('base64url')}`;
+const port = await freePort();
+const api = spawnHerald(['api'], {
+  HERALD_DATABASE_URL: db.url,
+  HERALD_SECRET_KEY: randomBytes(32).toString('hex'),
+  HERALD_API_KEY: apiKey,
+  HERALD_PORT: String(port),
+  HERALD_HOST: '127.0.0.1',
+  HERALD_DATA_DIR: dataDir,
+  HERALD_DATABASE_POOL_SIZE: '20',
+  HERALD_LOG_LEVEL: 'error',
+});
+const base = `http://127.0.0.1:${port}`;
+await waitFor200(`${base}/readyz`, api);
+const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };
+const reminder = JSON.stringify({ date: '2099-06-01T09:00:00Z', message: 'Stand-up', title: 'Reminder', notifyOffset: 10, recurrence: 'FREQ=WEEKLY;BYDAY=MO,WE', timezone: 'Europe/Berlin' });
+
+// Warm up connections, JIT and the API key cache.
+await autocannon({ url: `${base}/healthz`, connections: 10, duration: 2 });
+await autocannon({ url: `${base}/v1/users/warm/reminders`, method: 'POST', headers, body: reminder, connections: 10, duration: 2 });
+
+const rows: Figures[] = [];
+rows.push(await load('GET /healthz (baseline, no database)', { url: `${base}/healthz` }));
+// Spread the writes over 1,000 users, as real traffic would be, so the list below reads a realistic page.
+let n = 0;
+rows.push(
+  await load('POST /v1/users/{id}/reminders', {
+    url: base,
+    requests: [{ method: 'POST', headers, body: reminder, setupRequest: (req) => ({ ...req, path: `/v1/users/user-${n++ % 1000}/reminders` }) }],
+  }),
+);
+rows.push(
+  await load('GET /v1/users/{id}/reminders (list of 20)', {
+    url: base,
+    requests: [{ method: 'GET', headers, setupRequest: (req) => ({ ...req, path: `/v1/users/user-${n++ % 1000}/reminders?limit=20` }) }],
+  }),
+);
+await stop(api);
+const { rows: stored } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM reminders`);
+await db.close();
+await rm(dataDir, { recursive: true, force: true });
+
+const baseline = rows[0]!;
+console.log(`\nAPI throughput: ${CONNECTIONS} connections, ${DURATION} s each, herald api in its own process, PostgreSQL ${process.env.HERALD_BENCH_DATABASE_URL ? 'from HERALD_BENCH_DATABASE_URL' : 'embedded'}`);
+console.log('| request | requests/s | p50 ms | p99 ms | non-2xx/errors | × baseline req/s |');
+console.log('|---|---:|---:|---:|---:|---:|');
+for (const r of rows) {
+  console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.errors} | ${(r.rps / baseline.rps).toFixed(2)} |`);
+}
+console.log(`(${stored[0]?.n ?? 0} reminders stored during the run)`);
+
+// ---- 2. start-up time on the embedded default
+
+async function startUp(dir: string): Promise<number> {
+  const p = await freePort();
+  const started = performance.now();
+  const proc = spawnHerald(['start'], { HERALD_DATA_DIR: dir, HERALD_PORT: String(p), HERALD_HOST: '127.0.0.1', HERALD_LOG_LEVEL: 'error' });
+  await waitFor200(`http://127.0.0.1:${p}/readyz`, proc, 180_000);
+  const ms = performance.now() - started;
+  await stop(proc);
+  return ms;
+}
+
+const embeddedDir = await tempDir('herald-bench-start-');
+try {
+  const first = await startUp(embeddedDir);
+  const warm = await startUp(embeddedDir);
+  const warm2 = await startUp(embeddedDir);
+  console.log('\n`herald start` on the embedded default, spawn → /readyz 200');
+  console.log('| run | ms | × warm |');
+  console.log('|---|---:|---:|');
+  console.log(`| first (fresh data directory: initdb, migrations, keys) | ${first.toFixed(0)} | ${(first / warm).toFixed(2)} |`);
+  console.log(`| warm (same directory) | ${warm.toFixed(0)} | 1.00 |`);
+  console.log(`| warm again | ${warm2.toFixed(0)} | ${(warm2 / warm).toFixed(2)} |`);
+} finally {
+  await rm(embeddedDir, { recursive: true, force: true });
+}
