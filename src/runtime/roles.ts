@@ -2,6 +2,8 @@ import type { RoleName } from '../config/index.ts';
 import type { Context, Role } from './context.ts';
 import type { Services } from './services.ts';
 import { apiRole } from '../api/role.ts';
+import { workerRole } from '../dispatch/role.ts';
+import { schedulerRole } from '../scheduler/role.ts';
 
 export interface RoleOptions {
   /** `herald worker --channels ...` */
@@ -17,8 +19,8 @@ type RoleFactory = (ctx: Context, services: Services, options: RoleOptions) => R
 /** Every role herald can run. A factory returns undefined when its role is not configured. */
 export const ROLE_FACTORIES: Record<RoleName, RoleFactory> = {
   api: (ctx, services) => apiRole(ctx, services),
-  scheduler: () => undefined,
-  worker: () => undefined,
+  scheduler: (ctx) => schedulerRole(ctx),
+  worker: (ctx, services, options) => workerRole(ctx, services, options.channels),
   relay: () => undefined,
   ingest: () => undefined,
   'ingest-apns': () => undefined,

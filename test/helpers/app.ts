@@ -72,6 +72,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<T
     },
     async close() {
       await app.close();
+      await services.inbox.close();
       await db.close();
     },
   };

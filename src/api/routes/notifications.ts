@@ -1,0 +1,79 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ApiDeps } from '../app.ts';
+import { targetUserId } from '../plugins/auth.ts';
+import { errors } from '../schemas.ts';
+import { SCOPES, jsonOnly } from './scopes.ts';
+import { CreatedView, NotificationBody, NotificationView } from '../../notifications/schema.ts';
+import type { NotificationInput } from '../../notifications/types.ts';
+
+const IdParams = Type.Object({ notificationId: Type.String({ minLength: 1, maxLength: 64 }) });
+const Page = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+  offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
+});
+const RetryQuery = Type.Object({ includeExpired: Type.Boolean({ default: false }) });
+
+/** Notifications (API.md § Notifications): send now or at sendAt, read status, cancel, re-drive. */
+export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
+  jsonOnly(app);
+  const tags = ['notifications'];
+
+  app.post('/v1/notifications', {
+    schema: {
+      tags,
+      summary: 'Send a notification now or at sendAt (to a user, several users, or one raw device)',
+      body: NotificationBody,
+      response: { 202: CreatedView, ...errors(400, 401, 403, 409, 413, 415, 422) },
+    },
+  }, async (request, reply) => {
+    const created = await services.notifications.create(request.body as NotificationInput, { source: 'api' });
+    return reply.status(202).send({ id: created.id, status: created.status, sendAt: created.sendAt });
+  });
+
+  app.get('/v1/notifications/:notificationId', {
+    schema: { tags, summary: 'A notification with the status of every delivery', params: IdParams, response: { 200: NotificationView, ...errors(400, 401, 403, 404) } },
+  }, async (request) => services.notifications.get((request.params as { notificationId: string }).notificationId));
+
+  app.delete('/v1/notifications/:notificationId', {
+    schema: { tags, summary: 'Cancel a notification before anything was sent (409 after)', params: IdParams, response: { 204: { type: 'null', description: 'cancelled' }, ...errors(400, 401, 403, 404, 409) } },
+  }, async (request, reply) => {
+    await services.notifications.cancel((request.params as { notificationId: string }).notificationId);
+    return reply.status(204).send();
+  });
+
+  app.post('/v1/notifications/:notificationId/retry', {
+    schema: {
+      tags,
+      summary: 'Re-drive failed deliveries (the dead letter) of a notification',
+      params: IdParams,
+      querystring: RetryQuery,
+      response: { 202: Type.Object({ redriven: Type.Integer() }), ...errors(400, 401, 403, 404, 409) },
+    },
+  }, async (request, reply) => reply.status(202).send(await services.notifications.retry((request.params as { notificationId: string }).notificationId, (request.query as { includeExpired: boolean }).includeExpired)));
+
+  for (const scope of SCOPES) {
+    app.get(`${scope.prefix}/notifications`, {
+      config: { auth: scope.auth },
+      schema: {
+        tags: [...tags, scope.tag],
+        summary: 'The user’s notifications, newest first',
+        params: scope.params(),
+        querystring: Page,
+        response: { 200: Type.Object({ items: Type.Array(NotificationView), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }), ...errors(400, 401, 403) },
+      },
+    }, async (request) => {
+      const q = request.query as { limit: number; offset: number };
+      return services.notifications.listForUser(targetUserId(request), q.limit, q.offset);
+    });
+    app.get(`${scope.prefix}/notifications/:notificationId`, {
+      config: { auth: scope.auth },
+      schema: {
+        tags: [...tags, scope.tag],
+        summary: 'One of the user’s notifications with that user’s deliveries',
+        params: scope.params({ notificationId: Type.String({ minLength: 1, maxLength: 64 }) }),
+        response: { 200: NotificationView, ...errors(400, 401, 403, 404) },
+      },
+    }, async (request) => services.notifications.get((request.params as { notificationId: string }).notificationId, targetUserId(request)));
+  }
+};

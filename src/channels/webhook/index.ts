@@ -1,0 +1,82 @@
+import { createHmac } from 'node:crypto';
+import { Agent, request } from 'undici';
+import type { Channel, ChannelDeps, DeliveryJob, Verdict } from '../types.ts';
+import { parseRetryAfter } from '../retry-after.ts';
+import { coerceError } from '../../log/index.ts';
+
+/**
+ * Signed webhooks: a POST of the notification JSON to the app's webhook URL (the default app:
+ * HERALD_WEBHOOK_URL). With a secret, `Herald-Signature: t=<unix seconds>,v1=<hex>` where v1 is
+ * HMAC-SHA256(secret, "<t>.<body>"): receivers recompute it and reject stale timestamps, which
+ * stops replays. `Herald-Delivery-Id` lets receivers drop the duplicates at-least-once delivery
+ * can produce. 2xx = sent; 408/429/5xx, timeouts and network errors = retry (Retry-After
+ * honoured); 410 Gone and other 4xx = permanent failure.
+ */
+export const SIGNATURE_HEADER = 'herald-signature';
+
+export function signWebhook(secret: string, timestamp: number, body: string): string {
+  const mac = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
+  return `t=${timestamp},v1=${mac}`;
+}
+
+export function webhookBody(job: DeliveryJob): string {
+  const c = job.content;
+  return JSON.stringify({
+    deliveryId: job.id,
+    notificationId: job.notificationId,
+    appId: job.appId,
+    userId: job.user?.id,
+    reminderId: job.reminderId,
+    attempt: job.attempt,
+    title: c.title,
+    subtitle: c.subtitle,
+    body: c.body,
+    data: c.data,
+    url: c.url,
+    image: c.image,
+    priority: c.priority,
+    collapseId: c.collapseId,
+    dueAt: job.dueAt.toISOString(),
+  });
+}
+
+export function createWebhookChannel(deps: ChannelDeps): Channel {
+  // Keep-alive connections per origin; HTTP/1.1 without pipelining (receivers rarely support it).
+  const agent = new Agent({ connections: 128, keepAliveTimeout: 30_000, pipelining: 1 });
+  const timeout = deps.config.webhook.timeoutMs;
+  return {
+    provider: 'webhook',
+    maxAttempts: 10,
+    async send(job: DeliveryJob): Promise<Verdict> {
+      const app = await deps.credentials.get(job.appId).catch(() => undefined);
+      const hook = app?.webhook;
+      if (!hook?.url) {
+        const problem = `no webhook URL configured for app ${job.appId} (HERALD_WEBHOOK_URL or the app's webhook.url)`;
+        return { status: 'failed', error: problem, appProblem: problem };
+      }
+      const body = webhookBody(job);
+      const ts = Math.floor(Date.now() / 1000);
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'user-agent': 'herald-webhook/1',
+        'herald-delivery-id': job.id,
+        'herald-notification-id': job.notificationId,
+        'herald-timestamp': String(ts),
+      };
+      if (hook.secret) headers[SIGNATURE_HEADER] = signWebhook(hook.secret, ts, body);
+      try {
+        const res = await request(hook.url, { method: 'POST', body, headers, dispatcher: agent, headersTimeout: timeout, bodyTimeout: timeout });
+        await res.body.dump();
+        const s = res.statusCode;
+        if (s >= 200 && s < 300) return { status: 'sent', providerId: typeof res.headers['x-request-id'] === 'string' ? res.headers['x-request-id'] : undefined };
+        if (s === 408 || s === 429 || s >= 500) return { status: 'retry', error: `webhook answered ${s}`, retryAfterMs: parseRetryAfter(res.headers['retry-after']) };
+        return { status: 'failed', error: `webhook answered ${s}` };
+      } catch (err) {
+        return { status: 'retry', error: `webhook request failed: ${coerceError(err).message}` };
+      }
+    },
+    async close() {
+      await agent.close();
+    },
+  };
+}

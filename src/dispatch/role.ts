@@ -1,0 +1,36 @@
+import type { Context, Role } from '../runtime/context.ts';
+import type { Services } from '../runtime/services.ts';
+import { createChannels, type ChannelDeps } from '../channels/index.ts';
+import { createInboxChannel } from '../channels/inbox/index.ts';
+import type { Provider } from '../channels/types.ts';
+import { DeliveryWorker } from './worker.ts';
+import { engineMetrics } from './metrics.ts';
+
+/**
+ * The `worker` role: every channel this process can send (or those named by
+ * `herald worker --channels apns,webhook` / HERALD_WORKER_CHANNELS) behind one DeliveryWorker.
+ * Run as many worker processes as needed; they share the queue through SKIP LOCKED claims.
+ */
+export function workerRole(ctx: Context, services: Services, only?: readonly string[]): Role {
+  const wanted = only && only.length > 0 ? only : ctx.config.worker.channels;
+  const deps: ChannelDeps = { config: ctx.config, log: ctx.log.child({ role: 'worker' }), metrics: ctx.metrics, credentials: services.credentials };
+  let worker: DeliveryWorker | undefined;
+  let channels: Map<Provider, import('../channels/types.ts').Channel> | undefined;
+  return {
+    name: 'worker',
+    async start() {
+      channels = createChannels(deps, wanted);
+      if (!wanted || wanted.includes('inbox')) channels.set('inbox', createInboxChannel(ctx.pool));
+      worker = new DeliveryWorker(ctx.pool, channels, deps.log, engineMetrics(ctx.metrics), {
+        batchSize: ctx.config.worker.batchSize,
+        concurrency: ctx.config.worker.concurrency,
+        leaseSeconds: ctx.config.worker.leaseSeconds,
+      });
+      await worker.start();
+    },
+    async stop() {
+      await worker?.stop(ctx.config.shutdownTimeoutMs);
+      await Promise.allSettled([...(channels?.values() ?? [])].map((c) => c.close()));
+    },
+  };
+}

@@ -1,0 +1,237 @@
+import type { Pool, Queryable } from '../db/pool.ts';
+import { withTransaction } from '../db/pool.ts';
+import type { DeliveryJob, Provider, NotificationContent, Platform, WebPushSubscription } from '../channels/types.ts';
+
+/**
+ * The work-queue SQL. A claim takes due rows with FOR UPDATE SKIP LOCKED and leases them
+ * (status sending, run_at = lease end); a worker that dies leaves rows whose lease runs out and
+ * the next claim takes them again. Outcomes are written in small slices, each one statement with
+ * its events, so a crash re-sends at most what was in flight.
+ */
+
+export interface ClaimedDelivery extends DeliveryJob {
+  /** Why the row must not be sent at all (device gone or invalid): recorded as cancelled. */
+  readonly skipReason?: string | undefined;
+  readonly userId: string | null;
+  readonly deviceId: string | null;
+  readonly channel: string;
+}
+
+interface ClaimRow {
+  id: string;
+  notification_id: string;
+  user_id: string | null;
+  device_id: string | null;
+  app_id: string;
+  channel: string;
+  provider: Provider;
+  due_at: Date;
+  expires_at: Date | null;
+  attempts: number;
+  payload: Record<string, unknown>;
+  reminder_id: string | null;
+  cancelled_at: Date | null;
+  platform: Platform | null;
+  token: string | null;
+  subscription: WebPushSubscription | null;
+  environment: 'production' | 'development' | null;
+  registered_at: Date | null;
+  device_status: string | null;
+  email: string | null;
+  name: string | null;
+  locale: string | null;
+  timezone: string | null;
+}
+
+export async function claimDue(
+  db: Queryable,
+  workerId: string,
+  limit: number,
+  leaseSeconds: number,
+  providers: readonly Provider[] | undefined,
+): Promise<ClaimedDelivery[]> {
+  const { rows } = await db.query<ClaimRow>(
+    `WITH due AS (
+       SELECT id FROM deliveries
+        WHERE status IN ('pending', 'sending') AND run_at <= now()
+          AND ($4::text[] IS NULL OR provider = ANY ($4::text[]))
+        ORDER BY run_at
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED),
+     claimed AS (
+       UPDATE deliveries d
+          SET status = 'sending', run_at = now() + make_interval(secs => $3), locked_by = $1,
+              attempts = d.attempts + 1, updated_at = now()
+         FROM due WHERE d.id = due.id
+       RETURNING d.id, d.notification_id, d.user_id, d.device_id, d.app_id, d.channel, d.provider,
+                 d.due_at, d.expires_at, d.attempts)
+     SELECT c.id::text AS id, c.notification_id, c.user_id, c.device_id, c.app_id, c.channel, c.provider,
+            c.due_at, c.expires_at, c.attempts, n.payload, n.reminder_id, n.cancelled_at,
+            v.platform, v.token, v.subscription, v.environment, v.registered_at, v.status AS device_status,
+            u.email, u.name, u.locale, u.timezone
+       FROM claimed c
+       JOIN notifications n ON n.id = c.notification_id
+       LEFT JOIN devices v ON v.id = c.device_id
+       LEFT JOIN users u ON u.id = c.user_id`,
+    [workerId, limit, leaseSeconds, providers && providers.length > 0 ? providers : null],
+  );
+  return rows.map(toJob);
+}
+
+function toJob(r: ClaimRow): ClaimedDelivery {
+  const payload = r.payload as Record<string, unknown> & { to?: { device?: { platform: Platform; token?: string; subscription?: WebPushSubscription; environment?: 'production' | 'development' } } };
+  const { to, ...content } = payload;
+  let device: DeliveryJob['device'];
+  let skipReason: string | undefined;
+  if (r.device_id) {
+    if (!r.platform) skipReason = 'the device was removed';
+    else if (r.device_status !== 'active') skipReason = 'the device is invalid';
+    else {
+      device = {
+        id: r.device_id,
+        platform: r.platform,
+        token: r.token ?? '',
+        environment: r.environment ?? undefined,
+        subscription: r.subscription ?? undefined,
+        registeredAt: r.registered_at ?? undefined,
+      };
+    }
+  } else if (to?.device) {
+    const d = to.device;
+    device = { id: undefined, platform: d.platform, token: d.token ?? d.subscription?.endpoint ?? '', environment: d.environment, subscription: d.subscription };
+  }
+  if (r.cancelled_at) skipReason = 'the notification was cancelled';
+  return {
+    id: r.id,
+    notificationId: r.notification_id,
+    provider: r.provider,
+    appId: r.app_id,
+    attempt: r.attempts,
+    dueAt: r.due_at,
+    expiresAt: r.expires_at ?? undefined,
+    user: r.user_id ? { id: r.user_id, email: r.email ?? undefined, name: r.name ?? undefined, locale: r.locale ?? undefined, timezone: r.timezone ?? undefined } : undefined,
+    device,
+    content: content as NotificationContent,
+    reminderId: r.reminder_id ?? undefined,
+    skipReason,
+    userId: r.user_id,
+    deviceId: r.device_id,
+    channel: r.channel,
+  };
+}
+
+/** What the worker decided for one claimed delivery. */
+export type Outcome =
+  | { readonly id: string; readonly kind: 'sent'; readonly providerId?: string | undefined }
+  | { readonly id: string; readonly kind: 'retry'; readonly error: string; readonly delayMs: number }
+  | { readonly id: string; readonly kind: 'failed' | 'expired' | 'cancelled'; readonly error: string }
+  | { readonly id: string; readonly kind: 'device-invalid'; readonly error: string; readonly deviceId: string | null };
+
+const EVENT_OF: Record<string, string> = {
+  sent: 'notification:sent',
+  failed: 'notification:failed',
+  expired: 'notification:expired',
+};
+
+/**
+ * Record a slice of outcomes: one statement updates the rows still leased (status sending) and
+ * appends their events, so the change and its events commit together. Device verdicts also
+ * invalidate the device and cancel what else was pending for it, in the same transaction.
+ */
+export async function recordOutcomes(pool: Pool, outcomes: readonly Outcome[]): Promise<void> {
+  if (outcomes.length === 0) return;
+  const ids: string[] = [], kinds: string[] = [], providerIds: Array<string | null> = [], errors: Array<string | null> = [], delays: number[] = [];
+  for (const o of outcomes) {
+    ids.push(o.id);
+    kinds.push(o.kind === 'device-invalid' ? 'failed' : o.kind);
+    providerIds.push(o.kind === 'sent' ? (o.providerId ?? null) : null);
+    errors.push(o.kind === 'sent' ? null : o.error);
+    delays.push(o.kind === 'retry' ? o.delayMs : 0);
+  }
+  const invalid = outcomes.filter((o): o is Extract<Outcome, { kind: 'device-invalid' }> => o.kind === 'device-invalid' && o.deviceId !== null);
+  const run = async (db: Queryable) => {
+    await db.query(
+      `WITH v AS (
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[]) AS v(id, kind, provider_id, error, delay_ms)),
+       upd AS (
+         UPDATE deliveries d
+            SET status = CASE v.kind WHEN 'retry' THEN 'pending' ELSE v.kind END,
+                sent_at = CASE WHEN v.kind = 'sent' THEN now() ELSE d.sent_at END,
+                provider_id = COALESCE(v.provider_id, d.provider_id),
+                last_error = v.error,
+                due_at = CASE WHEN v.kind = 'retry' THEN now() + v.delay_ms * interval '1 millisecond' ELSE d.due_at END,
+                run_at = CASE WHEN v.kind = 'retry' THEN now() + v.delay_ms * interval '1 millisecond' ELSE d.run_at END,
+                locked_by = NULL, updated_at = now()
+           FROM v
+          WHERE d.id = v.id AND d.status = 'sending'
+         RETURNING d.id, d.notification_id, d.user_id, d.device_id, d.channel, d.provider, d.status, d.attempts, d.provider_id, d.last_error)
+       INSERT INTO events (user_id, type, item_type, item_id, data)
+       SELECT upd.user_id,
+              CASE upd.status WHEN 'sent' THEN '${EVENT_OF.sent}' WHEN 'failed' THEN '${EVENT_OF.failed}' ELSE '${EVENT_OF.expired}' END,
+              'notification', upd.notification_id,
+              jsonb_strip_nulls(jsonb_build_object('deliveryId', upd.id::text, 'channel', upd.channel, 'provider', upd.provider,
+                'deviceId', upd.device_id, 'attempts', upd.attempts, 'providerId', upd.provider_id,
+                'error', CASE WHEN upd.status = 'sent' THEN NULL ELSE upd.last_error END))
+         FROM upd WHERE upd.status IN ('sent', 'failed', 'expired')`,
+      [ids, kinds, providerIds, errors, delays],
+    );
+    if (invalid.length > 0) await invalidateDevices(db, invalid.map((o) => ({ deviceId: o.deviceId!, reason: o.error })));
+  };
+  if (invalid.length === 0) await run(pool);
+  else await withTransaction(pool, run);
+}
+
+async function invalidateDevices(db: Queryable, devices: ReadonlyArray<{ deviceId: string; reason: string }>): Promise<void> {
+  const { rows } = await db.query<{ id: string; user_id: string; invalid_reason: string }>(
+    `UPDATE devices d SET status = 'invalid', invalid_reason = v.reason, invalidated_at = now(), updated_at = now()
+       FROM unnest($1::text[], $2::text[]) AS v(id, reason)
+      WHERE d.id = v.id AND d.status = 'active'
+      RETURNING d.id, d.user_id, d.invalid_reason`,
+    [devices.map((d) => d.deviceId), devices.map((d) => d.reason)],
+  );
+  if (rows.length === 0) return;
+  await db.query(
+    `UPDATE deliveries SET status = 'cancelled', last_error = 'the device is invalid', updated_at = now()
+      WHERE device_id = ANY ($1::text[]) AND status = 'pending'`,
+    [rows.map((r) => r.id)],
+  );
+  await db.query(
+    `INSERT INTO events (user_id, type, item_type, item_id, data)
+     SELECT user_id, 'device:invalidated', 'device', id, jsonb_build_object('reason', reason)
+       FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, user_id, reason)`,
+    [rows.map((r) => r.id), rows.map((r) => r.user_id), rows.map((r) => r.invalid_reason)],
+  );
+}
+
+/** When the next row becomes runnable (pending due time or lease end), for the wake-up timer. */
+export async function nextRunAt(db: Queryable, providers: readonly Provider[] | undefined): Promise<Date | undefined> {
+  const { rows } = await db.query<{ at: Date | null }>(
+    `SELECT min(run_at) AS at FROM deliveries
+      WHERE status IN ('pending', 'sending') AND ($1::text[] IS NULL OR provider = ANY ($1::text[]))`,
+    [providers && providers.length > 0 ? providers : null],
+  );
+  return rows[0]?.at ?? undefined;
+}
+
+/** Give back leased rows on shutdown so another worker takes them at once. */
+export async function releaseLeases(db: Queryable, workerId: string, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query(
+    `UPDATE deliveries SET status = 'pending', run_at = now(), attempts = greatest(attempts - 1, 0), locked_by = NULL, updated_at = now()
+      WHERE id = ANY ($1::bigint[]) AND status = 'sending' AND locked_by = $2`,
+    [ids, workerId],
+  );
+}
+
+export interface Backlog {
+  readonly due: number;
+  readonly oldestDueSeconds: number;
+}
+
+export async function backlog(db: Queryable): Promise<Backlog> {
+  const { rows } = await db.query<{ due: number; oldest: number | null }>(
+    `SELECT count(*)::int AS due, extract(epoch FROM now() - min(due_at))::float8 AS oldest
+       FROM deliveries WHERE status = 'pending' AND run_at <= now()`,
+  );
+  return { due: rows[0]?.due ?? 0, oldestDueSeconds: Math.max(0, rows[0]?.oldest ?? 0) };
+}

@@ -1,0 +1,119 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/**
+ * `POST /v1/notifications` body. The API validates with it, and so does broker ingest, so a
+ * message is accepted from a queue exactly when it would be accepted over HTTP.
+ */
+const Str = (max: number) => Type.String({ maxLength: max });
+const Platform = Type.Union([Type.Literal('ios'), Type.Literal('android'), Type.Literal('web')]);
+export const ChannelSchema = Type.Union([Type.Literal('push'), Type.Literal('email'), Type.Literal('webhook'), Type.Literal('inbox')]);
+const UserId = Type.String({ minLength: 1, maxLength: 200 });
+
+export const WebPushSubscriptionSchema = Type.Object(
+  {
+    endpoint: Type.String({ minLength: 1, maxLength: 2048, format: 'uri' }),
+    expirationTime: Type.Optional(Type.Union([Type.Null(), Type.Number()])),
+    keys: Type.Object({ p256dh: Type.String({ minLength: 1, maxLength: 200 }), auth: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false }),
+  },
+  { additionalProperties: false },
+);
+
+const To = Type.Union([
+  Type.Object({ userId: UserId }, { additionalProperties: false }),
+  Type.Object({ userIds: Type.Array(UserId, { minItems: 1, maxItems: 10_000, uniqueItems: true }) }, { additionalProperties: false }),
+  Type.Object(
+    {
+      device: Type.Object(
+        {
+          platform: Platform,
+          token: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+          subscription: Type.Optional(WebPushSubscriptionSchema),
+          environment: Type.Optional(Type.Union([Type.Literal('production'), Type.Literal('development')])),
+        },
+        { additionalProperties: false },
+      ),
+    },
+    { additionalProperties: false },
+  ),
+]);
+
+const PushType = Type.Union(
+  ['alert', 'background', 'voip', 'complication', 'fileprovider', 'mdm', 'location', 'liveactivity', 'pushtotalk', 'controls', 'widgets'].map((t) => Type.Literal(t)),
+);
+
+export const NotificationBody = Type.Object(
+  {
+    to: To,
+    appId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    channels: Type.Optional(Type.Array(ChannelSchema, { minItems: 1, maxItems: 4, uniqueItems: true })),
+    sendAt: Type.Optional(Type.String({ format: 'date-time' })),
+    title: Type.Optional(Str(1000)),
+    subtitle: Type.Optional(Str(1000)),
+    body: Type.Optional(Str(10_000)),
+    data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    url: Type.Optional(Type.String({ maxLength: 2048 })),
+    image: Type.Optional(Type.String({ maxLength: 2048 })),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 31_536_000 })),
+    collapseId: Type.Optional(Type.String({ minLength: 1, maxLength: 1000 })),
+    priority: Type.Optional(Type.Union([Type.Literal('high'), Type.Literal('normal')])),
+    pushType: Type.Optional(PushType),
+    sound: Type.Optional(Str(256)),
+    badge: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+    category: Type.Optional(Str(256)),
+    threadId: Type.Optional(Str(256)),
+    mutableContent: Type.Optional(Type.Boolean()),
+    contentAvailable: Type.Optional(Type.Boolean()),
+    interruptionLevel: Type.Optional(Type.Union([Type.Literal('passive'), Type.Literal('active'), Type.Literal('time-sensitive'), Type.Literal('critical')])),
+    apns: Type.Optional(
+      Type.Object(
+        {
+          payload: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+          headers: Type.Optional(Type.Record(Type.String(), Type.String({ maxLength: 1000 }))),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    fcm: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    webpush: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    email: Type.Optional(
+      Type.Object(
+        { subject: Type.Optional(Str(998)), text: Type.Optional(Str(1_000_000)), html: Type.Optional(Str(1_000_000)) },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type NotificationBodyType = Static<typeof NotificationBody>;
+
+export const DeliveryView = Type.Object({
+  id: Type.String(),
+  channel: Type.String(),
+  provider: Type.String(),
+  userId: Type.Optional(Type.String()),
+  deviceId: Type.Optional(Type.String()),
+  status: Type.String(),
+  attempts: Type.Integer(),
+  dueAt: Type.String(),
+  lastError: Type.Optional(Type.String()),
+  providerId: Type.Optional(Type.String()),
+  sentAt: Type.Optional(Type.String()),
+});
+
+export const NotificationView = Type.Object({
+  id: Type.String(),
+  status: Type.String(),
+  sendAt: Type.String(),
+  createdAt: Type.String(),
+  source: Type.Optional(Type.String()),
+  appId: Type.Optional(Type.String()),
+  reminderId: Type.Optional(Type.String()),
+  userIds: Type.Array(Type.String()),
+  channels: Type.Array(Type.String()),
+  title: Type.Optional(Type.String()),
+  body: Type.Optional(Type.String()),
+  cancelledAt: Type.Optional(Type.String()),
+  deliveries: Type.Optional(Type.Array(DeliveryView)),
+});
+
+export const CreatedView = Type.Object({ id: Type.String(), status: Type.String(), sendAt: Type.String() });

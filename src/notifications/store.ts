@@ -1,0 +1,180 @@
+import type { Queryable } from '../db/pool.ts';
+
+/**
+ * Notification SQL: creation with fan-out into deliveries, reads, cancellation and re-drive.
+ * Fan-out happens when a notification is created (deliveries wait in the table with their due
+ * time), and a device registered later joins the user's future push notifications through
+ * `fanOutDevice`, so a far-future notification still reaches devices added in the meantime.
+ */
+
+export const PROVIDER_OF_PLATFORM_SQL = `CASE d.platform WHEN 'ios' THEN 'apns' WHEN 'android' THEN 'fcm' ELSE 'webpush' END`;
+
+// A user's preferences switch channels off with {"channels": {"email": false}}; absent = on.
+const PREFERS = (channelSql: string) => `(u.preferences -> 'channels' -> ${channelSql}) IS DISTINCT FROM 'false'::jsonb`;
+
+export interface NewNotificationRow {
+  readonly id: string;
+  readonly appId: string;
+  readonly targetApp: string | null;
+  readonly userIds: readonly string[];
+  readonly reminderId: string | null;
+  readonly channels: readonly string[];
+  readonly payload: unknown;
+  readonly sendAt: Date;
+  readonly ttlSeconds: number | null;
+  readonly expiresAt: Date | null;
+  readonly source: string;
+  readonly dedupeKey: string | null;
+}
+
+/** Insert the notification; false when its dedupe key was already used. */
+export async function insertNotification(db: Queryable, n: NewNotificationRow): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source, dedupe_key)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12)
+     ON CONFLICT (dedupe_key) DO NOTHING`,
+    [n.id, n.appId, n.targetApp, n.userIds, n.reminderId, n.channels, JSON.stringify(n.payload), n.sendAt, n.ttlSeconds, n.expiresAt, n.source, n.dedupeKey],
+  );
+  return rowCount === 1;
+}
+
+export async function findByDedupeKey(db: Queryable, key: string): Promise<{ id: string; send_at: Date } | undefined> {
+  const { rows } = await db.query<{ id: string; send_at: Date }>(`SELECT id, send_at FROM notifications WHERE dedupe_key = $1`, [key]);
+  return rows[0];
+}
+
+export async function ensureUsers(db: Queryable, userIds: readonly string[]): Promise<void> {
+  if (userIds.length === 0) return;
+  await db.query(`INSERT INTO users (id) SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING`, [userIds]);
+}
+
+/** One delivery per valid device (push) and per other channel, for every addressed user. */
+export async function fanOutUsers(db: Queryable, n: NewNotificationRow): Promise<number> {
+  const { rowCount } = await db.query(
+    `INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at)
+     SELECT $1::text, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, $5::timestamptz, $5::timestamptz, $6::timestamptz
+       FROM devices d JOIN users u ON u.id = d.user_id
+      WHERE 'push' = ANY ($3::text[]) AND d.user_id = ANY ($2::text[]) AND d.status = 'active'
+        AND ($4::text IS NULL OR d.app_id = $4) AND ${PREFERS(`'push'`)}
+     UNION ALL
+     SELECT $1::text, u.id, NULL, COALESCE($4::text, 'default'), c.ch, c.ch, $5::timestamptz, $5::timestamptz, $6::timestamptz
+       FROM users u CROSS JOIN unnest($3::text[]) AS c(ch)
+      WHERE u.id = ANY ($2::text[]) AND c.ch <> 'push' AND ${PREFERS('c.ch')}`,
+    [n.id, n.userIds, n.channels, n.targetApp, n.sendAt, n.expiresAt],
+  );
+  return rowCount ?? 0;
+}
+
+/** A notification addressed to one raw device (no user): a single push delivery. */
+export async function fanOutRawDevice(db: Queryable, n: NewNotificationRow, provider: string): Promise<number> {
+  await db.query(
+    `INSERT INTO deliveries (notification_id, app_id, channel, provider, due_at, run_at, expires_at)
+     VALUES ($1, $2, 'push', $3, $4, $4, $5)`,
+    [n.id, n.appId, provider, n.sendAt, n.expiresAt],
+  );
+  return 1;
+}
+
+/** A device registered now joins its user's push notifications that have not come due. */
+export async function fanOutDevice(db: Queryable, deviceId: string): Promise<number> {
+  const { rowCount } = await db.query(
+    `INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at)
+     SELECT n.id, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, n.send_at, n.send_at, n.expires_at
+       FROM devices d
+       JOIN users u ON u.id = d.user_id
+       JOIN notifications n ON d.user_id = ANY (n.user_ids)
+      WHERE d.id = $1 AND d.status = 'active' AND ${PREFERS(`'push'`)}
+        AND n.cancelled_at IS NULL AND 'push' = ANY (n.channels) AND n.send_at > now()
+        AND (n.target_app IS NULL OR n.target_app = d.app_id)
+        AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.notification_id = n.id AND x.device_id = d.id)`,
+    [deviceId],
+  );
+  return rowCount ?? 0;
+}
+
+/** Cancel what is still pending; returns the cancelled deliveries' notification and user ids. */
+export async function cancelPendingWhere(
+  db: Queryable,
+  where: 'notification' | 'device' | 'user' | 'reminder',
+  id: string,
+): Promise<Array<{ notification_id: string; user_id: string | null }>> {
+  const predicate = {
+    notification: `d.notification_id = $1`,
+    device: `d.device_id = $1`,
+    user: `d.user_id = $1`,
+    reminder: `d.notification_id IN (SELECT id FROM notifications WHERE reminder_id = $1)`,
+  }[where];
+  const { rows } = await db.query<{ notification_id: string; user_id: string | null }>(
+    `UPDATE deliveries d SET status = 'cancelled', locked_by = NULL, updated_at = now()
+      WHERE ${predicate} AND d.status = 'pending'
+      RETURNING d.notification_id, d.user_id`,
+    [id],
+  );
+  return rows;
+}
+
+export interface NotificationRow {
+  id: string;
+  app_id: string;
+  target_app: string | null;
+  user_ids: string[];
+  reminder_id: string | null;
+  channels: string[];
+  payload: Record<string, unknown>;
+  send_at: Date;
+  created_at: Date;
+  cancelled_at: Date | null;
+  source: string | null;
+}
+
+export interface DeliveryRow {
+  id: string;
+  notification_id: string;
+  channel: string;
+  provider: string;
+  user_id: string | null;
+  device_id: string | null;
+  status: string;
+  attempts: number;
+  due_at: Date;
+  last_error: string | null;
+  provider_id: string | null;
+  sent_at: Date | null;
+}
+
+export async function getNotification(db: Queryable, id: string): Promise<NotificationRow | undefined> {
+  const { rows } = await db.query<NotificationRow>(`SELECT * FROM notifications WHERE id = $1`, [id]);
+  return rows[0];
+}
+
+export async function getDeliveries(db: Queryable, notificationIds: readonly string[]): Promise<DeliveryRow[]> {
+  const { rows } = await db.query<DeliveryRow>(
+    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, provider_id, sent_at
+       FROM deliveries WHERE notification_id = ANY ($1::text[]) ORDER BY id`,
+    [notificationIds],
+  );
+  return rows;
+}
+
+export async function listForUser(db: Queryable, userId: string, limit: number, offset: number): Promise<{ rows: NotificationRow[]; total: number }> {
+  const [page, count] = await Promise.all([
+    db.query<NotificationRow>(
+      `SELECT * FROM notifications WHERE $1 = ANY (user_ids) ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`,
+      [userId, limit, offset],
+    ),
+    db.query<{ n: number }>(`SELECT count(*)::int AS n FROM notifications WHERE $1 = ANY (user_ids)`, [userId]),
+  ]);
+  return { rows: page.rows, total: count.rows[0]?.n ?? 0 };
+}
+
+/** Failed (and expired, when asked) deliveries back to pending, due now, with a fresh budget. */
+export async function redrive(db: Queryable, notificationId: string, includeExpired: boolean): Promise<Array<{ id: string; user_id: string | null }>> {
+  const { rows } = await db.query<{ id: string; user_id: string | null }>(
+    `UPDATE deliveries SET status = 'pending', attempts = 0, due_at = now(), run_at = now(), last_error = NULL,
+            expires_at = CASE WHEN $2 THEN NULL ELSE expires_at END, updated_at = now()
+      WHERE notification_id = $1 AND (status = 'failed' OR ($2 AND status = 'expired'))
+      RETURNING id::text AS id, user_id`,
+    [notificationId, includeExpired],
+  );
+  return rows;
+}

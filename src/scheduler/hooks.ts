@@ -1,0 +1,74 @@
+import type { PoolClient, Queryable } from '../db/pool.ts';
+import type { DomainHooks, ReminderRow } from '../runtime/hooks.ts';
+import { appendEvents } from '../events/outbox.ts';
+import type { ChannelName } from '../channels/types.ts';
+import { createInTransaction } from '../notifications/service.ts';
+import { cancelPendingWhere, fanOutDevice } from '../notifications/store.ts';
+import { notifyDeliveriesDue, notifyRemindersDue } from '../dispatch/wakeup.ts';
+
+/**
+ * What the engine does inside the domain services' transactions (replacing the seed's event
+ * service, which learnt of reminder changes from a queue and could miss them): a saved reminder
+ * gets the notification of its next occurrence, a deleted one loses it, a new device joins the
+ * user's future push notifications, and a removed device or user cancels what was pending.
+ */
+export async function scheduleReminderOccurrence(client: Queryable, r: ReminderRow, fireAt: Date): Promise<string> {
+  const channels = (r.channels.length > 0 ? r.channels : ['push']) as ChannelName[];
+  const created = await createInTransaction(
+    client,
+    {
+      to: { userId: r.userId },
+      appId: r.appId === 'default' ? undefined : r.appId,
+      channels,
+      sendAt: fireAt.toISOString(),
+      title: r.title ?? 'Reminder',
+      body: r.message,
+      ...(r.url ? { url: r.url } : {}),
+      data: { reminderId: r.id, ...(r.url ? { url: r.url } : {}) },
+    },
+    { source: 'reminder', reminderId: r.id, now: new Date(Math.min(Date.now(), fireAt.getTime())) },
+  );
+  return created.id;
+}
+
+/** Cancel the reminder's notifications that have not come due yet. */
+async function cancelFutureOccurrences(client: Queryable, reminderId: string): Promise<void> {
+  const { rows } = await client.query<{ id: string; user_ids: string[] }>(
+    `UPDATE notifications SET cancelled_at = now()
+      WHERE reminder_id = $1 AND cancelled_at IS NULL AND send_at > now()
+      RETURNING id, user_ids`,
+    [reminderId],
+  );
+  if (rows.length === 0) return;
+  await client.query(
+    `UPDATE deliveries SET status = 'cancelled', updated_at = now() WHERE notification_id = ANY ($1::text[]) AND status = 'pending'`,
+    [rows.map((r) => r.id)],
+  );
+  await appendEvents(client, rows.flatMap((n) => n.user_ids.map((u) => ({ userId: u, type: 'notification:cancelled', itemType: 'notification', itemId: n.id, data: { reminderId } }))));
+}
+
+export function engineHooks(base: Partial<DomainHooks> = {}): DomainHooks {
+  return {
+    ...base,
+    async reminderSaved(client: PoolClient, reminder: ReminderRow) {
+      await cancelFutureOccurrences(client, reminder.id);
+      if (reminder.nextFireAt) {
+        await scheduleReminderOccurrence(client, reminder, reminder.nextFireAt);
+        await notifyRemindersDue(client, reminder.nextFireAt);
+      }
+    },
+    async reminderDeleted(client: PoolClient, reminderId: string) {
+      await cancelFutureOccurrences(client, reminderId);
+    },
+    async deviceRegistered(client, device) {
+      const added = await fanOutDevice(client, device.id);
+      if (added > 0) await notifyDeliveriesDue(client, new Date());
+    },
+    async deviceRemoved(client, deviceId) {
+      await cancelPendingWhere(client, 'device', deviceId);
+    },
+    async userDeleted(client, userId) {
+      await cancelPendingWhere(client, 'user', userId);
+    },
+  };
+}
