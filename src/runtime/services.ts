@@ -6,6 +6,11 @@ import { DeviceService } from '../devices/index.ts';
 import { ReminderService } from '../reminders/index.ts';
 import { AppService, CredentialStore } from '../apps/index.ts';
 import { EventService } from '../events/index.ts';
+import { NotificationService } from '../notifications/service.ts';
+import { InboxService } from '../inbox/index.ts';
+import { engineHooks } from '../scheduler/hooks.ts';
+import { engineMetrics } from '../dispatch/metrics.ts';
+import { backlog } from '../dispatch/store.ts';
 
 /**
  * The domain services, built once per process from the context and handed to the API and the
@@ -22,6 +27,8 @@ export interface Services {
   readonly events: EventService;
   /** Decrypted app credentials for the channels (the `default` app from HERALD_* variables). */
   readonly credentials: CredentialStore;
+  readonly notifications: NotificationService;
+  readonly inbox: InboxService;
 }
 
 export function buildServices(ctx: Context): Services {
@@ -29,13 +36,21 @@ export function buildServices(ctx: Context): Services {
   const hooks = (): DomainHooks => services.hooks;
   const services: Services = {
     health: new Health(),
-    hooks: NO_HOOKS,
+    hooks: engineHooks(NO_HOOKS),
     users: new UserService(ctx.pool, hooks),
     devices: new DeviceService(ctx.pool, hooks),
     reminders: new ReminderService(ctx.pool, hooks),
     apps: new AppService(ctx.pool, ctx.secretKey, credentials),
     events: new EventService(ctx.pool),
     credentials,
+    notifications: new NotificationService(ctx.pool),
+    inbox: new InboxService(ctx.pool, ctx.log),
   };
+  const metrics = engineMetrics(ctx.metrics);
+  services.health.addGauges('deliveries', async () => {
+    const b = await backlog(ctx.pool);
+    metrics.due.set(b.due);
+    metrics.oldestDue.set(b.oldestDueSeconds);
+  });
   return services;
 }

@@ -6,6 +6,8 @@ import { reminderRoutes } from './reminders.ts';
 import { eventRoutes } from './events.ts';
 import { appRoutes } from './apps.ts';
 import { webpushRoutes } from './webpush.ts';
+import { notificationRoutes } from './notifications.ts';
+import { inboxRoutes } from './inbox.ts';
 
 /** Every route module, registered in one place. */
 export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
@@ -16,4 +18,6 @@ export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
   await app.register(eventRoutes, deps);
   await app.register(appRoutes, deps);
   await app.register(webpushRoutes, deps);
+  await app.register(notificationRoutes, deps);
+  await app.register(inboxRoutes, deps);
 }
