@@ -1,0 +1,223 @@
+import { PubSub, type Message, type Subscription as PubSubSubscription, type Topic } from '@google-cloud/pubsub';
+import type { Logger } from '../../log/index.ts';
+import { coerceError } from '../../log/index.ts';
+import { DEFAULTS, dispatchMessage, within } from '../handle.ts';
+import { ConcurrencyGate } from '../gate.ts';
+import {
+  BrokerError,
+  DEAD_LETTER_REASON,
+  type Broker,
+  type BrokerMessage,
+  type DeadLetterTarget,
+  type MessageHandler,
+  type PublishOptions,
+  type SubscribeOptions,
+  type Subscription,
+} from '../types.ts';
+
+export interface PubSubBrokerOptions {
+  readonly projectId: string;
+  readonly autoCreate: boolean;
+  readonly log: Logger;
+  /** host:port of the emulator; default the client's own rule (PUBSUB_EMULATOR_HOST). */
+  readonly emulatorHost?: string;
+}
+
+/** gRPC status code of a create that lost a race. */
+const ALREADY_EXISTS = 6;
+
+/**
+ * Google Cloud Pub/Sub through the official client: streaming pull with flow control, the
+ * client's lease manager keeping received messages' deadlines extended, ordering keys for
+ * per-key order (the subscription has message ordering enabled).
+ * https://cloud.google.com/pubsub/docs/ordering
+ */
+export class PubSubBroker implements Broker {
+  readonly name = 'pubsub' as const;
+  readonly #options: PubSubBrokerOptions;
+  readonly #client: PubSub;
+  readonly #topics = new Map<string, Promise<Topic>>();
+  readonly #subscriptions = new Set<Subscription>();
+
+  constructor(options: PubSubBrokerOptions) {
+    this.#options = options;
+    if ((options.emulatorHost || process.env.PUBSUB_EMULATOR_HOST) && !process.env.METADATA_SERVER_DETECTION) {
+      // Against the emulator there are no credentials, and the Google auth library would probe
+      // the GCE metadata server (169.254.169.254) for them; this is its documented off switch.
+      // https://github.com/googleapis/gcp-metadata#environment-variables
+      process.env.METADATA_SERVER_DETECTION = 'none';
+    }
+    this.#client = new PubSub({
+      projectId: options.projectId,
+      ...(options.emulatorHost ? { apiEndpoint: options.emulatorHost, emulatorMode: true } : {}),
+    });
+  }
+
+  async #topic(name: string): Promise<Topic> {
+    let known = this.#topics.get(name);
+    if (!known) {
+      known = this.#openTopic(name);
+      this.#topics.set(name, known);
+      known.catch(() => this.#topics.delete(name));
+    }
+    return known;
+  }
+
+  async #openTopic(name: string): Promise<Topic> {
+    // messageOrdering: publishes with an ordering key go out in order, one batch at a time.
+    const topic = this.#client.topic(name, { messageOrdering: true, batching: { maxMilliseconds: 5, maxMessages: 500 } });
+    const [exists] = await topic.exists();
+    if (!exists) {
+      if (!this.#options.autoCreate) throw new BrokerError('not-found', `no Pub/Sub topic ${name} (auto-create is off)`);
+      try {
+        await topic.create();
+      } catch (err) {
+        if (grpcCode(err) !== ALREADY_EXISTS) throw err;
+      }
+    }
+    return topic;
+  }
+
+  async ensureTopic(topic: string): Promise<void> {
+    await this.#topic(topic);
+  }
+
+  async publish(topicName: string, body: Buffer | string, options: PublishOptions = {}): Promise<string> {
+    const topic = await this.#topic(topicName);
+    const attributes: Record<string, string> = { ...options.attributes };
+    // Pub/Sub has no publish-side de-duplication; the id travels for consumers to use.
+    if (options.dedupeId) attributes.dedupeId = options.dedupeId;
+    try {
+      return await topic.publishMessage({
+        data: typeof body === 'string' ? Buffer.from(body) : body,
+        attributes,
+        ...(options.orderingKey ? { orderingKey: options.orderingKey } : {}),
+      });
+    } catch (err) {
+      // A failed publish pauses its ordering key until resumed, so that later messages of the
+      // key cannot overtake it; the caller retries in order, so resume now.
+      if (options.orderingKey) topic.resumePublishing(options.orderingKey);
+      throw err;
+    }
+  }
+
+  deadLetterTarget(subscription: string): DeadLetterTarget {
+    return { topic: `${subscription}-dlq`, subscription: `${subscription}-dlq` };
+  }
+
+  async #subscription(options: SubscribeOptions): Promise<PubSubSubscription> {
+    const flowControl = { maxMessages: options.maxInFlight ?? DEFAULTS.maxInFlight, allowExcessMessages: false };
+    const subscription = this.#client.subscription(options.subscription, {
+      flowControl,
+      closeOptions: { behavior: 'NACK' },
+    });
+    const [exists] = await subscription.exists();
+    if (exists) return subscription;
+    if (!this.#options.autoCreate || !options.topic) {
+      throw new BrokerError('not-found', `no Pub/Sub subscription ${options.subscription}${this.#options.autoCreate ? ' (no topic given to create it on)' : ' (auto-create is off)'}`);
+    }
+    const topic = await this.#topic(options.topic);
+    try {
+      await topic.createSubscription(options.subscription, {
+        ackDeadlineSeconds: Math.max(10, options.ackDeadlineSeconds ?? DEFAULTS.ackDeadlineSeconds),
+        enableMessageOrdering: true,
+      });
+    } catch (err) {
+      if (grpcCode(err) !== ALREADY_EXISTS) throw err;
+    }
+    return subscription;
+  }
+
+  async subscribe(options: SubscribeOptions, handler: MessageHandler): Promise<Subscription> {
+    const sub = await this.#subscription(options);
+    const log = this.#options.log;
+    const gate = new ConcurrencyGate(Number.MAX_SAFE_INTEGER); // flow control limits; this counts
+    const delayed = new Set<NodeJS.Timeout>();
+    const delivered = new Map<string, number>();
+    sub.on('message', (m: Message) => {
+      void gate.acquire().then(() =>
+        dispatchMessage(this.#wrap(m, options.subscription, delayed, delivered), handler, options, log).finally(() => gate.release()),
+      );
+    });
+    sub.on('error', (err: unknown) => {
+      // The client reconnects its stream itself; a missing subscription is the one fatal case.
+      log.error({ err: coerceError(err), subscription: options.subscription }, 'Pub/Sub subscriber error');
+    });
+    const subscription: Subscription = {
+      close: async () => {
+        this.#subscriptions.delete(subscription);
+        await within(gate.idle(), options.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs);
+        for (const t of delayed) clearTimeout(t);
+        await sub.close().catch((err: unknown) => log.warn({ err: coerceError(err) }, 'Pub/Sub subscriber close failed'));
+        sub.removeAllListeners();
+      },
+    };
+    this.#subscriptions.add(subscription);
+    return subscription;
+  }
+
+  #wrap(m: Message, subscription: string, delayed: Set<NodeJS.Timeout>, delivered: Map<string, number>): BrokerMessage {
+    // deliveryAttempt is only filled in when the subscription has a dead-letter policy (which
+    // needs IAM grants on real projects); otherwise count redeliveries seen by this process.
+    const seen = (delivered.get(m.id) ?? 0) + 1;
+    delivered.set(m.id, seen);
+    if (delivered.size > 10_000) delivered.delete(delivered.keys().next().value ?? '');
+    const attempt = m.deliveryAttempt > 0 ? m.deliveryAttempt : seen;
+    const forget = () => delivered.delete(m.id);
+    return {
+      id: m.id,
+      body: m.data,
+      attributes: { ...m.attributes },
+      deliveryAttempt: attempt,
+      publishedAt: new Date(m.publishTime.getTime()),
+      ack: async () => {
+        forget();
+        m.ack();
+      },
+      nack: async (delayMs = 0) => {
+        if (delayMs <= 0) return m.nack();
+        // Pub/Sub cannot nack "later"; the message stays leased (the client keeps extending its
+        // deadline) and is nacked when the delay is over. If this process dies meanwhile, the
+        // lease runs out and Pub/Sub redelivers anyway.
+        const timer = setTimeout(() => {
+          delayed.delete(timer);
+          m.nack();
+        }, delayMs);
+        delayed.add(timer);
+      },
+      extend: async (ms: number) => m.modAck(Math.min(600, Math.max(10, Math.ceil(ms / 1000)))),
+      deadLetter: async (reason: string) => {
+        const target = this.deadLetterTarget(subscription);
+        await this.#ensureDeadLetter(target);
+        await this.publish(target.topic ?? '', m.data, {
+          attributes: { ...m.attributes, [DEAD_LETTER_REASON]: reason, originalId: m.id },
+        });
+        forget();
+        m.ack();
+      },
+    };
+  }
+
+  /** The DLQ topic needs a subscription, or Pub/Sub keeps nothing published to it. */
+  async #ensureDeadLetter(target: DeadLetterTarget): Promise<void> {
+    const topic = await this.#topic(target.topic ?? target.subscription);
+    const [exists] = await this.#client.subscription(target.subscription).exists();
+    if (exists) return;
+    try {
+      await topic.createSubscription(target.subscription, { ackDeadlineSeconds: 60 });
+    } catch (err) {
+      if (grpcCode(err) !== ALREADY_EXISTS) throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const s of [...this.#subscriptions]) await s.close();
+    for (const topic of this.#topics.values()) await topic.then((t) => t.flush()).catch(() => undefined);
+    await this.#client.close();
+  }
+}
+
+function grpcCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
