@@ -218,3 +218,25 @@ test('an unreachable FCM is a retry', async () => {
     await ch.close();
   }
 });
+
+test('after GOAWAY the pool opens a new connection and sends go on', async () => {
+  assert.equal((await channel.send(job('tok-before-goaway'))).status, 'sent');
+  const connections = fake.connections;
+  fake.goAway();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const verdicts = await Promise.all(Array.from({ length: 20 }, (_, i) => channel.send(job(`tok-after-goaway-${i}`))));
+  assert.ok(verdicts.every((v) => v.status === 'sent'), JSON.stringify(verdicts.find((v) => v.status !== 'sent')));
+  assert.ok(fake.connections > connections, 'a new connection was opened');
+});
+
+test('a response slower than the request timeout is a retry', async () => {
+  const slow = new FcmChannel({ credentials: store, log: createLogger('silent') }, { ca: fake.certificate.ca, requestTimeoutMs: 200 });
+  fake.delayMs = 1_000;
+  try {
+    const verdict = await slow.send(job('tok-slow'));
+    assert.equal(verdict.status, 'retry');
+  } finally {
+    fake.delayMs = 0;
+    await slow.close();
+  }
+});

@@ -80,6 +80,8 @@ export class FakeFcmServer {
   tokenLifetimeSeconds: number;
   /** Make the token endpoint refuse the account (invalid_grant). */
   refuseGrants = false;
+  /** Hold every send response this long (slow provider). */
+  delayMs = 0;
   #server: http2.Http2SecureServer;
   #sessions = new Set<ServerHttp2Session>();
   #accessTokens = new Map<string, number>();
@@ -137,6 +139,11 @@ export class FakeFcmServer {
     this.#script(token).queue.push(...errors);
   }
 
+  /** Send GOAWAY on every open connection (as a front end does before it restarts). */
+  goAway(): void {
+    for (const session of this.#sessions) session.goaway(http2.constants.NGHTTP2_NO_ERROR);
+  }
+
   /** Forget issued access tokens (as if Google revoked them). */
   revokeAccessTokens(): void {
     this.#accessTokens.clear();
@@ -159,6 +166,8 @@ export class FakeFcmServer {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString('utf8');
     if (req.method === 'POST' && req.url === '/token') return this.#token(body, res);
+    if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    if (res.destroyed || res.stream.destroyed) return;
     const match = /^\/v1\/projects\/([^/]+)\/messages:send$/.exec(req.url);
     if (req.method !== 'POST' || !match) return this.#error(res, { status: 404, rpcStatus: 'NOT_FOUND', message: 'no such path' });
     return this.#send(decodeURIComponent(match[1]!), req.headers.authorization, body, res);
