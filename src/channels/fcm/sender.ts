@@ -40,7 +40,13 @@ export class FcmSender {
     if (!account?.project_id) {
       return { status: 'failed', error: 'FCM service account has no project_id', appProblem: 'the FCM service account JSON lacks project_id' };
     }
-    const base = new URL(credentials.url ?? this.#options.url ?? DEFAULT_FCM_URL);
+    let base: URL;
+    try {
+      base = new URL(credentials.url ?? this.#options.url ?? DEFAULT_FCM_URL);
+    } catch {
+      const problem = `the FCM API URL ${JSON.stringify(credentials.url ?? this.#options.url)} is not a URL`;
+      return { status: 'failed', error: problem, appProblem: problem };
+    }
     const pool = this.#pool(base.origin);
     const path = `${base.pathname.replace(/\/$/, '')}/v1/projects/${encodeURIComponent(account.project_id)}/messages:send`;
     const payload = JSON.stringify(body);
