@@ -42,7 +42,7 @@ async function load(name: string, options: autocannon.Options): Promise<Figures>
 async function stop(proc: HeraldProcess): Promise<void> {
   proc.child.kill('SIGTERM');
   const code = await proc.exited;
-  if (code !== 0) console.log(`herald exited with ${code}:\n${proc.output().slice(-2000)}`);
+  if (code !== 0) console.log(`herald exited with ${code} (${proc.child.signalCode}):\n${proc.output().slice(-2000)}`);
 }
 
 // ---- 1. throughput
@@ -59,7 +59,7 @@ const api = spawnHerald(['api'], {
   HERALD_HOST: '127.0.0.1',
   HERALD_DATA_DIR: dataDir,
   HERALD_DATABASE_POOL_SIZE: '20',
-  HERALD_LOG_LEVEL: 'error',
+  HERALD_LOG_LEVEL: 'warn',
 });
 const base = `http://127.0.0.1:${port}`;
 await waitFor200(`${base}/readyz`, api);
@@ -105,9 +105,12 @@ console.log(`(${stored[0]?.n ?? 0} reminders stored during the run)`);
 async function startUp(dir: string): Promise<number> {
   const p = await freePort();
   const started = performance.now();
-  const proc = spawnHerald(['start'], { HERALD_DATA_DIR: dir, HERALD_PORT: String(p), HERALD_HOST: '127.0.0.1', HERALD_LOG_LEVEL: 'error' });
+  const proc = spawnHerald(['start'], { HERALD_DATA_DIR: dir, HERALD_PORT: String(p), HERALD_HOST: '127.0.0.1', HERALD_LOG_LEVEL: 'info' });
   await waitFor200(`http://127.0.0.1:${p}/readyz`, proc, 180_000);
   const ms = performance.now() - started;
+  // /readyz answers once the api role listens; the other roles may still be starting, and
+  // herald handles SIGTERM only after all have started.
+  while (!proc.output().includes('"herald is running"') && proc.child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
   await stop(proc);
   return ms;
 }
