@@ -52,25 +52,14 @@ function contentOf(input: NotificationInput): Record<string, unknown> {
   return 'device' in to ? { ...content, to } : content;
 }
 
-export interface CreateInTxOptions extends CreateOptions {
-  readonly reminderId?: string;
-  readonly now?: Date;
-}
-
-/**
- * Create a notification and its deliveries inside the caller's transaction (reminders use this
- * from their own transaction). Returns undefined when the dedupe key was used before.
- */
-export async function createInTransaction(client: PoolClient | Queryable, input: NotificationInput, options: CreateInTxOptions): Promise<CreatedNotification> {
-  const now = options.now ?? new Date();
-  const provider = rawDeviceProvider(input);
+function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, provider?: string): store.NewNotificationRow {
   let sendAt = input.sendAt ? new Date(input.sendAt) : now;
   if (Number.isNaN(sendAt.getTime())) throw new HeraldError('VALIDATION_FAILED', 'sendAt: must be an RFC 3339 date-time', [{ field: 'body.sendAt', message: 'must be date-time' }]);
   if (sendAt < now) sendAt = now;
   const ttl = input.ttlSeconds ?? null;
   const expiresAt = options.expiresAt ?? (ttl !== null ? new Date(sendAt.getTime() + ttl * 1000) : null);
   const userIds = 'userId' in input.to ? [input.to.userId] : 'userIds' in input.to ? [...input.to.userIds] : [];
-  const row: store.NewNotificationRow = {
+  return {
     id: uuidv7(now.getTime()),
     appId: input.appId ?? 'default',
     targetApp: input.appId ?? null,
@@ -84,6 +73,22 @@ export async function createInTransaction(client: PoolClient | Queryable, input:
     source: options.source,
     dedupeKey: options.dedupeKey ?? null,
   };
+}
+
+export interface CreateInTxOptions extends CreateOptions {
+  readonly reminderId?: string;
+  readonly now?: Date;
+}
+
+/**
+ * Create a notification and its deliveries inside the caller's transaction (reminders use this
+ * from their own transaction). Returns undefined when the dedupe key was used before.
+ */
+export async function createInTransaction(client: PoolClient | Queryable, input: NotificationInput, options: CreateInTxOptions): Promise<CreatedNotification> {
+  const now = options.now ?? new Date();
+  const provider = rawDeviceProvider(input);
+  const row = toRow(input, options, now, provider);
+  const { sendAt, userIds } = row;
   if (!(await store.insertNotification(client, row))) {
     const existing = await store.findByDedupeKey(client, options.dedupeKey!);
     return { id: existing!.id, status: 'duplicate', sendAt: existing!.send_at.toISOString(), created: false };
@@ -122,11 +127,31 @@ export class NotificationService implements NotificationCreator {
     return withTransaction(this.#pool, (client) => createInTransaction(client, input, options));
   }
 
-  /** Many notifications in one transaction (bulk loads, benchmarks). */
+  /**
+   * Many notifications in one transaction (bulk loads, benchmarks). User-addressed ones go in
+   * with a few set-based statements; raw-device and deduplicated ones one by one.
+   */
   createMany(inputs: readonly NotificationInput[], options: CreateOptions): Promise<CreatedNotification[]> {
     return withTransaction(this.#pool, async (client) => {
+      const now = new Date();
       const out: CreatedNotification[] = [];
-      for (const input of inputs) out.push(await createInTransaction(client, input, options));
+      const bulk: store.NewNotificationRow[] = [];
+      const users = new Set<string>();
+      let earliest: Date | undefined;
+      for (const input of inputs) {
+        if ('device' in input.to || options.dedupeKey) {
+          out.push(await createInTransaction(client, input, options));
+          continue;
+        }
+        const row = toRow(input, options, now);
+        for (const u of row.userIds) users.add(u);
+        bulk.push(row);
+        if (!earliest || row.sendAt < earliest) earliest = row.sendAt;
+        out.push({ id: row.id, status: row.sendAt > now ? 'scheduled' : 'pending', sendAt: row.sendAt.toISOString(), created: true });
+      }
+      await store.ensureUsers(client, [...users]);
+      for (let i = 0; i < bulk.length; i += 5000) await store.insertBulk(client, bulk.slice(i, i + 5000));
+      if (earliest) await notifyDeliveriesDue(client, earliest);
       return out;
     });
   }
