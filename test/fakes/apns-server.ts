@@ -1,6 +1,6 @@
 import http2, { type Http2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -50,7 +50,15 @@ export function createTestPki(): TestPki {
   ssl('req', '-x509', ...ecKey, '-keyout', f('stranger.key'), '-out', f('stranger.crt'), '-subj', '/CN=stranger', '-days', '2');
   ssl('pkcs12', '-export', '-in', f('client.crt'), '-inkey', f('client.key'), '-out', f('client.p12'), '-passout', 'pass:p12pass');
   const token = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  writeFileSync(f('token.p8'), token.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  return loadTestPki(dir);
+}
+
+/** The PKI createTestPki made in `dir` (for a fake running in another process). */
+export function loadTestPki(dir: string): TestPki {
+  const f = (name: string) => path.join(dir, name);
   const read = (name: string) => readFileSync(f(name), 'utf8');
+  const tokenKey = read('token.p8');
   return {
     dir,
     ca: read('ca.crt'),
@@ -62,8 +70,8 @@ export function createTestPki(): TestPki {
     p12Passphrase: 'p12pass',
     strangerCert: read('stranger.crt'),
     strangerKey: read('stranger.key'),
-    tokenKey: token.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    tokenPublicKey: token.publicKey,
+    tokenKey,
+    tokenPublicKey: createPublicKey(tokenKey),
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -90,10 +98,14 @@ export interface FakeApnsOptions {
   readonly keyId?: string;
   /** Streams allowed once a connection has authenticated (Apple: about 1000). */
   readonly maxStreams?: number;
+  /** Keep every request in `received` (default true; benchmarks count only). */
+  readonly record?: boolean;
 }
 
 const PUSH_TYPES = new Set(['alert', 'background', 'voip', 'complication', 'fileprovider', 'mdm', 'location', 'liveactivity', 'pushtotalk', 'controls', 'widgets']);
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+type Rule = { readonly status: number; readonly reason: string } | undefined;
 
 interface SessionState {
   readonly id: number;
@@ -112,6 +124,8 @@ export class FakeApns {
   /** Protocol rules the client broke (each also answered as Apple would). */
   readonly violations: string[] = [];
   sessions = 0;
+  /** Requests that passed the checks. */
+  count = 0;
   /** Most streams open at once on a connection before / after it authenticated. */
   maxOpenBeforeAuth = 0;
   maxOpen = 0;
@@ -120,6 +134,8 @@ export class FakeApns {
   script: (request: FakeRequest) => FakeAction | undefined = () => undefined;
   readonly #server: http2.Http2SecureServer;
   readonly #sessions = new Map<Http2Session, SessionState>();
+  /** Verified provider tokens → iat (APNs, too, validates a token once, not per request). */
+  readonly #verified = new Map<string, number>();
   #port = 0;
 
   constructor(options: FakeApnsOptions) {
@@ -177,17 +193,23 @@ export class FakeApns {
     for (const session of this.#sessions.keys()) session.destroy();
   }
 
-  async #handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, raw: Buffer): Promise<void> {
+  #handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, raw: Buffer): void {
     const state = this.#sessions.get(stream.session!);
-    const refused = () => state!.lastStreamId !== undefined && (stream.id ?? 0) > state!.lastStreamId;
-    if (!state || stream.closed || refused()) return;
+    if (!state || stream.closed) return;
+    // Synchronous unless a new provider token needs its signature checked.
+    const rule = this.#check(stream, headers, raw, state);
+    if (rule instanceof Promise) void rule.then((r) => this.#answer(stream, headers, raw, state, r));
+    else this.#answer(stream, headers, raw, state, rule);
+  }
+
+  #answer(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, raw: Buffer, state: SessionState, rule: Rule): void {
+    const refused = () => state.lastStreamId !== undefined && (stream.id ?? 0) > state.lastStreamId;
     const apnsId = String(headers['apns-id'] ?? '');
     const answer = (status: number, reason?: string, extra: Record<string, unknown> = {}) => {
       if (stream.closed) return;
       stream.respond({ ':status': status, 'apns-id': apnsId || '00000000-0000-4000-8000-000000000000' });
       stream.end(reason ? JSON.stringify({ reason, ...extra }) : undefined);
     };
-    const rule = await this.#check(stream, headers, raw, state);
     if (stream.closed || refused()) return;
     if (rule) {
       if (rule.status !== 403) this.violations.push(`${rule.status} ${rule.reason}`);
@@ -199,13 +221,10 @@ export class FakeApns {
     }
     const token = String(headers[':path']).slice('/3/device/'.length);
     let payload: Record<string, unknown> | undefined;
-    try {
-      payload = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
-    } catch {
-      payload = undefined;
-    }
+    if (this.options.record !== false) payload = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
     const request: FakeRequest = { token, headers, payload, apnsId, session: state.id };
-    this.received.push(request);
+    this.count++;
+    if (this.options.record !== false) this.received.push(request);
     const action = this.script(request) ?? { status: 200 };
     if ('stall' in action) return;
     if ('drop' in action) return void stream.session!.destroy();
@@ -218,18 +237,23 @@ export class FakeApns {
       setTimeout(() => session.close(), 50).unref();
       return;
     }
-    if (action.status === 200) this.delivered.set(apnsId, (this.delivered.get(apnsId) ?? 0) + 1);
+    if (action.status === 200 && this.options.record !== false) this.delivered.set(apnsId, (this.delivered.get(apnsId) ?? 0) + 1);
     answer(action.status, 'reason' in action ? action.reason : undefined, action.timestamp !== undefined ? { timestamp: action.timestamp } : {});
   }
 
   /** Apple's request rules, in the order APNs applies them; undefined when the request is fine. */
-  async #check(stream: ServerHttp2Stream, h: IncomingHttpHeaders, raw: Buffer, state: SessionState): Promise<{ status: number; reason: string } | undefined> {
+  #check(stream: ServerHttp2Stream, h: IncomingHttpHeaders, raw: Buffer, state: SessionState): Rule | Promise<Rule> {
     if (h[':method'] !== 'POST') return { status: 405, reason: 'MethodNotAllowed' };
     const match = /^\/3\/device\/(.*)$/.exec(String(h[':path']));
     if (!match) return { status: 404, reason: 'BadPath' };
     if (!/^[0-9a-f]{64,200}$/i.test(match[1]!)) return { status: 400, reason: 'BadDeviceToken' };
-    const auth = await this.#authenticate(stream, h, state);
+    const auth = this.#authenticate(stream, h, state);
+    if (auth instanceof Promise) return auth.then((problem) => (problem ? { status: 403, reason: problem } : this.#rules(h, raw)));
     if (auth) return { status: 403, reason: auth };
+    return this.#rules(h, raw);
+  }
+
+  #rules(h: IncomingHttpHeaders, raw: Buffer): Rule {
     const topic = h['apns-topic'];
     if (typeof topic !== 'string' || topic === '') return { status: 400, reason: 'MissingTopic' };
     if (!topic.startsWith(this.options.bundleId)) return { status: 400, reason: 'TopicDisallowed' };
@@ -256,7 +280,7 @@ export class FakeApns {
     return undefined;
   }
 
-  async #authenticate(stream: ServerHttp2Stream, h: IncomingHttpHeaders, state: SessionState): Promise<string | undefined> {
+  #authenticate(stream: ServerHttp2Stream, h: IncomingHttpHeaders, state: SessionState): string | undefined | Promise<string | undefined> {
     if (this.options.auth === 'certificate') {
       const socket = stream.session!.socket as TLSSocket;
       return socket.authorized ? undefined : 'BadCertificate';
@@ -264,17 +288,23 @@ export class FakeApns {
     const header = h.authorization;
     if (typeof header !== 'string' || !header.startsWith('bearer ')) return 'MissingProviderToken';
     const jwt = header.slice('bearer '.length);
+    const known = this.#verified.get(jwt);
+    if (known !== undefined) return known < this.rejectTokensIssuedBefore ? 'ExpiredProviderToken' : undefined;
+    return this.#verify(jwt);
+  }
+
+  async #verify(jwt: string): Promise<string | undefined> {
     try {
       const { kid, alg } = decodeProtectedHeader(jwt);
       if (alg !== 'ES256' || kid !== (this.options.keyId ?? 'KEYID12345')) return 'InvalidProviderToken';
       // Apple checks iat itself (max one hour); our clock is the test's, so no exp/iat checks here.
       const { payload } = await jwtVerify(jwt, this.options.pki.tokenPublicKey, { algorithms: ['ES256'], clockTolerance: 10 ** 9 });
       if (payload.iss !== (this.options.teamId ?? 'TEAMID1234') || typeof payload.iat !== 'number') return 'InvalidProviderToken';
+      this.#verified.set(jwt, payload.iat);
       if (payload.iat < this.rejectTokensIssuedBefore) return 'ExpiredProviderToken';
     } catch {
       return 'InvalidProviderToken';
     }
-    void state;
     return undefined;
   }
 }

@@ -31,7 +31,7 @@ export interface ApnsNoResponse {
 export type ApnsResult = ApnsResponse | ApnsNoResponse;
 
 export interface PendingRequest {
-  readonly path: string;
+  /** Complete request headers, `:method` and `:path` included. */
   readonly headers: Record<string, string>;
   readonly body: string;
   /** Settles through the pool, which may move the request to another connection. */
@@ -108,7 +108,7 @@ export class ApnsConnection {
   send(request: PendingRequest): void {
     let stream: ClientHttp2Stream;
     try {
-      stream = this.#session.request({ ':method': 'POST', ':path': request.path, ...request.headers });
+      stream = this.#session.request(request.headers);
     } catch (err) {
       request.resolve({ kind: 'no-response', reason: 'refused', error: (err as Error).message });
       return;
@@ -118,31 +118,28 @@ export class ApnsConnection {
     this.#inFlight.add(request);
     let status = 0;
     let apnsId: string | undefined;
-    let body = '';
-    stream.setEncoding('utf8');
+    // 200 answers have no body; only errors carry a small JSON one.
+    let body: Buffer[] | undefined;
     stream.on('response', (headers) => {
       status = Number(headers[':status']);
       const id = headers['apns-id'];
       apnsId = Array.isArray(id) ? id[0] : id;
     });
-    stream.on('data', (chunk: string) => {
-      body += chunk;
-    });
-    const finish = (result: ApnsResult): void => {
-      if (!this.#inFlight.delete(request)) return;
-      request.stream = undefined;
-      request.resolve(result);
-      this.#options.onIdle(this);
-    };
-    stream.on('end', () => {
-      if (status) finish({ kind: 'response', status, apnsId, body, connection: this });
+    stream.on('data', (chunk: Buffer) => {
+      (body ??= []).push(chunk);
     });
     stream.on('close', () => {
-      if (!this.#inFlight.has(request)) return;
-      if (status) return finish({ kind: 'response', status, apnsId, body, connection: this });
-      // REFUSED_STREAM, or a stream GOAWAY cut off: the server did not process it (RFC 9113 §8.7).
-      const reason = stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM ? 'refused' : 'connection';
-      finish({ kind: 'no-response', reason, error: `stream closed without a response (code ${stream.rstCode})` });
+      if (!this.#inFlight.delete(request)) return;
+      request.stream = undefined;
+      if (status) {
+        const text = body ? Buffer.concat(body).toString('utf8') : '';
+        request.resolve({ kind: 'response', status, apnsId, body: text, connection: this });
+      } else {
+        // REFUSED_STREAM, or a stream GOAWAY cut off: the server did not process it (RFC 9113 §8.7).
+        const reason = stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM ? 'refused' : 'connection';
+        request.resolve({ kind: 'no-response', reason, error: `stream closed without a response (code ${stream.rstCode})` });
+      }
+      this.#options.onIdle(this);
     });
     stream.on('error', () => undefined); // 'close' follows and decides
     stream.end(request.body);

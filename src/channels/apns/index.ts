@@ -1,5 +1,4 @@
 import type { Channel, ChannelDeps, DeliveryJob, Verdict } from '../types.ts';
-import type { ApnsCredentials } from '../../apps/types.ts';
 import { buildRequest } from './payload.ts';
 import { parseErrorBody, verdictFor } from './verdict.ts';
 import { Targets, type Target } from './targets.ts';
@@ -54,9 +53,12 @@ export class ApnsChannel implements Channel {
       const app = await this.#deps.credentials.get(job.appId);
       if (!app) return { status: 'failed', error: `unknown app ${job.appId}` };
       if (!app.apns) return this.#problem(job.appId, `app ${job.appId} has no APNs credentials: set HERALD_APNS_* (default app) or apns in PUT /v1/apps/${job.appId}`);
-      const resolved = await this.#resolve(job.appId, app.apns, job.device.environment);
-      if (!resolved.ok) return this.#problem(job.appId, resolved.problem);
-      const target = resolved.target;
+      let target = this.#targets.resolve(job.appId, app.apns, job.device.environment);
+      if (!('pool' in target)) {
+        const resolved = await target;
+        if (!resolved.ok) return this.#problem(job.appId, resolved.problem);
+        target = resolved.target;
+      }
       const built = buildRequest(job, target.bundleId);
       if (!built.ok) return { status: 'failed', error: built.error };
       const verdict = await this.#deliver(target, built.request.token, built.request.headers, built.request.body, job);
@@ -72,17 +74,14 @@ export class ApnsChannel implements Channel {
     await this.#targets.close();
   }
 
-  async #resolve(appId: string, creds: ApnsCredentials, env: 'production' | 'development' | undefined) {
-    const t = this.#targets.resolve(appId, creds, env);
-    return 'pool' in t ? { ok: true as const, target: t } : t;
-  }
-
   async #deliver(target: Target, token: string, headers: Record<string, string>, body: string, job: DeliveryJob): Promise<Verdict> {
     const path = `/3/device/${token}`;
     let verdict: Verdict = { status: 'retry', error: 'not sent' };
     for (let tries = 1; tries <= MAX_IMMEDIATE_TRIES; tries++) {
       const bearer = target.signer ? (target.signer.current() ?? (await target.signer.token())) : undefined;
-      const result = await target.pool.send(path, bearer ? { ...headers, authorization: `bearer ${bearer}` } : headers, body);
+      const request: Record<string, string> = { ':method': 'POST', ':path': path, ...headers };
+      if (bearer) request.authorization = `bearer ${bearer}`;
+      const result = await target.pool.send(request, body);
       if (result.kind === 'no-response') return { status: 'retry', error: `APNs: ${result.error}` };
       const reply = parseErrorBody(result.body);
       if (result.status === 503) {

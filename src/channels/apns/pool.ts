@@ -45,11 +45,11 @@ export class ApnsPool {
     return this.#connections.length;
   }
 
-  send(path: string, headers: Record<string, string>, body: string): Promise<ApnsResult> {
+  /** `headers` complete, `:method` and `:path` included. */
+  send(headers: Record<string, string>, body: string): Promise<ApnsResult> {
     return new Promise<ApnsResult>((resolve) => {
       if (this.#closed) return resolve({ kind: 'no-response', reason: 'refused', error: 'the APNs channel is closed' });
       const request: PendingRequest = {
-        path,
         headers,
         body,
         moves: 0,

@@ -31,7 +31,19 @@ export interface TargetOptions extends Omit<PoolOptions, 'origin' | 'tls'> {
   readonly now?: (() => number) | undefined;
 }
 
+/** Credentials objects are cached by the app store, so their fingerprint is computed once each. */
+const fingerprints = new WeakMap<ApnsCredentials, string>();
+
 function fingerprint(c: ApnsCredentials): string {
+  let known = fingerprints.get(c);
+  if (known === undefined) {
+    known = hash(c);
+    fingerprints.set(c, known);
+  }
+  return known;
+}
+
+function hash(c: ApnsCredentials): string {
   return createHash('sha256')
     .update(JSON.stringify([c.url, c.teamId, c.keyId, c.key, c.cert, c.privateKey, c.pkcs12, c.passphrase]))
     .digest('hex')

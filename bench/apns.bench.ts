@@ -1,0 +1,235 @@
+/**
+ * APNs senders per second, one run, the same fake APNs server (HTTP/2 + TLS, token auth, every
+ * header rule checked) in a child process so it does not share the senders' event loop:
+ *
+ * - bare `node:http2` loop on one connection: the ceiling for Node on this machine;
+ * - `@parse/node-apn` (its Provider, one connection);
+ * - herald's APNs channel (default pool: grows past one connection only when 1000 streams are busy);
+ * - herald's APNs channel held to one connection.
+ *
+ * Same payload, same token auth, same concurrency (1000 requests in flight) for all. Each sender
+ * runs ROUNDS times, interleaved; the best round counts. Connections used are counted by the fake.
+ *
+ *   npm run bench -- apns
+ */
+import http2 from 'node:http2';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { Registry } from 'prom-client';
+import apn from '@parse/node-apn';
+import { createLogger } from '../src/log/index.ts';
+import { loadConfig } from '../src/config/index.ts';
+import type { AppChannel, AppCredentials, AppCredentialStore } from '../src/apps/types.ts';
+import type { Channel, DeliveryJob } from '../src/channels/types.ts';
+import { createApnsChannel, type ApnsChannelOptions } from '../src/channels/apns/index.ts';
+import { createTestPki, loadTestPki, startFakeApns, type TestPki } from '../test/fakes/apns-server.ts';
+
+const MESSAGES = Number(process.env.HERALD_BENCH_APNS_MESSAGES ?? 100_000);
+const ROUNDS = Number(process.env.HERALD_BENCH_ROUNDS ?? 2);
+const CONCURRENCY = 1000;
+const BUNDLE = 'com.example.bench';
+const TEAM = 'TEAMID1234';
+const KEY_ID = 'KEYID12345';
+const PAYLOAD = { aps: { alert: { title: 'Hello', body: 'Your order has shipped' }, sound: 'default' }, orderId: 1234 };
+
+interface Stats {
+  sessions: number;
+  count: number;
+  violations: number;
+}
+
+function ask(child: ChildProcess): Promise<Stats> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as Stats));
+    child.send('stats');
+  });
+}
+
+const tokens = (n: number) => Array.from({ length: n }, () => randomBytes(32).toString('hex'));
+
+interface Result {
+  readonly rate: number;
+  readonly failed: number;
+  /** CPU time of this (sending) process per notification: steadier than wall time on a busy machine. */
+  readonly cpuUs: number;
+}
+
+/** Runs `send` over `n` items with CONCURRENCY in flight; returns sends per second. */
+async function drive(n: number, send: (i: number) => Promise<boolean>): Promise<Result> {
+  let next = 0;
+  let failed = 0;
+  const start = performance.now();
+  const cpu = process.cpuUsage();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < n) if (!(await send(next++))) failed++;
+    }),
+  );
+  const used = process.cpuUsage(cpu);
+  return { rate: n / ((performance.now() - start) / 1000), failed, cpuUs: (used.user + used.system) / n };
+}
+
+async function bareLoop(origin: string, pki: TestPki, jwt: string, list: string[]) {
+  const session = http2.connect(origin, { ca: pki.ca });
+  const body = JSON.stringify(PAYLOAD);
+  const one = (token: string) =>
+    new Promise<boolean>((resolve) => {
+      const req = session.request({
+        ':method': 'POST',
+        ':path': `/3/device/${token}`,
+        authorization: `bearer ${jwt}`,
+        'apns-topic': BUNDLE,
+        'apns-push-type': 'alert',
+        'apns-priority': '10',
+        'apns-expiration': '0',
+        'apns-id': randomUUID(),
+      });
+      let status = 0;
+      req.on('response', (h) => (status = Number(h[':status'])));
+      req.on('data', () => undefined);
+      req.on('close', () => resolve(status === 200));
+      req.on('error', () => undefined);
+      req.end(body);
+    });
+  // The first request authenticates the connection; then APNs allows ~1000 streams.
+  await one(list[0]!);
+  const result = await drive(list.length, (i) => one(list[i]!));
+  await new Promise<void>((r) => session.close(() => r()));
+  return result;
+}
+
+async function nodeApn(origin: string, pki: TestPki, list: string[]) {
+  const url = new URL(origin);
+  const provider = new apn.Provider({
+    token: { key: pki.tokenKey, keyId: KEY_ID, teamId: TEAM },
+    address: url.hostname,
+    port: Number(url.port),
+    ca: [pki.ca],
+    production: true,
+  });
+  const note = new apn.Notification();
+  note.rawPayload = PAYLOAD;
+  note.topic = BUNDLE;
+  note.pushType = 'alert';
+  note.priority = 10;
+  note.expiry = 0;
+  const one = async (token: string) => (await provider.send(note, token)).sent.length === 1;
+  await one(list[0]!);
+  const result = await drive(list.length, (i) => one(list[i]!));
+  await provider.shutdown();
+  return result;
+}
+
+class OneApp implements AppCredentialStore {
+  readonly app: AppCredentials;
+  constructor(app: AppCredentials) {
+    this.app = app;
+  }
+  async get() {
+    return this.app;
+  }
+  async reportProblem(_appId: string, _channel: AppChannel, _problem: string | undefined) {}
+}
+
+async function herald(origin: string, pki: TestPki, list: string[], options: ApnsChannelOptions) {
+  const credentials = new OneApp({
+    id: 'default',
+    name: 'Default',
+    apns: { bundleId: BUNDLE, environment: 'production', url: origin, teamId: TEAM, keyId: KEY_ID, key: pki.tokenKey },
+  });
+  const config = loadConfig({ HERALD_DATABASE_URL: 'postgres://unused@127.0.0.1/unused', HERALD_SECRET_KEY: 'x'.repeat(32) });
+  const channel: Channel = createApnsChannel({ config, log: createLogger('silent'), metrics: new Registry(), credentials }, { ca: pki.ca, ...options });
+  const content = { data: { orderId: 1234 }, apns: { payload: PAYLOAD } };
+  const job = (token: string): DeliveryJob => ({
+    id: randomUUID(),
+    notificationId: randomUUID(),
+    provider: 'apns',
+    appId: 'default',
+    attempt: 1,
+    dueAt: new Date(),
+    expiresAt: undefined,
+    user: undefined,
+    device: { id: undefined, platform: 'ios', token },
+    content,
+  });
+  const one = async (token: string) => (await channel.send(job(token))).status === 'sent';
+  await one(list[0]!);
+  const result = await drive(list.length, (i) => one(list[i]!));
+  await channel.close();
+  return result;
+}
+
+async function main(): Promise<void> {
+  const pki = createTestPki();
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--fake', pki.dir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    const { origin } = await new Promise<{ origin: string }>((resolve) => child.once('message', (m) => resolve(m as { origin: string })));
+    const { SignJWT, importPKCS8 } = await import('jose');
+    const jwt = await new SignJWT({ iss: TEAM, iat: Math.floor(Date.now() / 1000) })
+      .setProtectedHeader({ alg: 'ES256', kid: KEY_ID })
+      .sign(await importPKCS8(pki.tokenKey, 'ES256'));
+    const senders: Array<[string, (list: string[]) => Promise<Result>]> = [
+      ['bare node:http2 loop (1 connection)', (l) => bareLoop(origin, pki, jwt, l)],
+      ['@parse/node-apn 8.1 (Provider)', (l) => nodeApn(origin, pki, l)],
+      ['herald APNs channel (default pool)', (l) => herald(origin, pki, l, {})],
+      ['herald APNs channel (1 connection)', (l) => herald(origin, pki, l, { maxConnections: 1 })],
+    ];
+    // HERALD_BENCH_APNS_ONLY=herald (a word of the sender's name) runs only some, for profiling.
+    const only = process.env.HERALD_BENCH_APNS_ONLY;
+    if (only) senders.splice(0, senders.length, ...senders.filter(([name], i) => i < 2 || name.includes(only)));
+    const best = new Map<string, Result & { connections: number }>();
+    // Warm-up: JIT and TLS session caches for everyone alike.
+    for (const [, run] of senders) await run(tokens(5_000));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, run] of senders) {
+        const list = tokens(MESSAGES);
+        (globalThis as { gc?: () => void }).gc?.();
+        const before = await ask(child);
+        const result = await run(list);
+        const after = await ask(child);
+        const connections = after.sessions - before.sessions;
+        const prev = best.get(name);
+        if (!prev || result.rate > prev.rate) best.set(name, { ...result, connections });
+      }
+    }
+    const stats = await ask(child);
+    const ceiling = best.get(senders[0]![0])!.rate;
+    const nodeApnRate = best.get(senders[1]![0])!.rate;
+    console.log(`APNs senders: ${MESSAGES} notifications per round, ${CONCURRENCY} in flight, best of ${ROUNDS} rounds`);
+    console.log('sender'.padEnd(40), 'notifications/s'.padStart(16), 'vs bare'.padStart(9), 'vs node-apn'.padStart(12), 'connections'.padStart(12), 'failed'.padStart(7), 'CPU µs/notif.'.padStart(14));
+    for (const [name] of senders) {
+      const b = best.get(name)!;
+      console.log(
+        name.padEnd(40),
+        Math.round(b.rate).toLocaleString('en').padStart(16),
+        `${(b.rate / ceiling).toFixed(2)}x`.padStart(9),
+        `${(b.rate / nodeApnRate).toFixed(2)}x`.padStart(12),
+        String(b.connections).padStart(12),
+        String(b.failed).padStart(7),
+        b.cpuUs.toFixed(1).padStart(14),
+      );
+    }
+    const load = (await import('node:os')).loadavg()[0]!.toFixed(1);
+    console.log(`machine load average ${load} on ${(await import('node:os')).availableParallelism()} cores (the fake runs in its own process)`);
+    console.log(`targets: herald >= 0.9x bare loop, >= 1.2x node-apn; fake saw ${stats.count} valid requests, ${stats.violations} protocol violations`);
+  } finally {
+    child.send('stop');
+    await new Promise((r) => child.once('exit', r));
+    pki.cleanup();
+  }
+}
+
+// ---- the fake, in a child process --------------------------------------------------------
+if (process.argv[2] === '--fake') {
+  const pki = loadTestPki(process.argv[3]!);
+  const fake = await startFakeApns({ pki, auth: 'token', bundleId: BUNDLE, teamId: TEAM, keyId: KEY_ID, record: false });
+  process.on('message', (msg: string) => {
+    if (msg === 'stats') process.send!({ sessions: fake.sessions, count: fake.count, violations: fake.violations.length });
+    if (msg === 'stop') void fake.close().then(() => process.exit(0));
+  });
+  process.send!({ origin: fake.origin });
+} else {
+  await main();
+}
