@@ -4,6 +4,7 @@ import type { Services } from './services.ts';
 import { apiRole } from '../api/role.ts';
 import { workerRole } from '../dispatch/role.ts';
 import { schedulerRole } from '../scheduler/role.ts';
+import { ingestApnsRole } from '../ingest-apns/index.ts';
 
 export interface RoleOptions {
   /** `herald worker --channels ...` */
@@ -23,5 +24,5 @@ export const ROLE_FACTORIES: Record<RoleName, RoleFactory> = {
   worker: (ctx, services, options) => workerRole(ctx, services, options.channels),
   relay: () => undefined,
   ingest: () => undefined,
-  'ingest-apns': () => undefined,
+  'ingest-apns': (ctx, services, options) => ingestApnsRole(ctx, services, options.optional),
 };
