@@ -154,3 +154,20 @@ test('SES rejecting the message fails the delivery without retrying', async () =
   assert.equal(n.deliveries[0]!.attempts, 1);
   assert.match(n.deliveries[0]!.lastError ?? '', /MessageRejected/);
 });
+
+test('a refused SMTP login shows on the app status, GET /v1/apps/{appId}', async () => {
+  const port = (smtp.server.address() as AddressInfo).port;
+  // The sink offers no AUTH on a plain connection: the login is refused with a 5yz reply.
+  const app = await h.request({ method: 'PUT', url: '/v1/apps/mailer', payload: { name: 'Mailer', email: { from: 'm@mailer.example', smtpUrl: `smtp://user:hunter2@127.0.0.1:${port}` } } });
+  assert.equal(app.statusCode, 200, app.body);
+  await putUser('carol', { email: 'carol@example.org' });
+  const id = await notify({ to: { userId: 'carol' }, appId: 'mailer', channels: ['email'], title: 'T' });
+  const n = await settled(id);
+  assert.equal(n.deliveries[0]!.status, 'failed');
+  assert.equal(n.deliveries[0]!.attempts, 1, 'a configuration error is not retried');
+  const status = await h.request({ url: '/v1/apps/mailer' });
+  assert.equal(status.statusCode, 200, status.body);
+  const problem = (status.json() as { status: Record<string, { problem: string }> }).status.email?.problem ?? '';
+  assert.match(problem, /SMTP login to 127\.0\.0\.1:\d+ failed/);
+  assert.ok(!status.body.includes('hunter2'), 'the SMTP password is never shown');
+});
