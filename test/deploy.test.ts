@@ -389,15 +389,23 @@ describe('GitHub Actions workflows', () => {
 
 describe('the runtime image contents start herald against an external PostgreSQL', () => {
   const { stages } = parseDockerfile(read('Dockerfile'));
-  const deps = stages.find((s) => s.name === 'deps')!;
-  const depsCommand = deps.instructions.find((i) => i.keyword === 'RUN')!.args.replace(/^(--mount=\S+\s+)+/, '');
+  const stage = (name: string) => stages.find((s) => s.name === name)!;
+  const runsOf = (s: Stage) => s.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args.replace(/^(--mount=\S+\s+)+/, ''));
+  const contextSources = (s: Stage) =>
+    s.instructions.filter((i) => i.keyword === 'COPY').map((i) => parseCopy(i.args)).filter((c) => !c.from).flatMap((c) => c.sources);
+  const steps = {
+    buildSources: contextSources(stage('build')),
+    buildCommands: runsOf(stage('build')).filter((r) => !r.startsWith('npm ci')),
+    depsCommand: runsOf(stage('deps'))[0]!,
+    runtimeSources: contextSources(stages.at(-1)!),
+  };
   let tree: RuntimeTree;
   let db: TestDatabase;
   const env = () => ({ HERALD_DATABASE_URL: db.url, HERALD_SECRET_KEY: 'deploy-test-secret-key', HERALD_LOG_LEVEL: 'warn' });
 
   before(async () => {
     db = await createTestDatabase(2);
-    tree = await assembleRuntime(depsCommand);
+    tree = await assembleRuntime(steps);
   });
   after(async () => {
     await tree?.remove();

@@ -1,5 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,11 +7,13 @@ import { promisify } from 'node:util';
 import { ROOT } from './deploy-manifests.ts';
 
 /**
- * The runtime image's file tree, assembled without Docker: the production dependencies
- * installed by the Dockerfile's own `deps` command, dist/ compiled from src/ with
- * tsconfig.build.json, and the files the runtime stage copies (package.json, bin/, migrations/).
- * Starting herald from it proves the image needs nothing from the dev dependencies or the
- * embedded PostgreSQL packages.
+ * The runtime image's file tree, assembled without Docker from the Dockerfile's own steps:
+ * dist/ built in a directory holding only what the build stage copies (with the repository's
+ * node_modules standing in for its `npm ci`, same lockfile), the production dependencies
+ * installed by the deps stage's command, and the files the runtime stage copies
+ * (package.json, bin/, migrations/). Starting herald from it proves the build context is
+ * complete and the image needs nothing from the dev dependencies or the embedded PostgreSQL
+ * packages.
  */
 const run = promisify(execFile);
 
@@ -20,26 +22,40 @@ export interface RuntimeTree {
   remove(): Promise<void>;
 }
 
-/** `depsCommand` is the deps stage's RUN command (without BuildKit --mount flags). */
-export async function assembleRuntime(depsCommand: string): Promise<RuntimeTree> {
+export interface ImageSteps {
+  /** Sources the build stage copies from the context. */
+  readonly buildSources: readonly string[];
+  /** The build stage's RUN commands after its dependency install (`npm run build`). */
+  readonly buildCommands: readonly string[];
+  /** The deps stage's RUN command (BuildKit --mount flags removed). */
+  readonly depsCommand: string;
+  /** Sources the runtime stage copies from the context. */
+  readonly runtimeSources: readonly string[];
+}
+
+const NPM_ENV = { ...process.env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' };
+
+export async function assembleRuntime(steps: ImageSteps): Promise<RuntimeTree> {
   const dir = await mkdtemp(path.join(tmpdir(), 'herald-image-'));
   try {
-    for (const f of ['package.json', 'package-lock.json']) await cp(path.join(ROOT, f), path.join(dir, f));
+    const build = path.join(dir, 'build');
+    const app = path.join(dir, 'app');
+    for (const src of steps.buildSources) await cp(path.join(ROOT, src), path.join(build, src), { recursive: true });
+    await symlink(path.join(ROOT, 'node_modules'), path.join(build, 'node_modules'), 'dir');
+    for (const command of steps.buildCommands) {
+      await run('sh', ['-c', command], { cwd: build, env: NPM_ENV, maxBuffer: 16 * 1024 * 1024 });
+    }
+    await mkdir(app);
+    for (const f of ['package.json', 'package-lock.json']) await cp(path.join(ROOT, f), path.join(app, f));
     // The same command as the image build; the npm cache makes it work offline once warm.
-    await run('sh', ['-c', depsCommand], {
-      cwd: dir,
-      env: { ...process.env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' },
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    await run(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(dir, 'dist')], {
-      maxBuffer: 16 * 1024 * 1024,
-    }).catch(() => undefined); // type errors elsewhere in the tree still emit; main.js is checked by the caller
-    for (const d of ['bin', 'migrations']) await cp(path.join(ROOT, d), path.join(dir, d), { recursive: true });
+    await run('sh', ['-c', steps.depsCommand], { cwd: app, env: NPM_ENV, maxBuffer: 16 * 1024 * 1024 });
+    await cp(path.join(build, 'dist'), path.join(app, 'dist'), { recursive: true });
+    for (const src of steps.runtimeSources) await cp(path.join(ROOT, src), path.join(app, src), { recursive: true });
+    return { dir: app, remove: () => rm(dir, { recursive: true, force: true }) };
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
-  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
 export async function freePort(): Promise<number> {
