@@ -144,13 +144,22 @@ test('the access token is cached, renewed before expiry, and replaced when revok
   const before = fake.tokenRequests;
   await Promise.all(Array.from({ length: 20 }, (_, i) => channel.send(job(`tok-c${i}`))));
   assert.equal(fake.tokenRequests, before, 'cached token reused');
-  clock = 56 * 60_000; // 4 minutes before the hour-long token expires: renew now
+  clock = 56 * 60_000; // 4 minutes before the hour-long token expires: renew in the background
   assert.equal((await channel.send(job('tok-renew'))).status, 'sent');
+  for (let i = 0; i < 100 && fake.tokenRequests === before; i++) await new Promise((r) => setTimeout(r, 10));
   assert.equal(fake.tokenRequests, before + 1);
+  await Promise.all(Array.from({ length: 5 }, (_, i) => channel.send(job(`tok-renewed${i}`))));
+  assert.equal(fake.tokenRequests, before + 1, 'the renewed token is cached');
+  // The renewed token lives until minute 116; 30 s before that it is too close to expiry to
+  // hand out, so the caller waits for a fresh one.
+  const renewedAt = fake.tokenRequests;
+  clock = 115.5 * 60_000;
+  assert.equal((await channel.send(job('tok-late'))).status, 'sent');
+  assert.equal(fake.tokenRequests, renewedAt + 1);
   clock = 0;
   fake.revokeAccessTokens();
   assert.equal((await channel.send(job('tok-revoked'))).status, 'sent');
-  assert.equal(fake.tokenRequests, before + 2);
+  assert.equal(fake.tokenRequests, before + 3);
 });
 
 test('a service account the token endpoint refuses is an app problem', async () => {

@@ -12,6 +12,8 @@ export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
 const GOOGLE_TOKEN_URI = 'https://oauth2.googleapis.com/token';
 /** Renew this long before expiry, so a request never carries a token that dies in flight. */
 const RENEW_BEFORE_MS = 5 * 60_000;
+/** A token closer than this to expiry is not handed out: a request may take this long. */
+const MIN_REMAINING_MS = 60_000;
 
 /** The token endpoint refused the account (revoked key, deleted account, bad JSON). */
 export class CredentialError extends Error {
@@ -39,14 +41,28 @@ export class AccessTokenSource {
     this.#now = now;
   }
 
-  /** A valid access token, from the cache or freshly exchanged. */
+  /**
+   * A valid access token. Inside the renewal window the cached token is still handed out while
+   * one exchange runs in the background, so sends never wait for the hourly renewal; only a
+   * missing or nearly dead token makes callers wait.
+   */
   async get(): Promise<string> {
     const current = this.#current;
-    if (current && current.expiresAt - RENEW_BEFORE_MS > this.#now()) return current.token;
+    const now = this.#now();
+    if (current && current.expiresAt - RENEW_BEFORE_MS > now) return current.token;
+    const renewal = this.#renew();
+    if (current && current.expiresAt - MIN_REMAINING_MS > now) {
+      renewal.catch(() => undefined); // a failed background renewal is retried by the next call
+      return current.token;
+    }
+    return (await renewal).token;
+  }
+
+  #renew(): Promise<AccessToken> {
     this.#pending ??= this.#exchange().finally(() => {
       this.#pending = undefined;
     });
-    return (await this.#pending).token;
+    return this.#pending;
   }
 
   /** Forget the cached token (the API answered 401 with it). */
