@@ -8,7 +8,7 @@ import type { Context } from '../runtime/context.ts';
 import type { Services } from '../runtime/services.ts';
 import { ApiKeyVerifier } from '../auth/api-keys.ts';
 import { UserTokenVerifier } from '../auth/user-tokens.ts';
-import { registerErrorHandling } from './plugins/errors.ts';
+import { registerErrorHandling, errorBody } from './plugins/errors.ts';
 import { registerAuth } from './plugins/auth.ts';
 import { registerIdempotency } from './plugins/idempotency.ts';
 import { registerHttpMetrics } from './plugins/metrics.ts';
@@ -47,6 +47,13 @@ export async function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}
     bodyLimit: ctx.config.maxBodyBytes,
     trustProxy: true,
     return503OnClosing: true,
+    // URLs the router rejects (bad encoding, an over-long path parameter) get the error envelope too.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void (reply as unknown as { status(n: number): { send(b: unknown): unknown } })
+        .status(400)
+        .send(errorBody('VALIDATION_FAILED', tooLong ? 'A path parameter is too long.' : 'The URL is not valid.', [{ field: 'params', message: error.message.slice(0, 200) }]));
+    },
     ...options,
   }).withTypeProvider<TypeBoxTypeProvider>();
 

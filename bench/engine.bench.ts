@@ -1,0 +1,225 @@
+// The delivery engine benchmark (issue: scheduler and delivery engine; TARGETS.md "Scheduled
+// delivery"). Herald's worker runs as its own process (`herald worker`) against PostgreSQL and
+// delivers webhooks to a keep-alive sink in another process; the baseline is an in-memory timer
+// loop (no durability: the ceiling) posting the same bodies to the same sink, in the same run.
+//
+//   1. burst: N notifications due at one instant → time to drain (all recorded `sent` in
+//      PostgreSQL), deliveries/s, lateness p50/p99/max at the sink
+//   2. steady: R per second for S seconds (due times spread 1/R apart) → lateness p50/p99/max
+//   3. 1,000,000 pending future notifications → the idle worker's RSS and the cost of one
+//      scheduling pass (claim + next-due query) with them in the table
+//
+// Sizes: BENCH_BURST (100000), BENCH_STEADY_RATE (1000), BENCH_STEADY_SECONDS (60),
+// BENCH_PENDING (1000000).
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
+import { NotificationService } from '../src/notifications/service.ts';
+import { claimDue, nextRunAt } from '../src/dispatch/store.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BURST = Number(process.env.BENCH_BURST ?? 100_000);
+const RATE = Number(process.env.BENCH_STEADY_RATE ?? 1000);
+const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 60);
+const PENDING = Number(process.env.BENCH_PENDING ?? 1_000_000);
+
+interface SinkReport {
+  count: number;
+  first: number;
+  last: number;
+  duplicates: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+class Sink {
+  readonly child: ChildProcess;
+  port = 0;
+  constructor() {
+    this.child = fork(path.join(ROOT, 'bench/support/sink.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  }
+  ready(): Promise<void> {
+    return new Promise((resolve) => this.child.once('message', (m: { port: number }) => {
+      this.port = m.port;
+      resolve();
+    }));
+  }
+  ask<T>(type: string): Promise<T> {
+    return new Promise((resolve) => {
+      this.child.once('message', (m) => resolve(m as T));
+      this.child.send({ type });
+    });
+  }
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/hook`;
+  }
+}
+
+function startWorker(db: TestDatabase, sinkUrl: string): ChildProcess {
+  return spawn(process.execPath, [path.join(ROOT, 'src/cli/run.ts'), 'worker'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env,
+      HERALD_DATABASE_URL: db.url,
+      HERALD_SECRET_KEY: randomBytes(32).toString('hex'),
+      HERALD_WEBHOOK_URL: sinkUrl,
+      HERALD_WORKER_CHANNELS: 'webhook',
+      HERALD_LOG_LEVEL: 'warn',
+    },
+  });
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, intervalMs = 20): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return Date.now();
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error('timed out');
+}
+
+async function sentCount(db: TestDatabase): Promise<number> {
+  const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE status = 'sent'`);
+  return rows[0]!.n;
+}
+
+/** Create `n` webhook notifications due far away, then move them all to `dueAt` at once. */
+async function prepare(db: TestDatabase, n: number, dueAt: (i: number) => Date): Promise<void> {
+  const service = new NotificationService(db.pool);
+  const far = new Date(Date.now() + 86_400_000).toISOString();
+  for (let i = 0; i < n; i += 10_000) {
+    const batch = Array.from({ length: Math.min(10_000, n - i) }, (_, j) => ({ to: { userId: `u${(i + j) % 1000}` }, title: `n${i + j}`, channels: ['webhook' as const], sendAt: far }));
+    await service.createMany(batch, { source: 'bench' });
+  }
+  // Due times by delivery order; then wake the worker.
+  const { rows } = await db.pool.query<{ id: string }>(`SELECT id::text AS id FROM deliveries WHERE status = 'pending' ORDER BY id`);
+  const ids = rows.map((r) => r.id);
+  for (let i = 0; i < ids.length; i += 20_000) {
+    const slice = ids.slice(i, i + 20_000);
+    await db.pool.query(
+      `UPDATE deliveries d SET due_at = v.at, run_at = v.at FROM unnest($1::bigint[], $2::timestamptz[]) AS v(id, at) WHERE d.id = v.id`,
+      [slice, slice.map((_, k) => dueAt(i + k))],
+    );
+  }
+  await db.pool.query(`SELECT pg_notify('herald_deliveries', $1)`, [String(dueAt(0).getTime())]);
+}
+
+function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+async function baseline(sink: Sink, count: number, due: number, spacing: number): Promise<void> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bench/support/timer-loop.ts'), sink.url, String(count), String(due), String(spacing), '1000'], { stdio: 'inherit' });
+  await new Promise((r) => child.once('exit', r));
+}
+
+async function rssOf(pid: number): Promise<number> {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+async function main(): Promise<void> {
+  const sink = new Sink();
+  await sink.ready();
+  const rows: string[][] = [];
+
+  // ---- 1. burst
+  {
+    const db = await createTestDatabase(10);
+    console.log(`burst: creating ${fmt(BURST)} notifications…`);
+    const worker = startWorker(db, sink.url);
+    await new Promise((r) => setTimeout(r, 1500));
+    const due = Date.now() + 3000;
+    await prepare(db, BURST, () => new Date(due));
+    await sink.ask('reset');
+    if (Date.now() > due) console.log('  (preparation overran the due instant; lateness includes it)');
+    const doneAt = await waitFor(async () => (await sentCount(db)) >= BURST, 600_000, 50);
+    const r = await sink.ask<SinkReport>('report');
+    const drain = (doneAt - Math.max(due, r.first)) / 1000;
+    worker.kill('SIGTERM');
+    await new Promise((res) => worker.once('exit', res));
+    const { rows: left } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE status <> 'sent'`);
+    await db.close();
+
+    await sink.ask('reset');
+    const bdue = Date.now() + 1000;
+    await baseline(sink, BURST, bdue, 0);
+    const b = await sink.ask<SinkReport>('report');
+    const bRate = b.count / ((b.last - bdue) / 1000);
+    const hRate = BURST / drain;
+    rows.push(['burst: delivered/s (all recorded sent in PostgreSQL)', fmt(hRate), fmt(bRate), fmt(hRate / bRate, 2)]);
+    rows.push(['burst: lateness p50 / p99 / max (ms)', `${fmt(r.p50)} / ${fmt(r.p99)} / ${fmt(r.max)}`, `${fmt(b.p50)} / ${fmt(b.p99)} / ${fmt(b.max)}`, '']);
+    rows.push(['burst: duplicates at the sink / rows not sent', `${r.duplicates} / ${left[0]!.n}`, `${b.duplicates} / –`, '']);
+  }
+
+  // ---- 2. steady
+  {
+    const n = RATE * STEADY_SECONDS;
+    const db = await createTestDatabase(10);
+    console.log(`steady: ${fmt(RATE)}/s for ${STEADY_SECONDS} s (${fmt(n)} notifications)…`);
+    const worker = startWorker(db, sink.url);
+    await new Promise((r) => setTimeout(r, 1500));
+    const start = Date.now() + 5000 + n / 20;
+    await prepare(db, n, (i) => new Date(start + (i * 1000) / RATE));
+    await sink.ask('reset');
+    await waitFor(async () => (await sentCount(db)) >= n, STEADY_SECONDS * 1000 + 120_000, 200);
+    const r = await sink.ask<SinkReport>('report');
+    worker.kill('SIGTERM');
+    await new Promise((res) => worker.once('exit', res));
+    await db.close();
+
+    await sink.ask('reset');
+    const bstart = Date.now() + 1000;
+    await baseline(sink, n, bstart, 1000 / RATE);
+    const b = await sink.ask<SinkReport>('report');
+    rows.push([`steady ${fmt(RATE)}/s: lateness p50 / p99 / max (ms)`, `${fmt(r.p50)} / ${fmt(r.p99)} / ${fmt(r.max)}`, `${fmt(b.p50)} / ${fmt(b.p99)} / ${fmt(b.max)}`, '']);
+  }
+
+  // ---- 3. many pending
+  {
+    const db = await createTestDatabase(4);
+    console.log(`pending: inserting ${fmt(PENDING)} future notifications…`);
+    // Set-based fixture (the API path is measured above): notifications and deliveries due tomorrow.
+    for (let i = 0; i < PENDING; i += 100_000) {
+      const m = Math.min(100_000, PENDING - i);
+      await db.pool.query(
+        `WITH n AS (
+           INSERT INTO notifications (id, user_ids, channels, payload, send_at, source)
+           SELECT 'p' || g, ARRAY['u' || (g % 1000)], ARRAY['webhook'], '{"title":"later"}'::jsonb, now() + interval '1 day' + g * interval '1 ms', 'bench'
+             FROM generate_series($1::int, $1::int + $2::int - 1) AS g
+           RETURNING id, user_ids, send_at)
+         INSERT INTO deliveries (notification_id, user_id, channel, provider, due_at, run_at)
+         SELECT id, user_ids[1], 'webhook', 'webhook', send_at, send_at FROM n`,
+        [i, m],
+      );
+    }
+    await db.pool.query('ANALYZE deliveries');
+    const worker = startWorker(db, sink.url);
+    await new Promise((r) => setTimeout(r, 4000));
+    const rss = await rssOf(worker.pid!);
+    const passes = 200;
+    const t0 = performance.now();
+    for (let i = 0; i < passes; i++) {
+      await claimDue(db.pool, 'bench', 500, 30, ['webhook']);
+      await nextRunAt(db.pool, ['webhook']);
+    }
+    const pass = (performance.now() - t0) / passes;
+    worker.kill('SIGTERM');
+    await new Promise((res) => worker.once('exit', res));
+    await db.close();
+    rows.push([`${fmt(PENDING)} pending: worker RSS (MB)`, fmt(rss, 1), '', '']);
+    rows.push([`${fmt(PENDING)} pending: one scheduling pass (claim + next due, ms)`, fmt(pass, 2), '', '']);
+  }
+
+  sink.child.send({ type: 'exit' });
+  console.log('\n| engine benchmark | herald | in-memory timer loop (ceiling) | herald / ceiling |');
+  console.log('|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+}
+
+await main();
