@@ -60,7 +60,8 @@ class Sink {
 }
 
 function startWorker(db: TestDatabase, sinkUrl: string): ChildProcess {
-  return spawn(process.execPath, [path.join(ROOT, 'src/cli/run.ts'), 'worker'], {
+  // The compiled build, as production runs it (scripts/bench.js builds first).
+  return spawn(process.execPath, [path.join(ROOT, 'bin/herald.js'), 'worker'], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
