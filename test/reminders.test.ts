@@ -4,6 +4,7 @@ import { SignJWT } from 'jose';
 import { createHarness, TEST_JWT_SECRET, type TestHarness } from './helpers/app.ts';
 import { NO_HOOKS, type ReminderRow } from '../src/runtime/hooks.ts';
 import { nextOccurrence } from '../src/reminders/index.ts';
+import { nextOccurrenceByWalking } from '../src/reminders/schedule.ts';
 
 let h: TestHarness;
 before(async () => {
@@ -55,7 +56,7 @@ test('INVALID_DUEDATE when date − notifyOffset is not a minute ahead; nothing 
 });
 
 test('invalid RRULE is 422 INVALID_RECURRENCE; bad timezone is 422 INVALID_TIMEZONE', async () => {
-  for (const recurrence of ['FREQ=FORTNIGHTLY', 'BYDAY=MO', 'FREQ=SECONDLY', 'FREQ=DAILY;DTSTART=20260101T000000Z', 'nonsense']) {
+  for (const recurrence of ['FREQ=FORTNIGHTLY', 'BYDAY=MO', 'FREQ=SECONDLY', 'FREQ=MINUTELY;INTERVAL=7;BYHOUR=9', 'FREQ=DAILY;COUNT=20000', 'FREQ=YEARLY;BYEASTER=0', 'FREQ=DAILY;DTSTART=20260101T000000Z', 'nonsense']) {
     const res = await h.request({ method: 'POST', url: '/v1/users/r4/reminders', payload: { date: inHours(2), message: 'm', recurrence } });
     assert.equal(res.statusCode, 422, `${recurrence}: ${res.body}`);
     assert.equal(res.json().error.code, 'INVALID_RECURRENCE');
@@ -153,4 +154,34 @@ test('nextOccurrence: daily 09:00 Europe/Berlin stays at 09:00 local across both
   // COUNT ends the series.
   const twice = { ...reminder, recurrence: 'FREQ=DAILY;COUNT=2' };
   assert.equal(nextOccurrence(twice, new Date('2026-03-21T08:00:00Z')), null);
+});
+
+test('fast-forwarding a long-running rule finds the same occurrences as walking from its start', () => {
+  const rules = ['FREQ=DAILY', 'FREQ=DAILY;INTERVAL=3', 'FREQ=WEEKLY;INTERVAL=2;BYDAY=TU,FR', 'FREQ=HOURLY;INTERVAL=5', 'FREQ=MINUTELY;INTERVAL=15;BYHOUR=9', 'FREQ=MINUTELY;INTERVAL=7',
+    'FREQ=DAILY;BYHOUR=8,20;BYMINUTE=30', 'FREQ=MONTHLY;BYMONTHDAY=31', 'FREQ=YEARLY', 'FREQ=WEEKLY;BYDAY=MO;UNTIL=20300101T000000Z', 'FREQ=DAILY;COUNT=400'];
+  const start = new Date('2026-01-15T07:45:00Z');
+  for (const recurrence of rules) {
+    for (const zone of ['Europe/Berlin', 'America/New_York', 'UTC']) {
+      const reminder = { date: start, notifyOffset: 5, recurrence, timezone: zone };
+      for (const after of ['2026-03-29T00:30:00Z', '2026-11-01T05:00:00Z', '2027-02-28T23:59:00Z', '2028-06-30T12:00:00Z']) {
+        // Walking is bounded to 20,000 periods; an hourly rule has walked further by 2028.
+        if (recurrence.startsWith('FREQ=HOURLY') && after.startsWith('2028')) continue;
+        const fast = nextOccurrence(reminder, new Date(after))?.toISOString() ?? null;
+        const slow = nextOccurrenceByWalking(reminder, new Date(after))?.toISOString() ?? null;
+        assert.equal(fast, slow, `${recurrence} in ${zone} after ${after}`);
+      }
+    }
+  }
+});
+
+test('rules that never match end quickly instead of blocking: none, or INVALID_RECURRENCE at creation', async () => {
+  const never = ['FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30', 'FREQ=HOURLY;INTERVAL=2;BYHOUR=1', 'FREQ=MINUTELY;INTERVAL=60;BYMINUTE=1', 'FREQ=MONTHLY;BYMONTH=4;BYMONTHDAY=31', 'FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30'];
+  for (const recurrence of never) {
+    assert.equal(nextOccurrence({ date: new Date('2026-12-01T10:00:00Z'), notifyOffset: 0, recurrence, timezone: 'UTC' }, new Date('2026-11-22T00:00:00Z')), null, recurrence);
+    const res = await h.request({ method: 'POST', url: '/v1/users/never/reminders', payload: { date: '2099-12-01T10:00:00Z', message: 'm', recurrence, timezone: 'UTC' } });
+    assert.equal(res.statusCode, 422, `${recurrence}: ${res.body}`);
+    assert.equal(res.json().error.code, 'INVALID_RECURRENCE');
+  }
+  // Rare but real: 29 February on a Monday comes every 28 years or so.
+  assert.equal(nextOccurrence({ date: new Date('2026-12-01T10:00:00Z'), notifyOffset: 0, recurrence: 'FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO', timezone: 'UTC' }, new Date('2026-11-22T00:00:00Z'))?.toISOString(), '2044-02-29T10:00:00.000Z');
 });

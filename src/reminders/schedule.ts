@@ -27,6 +27,9 @@ const MIN_FREQ = RRule.MINUTELY;
 /** Occurrences examined per call before giving up (a rule like BYMONTHDAY=31;BYMONTH=2 never matches). */
 const MAX_STEPS = 1000;
 
+/** COUNT rules cannot be fast-forwarded (see nextOccurrence), so their length is bounded. */
+const MAX_COUNT = 10_000;
+
 export const DAILY = 'FREQ=DAILY';
 
 export function isValidTimeZone(zone: string): boolean {
@@ -36,7 +39,7 @@ export function isValidTimeZone(zone: string): boolean {
 /** Parse an RRULE (with or without the `RRULE:` prefix); throws INVALID_RECURRENCE. */
 export function parseRecurrence(text: string): RRuleInstance {
   const body = text.trim().replace(/^RRULE:/i, '');
-  if (body === '' || /[\r\n]/.test(body) || /(^|;)(DTSTART|TZID)=/i.test(body)) {
+  if (body === '' || /[\r\n]/.test(body) || /(^|;)(DTSTART|TZID|BYEASTER)=/i.test(body)) {
     throw new HeraldError('INVALID_RECURRENCE', 'recurrence must be one RRULE without DTSTART/TZID (the reminder date and timezone supply them)');
   }
   let options: ReturnType<typeof RRule.parseString>;
@@ -49,6 +52,14 @@ export function parseRecurrence(text: string): RRuleInstance {
     throw new HeraldError('INVALID_RECURRENCE', 'recurrence needs FREQ');
   }
   if (options.freq > MIN_FREQ) throw new HeraldError('INVALID_RECURRENCE', 'recurrence may repeat at most every minute');
+  // rrule steps a minutely rule with BYHOUR/BYMINUTE hour by hour; with an INTERVAL that does not
+  // divide an hour that stepping can cycle without ever matching.
+  if (options.freq === RRule.MINUTELY && (options.byhour !== undefined || options.byminute !== undefined) && 60 % (options.interval ?? 1) !== 0) {
+    throw new HeraldError('INVALID_RECURRENCE', 'a minutely rule with BYHOUR or BYMINUTE needs an INTERVAL that divides 60');
+  }
+  if (options.count !== undefined && options.count !== null && (options.count < 1 || options.count > MAX_COUNT)) {
+    throw new HeraldError('INVALID_RECURRENCE', `COUNT must be from 1 to ${MAX_COUNT}`);
+  }
   if (options.interval !== undefined && (options.interval < 1 || !Number.isInteger(options.interval))) {
     throw new HeraldError('INVALID_RECURRENCE', 'INTERVAL must be a positive whole number');
   }
@@ -84,23 +95,57 @@ function fromFloating(floating: Date, zone: string): Date {
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 
+// Period lengths in floating (DST-free) time of the rules whose start may be moved forward.
+const PERIOD_MS: Partial<Record<number, number>> = {
+  [RRule.WEEKLY]: 7 * DAY,
+  [RRule.DAILY]: DAY,
+  [RRule.HOURLY]: 3_600_000,
+  [RRule.MINUTELY]: MINUTE,
+};
+
 /**
  * The next fire time strictly after `after`, or null when nothing is left to fire. Pure: the
  * scheduler calls it after an occurrence fires to schedule the next one.
  */
 export function nextOccurrence(reminder: Schedulable, after: Date): Date | null {
+  return next(reminder, after, true);
+}
+
+/** The same without fast-forwarding: walks every occurrence from `date`. Tests compare the two. */
+export function nextOccurrenceByWalking(reminder: Schedulable, after: Date): Date | null {
+  return next(reminder, after, false);
+}
+
+function next(reminder: Schedulable, after: Date, fastForward: boolean): Date | null {
   const offsetMs = reminder.notifyOffset * MINUTE;
   if (!reminder.recurrence) {
     const fire = new Date(reminder.date.getTime() - offsetMs);
     return fire.getTime() > after.getTime() ? fire : null;
   }
   const zone = reminder.timezone && isValidTimeZone(reminder.timezone) ? reminder.timezone : 'UTC';
-  const base = parseRecurrence(reminder.recurrence);
-  const rule = new RRule({ ...base.origOptions, dtstart: toFloating(reminder.date, zone), tzid: null });
+  const options = parseRecurrence(reminder.recurrence).origOptions;
   // An occurrence o fires at o − offset; we need the first o with o − offset > after.
   const threshold = after.getTime() + offsetMs;
   // Start a day early in local time: around a fall-back change local time is not monotonic.
   let cursor: Date | null = new Date(toFloating(new Date(threshold), zone).getTime() - DAY);
+  let dtstart = toFloating(reminder.date, zone);
+  // rrule finds an occurrence by iterating from DTSTART, so a daily rule a few years old costs
+  // thousands of steps per call (a minutely one, millions). Moving DTSTART forward by whole
+  // periods keeps the same occurrences from the new start on: periods are exact in floating
+  // time. Not with COUNT (it counts from the first occurrence), nor for monthly/yearly rules,
+  // whose periods vary in length (and which iterate cheaply anyway).
+  const unit = PERIOD_MS[options.freq!];
+  // A minutely rule with BYHOUR jumps from the last allowed hour to the next keeping its minute,
+  // which moves its phase each day: only walking from `date` reproduces that.
+  const phaseKept = !(options.freq === RRule.MINUTELY && options.byhour !== undefined && options.byhour !== null);
+  if (fastForward && unit && !options.count && phaseKept) {
+    const period = unit * (options.interval ?? 1);
+    const gap = cursor.getTime() - dtstart.getTime();
+    if (gap > period) dtstart = new Date(dtstart.getTime() + Math.floor(gap / period) * period);
+  }
+  const rule = new RRule({ ...options, dtstart, tzid: null }, true);
+  if (!reachable(rule)) return null;
+  limitPeriods(rule);
   let inclusive = true;
   for (let step = 0; step < MAX_STEPS && cursor; step++) {
     const occurrence: Date | null = rule.after(cursor, inclusive);
@@ -111,6 +156,61 @@ export function nextOccurrence(reminder: Schedulable, after: Date): Date | null 
     inclusive = false;
   }
   return null;
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/**
+ * rrule's hourly and minutely steps loop until the hour/minute is one BYHOUR/BYMINUTE allows,
+ * with no way out when none ever is (FREQ=HOURLY;INTERVAL=2;BYHOUR=1 from an even hour spins
+ * forever). The times of day a rule visits are DTSTART's plus multiples of INTERVAL, modulo a
+ * day, i.e. one residue class modulo gcd(INTERVAL, day): some allowed time must be in it.
+ */
+function reachable(rule: RRuleInstance): boolean {
+  const o = rule.options;
+  const start = o.dtstart;
+  if (o.freq === RRule.HOURLY && o.byhour && o.byhour.length > 0) {
+    const g = gcd(o.interval, 24);
+    return o.byhour.some((h) => (((h - start.getUTCHours()) % g) + g) % g === 0);
+  }
+  if (o.freq === RRule.MINUTELY && o.byminute && o.byminute.length > 0) {
+    // INTERVAL divides 60 here (parseRecurrence): the minute of the hour stays in one class modulo INTERVAL.
+    return o.byminute.some((m) => (((m - start.getUTCMinutes()) % o.interval) + o.interval) % o.interval === 0);
+  }
+  return true;
+}
+
+/**
+ * Periods rrule may step through in one evaluation before the rule counts as finished. The
+ * Gregorian calendar repeats every 400 years, so a yearly or monthly rule with no match in 400
+ * years never matches; for the shorter periods the bound is ~50-200 years.
+ */
+const MAX_PERIODS: Record<number, number> = {
+  [RRule.YEARLY]: 401,
+  [RRule.MONTHLY]: 4_801,
+  [RRule.WEEKLY]: 10_000,
+  [RRule.DAILY]: 20_000,
+  [RRule.HOURLY]: 20_000,
+  [RRule.MINUTELY]: 20_000,
+};
+
+/**
+ * A rule whose days never match (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30) makes rrule step through
+ * every period up to the year 9999: tens of seconds of blocked event loop. rrule's iterator
+ * re-reads `options.interval` once per period and stops when it is 0, so a counting getter
+ * bounds the work (to well under a second of CPU).
+ */
+function limitPeriods(rule: RRuleInstance): void {
+  const options = rule.options as { interval: number; freq: number };
+  const interval = options.interval;
+  const limit = 2 * (MAX_PERIODS[options.freq] ?? 20_000);
+  let reads = 0;
+  Object.defineProperty(options, 'interval', {
+    configurable: true,
+    enumerable: true,
+    // Read twice per period (the stop check and the step).
+    get: () => (++reads > limit ? 0 : interval),
+  });
 }
 
 /** The moment a one-off reminder (or the first occurrence) fires: `date − notifyOffset`. */
