@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { VARIABLES, ROLE_NAMES } from '../src/config/spec.ts';
+import { loadConfig } from '../src/config/index.ts';
 import { ROOT, render, schemaErrors, unknownFields, podSpec, type K8sObject, type Container } from './helpers/deploy-manifests.ts';
 import { parseDockerfile, parseCopy, execForm, type Stage } from './helpers/deploy-dockerfile.ts';
 import { checkWorkflow } from './helpers/deploy-workflows.ts';
@@ -51,6 +52,8 @@ async function renderVariant(): Promise<K8sObject[]> {
         `resources: [${rel}/base]`,
         `components: [${rel}/components/ingest, ${rel}/components/apns-token, ${rel}/components/fcm]`,
         'images: [{name: herald, newName: registry.example/herald, newTag: test}]',
+        // What the apns-token component and the Pub/Sub default ask an operator to set.
+        'configMapGenerator: [{name: herald-config, behavior: merge, literals: [HERALD_APNS_KEY_ID=ABC123DEFG, HERALD_APNS_TEAM_ID=DEF123GHIJ, HERALD_PUBSUB_PROJECT=staging-project]}]',
       ].join('\n'),
     );
     return await render(dir);
@@ -146,6 +149,19 @@ describe('Kubernetes manifests', () => {
         assert.ok(c.envFrom?.some((e) => e.secretRef?.name === 'herald-secrets'), `${o.metadata.name} reads herald-secrets`);
       }
       assert.equal(byKind(r, 'Secret').length, 0, `${r.label}: no Secret object (and so no secret value) in the tree`);
+    }
+  });
+
+  test('every ConfigMap setting is a variable herald reads, with a value its configuration accepts', () => {
+    const known = new Set(VARIABLES.map((v) => v.name));
+    for (const r of renders) {
+      const data = config(r);
+      for (const key of Object.keys(data)) {
+        assert.ok(known.has(key) || /^(AWS_|NODE_|GOOGLE_)/.test(key), `${r.label}: ${key} is not a herald variable`);
+      }
+      // The Secret's variables are given placeholder values: the ConfigMap must complete them.
+      const parsed = loadConfig({ ...data, HERALD_DATABASE_URL: 'postgres://herald@db.invalid/herald', HERALD_SECRET_KEY: 'placeholder' });
+      assert.equal(parsed.port, Number(data.HERALD_PORT));
     }
   });
 
