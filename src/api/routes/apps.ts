@@ -1,11 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ApiDeps } from '../app.ts';
 import { AppBody, AppParams, AppView, errors } from '../schemas.ts';
 import { appView } from '../views.ts';
-import { jsonOnly } from './scopes.ts';
+import { jsonOnly, type RouteDeps } from './scopes.ts';
 
 /** Apps (API.md § Apps): per-app provider credentials, sealed at rest and never returned. */
-export const appRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
+export const appRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
   jsonOnly(app);
   const tags = ['apps'];
   app.put('/v1/apps/:appId', {

@@ -1,12 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ApiDeps } from '../app.ts';
 import { targetUserId } from '../plugins/auth.ts';
 import { DeviceBody, DeviceList, DeviceParams, DeviceView, errors } from '../schemas.ts';
 import { deviceView } from '../views.ts';
-import { SCOPES, jsonOnly } from './scopes.ts';
+import { SCOPES, jsonOnly, type RouteDeps } from './scopes.ts';
 
 /** Devices (API.md § Devices), for admins under /v1/users/{userId} and for users under /v1/me. */
-export const deviceRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
+export const deviceRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
   jsonOnly(app);
   for (const scope of SCOPES) {
     const tags = ['devices', scope.tag];

@@ -1,12 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ApiDeps } from '../app.ts';
 import { targetUserId } from '../plugins/auth.ts';
 import { EventList, EventQuery, errors } from '../schemas.ts';
 import { eventView } from '../views.ts';
-import { SCOPES } from './scopes.ts';
+import { SCOPES, type RouteDeps } from './scopes.ts';
 
 /** The user's event history (seed 002's event store), oldest first after a cursor. */
-export const eventRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
+export const eventRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
   for (const scope of SCOPES) {
     app.get(`${scope.prefix}/events`, {
       config: { auth: scope.auth },

@@ -1,15 +1,14 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { ApiDeps } from '../app.ts';
 import { targetUserId } from '../plugins/auth.ts';
 import { Paging, ReminderBody, ReminderList, ReminderParams, ReminderPatch, ReminderView, errors } from '../schemas.ts';
 import { reminderView } from '../views.ts';
-import { SCOPES, jsonOnly } from './scopes.ts';
+import { SCOPES, jsonOnly, type RouteDeps } from './scopes.ts';
 
 /**
  * Reminders (API.md § Reminders, seed 002's reminder service). Missing reminders — and another
  * user's, which /v1/me must not reveal — answer 404 MISSING_REMINDER, the seed's code.
  */
-export const reminderRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
+export const reminderRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
   jsonOnly(app);
   const reminderId = (request: FastifyRequest) => (request.params as { reminderId: string }).reminderId;
 

@@ -2,6 +2,12 @@ import { Type, type TProperties } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AuthRequirement } from '../plugins/auth.ts';
 import { UserId } from '../schemas.ts';
+import type { Services } from '../../runtime/services.ts';
+
+/** What these route modules need (a subset of ApiDeps, named here so routes do not import app.ts back). */
+export interface RouteDeps {
+  readonly services: Services;
+}
 
 /**
  * Admin routes `/v1/users/{userId}/...` (API key) and user routes `/v1/me/...` (user JWT or

@@ -1,12 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ApiDeps } from '../app.ts';
 import { targetUserId } from '../plugins/auth.ts';
 import { UserBody, UserParams, UserView, errors } from '../schemas.ts';
 import { userView } from '../views.ts';
-import { jsonOnly } from './scopes.ts';
+import { jsonOnly, type RouteDeps } from './scopes.ts';
 
 /** Users (API.md § Users): PUT creates or replaces, GET reads, DELETE removes with devices and reminders. */
-export const userRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
+export const userRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
   jsonOnly(app);
   const tags = ['users'];
 
