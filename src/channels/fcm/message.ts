@@ -100,5 +100,6 @@ export function buildFcmMessage(job: DeliveryJob, token: string, now: number = D
         }
       : undefined,
   };
-  return deepMerge(prune(message), override);
+  const built = prune(message);
+  return Object.keys(override).length > 0 ? deepMerge(built, override) : built;
 }

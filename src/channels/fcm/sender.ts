@@ -8,6 +8,12 @@ import type { JsonObject } from './message.ts';
 
 export const DEFAULT_FCM_URL = 'https://fcm.googleapis.com';
 
+interface Target {
+  readonly pool: Http2Pool;
+  readonly path: string;
+  readonly tokens: AccessTokenSource;
+}
+
 export interface FcmSenderOptions {
   /** API origin when the app's credentials name none (HERALD_FCM_URL). */
   readonly url?: string | undefined;
@@ -27,6 +33,7 @@ export class FcmSender {
   readonly #options: FcmSenderOptions;
   readonly #pools = new Map<string, Http2Pool>();
   readonly #tokens = new Map<string, AccessTokenSource>();
+  readonly #targets = new WeakMap<FcmCredentials, Target>();
   readonly #dispatcher: Agent;
 
   constructor(options: FcmSenderOptions = {}) {
@@ -36,21 +43,10 @@ export class FcmSender {
 
   /** POST one `{message, validate_only?}` body for the app; never rejects. */
   async send(credentials: FcmCredentials, body: JsonObject): Promise<Verdict> {
-    const account = credentials.serviceAccount;
-    if (!account?.project_id) {
-      return { status: 'failed', error: 'FCM service account has no project_id', appProblem: 'the FCM service account JSON lacks project_id' };
-    }
-    let base: URL;
-    try {
-      base = new URL(credentials.url ?? this.#options.url ?? DEFAULT_FCM_URL);
-    } catch {
-      const problem = `the FCM API URL ${JSON.stringify(credentials.url ?? this.#options.url)} is not a URL`;
-      return { status: 'failed', error: problem, appProblem: problem };
-    }
-    const pool = this.#pool(base.origin);
-    const path = `${base.pathname.replace(/\/$/, '')}/v1/projects/${encodeURIComponent(account.project_id)}/messages:send`;
+    const target = this.#target(credentials);
+    if ('status' in target) return target;
+    const { pool, path, tokens } = target;
     const payload = JSON.stringify(body);
-    const tokens = this.#tokenSource(credentials);
 
     for (let attempt = 1; ; attempt++) {
       let accessToken: string;
@@ -88,6 +84,33 @@ export class FcmSender {
     this.#pools.clear();
     await Promise.all(pools.map((p) => p.close()));
     await this.#dispatcher.close();
+  }
+
+  /**
+   * Where and as whom an app sends, resolved once per credentials object (the credential store
+   * hands out the same object while it caches it), not per message.
+   */
+  #target(credentials: FcmCredentials): Target | Verdict {
+    const cached = this.#targets.get(credentials);
+    if (cached) return cached;
+    const account = credentials.serviceAccount;
+    if (!account?.project_id) {
+      return { status: 'failed', error: 'FCM service account has no project_id', appProblem: 'the FCM service account JSON lacks project_id' };
+    }
+    let base: URL;
+    try {
+      base = new URL(credentials.url ?? this.#options.url ?? DEFAULT_FCM_URL);
+    } catch {
+      const problem = `the FCM API URL ${JSON.stringify(credentials.url ?? this.#options.url)} is not a URL`;
+      return { status: 'failed', error: problem, appProblem: problem };
+    }
+    const target: Target = {
+      pool: this.#pool(base.origin),
+      path: `${base.pathname.replace(/\/$/, '')}/v1/projects/${encodeURIComponent(account.project_id)}/messages:send`,
+      tokens: this.#tokenSource(credentials),
+    };
+    this.#targets.set(credentials, target);
+    return target;
   }
 
   #pool(origin: string): Http2Pool {
