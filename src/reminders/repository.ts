@@ -50,21 +50,40 @@ function toReminder(r: Row): Reminder {
 
 const values = (v: ReminderValues) => [v.appId, v.date, v.title, v.message, v.url, v.notifyOffset, v.channels, v.recurrence, v.timezone, v.nextFireAt];
 
-export async function insertReminder(db: Queryable, id: string, userId: string, v: ReminderValues): Promise<Reminder> {
+/** An event row written by the same statement as the change (the outbox of src/events/outbox.ts, inlined to save a round trip). */
+export interface InlineEvent {
+  readonly type: string;
+  readonly data: unknown;
+}
+
+/**
+ * Create the user row if needed, the reminder and its event in one statement: one round trip
+ * instead of three on the hottest write path. The foreign key sees the user inserted by the CTE
+ * because PostgreSQL checks it at the end of the statement.
+ */
+export async function insertReminder(db: Queryable, id: string, userId: string, v: ReminderValues, event: InlineEvent): Promise<Reminder> {
   const { rows } = await db.query<Row>(
-    `INSERT INTO reminders (id, user_id, app_id, date, title, message, url, notify_offset, channels, recurrence, timezone, next_fire_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ${COLUMNS}`,
-    [id, userId, ...values(v)],
+    `WITH u AS (INSERT INTO users (id) VALUES ($2) ON CONFLICT (id) DO NOTHING),
+     r AS (
+       INSERT INTO reminders (id, user_id, app_id, date, title, message, url, notify_offset, channels, recurrence, timezone, next_fire_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ${COLUMNS}),
+     e AS (INSERT INTO events (user_id, type, item_type, item_id, data) SELECT user_id, $13, 'reminder', id, $14::jsonb FROM r)
+     SELECT * FROM r`,
+    [id, userId, ...values(v), event.type, JSON.stringify(event.data ?? {})],
   );
   return toReminder(rows[0]!);
 }
 
-export async function updateReminder(db: Queryable, id: string, v: ReminderValues): Promise<Reminder> {
+/** Update the reminder and write its event in one statement. */
+export async function updateReminder(db: Queryable, id: string, v: ReminderValues, event: InlineEvent): Promise<Reminder> {
   const { rows } = await db.query<Row>(
-    `UPDATE reminders SET app_id = $2, date = $3, title = $4, message = $5, url = $6, notify_offset = $7, channels = $8,
-       recurrence = $9, timezone = $10, next_fire_at = $11, updated_at = now()
-     WHERE id = $1 RETURNING ${COLUMNS}`,
-    [id, ...values(v)],
+    `WITH r AS (
+       UPDATE reminders SET app_id = $2, date = $3, title = $4, message = $5, url = $6, notify_offset = $7, channels = $8,
+         recurrence = $9, timezone = $10, next_fire_at = $11, updated_at = now()
+       WHERE id = $1 RETURNING ${COLUMNS}),
+     e AS (INSERT INTO events (user_id, type, item_type, item_id, data) SELECT user_id, $12, 'reminder', id, $13::jsonb FROM r)
+     SELECT * FROM r`,
+    [id, ...values(v), event.type, JSON.stringify(event.data ?? {})],
   );
   return toReminder(rows[0]!);
 }
@@ -80,11 +99,15 @@ export async function findReminder(db: Queryable, userId: string, id: string, lo
 
 /** Newest first, with the total for paging (seed 002's limit/offset/total). */
 export async function listReminders(db: Queryable, userId: string, limit: number, offset: number): Promise<{ items: Reminder[]; total: number }> {
-  const [page, count] = await Promise.all([
-    db.query<Row>(`SELECT ${COLUMNS} FROM reminders WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`, [userId, limit, offset]),
-    db.query<{ total: number }>(`SELECT count(*)::int AS total FROM reminders WHERE user_id = $1`, [userId]),
-  ]);
-  return { items: page.rows.map(toReminder), total: count.rows[0]?.total ?? 0 };
+  // The window count is taken before LIMIT: page and total in one query (a second one only for a page past the end).
+  const page = await db.query<Row & { total: number }>(
+    `SELECT ${COLUMNS}, count(*) OVER ()::int AS total FROM reminders WHERE user_id = $1
+      ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`,
+    [userId, limit, offset],
+  );
+  if (page.rows.length > 0) return { items: page.rows.map(toReminder), total: page.rows[0]!.total };
+  const count = await db.query<{ total: number }>(`SELECT count(*)::int AS total FROM reminders WHERE user_id = $1`, [userId]);
+  return { items: [], total: count.rows[0]?.total ?? 0 };
 }
 
 export async function deleteReminder(db: Queryable, userId: string, id: string): Promise<boolean> {

@@ -4,7 +4,6 @@ import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
 import type { DomainHooks } from '../runtime/hooks.ts';
-import { ensureUser } from '../users/index.ts';
 import { findUser } from '../users/repository.ts';
 import { appExists } from '../apps/repository.ts';
 import { DAILY, firstFireTime, isValidTimeZone, nextOccurrence, parseRecurrence } from './schedule.ts';
@@ -118,11 +117,9 @@ export class ReminderService {
 
   async create(userId: string, input: ReminderInput): Promise<Reminder> {
     return withTransaction(this.#pool, async (client) => {
-      await ensureUser(client, userId);
       const values = await this.#resolve(client, userId, input, undefined);
-      const reminder = await insertReminder(client, uuidv7(), userId, values);
+      const reminder = await insertReminder(client, uuidv7(), userId, values, { type: 'reminder:created', data: eventData(values) });
       await this.#hooks().reminderSaved(client, reminder);
-      await appendEvent(client, { userId, type: 'reminder:created', itemType: 'reminder', itemId: reminder.id, data: eventData(reminder) });
       return reminder;
     });
   }
@@ -132,9 +129,8 @@ export class ReminderService {
       const current = await findReminder(client, userId, id, true);
       if (!current) throw new HeraldError('MISSING_REMINDER');
       const values = await this.#resolve(client, userId, patch, current);
-      const reminder = await updateReminder(client, id, values);
+      const reminder = await updateReminder(client, id, values, { type: 'reminder:updated', data: eventData(values) });
       await this.#hooks().reminderSaved(client, reminder);
-      await appendEvent(client, { userId, type: 'reminder:updated', itemType: 'reminder', itemId: id, data: eventData(reminder) });
       return reminder;
     });
   }
@@ -159,6 +155,6 @@ export class ReminderService {
   }
 }
 
-function eventData(r: Reminder): Record<string, unknown> {
+function eventData(r: ReminderValues): Record<string, unknown> {
   return { date: r.date.toISOString(), nextFireAt: r.nextFireAt?.toISOString() ?? null, channels: r.channels, recurrence: r.recurrence };
 }
