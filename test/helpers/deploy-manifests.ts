@@ -23,7 +23,10 @@ export interface K8sObject {
 
 /** `kubectl kustomize <dir>` parsed into objects. */
 export async function render(dir: string, extraArgs: readonly string[] = []): Promise<K8sObject[]> {
-  const { stdout } = await run('kubectl', ['kustomize', ...extraArgs, dir], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+  const { stdout } = await run('kubectl', ['kustomize', ...extraArgs, dir], { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw new Error('kubectl is needed on PATH: `kubectl kustomize` renders the overlays', { cause: err });
+    throw err;
+  });
   return parseAllDocuments(stdout)
     .map((doc) => {
       if (doc.errors.length) throw new Error(`kustomize output does not parse: ${doc.errors[0]?.message}`);
