@@ -5,6 +5,7 @@ import { apiRole } from '../api/role.ts';
 import { workerRole } from '../dispatch/role.ts';
 import { schedulerRole } from '../scheduler/role.ts';
 import { ingestApnsRole } from '../ingest-apns/index.ts';
+import { relayRole } from '../relay/index.ts';
 
 export interface RoleOptions {
   /** `herald worker --channels ...` */
@@ -22,7 +23,7 @@ export const ROLE_FACTORIES: Record<RoleName, RoleFactory> = {
   api: (ctx, services) => apiRole(ctx, services),
   scheduler: (ctx) => schedulerRole(ctx),
   worker: (ctx, services, options) => workerRole(ctx, services, options.channels),
-  relay: () => undefined,
+  relay: (ctx) => relayRole(ctx),
   ingest: () => undefined,
   'ingest-apns': (ctx, services, options) => ingestApnsRole(ctx, services, options.optional),
 };

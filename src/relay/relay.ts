@@ -1,0 +1,169 @@
+import { Counter, type Registry } from 'prom-client';
+import type { Pool } from '../db/pool.ts';
+import { withTransaction } from '../db/pool.ts';
+import { Listener } from '../db/listener.ts';
+import type { Logger } from '../log/index.ts';
+import { coerceError } from '../log/index.ts';
+import type { Broker } from '../brokers/index.ts';
+import { claimEvents, markPublished, type OutboxEvent } from './store.ts';
+
+export const EVENTS_CHANNEL = 'herald_events';
+
+export interface RelayOptions {
+  readonly pool: Pool;
+  readonly broker: Broker;
+  readonly topic: string;
+  readonly log: Logger;
+  readonly metrics?: Registry;
+  /** Events claimed per round. Default 500. */
+  readonly batchSize?: number;
+  /** Safety-net poll when no NOTIFY arrives. Default 1000 ms. */
+  readonly pollIntervalMs?: number;
+  /** Users published concurrently (each user's events stay sequential). Default 64. */
+  readonly concurrency?: number;
+  /** Longest wait between retries while the broker is down. Default 30 s. */
+  readonly maxBackoffMs?: number;
+}
+
+/** The message a subscriber of the events topic receives (the API's event shape plus userId). */
+export function eventMessage(e: OutboxEvent): { body: string; attributes: Record<string, string> } {
+  return {
+    body: JSON.stringify({
+      id: e.id,
+      type: e.type,
+      itemType: e.itemType,
+      itemId: e.itemId,
+      userId: e.userId,
+      data: e.data,
+      createdAt: e.createdAt.toISOString(),
+    }),
+    // Seed 002's attribute names, so its subscribers' filter policies keep working.
+    attributes: { eventType: e.type, eventItemType: e.itemType, userId: e.userId ?? '' },
+  };
+}
+
+/**
+ * The transactional-outbox relay: claims unpublished rows of `events`, publishes each to the
+ * events topic (at least once; the event id is the dedupe id), and marks them published in the
+ * same transaction that claimed them. Wakes on NOTIFY herald_events and on a timer. While the
+ * broker is down the rows simply stay unpublished and the relay backs off; nothing is skipped,
+ * because a user's later events are never published before an earlier one that failed.
+ */
+export class EventRelay {
+  readonly #o: Required<Omit<RelayOptions, 'metrics'>>;
+  readonly #listener: Listener;
+  readonly #published: Counter | undefined;
+  readonly #failed: Counter | undefined;
+  #running = false;
+  #loop: Promise<void> | undefined;
+  #sleeper: (() => void) | undefined;
+  #pending = false;
+  #timer: NodeJS.Timeout | undefined;
+  #failures = 0;
+
+  constructor(options: RelayOptions) {
+    this.#o = { batchSize: 500, pollIntervalMs: 1000, concurrency: 64, maxBackoffMs: 30_000, ...options };
+    this.#listener = new Listener(options.pool, options.log);
+    if (options.metrics) {
+      this.#published = new Counter({ name: 'herald_relay_events_published_total', help: 'Outbox events published to the events topic', registers: [options.metrics] });
+      this.#failed = new Counter({ name: 'herald_relay_publish_failures_total', help: 'Failed publishes of outbox events (retried)', registers: [options.metrics] });
+    }
+  }
+
+  async start(): Promise<void> {
+    this.#running = true;
+    this.#listener.onReconnect(() => this.poke());
+    await this.#listener.listen(EVENTS_CHANNEL, () => this.poke());
+    this.#loop = this.#run();
+  }
+
+  /** Run a round now (NOTIFY, tests). */
+  poke(): void {
+    this.#pending = true;
+    // While backing off, NOTIFY must not hammer a broker that is down: only the timer wakes.
+    if (this.#failures === 0) this.#sleeper?.();
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      this.#pending = false;
+      let full = false;
+      try {
+        const result = await this.runOnce();
+        full = result.claimed >= this.#o.batchSize && result.failed === 0;
+        if (result.failed > 0) this.#failures++;
+        else this.#failures = 0;
+      } catch (err) {
+        this.#failures++;
+        this.#o.log.warn({ err: coerceError(err) }, 'event relay round failed; retrying');
+      }
+      if (!this.#running) break;
+      if (full && this.#failures === 0) continue;
+      const wait = this.#failures > 0 ? Math.min(this.#o.maxBackoffMs, 250 * 2 ** Math.min(this.#failures, 10)) : this.#o.pollIntervalMs;
+      if (this.#pending && this.#failures === 0) continue;
+      await new Promise<void>((resolve) => {
+        this.#sleeper = resolve;
+        this.#timer = setTimeout(resolve, wait);
+      });
+      clearTimeout(this.#timer);
+      this.#sleeper = undefined;
+    }
+  }
+
+  /** One claim–publish–mark round. Returns how many were claimed, published and failed. */
+  async runOnce(): Promise<{ claimed: number; published: number; failed: number }> {
+    return withTransaction(this.#o.pool, async (client) => {
+      const events = await claimEvents(client, this.#o.batchSize);
+      if (events.length === 0) return { claimed: 0, published: 0, failed: 0 };
+      const done = await this.#publishAll(events);
+      await markPublished(client, done);
+      this.#published?.inc(done.length);
+      const failed = events.length - done.length;
+      if (failed > 0) this.#failed?.inc(failed);
+      return { claimed: events.length, published: done.length, failed };
+    });
+  }
+
+  /** Publish users concurrently, each user's events in order, stopping a user at its first failure. */
+  async #publishAll(events: readonly OutboxEvent[]): Promise<string[]> {
+    const byUser = new Map<string, OutboxEvent[]>();
+    for (const e of events) {
+      const key = e.userId ?? `\u0000${e.id}`; // events without a user have no order to keep
+      const list = byUser.get(key);
+      if (list) list.push(e);
+      else byUser.set(key, [e]);
+    }
+    const done: string[] = [];
+    const queues = [...byUser.values()];
+    let logged = false;
+    const worker = async () => {
+      for (let list = queues.shift(); list; list = queues.shift()) {
+        for (const e of list) {
+          const { body, attributes } = eventMessage(e);
+          try {
+            await this.#o.broker.publish(this.#o.topic, body, {
+              attributes,
+              dedupeId: e.id,
+              ...(e.userId ? { orderingKey: e.userId } : {}),
+            });
+            done.push(e.id);
+          } catch (err) {
+            if (!logged) this.#o.log.warn({ err: coerceError(err), topic: this.#o.topic }, 'publishing events failed; they stay in the outbox');
+            logged = true;
+            break;
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.#o.concurrency, queues.length) }, worker));
+    return done;
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    clearTimeout(this.#timer);
+    this.#sleeper?.();
+    await this.#loop;
+    await this.#listener.close();
+  }
+}
