@@ -57,6 +57,8 @@ export interface ScriptedError {
 
 export interface ReceivedMessage {
   readonly project: string;
+  /** The access token the message was sent with. */
+  readonly accessToken: string;
   readonly validateOnly: boolean;
   readonly message: Record<string, unknown>;
 }
@@ -222,7 +224,7 @@ export class FakeFcmServer {
     const scripted = script?.queue.shift() ?? script?.always;
     if (scripted) return this.#error(res, scripted);
     const validateOnly = parsed.validate_only === true;
-    this.received.push({ project, validateOnly, message });
+    this.received.push({ project, accessToken: bearer!, validateOnly, message });
     res.writeHead(200, { 'content-type': 'application/json' });
     const id = validateOnly ? 'fake_message_for_dry_run' : `0:${Date.now()}%${(++this.#sent).toString(16)}`;
     res.end(JSON.stringify({ name: `projects/${project}/messages/${id}` }));

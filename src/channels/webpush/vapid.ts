@@ -18,12 +18,18 @@ export interface VapidKeys {
 export function generateVapidKeys(): VapidKeys {
   const ecdh = createECDH('prime256v1');
   ecdh.generateKeys();
-  return { publicKey: ecdh.getPublicKey().toString('base64url'), privateKey: ecdh.getPrivateKey().toString('base64url') };
+  // getPrivateKey() drops leading zero bytes (1 key in 256): keys are always 32 bytes on the wire.
+  return { publicKey: ecdh.getPublicKey().toString('base64url'), privateKey: leftPad32(ecdh.getPrivateKey()).toString('base64url') };
+}
+
+function leftPad32(d: Buffer): Buffer {
+  return d.length >= 32 ? d : Buffer.concat([Buffer.alloc(32 - d.length), d]);
 }
 
 export function vapidPrivateKey(keys: VapidKeys): KeyObject {
   const pub = Buffer.from(keys.publicKey, 'base64url');
-  const d = Buffer.from(keys.privateKey, 'base64url');
+  // Tolerate keys from tools that dropped leading zero bytes.
+  const d = leftPad32(Buffer.from(keys.privateKey, 'base64url'));
   if (pub.length !== 65 || pub[0] !== 0x04 || d.length !== 32) {
     throw new Error('VAPID keys must be base64url: a 65-byte uncompressed P-256 public key and a 32-byte private key');
   }
