@@ -32,8 +32,17 @@ const MAX_COUNT = 10_000;
 
 export const DAILY = 'FREQ=DAILY';
 
+// luxon checks a zone by building an Intl.DateTimeFormat each time (~0.1 ms); zone names are few.
+const zoneValidity = new Map<string, boolean>();
+
 export function isValidTimeZone(zone: string): boolean {
-  return IANAZone.isValidZone(zone);
+  let valid = zoneValidity.get(zone);
+  if (valid === undefined) {
+    valid = IANAZone.isValidZone(zone);
+    if (zoneValidity.size > 10_000) zoneValidity.clear();
+    zoneValidity.set(zone, valid);
+  }
+  return valid;
 }
 
 /** Parse an RRULE (with or without the `RRULE:` prefix); throws INVALID_RECURRENCE. */
