@@ -197,3 +197,21 @@ test('ensureDefaultVapidKeys generates the pair once and keeps it', async () => 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('VAPID private keys are always 32 bytes, and a key missing its leading zero still signs', async () => {
+  const { createECDH } = await import('node:crypto');
+  const { VapidSigner } = await import('../src/channels/webpush/index.ts');
+  for (let i = 0; i < 2000; i++) {
+    const k = generateVapidKeys();
+    assert.equal(Buffer.from(k.privateKey, 'base64url').length, 32);
+    assert.equal(Buffer.from(k.publicKey, 'base64url').length, 65);
+  }
+  // A pair whose private key starts with a zero byte, written without it (as some tools do).
+  let ecdh = createECDH('prime256v1');
+  do {
+    ecdh = createECDH('prime256v1');
+    ecdh.generateKeys();
+  } while (ecdh.getPrivateKey().length === 32);
+  const short = { publicKey: ecdh.getPublicKey().toString('base64url'), privateKey: ecdh.getPrivateKey().toString('base64url') };
+  assert.match(new VapidSigner().authorization(short, 'mailto:a@example.com', fake.origin), /^vapid t=[\w-]+\.[\w-]+\.[\w-]+, k=/);
+});
