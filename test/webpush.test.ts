@@ -155,6 +155,13 @@ test('apps without VAPID keys, or with unusable ones, fail with what to configur
   assert.match((bad as { appProblem: string }).appProblem, /VAPID keys are not usable/);
 });
 
+test('a connection dropped before the answer is a retry, and the next push goes through', async () => {
+  const sub = fake.subscribe();
+  fake.failNext(sub.id, 'drop');
+  assert.equal((await channel.send(job(sub))).status, 'retry');
+  assert.equal((await channel.send(job(sub))).status, 'sent');
+});
+
 test('an unreachable push service is a retry', async () => {
   const sub = { endpoint: 'https://localhost:1/push/x', keys: fake.subscribe().keys };
   assert.equal((await channel.send(job(sub))).status, 'retry');

@@ -30,7 +30,7 @@ interface FakeSubscription {
   /** applicationServerKey the browser subscribed with: pushes signed with another key → 403. */
   readonly serverKey: string | undefined;
   gone: boolean;
-  readonly script: Array<{ status: number; retryAfter?: string }>;
+  readonly script: Array<{ status: number; retryAfter?: string } | 'drop'>;
 }
 
 function hmac(key: Buffer, ...data: Buffer[]): Buffer {
@@ -86,8 +86,8 @@ export class FakeWebPushServer {
     this.#subscriptions.get(id)!.gone = true;
   }
 
-  /** Answer the next pushes to this subscription with these statuses. */
-  failNext(id: string, ...answers: Array<{ status: number; retryAfter?: string }>): void {
+  /** Answer the next pushes to this subscription with these statuses ('drop': close the connection unanswered). */
+  failNext(id: string, ...answers: Array<{ status: number; retryAfter?: string } | 'drop'>): void {
     this.#subscriptions.get(id)!.script.push(...answers);
   }
 
@@ -141,6 +141,7 @@ export class FakeWebPushServer {
     if (sub.serverKey && sub.serverKey !== k) return this.#reject(res, 403, 'VAPID key does not match the subscription');
 
     const scripted = sub.script.shift();
+    if (scripted === 'drop') return void req.socket.destroy();
     if (scripted) return this.#reject(res, scripted.status, 'scripted', scripted.retryAfter ? { 'retry-after': scripted.retryAfter } : {});
 
     let payload: string;
