@@ -461,7 +461,7 @@ describe('the runtime image contents start herald against an external PostgreSQL
   // Every Deployment probes /healthz and /readyz on HERALD_PORT; a role process other than the
   // api must serve them too (and /metrics) for its pods to become ready.
   for (const role of ['scheduler', 'worker']) {
-    test(`\`herald ${role}\` serves /healthz and /readyz on HERALD_PORT`, { todo: 'health endpoints for roles other than api' }, async () => {
+    test(`\`herald ${role}\` serves /healthz and /readyz on HERALD_PORT`, async () => {
       const port = await freePort();
       const proc = startHerald(tree.dir, [role], { ...env(), HERALD_PORT: String(port), HERALD_HOST: '127.0.0.1' });
       try {

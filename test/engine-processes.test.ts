@@ -90,14 +90,18 @@ test('kill -9 of a worker in the middle of a batch loses nothing', async () => {
   });
   try {
     const ids = await createWebhooks(3000, new Date());
-    const a = worker(sink.url, { HERALD_WORKER_CONCURRENCY: '200' });
+    // A lease far longer than the test: recovery must not wait for it (dead workers are detected).
+    const longLease = { HERALD_WORKER_LEASE_SECONDS: '600' };
+    const a = worker(sink.url, { HERALD_WORKER_CONCURRENCY: '200', ...longLease });
     await eventually(async () => sink.received.length >= 300, 30_000, 'first 300 received');
     a.kill('SIGKILL');
     await new Promise<void>((r) => a.once('exit', () => r()));
     const receivedBeforeKill = sink.received.length;
     assert.ok(!(await allSent(ids)), 'the kill happened mid-run');
-    worker(sink.url);
+    const restarted = Date.now();
+    worker(sink.url, longLease);
     await eventually(() => allSent(ids), 120_000, 'all 3000 sent after restart');
+    assert.ok(Date.now() - restarted < 120_000, 'recovered without waiting for the 600 s lease');
     const distinct = new Set(sink.received.map((r) => String(r.headers['herald-delivery-id'])));
     assert.equal(distinct.size, 3000, 'every delivery arrived');
     const duplicates = sink.received.length - distinct.size;

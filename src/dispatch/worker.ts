@@ -5,10 +5,14 @@ import type { Logger } from '../log/index.ts';
 import { coerceError } from '../log/index.ts';
 import { Listener } from '../db/listener.ts';
 import type { Channel, Provider, Verdict } from '../channels/types.ts';
-import { claimDue, nextRunAt, recordOutcomes, type ClaimedDelivery, type Outcome } from './store.ts';
+import pg from 'pg';
+import { claimDue, nextRunAt, recordOutcomes, reclaimFromDeadWorkers, LIVENESS_LOCK_CLASS, type ClaimedDelivery, type Outcome } from './store.ts';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import { DELIVERIES_CHANNEL } from './wakeup.ts';
 import type { EngineMetrics } from './metrics.ts';
+
+/** How often a worker looks for rows left by dead workers. */
+const SWEEP_INTERVAL_MS = 2_000;
 
 export interface WorkerOptions {
   readonly batchSize: number;
@@ -47,10 +51,11 @@ export class DeliveryWorker {
   #timerAt = Infinity;
   #slotWaiter: (() => void) | undefined;
   #buffer: Outcome[] = [];
-  #bufferProviders: Provider[] = [];
   #flushTimer: NodeJS.Timeout | undefined;
   readonly #flushes = new Set<Promise<void>>();
   #idleWaiters: Array<() => void> = [];
+  #liveness: pg.Client | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(pool: Pool, channels: ReadonlyMap<Provider, Channel>, log: Logger, metrics: EngineMetrics, options: WorkerOptions) {
     this.id = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -63,8 +68,8 @@ export class DeliveryWorker {
       batchSize: options.batchSize,
       concurrency: options.concurrency,
       leaseSeconds: options.leaseSeconds,
-      flushSize: options.flushSize ?? 100,
-      flushDelayMs: options.flushDelayMs ?? 2,
+      flushSize: options.flushSize ?? 250,
+      flushDelayMs: options.flushDelayMs ?? 5,
       backoff: options.backoff ?? DEFAULT_BACKOFF,
       maxIdleMs: options.maxIdleMs ?? 30_000,
     };
@@ -76,6 +81,9 @@ export class DeliveryWorker {
   }
 
   async start(): Promise<void> {
+    await this.#holdLivenessLock();
+    await this.#sweep();
+    this.#sweepTimer = setInterval(() => void this.#sweep(), SWEEP_INTERVAL_MS);
     this.#listener.onReconnect(() => this.#poke());
     await this.#listener.listen(DELIVERIES_CHANNEL, (payload) => {
       const at = Number(payload);
@@ -103,6 +111,37 @@ export class DeliveryWorker {
     if (this.#inflight > 0) this.#log.warn({ inflight: this.#inflight }, 'stopped with deliveries in flight; their leases will expire and they will be retried');
     await this.#listener.close();
     if (this.#timer) clearTimeout(this.#timer);
+    clearInterval(this.#sweepTimer);
+    const liveness = this.#liveness;
+    this.#liveness = undefined;
+    await liveness?.end().catch(() => undefined);
+  }
+
+  /** Hold the advisory lock that tells other workers this one is alive (see reclaimFromDeadWorkers). */
+  async #holdLivenessLock(): Promise<void> {
+    const client = new pg.Client({ ...(this.#pool.options as pg.ClientConfig), application_name: `herald:worker-liveness` });
+    client.on('error', (err) => {
+      this.#log.warn({ err }, 'liveness connection failed; reconnecting');
+      if (this.#liveness === client) this.#liveness = undefined;
+      if (!this.#stopping) setTimeout(() => void this.#holdLivenessLock().catch(() => undefined), 1000);
+    });
+    await client.connect();
+    await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LIVENESS_LOCK_CLASS, this.id]);
+    this.#liveness = client;
+  }
+
+  /** Release rows held by workers that died, so they are sent again now, not after their lease. */
+  async #sweep(): Promise<void> {
+    if (this.#stopping) return;
+    try {
+      const released = await reclaimFromDeadWorkers(this.#pool, this.id);
+      if (released > 0) {
+        this.#log.warn({ released }, 'released deliveries held by a worker that stopped');
+        this.#poke();
+      }
+    } catch (err) {
+      this.#log.warn({ err: coerceError(err) }, 'sweeping for orphaned deliveries failed');
+    }
   }
 
   #poke(): void {
@@ -125,7 +164,9 @@ export class DeliveryWorker {
     while (!this.#stopping) {
       try {
         const capacity = this.#opts.concurrency - this.#inflight;
-        if (capacity <= 0) {
+        // Claim in sizeable batches: waiting for a quarter batch of free slots saves many tiny claims.
+        const worthClaiming = Math.max(1, Math.min(this.#opts.batchSize, this.#opts.concurrency) >> 2);
+        if (capacity < worthClaiming) {
           await new Promise<void>((resolve) => (this.#slotWaiter = resolve));
           continue;
         }
@@ -164,7 +205,7 @@ export class DeliveryWorker {
     this.#metrics.lateness.observe({ provider: job.provider }, Math.max(0, started - job.dueAt.getTime()) / 1000);
     void this.#decide(job, started).then((outcome) => {
       this.#metrics.outcomes.inc({ provider: job.provider, outcome: outcome.kind });
-      this.#record(outcome, job.provider);
+      this.#record(outcome);
     });
   }
 
@@ -207,9 +248,8 @@ export class DeliveryWorker {
     }
   }
 
-  #record(outcome: Outcome, provider: Provider): void {
+  #record(outcome: Outcome): void {
     this.#buffer.push(outcome);
-    this.#bufferProviders.push(provider);
     if (this.#buffer.length >= this.#opts.flushSize) void this.#flush();
     else this.#flushTimer ??= setTimeout(() => void this.#flush(), this.#opts.flushDelayMs);
   }
@@ -220,7 +260,6 @@ export class DeliveryWorker {
     const slice = this.#buffer;
     if (slice.length === 0) return Promise.resolve();
     this.#buffer = [];
-    this.#bufferProviders = [];
     const p = this.#write(slice).finally(() => {
       this.#flushes.delete(p);
       this.#inflight -= slice.length;

@@ -11,6 +11,7 @@ import { ensureBootstrapKey } from '../auth/api-keys.ts';
 import type { Context, Role } from './context.ts';
 import { buildServices, type Services } from './services.ts';
 import { ROLE_FACTORIES, type RoleOptions } from './roles.ts';
+import { opsRole } from '../api/ops.ts';
 
 export interface Database {
   readonly pool: Pool;
@@ -70,6 +71,11 @@ export async function startHerald(
     };
     if (config.apiKey) await ensureBootstrapKey(db.pool, config.apiKey);
     const services = buildServices(ctx);
+    if (!roleNames.includes('api')) {
+      const ops = opsRole(ctx, services);
+      await ops.start();
+      started.push(ops);
+    }
     for (const name of roleNames) {
       const role = ROLE_FACTORIES[name](ctx, services, options);
       if (!role) {

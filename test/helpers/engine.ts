@@ -118,7 +118,7 @@ export async function eventually<T>(check: () => Promise<T | undefined | false |
 export function spawnHerald(args: string[], env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, [path.join(ROOT, 'src/cli/run.ts'), ...args], {
     cwd: ROOT,
-    env: { ...process.env, HERALD_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, HERALD_LOG_LEVEL: 'warn', HERALD_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
