@@ -2,8 +2,9 @@
  * The HTTP API under load, and how fast `herald start` is ready.
  *
  * 1. Requests/s and p99 latency of POST and GET (list) reminders on the real `herald api`
- *    process against PostgreSQL, beside the baseline GET /healthz (no database) measured the
- *    same way in the same run, with ratios. autocannon runs in this process, herald in its own.
+ *    process against PostgreSQL, beside two baselines measured in the same run, with ratios:
+ *    GET /healthz (HTTP without the database) and a bare PostgreSQL transaction at the same
+ *    concurrency (the database without HTTP). autocannon runs in this process, herald in its own.
  * 2. `herald start` on the embedded default: time from spawn to /readyz 200 on a fresh data
  *    directory (initdb included) and again on the same directory (warm).
  *
@@ -13,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import autocannon from 'autocannon';
 import { createTestDatabase } from '../test/helpers/db.ts';
+import { createPool } from '../src/db/pool.ts';
 import { freePort, spawnHerald, tempDir, waitFor200, type HeraldProcess } from '../test/helpers/herald-process.ts';
 
 const DURATION = Number(process.env.HERALD_BENCH_API_SECONDS ?? 10);
@@ -87,16 +89,51 @@ rows.push(
   }),
 );
 await stop(api);
+
+/**
+ * Second baseline: the database's floor for a write, a bare transaction (BEGIN; one INSERT of a
+ * reminder-sized row; COMMIT) from this process with the same concurrency and pool size as the
+ * API, no HTTP. A POST can at best approach this.
+ */
+async function bareTransactions(): Promise<Figures> {
+  const pool = createPool(db.url, 20);
+  const latencies: number[] = [];
+  const until = performance.now() + DURATION * 1000;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async (_, worker) => {
+      for (let i = 0; performance.now() < until; i++) {
+        const started = performance.now();
+        const client = await pool.connect();
+        try {
+          await client.query('BEGIN');
+          await client.query(
+            `INSERT INTO events (user_id, type, item_type, item_id, data) VALUES ($1, 'bench', 'bench', $2, $3::jsonb)`,
+            [`user-${worker}`, `${worker}-${i}`, reminder],
+          );
+          await client.query('COMMIT');
+        } finally {
+          client.release();
+        }
+        latencies.push(performance.now() - started);
+      }
+    }),
+  );
+  await pool.end();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!);
+  return { name: 'bare PostgreSQL transaction (BEGIN; INSERT; COMMIT), no HTTP', rps: latencies.length / DURATION, p50: at(0.5), p99: at(0.99), errors: 0, requests: latencies.length };
+}
+const floor = await bareTransactions();
 const { rows: stored } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM reminders`);
 await db.close();
 await rm(dataDir, { recursive: true, force: true });
 
 const baseline = rows[0]!;
-console.log(`\nAPI throughput: ${CONNECTIONS} connections, ${DURATION} s each, herald api in its own process, PostgreSQL ${process.env.HERALD_BENCH_DATABASE_URL ? 'from HERALD_BENCH_DATABASE_URL' : 'embedded'}`);
-console.log('| request | requests/s | p50 ms | p99 ms | non-2xx/errors | × baseline req/s |');
-console.log('|---|---:|---:|---:|---:|---:|');
-for (const r of rows) {
-  console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.errors} | ${(r.rps / baseline.rps).toFixed(2)} |`);
+console.log(`\nAPI throughput: ${CONNECTIONS} connections, ${DURATION} s each, herald api in its own process, PostgreSQL at ${new URL(db.url).host}`);
+console.log('| request | requests/s | p50 ms | p99 ms | non-2xx/errors | × /healthz | × bare transaction |');
+console.log('|---|---:|---:|---:|---:|---:|---:|');
+for (const r of [...rows, floor]) {
+  console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.errors} | ${(r.rps / baseline.rps).toFixed(2)} | ${(r.rps / floor.rps).toFixed(2)} |`);
 }
 console.log(`(${stored[0]?.n ?? 0} reminders stored during the run)`);
 
