@@ -30,7 +30,7 @@ export interface PublishOptions {
 }
 
 export interface BrokerMessage {
-  /** The broker's message id (Pub/Sub message id, SQS MessageId, JetStream stream sequence). */
+  /** The broker's message id (Pub/Sub message id, SQS MessageId, JetStream `<stream>:<sequence>`); the same on every redelivery. */
   readonly id: string;
   readonly body: Buffer;
   readonly attributes: Readonly<Record<string, string>>;

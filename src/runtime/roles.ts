@@ -6,6 +6,7 @@ import { workerRole } from '../dispatch/role.ts';
 import { schedulerRole } from '../scheduler/role.ts';
 import { ingestApnsRole } from '../ingest-apns/index.ts';
 import { relayRole } from '../relay/index.ts';
+import { ingestRole } from '../ingest/index.ts';
 
 export interface RoleOptions {
   /** `herald worker --channels ...` */
@@ -24,6 +25,6 @@ export const ROLE_FACTORIES: Record<RoleName, RoleFactory> = {
   scheduler: (ctx) => schedulerRole(ctx),
   worker: (ctx, services, options) => workerRole(ctx, services, options.channels),
   relay: (ctx) => relayRole(ctx),
-  ingest: () => undefined,
+  ingest: (ctx, services, options) => ingestRole(ctx, services.notifications, options.ingestFrom),
   'ingest-apns': (ctx, services, options) => ingestApnsRole(ctx, services, options.optional),
 };

@@ -127,7 +127,7 @@ export class NatsBroker implements Broker {
       headers: h,
       ...(options.dedupeId ? { msgID: options.dedupeId } : {}),
     });
-    return String(ack.seq);
+    return `${ack.stream}:${ack.seq}`;
   }
 
   deadLetterTarget(subscription: string): DeadLetterTarget {
@@ -191,7 +191,8 @@ export class NatsBroker implements Broker {
     }
     const body = Buffer.from(m.data);
     return {
-      id: String(m.seq),
+      // Stream and sequence: unique for the stream's life, stable across redeliveries.
+      id: `${m.info.stream}:${m.seq}`,
       body,
       attributes,
       deliveryAttempt: m.info.deliveryCount,
