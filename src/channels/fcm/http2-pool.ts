@@ -29,6 +29,8 @@ interface Slot {
   active: number;
   ready: boolean;
   dead: boolean;
+  /** Take the session out of the pool (GOAWAY, error, close, out of stream ids). */
+  retire: () => void;
 }
 
 /** Until the server's SETTINGS arrive; Google's front ends advertise 100. */
@@ -115,7 +117,7 @@ export class Http2Pool {
 
   #open(): Slot {
     const session = http2.connect(this.origin, this.#ca ? { ca: this.#ca } : {});
-    const slot: Slot = { session, active: 0, ready: false, dead: false };
+    const slot: Slot = { session, active: 0, ready: false, dead: false, retire: () => drop() };
     const drop = (): void => {
       if (slot.dead) return;
       slot.dead = true;
@@ -141,7 +143,9 @@ export class Http2Pool {
       try {
         stream = slot.session.request(headers);
       } catch (err) {
-        slot.dead = true;
+        // E.g. ERR_HTTP2_OUT_OF_STREAMS after 2^31 streams: retire the session, let in-flight ones finish.
+        slot.retire();
+        slot.session.close();
         return reject(err instanceof Error ? err : new Error(String(err)));
       }
       let status = 0;
