@@ -51,3 +51,10 @@ test('an unknown app, or one without Web Push, is 404; a malformed app id is 400
   assert.equal(bad.statusCode, 400);
   assert.equal(bad.json().error.code, 'VALIDATION_FAILED');
 });
+
+test('the route is in the OpenAPI document, marked as needing no credentials', async () => {
+  const doc = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, { get?: { security?: unknown[] } }> };
+  const op = doc.paths['/v1/apps/{appId}/webpush/vapid-public-key']?.get;
+  assert.ok(op, 'documented');
+  assert.deepEqual(op.security, []);
+});
