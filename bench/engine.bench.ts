@@ -89,25 +89,30 @@ async function sentCount(db: TestDatabase): Promise<number> {
   return rows[0]!.n;
 }
 
-/** Create `n` webhook notifications due far away, then move them all to `dueAt` at once. */
-async function prepare(db: TestDatabase, n: number, dueAt: (i: number) => Date): Promise<void> {
+/**
+ * Create `n` webhook notifications due far away, then give them their due times in one statement
+ * (the first `marginMs` from now, then `spacingMs` apart) and wake the worker. Returns the first
+ * due time.
+ */
+async function prepare(db: TestDatabase, n: number, spacingMs: number): Promise<number> {
   const service = new NotificationService(db.pool);
   const far = new Date(Date.now() + 86_400_000).toISOString();
   for (let i = 0; i < n; i += 10_000) {
     const batch = Array.from({ length: Math.min(10_000, n - i) }, (_, j) => ({ to: { userId: `u${(i + j) % 1000}` }, title: `n${i + j}`, channels: ['webhook' as const], sendAt: far }));
     await service.createMany(batch, { source: 'bench' });
   }
-  // Due times by delivery order; then wake the worker.
-  const { rows } = await db.pool.query<{ id: string }>(`SELECT id::text AS id FROM deliveries WHERE status = 'pending' ORDER BY id`);
-  const ids = rows.map((r) => r.id);
-  for (let i = 0; i < ids.length; i += 20_000) {
-    const slice = ids.slice(i, i + 20_000);
-    await db.pool.query(
-      `UPDATE deliveries d SET due_at = v.at, run_at = v.at FROM unnest($1::bigint[], $2::timestamptz[]) AS v(id, at) WHERE d.id = v.id`,
-      [slice, slice.map((_, k) => dueAt(i + k))],
-    );
-  }
-  await db.pool.query(`SELECT pg_notify('herald_deliveries', $1)`, [String(dueAt(0).getTime())]);
+  await db.pool.query('VACUUM ANALYZE deliveries');
+  const start = Date.now() + 3000 + n / 50;
+  await db.pool.query(
+    `WITH o AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS i FROM deliveries WHERE status = 'pending')
+     UPDATE deliveries d SET due_at = $1::timestamptz + o.i * $2::float8 * interval '1 millisecond',
+                             run_at = $1::timestamptz + o.i * $2::float8 * interval '1 millisecond'
+       FROM o WHERE d.id = o.id`,
+    [new Date(start), spacingMs],
+  );
+  if (Date.now() > start) console.log(`  (preparation overran the first due time by ${Date.now() - start} ms; lateness includes it)`);
+  await db.pool.query(`SELECT pg_notify('herald_deliveries', $1)`, [String(start)]);
+  return start;
 }
 
 function fmt(n: number, digits = 0): string {
@@ -135,10 +140,8 @@ async function main(): Promise<void> {
     console.log(`burst: creating ${fmt(BURST)} notifications…`);
     const worker = startWorker(db, sink.url);
     await new Promise((r) => setTimeout(r, 1500));
-    const due = Date.now() + 3000;
-    await prepare(db, BURST, () => new Date(due));
     await sink.ask('reset');
-    if (Date.now() > due) console.log('  (preparation overran the due instant; lateness includes it)');
+    const due = await prepare(db, BURST, 0);
     const doneAt = await waitFor(async () => (await sentCount(db)) >= BURST, 600_000, 50);
     const r = await sink.ask<SinkReport>('report');
     const drain = (doneAt - Math.max(due, r.first)) / 1000;
@@ -165,9 +168,8 @@ async function main(): Promise<void> {
     console.log(`steady: ${fmt(RATE)}/s for ${STEADY_SECONDS} s (${fmt(n)} notifications)…`);
     const worker = startWorker(db, sink.url);
     await new Promise((r) => setTimeout(r, 1500));
-    const start = Date.now() + 5000 + n / 20;
-    await prepare(db, n, (i) => new Date(start + (i * 1000) / RATE));
     await sink.ask('reset');
+    await prepare(db, n, 1000 / RATE);
     await waitFor(async () => (await sentCount(db)) >= n, STEADY_SECONDS * 1000 + 120_000, 200);
     const r = await sink.ask<SinkReport>('report');
     worker.kill('SIGTERM');

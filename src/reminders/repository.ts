@@ -114,3 +114,25 @@ export async function deleteReminder(db: Queryable, userId: string, id: string):
   const { rowCount } = await db.query(`DELETE FROM reminders WHERE id = $1 AND user_id = $2`, [id, userId]);
   return (rowCount ?? 0) > 0;
 }
+
+/** Reminders whose occurrence has come (the scheduler), locked for this transaction, skipping rows another scheduler holds. */
+export async function claimDueReminders(db: Queryable, limit: number, at: Date | null): Promise<Reminder[]> {
+  const { rows } = await db.query<Row>(
+    `SELECT ${COLUMNS} FROM reminders WHERE next_fire_at <= COALESCE($2, now())
+      ORDER BY next_fire_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
+    [limit, at],
+  );
+  return rows.map(toReminder);
+}
+
+export async function setNextFireAt(db: Queryable, id: string, next: Date | null): Promise<void> {
+  await db.query(`UPDATE reminders SET next_fire_at = $2, updated_at = now() WHERE id = $1`, [id, next]);
+}
+
+/** Milliseconds until the earliest next_fire_at (negative when overdue), or null when none. */
+export async function msUntilNextFire(db: Queryable): Promise<number | null> {
+  const { rows } = await db.query<{ ms: number | null }>(
+    `SELECT extract(epoch FROM min(next_fire_at) - now()) * 1000 AS ms FROM reminders WHERE next_fire_at IS NOT NULL`,
+  );
+  return rows[0]?.ms ?? null;
+}

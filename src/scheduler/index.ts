@@ -5,31 +5,9 @@ import { coerceError } from '../log/index.ts';
 import { Listener } from '../db/listener.ts';
 import { appendEvent } from '../events/outbox.ts';
 import { nextOccurrence } from '../reminders/schedule.ts';
-import type { ReminderRow } from '../runtime/hooks.ts';
+import { claimDueReminders, setNextFireAt, msUntilNextFire } from '../reminders/repository.ts';
 import { REMINDERS_CHANNEL } from '../dispatch/wakeup.ts';
 import { scheduleReminderOccurrence } from './hooks.ts';
-
-interface DbReminder {
-  id: string;
-  user_id: string;
-  app_id: string;
-  date: Date;
-  title: string | null;
-  message: string;
-  url: string | null;
-  notify_offset: number;
-  channels: string[];
-  recurrence: string | null;
-  timezone: string | null;
-  next_fire_at: Date | null;
-}
-
-function toRow(r: DbReminder): ReminderRow {
-  return {
-    id: r.id, userId: r.user_id, appId: r.app_id, date: r.date, title: r.title, message: r.message, url: r.url,
-    notifyOffset: r.notify_offset, channels: r.channels, recurrence: r.recurrence, timezone: r.timezone, nextFireAt: r.next_fire_at,
-  };
-}
 
 /**
  * The scheduler role. Each reminder's next occurrence already waits as a notification (created
@@ -79,10 +57,7 @@ export class ReminderScheduler {
         this.#dirty = false;
         const rolled = await this.rollDue(100);
         if (rolled === 100) continue;
-        const { rows } = await this.#pool.query<{ ms: number | null }>(
-          `SELECT extract(epoch FROM min(next_fire_at) - now()) * 1000 AS ms FROM reminders WHERE next_fire_at IS NOT NULL`,
-        );
-        const ms = rows[0]?.ms;
+        const ms = await msUntilNextFire(this.#pool);
         const delay = ms === null || ms === undefined ? 60_000 : Math.min(60_000, Math.max(5, Math.ceil(ms)));
         if (this.#dirty || this.#stopping) continue;
         await new Promise<void>((resolve) => {
@@ -104,21 +79,17 @@ export class ReminderScheduler {
    */
   async rollDue(limit: number, at?: Date): Promise<number> {
     return withTransaction(this.#pool, async (client) => {
-      const { rows } = await client.query<DbReminder>(
-        `SELECT * FROM reminders WHERE next_fire_at <= COALESCE($2, now()) ORDER BY next_fire_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [limit, at ?? null],
-      );
+      const rows = await claimDueReminders(client, limit, at ?? null);
       const now = at ?? new Date();
-      for (const db of rows) {
-        const r = toRow(db);
+      for (const r of rows) {
         let next: Date | null = null;
         try {
           next = nextOccurrence({ date: r.date, notifyOffset: r.notifyOffset, recurrence: r.recurrence, timezone: r.timezone }, now);
         } catch (err) {
           this.#log.warn({ err: coerceError(err), reminder: r.id }, 'recurrence could not be evaluated; reminder stops recurring');
         }
-        await client.query(`UPDATE reminders SET next_fire_at = $2, updated_at = now() WHERE id = $1`, [r.id, next]);
-        await appendEvent(client, { userId: r.userId, type: 'reminder:fired', itemType: 'reminder', itemId: r.id, data: { firedAt: db.next_fire_at?.toISOString(), nextFireAt: next?.toISOString() ?? null } });
+        await setNextFireAt(client, r.id, next);
+        await appendEvent(client, { userId: r.userId, type: 'reminder:fired', itemType: 'reminder', itemId: r.id, data: { firedAt: r.nextFireAt?.toISOString(), nextFireAt: next?.toISOString() ?? null } });
         if (next) await scheduleReminderOccurrence(client, r, next);
       }
       return rows.length;
