@@ -86,6 +86,13 @@ test('gateway headers are trusted only when HERALD_TRUST_GATEWAY_HEADERS=true', 
   assert.equal(ok.json().userId, 'gw-user');
   assert.equal((await trusting.app.inject({ url: '/v1/users/gw-user/devices', headers })).statusCode, 403, 'gateway users are users, not admins');
 
+  // Seed 002's gateway passed the user's e-mail as x-consumer-username: it fills the new user's email.
+  const user = await trusting.db.pool.query<{ email: string | null }>(`SELECT email FROM users WHERE id = 'gw-user'`);
+  assert.equal(user.rows[0]?.email, 'gw@example.com');
+  const reminder = await trusting.app.inject({ method: 'POST', url: '/v1/me/reminders', headers: { 'x-authenticated-userid': 'gw-new', 'x-consumer-username': 'new@example.com' }, payload: { date: new Date(Date.now() + 3_600_000).toISOString(), message: 'm', notifyType: 'email' } });
+  assert.equal(reminder.statusCode, 201, reminder.body);
+  assert.equal((await trusting.db.pool.query<{ email: string }>(`SELECT email FROM users WHERE id = 'gw-new'`)).rows[0]?.email, 'new@example.com');
+
   const strict = await harness({ HERALD_TRUST_GATEWAY_HEADERS: 'false' });
   const refused = await strict.app.inject({ method: 'POST', url: '/v1/me/devices', headers, payload: { platform: 'android', token: 'gw-dev' } });
   assert.equal(refused.statusCode, 401);

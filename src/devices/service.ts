@@ -84,7 +84,7 @@ export class DeviceService {
    * Register a device for a user. The same token again for the same user answers the existing
    * device (`created: false`); a token registered to another user moves to this one.
    */
-  async register(userId: string, input: DeviceInput): Promise<{ device: Device; created: boolean }> {
+  async register(userId: string, input: DeviceInput, email?: string): Promise<{ device: Device; created: boolean }> {
     const appId = input.appId ?? 'default';
     const { token, subscription, environment } = normalise(input);
     if (appId !== 'default' && !(await appExists(this.#pool, appId))) {
@@ -98,7 +98,7 @@ export class DeviceService {
     }
     const name = input.name ?? null;
     return withTransaction(this.#pool, async (client) => {
-      await ensureUser(client, userId);
+      await ensureUser(client, userId, email);
       for (let attempt = 0; attempt < 3; attempt++) {
         const existing = await lockDeviceByToken(client, appId, input.platform, token);
         if (existing) {

@@ -4,7 +4,7 @@ import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
 import type { DomainHooks } from '../runtime/hooks.ts';
-import { findUser } from '../users/repository.ts';
+import { findUser, ensureUser } from '../users/repository.ts';
 import { appExists } from '../apps/repository.ts';
 import { DAILY, firstFireTime, isValidTimeZone, nextOccurrence, parseRecurrence } from './schedule.ts';
 import {
@@ -115,8 +115,10 @@ export class ReminderService {
     };
   }
 
-  async create(userId: string, input: ReminderInput): Promise<Reminder> {
+  /** `email`: the caller's address from their credentials, stored on a user row created here. */
+  async create(userId: string, input: ReminderInput, email?: string): Promise<Reminder> {
     return withTransaction(this.#pool, async (client) => {
+      if (email !== undefined) await ensureUser(client, userId, email);
       const values = await this.#resolve(client, userId, input, undefined);
       const reminder = await insertReminder(client, uuidv7(), userId, values, { type: 'reminder:created', data: eventData(values) });
       await this.#hooks().reminderSaved(client, reminder);

@@ -70,9 +70,21 @@ export async function replaceUser(db: Queryable, id: string, fields: UserFields)
   return { user: toUser(row), created: row.inserted === true };
 }
 
-/** Devices and reminders may name a user herald has not seen yet (a JWT's `sub`): create a bare row. */
-export async function ensureUser(db: Queryable, id: string): Promise<void> {
-  await db.query(`INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, [id]);
+/**
+ * Devices and reminders may name a user herald has not seen yet (a JWT's `sub`): create a bare
+ * row. An e-mail address the caller's credentials carry (the JWT `email` claim, or the gateway's
+ * `x-consumer-username` as in seed 002) fills an empty `email`, so e-mail reminders can reach them.
+ */
+export async function ensureUser(db: Queryable, id: string, email?: string): Promise<void> {
+  if (email === undefined) {
+    await db.query(`INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, [id]);
+    return;
+  }
+  await db.query(
+    `INSERT INTO users (id, email) VALUES ($1, $2)
+     ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, updated_at = now() WHERE users.email IS NULL`,
+    [id, email],
+  );
 }
 
 /** Lock the user row for the rest of the transaction; false when it does not exist. */

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { targetUserId } from '../plugins/auth.ts';
 import { DeviceBody, DeviceList, DeviceParams, DeviceView, errors } from '../schemas.ts';
 import { deviceView } from '../views.ts';
-import { SCOPES, jsonOnly, type RouteDeps } from './scopes.ts';
+import { SCOPES, callerEmail, jsonOnly, type RouteDeps } from './scopes.ts';
 
 /** Devices (API.md § Devices), for admins under /v1/users/{userId} and for users under /v1/me. */
 export const deviceRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
@@ -21,7 +21,7 @@ export const deviceRoutes: FastifyPluginAsync<RouteDeps> = async (app, { service
         response: { 200: DeviceView, 201: DeviceView, ...errors(400, 401, 403, 409, 413, 415, 422) },
       },
     }, async (request, reply) => {
-      const { device, created } = await services.devices.register(targetUserId(request), request.body as DeviceBody);
+      const { device, created } = await services.devices.register(targetUserId(request), request.body as DeviceBody, callerEmail(request));
       return reply.status(created ? 201 : 200).send(deviceView(device));
     });
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { targetUserId } from '../plugins/auth.ts';
 import { Paging, ReminderBody, ReminderList, ReminderParams, ReminderPatch, ReminderView, errors } from '../schemas.ts';
 import { reminderView } from '../views.ts';
-import { SCOPES, jsonOnly, type RouteDeps } from './scopes.ts';
+import { SCOPES, callerEmail, jsonOnly, type RouteDeps } from './scopes.ts';
 
 /**
  * Reminders (API.md § Reminders, seed 002's reminder service). Missing reminders — and another
@@ -29,7 +29,7 @@ export const reminderRoutes: FastifyPluginAsync<RouteDeps> = async (app, { servi
         response: { 201: ReminderView, ...errors(400, 401, 403, 413, 415, 422) },
       },
     }, async (request, reply) => {
-      const reminder = await services.reminders.create(targetUserId(request), request.body as ReminderBody);
+      const reminder = await services.reminders.create(targetUserId(request), request.body as ReminderBody, callerEmail(request));
       return reply.status(201).send(reminderView(reminder));
     });
 

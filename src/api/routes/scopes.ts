@@ -1,5 +1,5 @@
 import { Type, type TProperties } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthRequirement } from '../plugins/auth.ts';
 import { UserId } from '../schemas.ts';
 import type { Services } from '../../runtime/services.ts';
@@ -32,4 +32,10 @@ export const SCOPES: readonly Scope[] = [
  */
 export function jsonOnly(app: FastifyInstance): void {
   app.removeContentTypeParser('text/plain');
+}
+
+/** The e-mail address an end user's credentials carry (JWT `email` claim, gateway `x-consumer-username`). */
+export function callerEmail(request: FastifyRequest): string | undefined {
+  const caller = request.caller;
+  return caller?.kind === 'user' && caller.email && caller.email.length <= 320 ? caller.email : undefined;
 }
