@@ -137,6 +137,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (s('HERALD_INGEST_FROM') === 'pubsub' && !s('HERALD_PUBSUB_PROJECT')) {
     problems.push('HERALD_INGEST_FROM=pubsub: HERALD_PUBSUB_PROJECT is required');
   }
+  const apiKey = s('HERALD_API_KEY');
+  if (apiKey !== undefined && (apiKey.length < 16 || /\s/.test(apiKey))) {
+    problems.push('HERALD_API_KEY=[redacted]: expected at least 16 characters without spaces (it is an admin credential)');
+  }
   if (s('HERALD_DATABASE_URL') && !s('HERALD_SECRET_KEY')) {
     problems.push('HERALD_SECRET_KEY is required with HERALD_DATABASE_URL (it encrypts app credentials; every process must share it)');
   }

@@ -32,15 +32,15 @@ async function resolveCaller(request: FastifyRequest, deps: AuthDeps): Promise<C
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) return undefined;
     const token = match[1]!;
-    if (token.startsWith('hk_')) {
-      const keyId = await deps.apiKeys.verify(token);
-      return keyId ? { kind: 'admin', keyId } : undefined;
-    }
-    if (deps.userTokens.enabled) {
+    // A JWT is three dot-separated parts; anything else is an API key (generated ones start
+    // with hk_, but HERALD_API_KEY may be any string the operator chose).
+    if (token.split('.').length === 3) {
+      if (!deps.userTokens.enabled) return undefined;
       const user = await deps.userTokens.verify(token);
-      if (user) return { kind: 'user', userId: user.userId, email: user.email };
+      return user ? { kind: 'user', userId: user.userId, email: user.email } : undefined;
     }
-    return undefined;
+    const keyId = await deps.apiKeys.verify(token);
+    return keyId ? { kind: 'admin', keyId } : undefined;
   }
   if (deps.trustGatewayHeaders) {
     const userId = request.headers['x-authenticated-userid'];
