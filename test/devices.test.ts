@@ -130,3 +130,16 @@ test('a device the provider rejected shows status invalid with reason and time',
   const again = await h.request({ method: 'POST', url: '/v1/users/inv/devices', payload: { platform: 'ios', token: 'b'.repeat(64) } });
   assert.equal(again.json().status, 'active', 're-registering revives it');
 });
+
+test('concurrent registrations of one token make one device and never a 5xx', async () => {
+  const same = await Promise.all(
+    Array.from({ length: 10 }, () => h.request({ method: 'POST', url: '/v1/users/racer/devices', payload: { platform: 'android', token: 'raced-token' } })),
+  );
+  assert.deepEqual(same.map((r) => r.statusCode).sort(), [200, 200, 200, 200, 200, 200, 200, 200, 200, 201]);
+  assert.equal(new Set(same.map((r) => r.json().id)).size, 1);
+  const users = await Promise.all(
+    Array.from({ length: 6 }, (_, i) => h.request({ method: 'POST', url: `/v1/users/racer-${i}/devices`, payload: { platform: 'android', token: 'contested-token' } })),
+  );
+  for (const r of users) assert.ok(r.statusCode === 200 || r.statusCode === 201, r.body);
+  assert.equal((await h.db.pool.query(`SELECT 1 FROM devices WHERE token = 'contested-token'`)).rowCount, 1);
+});
