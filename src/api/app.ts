@@ -14,14 +14,8 @@ import { registerIdempotency } from './plugins/idempotency.ts';
 import { registerHttpMetrics } from './plugins/metrics.ts';
 import { registerRoutes } from './routes/index.ts';
 
-export interface ApiDeps {
-  readonly ctx: Context;
-  readonly services: Services;
-  /** True while shutting down: /readyz answers 503 so load balancers stop sending. */
-  readonly draining: () => boolean;
-}
-
-export type App = FastifyInstance;
+export type { ApiDeps, App } from './types.ts';
+import type { ApiDeps, App } from './types.ts';
 
 /**
  * Two validators: request bodies are strict (no type coercion, unknown fields rejected), while

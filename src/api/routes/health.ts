@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { ApiDeps } from '../app.ts';
+import type { ApiDeps } from '../types.ts';
 import { migrationsApplied } from '../../db/migrate.ts';
 import { errorBody } from '../plugins/errors.ts';
 

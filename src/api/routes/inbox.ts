@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
-import type { ApiDeps } from '../app.ts';
+import type { ApiDeps } from '../types.ts';
 import { targetUserId } from '../plugins/auth.ts';
 import { errors } from '../schemas.ts';
 import { SCOPES } from './scopes.ts';

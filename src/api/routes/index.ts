@@ -1,4 +1,4 @@
-import type { App, ApiDeps } from '../app.ts';
+import type { App, ApiDeps } from '../types.ts';
 import { healthRoutes } from './health.ts';
 import { userRoutes } from './users.ts';
 import { deviceRoutes } from './devices.ts';

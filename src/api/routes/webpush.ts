@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import type { ApiDeps } from '../app.ts';
+import type { ApiDeps } from '../types.ts';
 import { AppParams, errors } from '../schemas.ts';
 import { notFound } from '../../errors/index.ts';
 
