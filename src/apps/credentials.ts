@@ -8,6 +8,7 @@ import { findApp, setProblem } from './repository.ts';
 import { defaultAppFromEnv } from './env-default.ts';
 
 const CHANNELS = ['apns', 'fcm', 'webpush', 'email', 'webhook'] as const;
+const ENV_REREAD_MS = 60_000;
 
 /**
  * Decrypted app credentials for the channels, cached for a few seconds so a busy worker does not
@@ -23,7 +24,7 @@ export class CredentialStore implements AppCredentialStore {
   readonly #log: Logger;
   readonly #ttlMs: number;
   readonly #cache = new Map<string, { value: Promise<AppCredentials | undefined>; until: number }>();
-  #envDefault: Promise<AppCredentials> | undefined;
+  #envDefault: { value: Promise<AppCredentials>; until: number } | undefined;
 
   constructor(options: { pool: Pool; secretKey: Buffer; config: Config; dataDir: string; log: Logger; ttlMs?: number }) {
     this.#pool = options.pool;
@@ -66,8 +67,12 @@ export class CredentialStore implements AppCredentialStore {
       }
     }
     if (appId !== 'default') return stored;
-    this.#envDefault ??= defaultAppFromEnv(this.#config, this.#dataDir, this.#log);
-    const env = await this.#envDefault;
+    // Files named by HERALD_*_FILE are re-read every minute: a mounted Kubernetes Secret (an APNs
+    // certificate renewed, say) changes in place without a restart.
+    if (!this.#envDefault || this.#envDefault.until < Date.now()) {
+      this.#envDefault = { value: defaultAppFromEnv(this.#config, this.#dataDir, this.#log), until: Date.now() + ENV_REREAD_MS };
+    }
+    const env = await this.#envDefault.value;
     if (!stored) return env;
     const merged: { -readonly [K in keyof AppCredentials]: AppCredentials[K] } = { ...env, name: stored.name };
     for (const channel of CHANNELS) {
