@@ -1,11 +1,9 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
-import type { Context } from '../runtime/context.ts';
-import type { Services } from '../runtime/services.ts';
 import { ApiKeyVerifier } from '../auth/api-keys.ts';
 import { UserTokenVerifier } from '../auth/user-tokens.ts';
 import { registerErrorHandling, errorBody } from './plugins/errors.ts';
