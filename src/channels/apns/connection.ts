@@ -42,6 +42,11 @@ export interface PendingRequest {
   moves: number;
   startedAt: number;
   stream?: ClientHttp2Stream | undefined;
+  /** Response status once APNs answered (0 before). */
+  status?: number | undefined;
+  apnsId?: string | undefined;
+  /** Response body chunks (error answers only). */
+  chunks?: Buffer[] | undefined;
 }
 
 export interface ConnectionOptions {
@@ -87,7 +92,7 @@ export class ApnsConnection {
 
   /** Streams this connection may still open now. */
   get capacity(): number {
-    if (!this.#connected || this.#draining) return 0;
+    if (!this.#connected || this.#draining || this.#session.closed) return 0;
     const allowed = Math.min(this.#session.remoteSettings.maxConcurrentStreams ?? 1, this.#options.maxStreams);
     return allowed - this.#inFlight.size;
   }
@@ -98,7 +103,7 @@ export class ApnsConnection {
   }
 
   get usable(): boolean {
-    return !this.#draining;
+    return !this.#draining && !this.#session.closed && !this.#session.destroyed;
   }
 
   get inFlight(): number {
@@ -110,33 +115,36 @@ export class ApnsConnection {
     try {
       stream = this.#session.request(request.headers);
     } catch (err) {
+      // The session is going away (GOAWAY seen by nghttp2 before our 'goaway' listener ran):
+      // take no more streams here.
+      this.retire();
       request.resolve({ kind: 'no-response', reason: 'refused', error: (err as Error).message });
       return;
     }
     request.stream = stream;
     request.startedAt = Date.now();
     this.#inFlight.add(request);
-    let status = 0;
-    let apnsId: string | undefined;
-    // 200 answers have no body; only errors carry a small JSON one.
-    let body: Buffer[] | undefined;
+    request.status = 0;
+    request.chunks = undefined;
     stream.on('response', (headers) => {
-      status = Number(headers[':status']);
+      request.status = Number(headers[':status']);
       const id = headers['apns-id'];
-      apnsId = Array.isArray(id) ? id[0] : id;
+      request.apnsId = Array.isArray(id) ? id[0] : id;
     });
+    // 200 answers have no body; only errors carry a small JSON one.
     stream.on('data', (chunk: Buffer) => {
-      (body ??= []).push(chunk);
+      (request.chunks ??= []).push(chunk);
     });
     stream.on('close', () => {
       if (!this.#inFlight.delete(request)) return;
       request.stream = undefined;
-      if (status) {
-        const text = body ? Buffer.concat(body).toString('utf8') : '';
-        request.resolve({ kind: 'response', status, apnsId, body: text, connection: this });
+      if (request.status) {
+        request.resolve(this.#response(request));
       } else {
         // REFUSED_STREAM, or a stream GOAWAY cut off: the server did not process it (RFC 9113 §8.7).
         const reason = stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM ? 'refused' : 'connection';
+        // Refused streams come with a GOAWAY whose event may not have reached us yet.
+        if (reason === 'refused' && (this.#session.closed || this.#session.destroyed)) this.retire();
         request.resolve({ kind: 'no-response', reason, error: `stream closed without a response (code ${stream.rstCode})` });
       }
       this.#options.onIdle(this);
@@ -191,12 +199,22 @@ export class ApnsConnection {
     clearTimeout(timer);
   }
 
+  #response(request: PendingRequest): ApnsResponse {
+    const body = request.chunks ? Buffer.concat(request.chunks).toString('utf8') : '';
+    return { kind: 'response', status: request.status ?? 0, apnsId: request.apnsId, body, connection: this };
+  }
+
   #teardown(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#draining = true;
     if (!this.#session.destroyed) this.#session.destroy();
-    const orphans = [...this.#inFlight];
+    // Requests APNs already answered keep their answer; only the unanswered are handed back.
+    const orphans: PendingRequest[] = [];
+    for (const request of this.#inFlight) {
+      if (request.status) request.resolve(this.#response(request));
+      else orphans.push(request);
+    }
     this.#inFlight.clear();
     this.#options.onClosed(this, orphans, this.#connected ? undefined : `cannot connect to ${this.#options.origin}: ${this.#lastError ?? 'connection closed'}`);
   }

@@ -21,8 +21,11 @@ export interface PoolOptions {
   readonly pingIntervalMs: number;
 }
 
-/** How often a request is moved to a new connection before it is answered as failed. */
-const MAX_MOVES = 3;
+/**
+ * How often a request is moved to a new connection before it is answered as a retry: refused
+ * requests never reached APNs, so they may move more often than possibly-sent ones.
+ */
+const MAX_MOVES = { refused: 6, connection: 3 } as const;
 
 export class ApnsPool {
   readonly #options: PoolOptions;
@@ -80,7 +83,7 @@ export class ApnsPool {
   }
 
   #settle(request: PendingRequest, result: ApnsResult, resolve: (r: ApnsResult) => void): void {
-    if (result.kind === 'no-response' && result.reason !== 'timeout' && !this.#closed && request.moves < MAX_MOVES) {
+    if (result.kind === 'no-response' && result.reason !== 'timeout' && !this.#closed && request.moves < MAX_MOVES[result.reason]) {
       request.moves++;
       this.#queue.unshift(request);
       queueMicrotask(() => this.#pump());
