@@ -67,6 +67,11 @@ export interface SubscribeOptions {
    * messages come back when the broker's lease runs out (at least once). Default 10 s.
    */
   readonly drainTimeoutMs?: number;
+  /**
+   * Redelivery delays after lease timeouts, one per delivery (JetStream consumer `BackOff`; the
+   * other engines redeliver after their lease).
+   */
+  readonly backoffMs?: readonly number[];
 }
 
 /**

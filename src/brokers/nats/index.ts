@@ -155,6 +155,10 @@ export class NatsBroker implements Broker {
         max_deliver: maxDeliveries + 1,
         filter_subject: topic,
         max_ack_pending: Math.max(1000, maxInFlight * 4),
+        // BackOff must be shorter than MaxDeliver; it replaces AckWait for redeliveries.
+        ...(options.backoffMs && options.backoffMs.length > 0
+          ? { backoff: options.backoffMs.slice(0, maxDeliveries).map((ms) => nanos(ms)) }
+          : {}),
       });
     }
     const consumer = await js.consumers.get(stream, durable);

@@ -1,0 +1,7 @@
+/**
+ * Broker dispatch (scale-out mode): due deliveries travel from PostgreSQL claims to channel
+ * workers through JetStream (or any Broker), and verdicts are recorded back in PostgreSQL.
+ */
+export { DispatchPublisher, type DispatchPublisherOptions } from './publisher.ts';
+export { DispatchWorker, outcomeOf, type DispatchWorkerOptions } from './worker.ts';
+export { dispatchSubject, encodeJob, decodeJob } from './job.ts';
