@@ -36,32 +36,36 @@ function version(): string {
   return pkg.version;
 }
 
-/** Run roles until a signal arrives, then shut down gracefully (a second signal forces exit). */
+/**
+ * Run roles until a signal arrives, then shut down gracefully (a second signal forces exit). The
+ * handlers are installed before start-up, so a SIGTERM that arrives while roles are still
+ * starting waits for them and then stops them cleanly instead of killing the process.
+ */
 async function runRoles(config: Config, log: Logger, roles: readonly RoleName[], optional: boolean, extra: { channels?: string[]; ingestFrom?: string }): Promise<void> {
+  let signalled: NodeJS.Signals | undefined;
+  let onStop: (() => void) | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    signalled = signal;
+    log.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      log.error('graceful shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 5_000).unref();
+    onStop?.();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   const herald = await startHerald(config, log, roles, { optional, channels: extra.channels, ingestFrom: extra.ingestFrom });
-  log.info({ roles: herald.roles.map((r) => r.name) }, 'herald is running');
+  if (!signalled) log.info({ roles: herald.roles.map((r) => r.name) }, 'herald is running');
   await new Promise<void>((resolve) => {
-    let signalled = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (signalled) {
-        log.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      signalled = true;
-      log.info({ signal }, 'shutting down');
-      const timer = setTimeout(() => {
-        log.error('graceful shutdown timed out; exiting');
-        process.exit(1);
-      }, config.shutdownTimeoutMs + 5_000);
-      timer.unref();
-      herald.stop().then(resolve, (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        resolve();
-      });
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    onStop = resolve;
+    if (signalled) resolve();
   });
+  await herald.stop().catch((err: unknown) => log.error({ err }, 'shutdown failed'));
 }
 
 export async function main(argv: readonly string[]): Promise<void> {

@@ -228,6 +228,9 @@ async function initdb(binary: string, clusterDir: string, password: string, owne
   await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
   try {
     if (owner) {
+      // PostgreSQL's user must reach the cluster through the data directory (which may be a
+      // private 0700 directory of root's, e.g. from mktemp -d).
+      await chown(path.dirname(clusterDir), owner.uid, owner.gid);
       await chown(clusterDir, owner.uid, owner.gid);
       await chown(pwfile, owner.uid, owner.gid);
     }

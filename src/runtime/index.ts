@@ -77,7 +77,7 @@ export async function startHerald(
       started.push(ops);
     }
     for (const name of roleNames) {
-      const role = ROLE_FACTORIES[name](ctx, services, options);
+      const role = await ROLE_FACTORIES[name](ctx, services, options);
       if (!role) {
         if (!options.optional) throw new Error(`role ${name} is not configured (see docs/configuration.md)`);
         log.debug({ role: name }, 'role not configured; skipped');

@@ -4,9 +4,6 @@ import type { Services } from './services.ts';
 import { apiRole } from '../api/role.ts';
 import { workerRole } from '../dispatch/role.ts';
 import { schedulerRole } from '../scheduler/role.ts';
-import { ingestApnsRole } from '../ingest-apns/index.ts';
-import { relayRole } from '../relay/index.ts';
-import { ingestRole } from '../ingest/index.ts';
 
 export interface RoleOptions {
   /** `herald worker --channels ...` */
@@ -17,14 +14,18 @@ export interface RoleOptions {
   readonly optional: boolean;
 }
 
-type RoleFactory = (ctx: Context, services: Services, options: RoleOptions) => Role | undefined;
+type RoleFactory = (ctx: Context, services: Services, options: RoleOptions) => Promise<Role | undefined>;
 
-/** Every role herald can run. A factory returns undefined when its role is not configured. */
+/**
+ * Every role herald can run. A factory returns undefined when its role is not configured. The
+ * broker roles are imported only when asked for: their cloud SDKs (Pub/Sub's gRPC stack, the AWS
+ * clients) would otherwise add ~50 MB to every process.
+ */
 export const ROLE_FACTORIES: Record<RoleName, RoleFactory> = {
-  api: (ctx, services) => apiRole(ctx, services),
-  scheduler: (ctx) => schedulerRole(ctx),
-  worker: (ctx, services, options) => workerRole(ctx, services, options.channels),
-  relay: (ctx) => relayRole(ctx),
-  ingest: (ctx, services, options) => ingestRole(ctx, services.notifications, options.ingestFrom),
-  'ingest-apns': (ctx, services, options) => ingestApnsRole(ctx, services, options.optional),
+  api: async (ctx, services) => apiRole(ctx, services),
+  scheduler: async (ctx) => schedulerRole(ctx),
+  worker: async (ctx, services, options) => workerRole(ctx, services, options.channels),
+  relay: async (ctx) => (await import('../relay/index.ts')).relayRole(ctx),
+  ingest: async (ctx, services, options) => (await import('../ingest/index.ts')).ingestRole(ctx, services.notifications, options.ingestFrom),
+  'ingest-apns': async (ctx, services, options) => (await import('../ingest-apns/index.ts')).ingestApnsRole(ctx, services, options.optional),
 };

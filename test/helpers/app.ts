@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
@@ -74,6 +74,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<T
       await app.close();
       await services.inbox.close();
       await db.close();
+      await rm(ctx.dataDir, { recursive: true, force: true });
     },
   };
 }
