@@ -9,6 +9,7 @@ import { EventService } from '../events/index.ts';
 import { NotificationService } from '../notifications/service.ts';
 import { InboxService } from '../inbox/index.ts';
 import { engineHooks } from '../scheduler/hooks.ts';
+import { validatePushDevice } from '../channels/fcm/validate.ts';
 import { engineMetrics } from '../dispatch/metrics.ts';
 import { backlog } from '../dispatch/store.ts';
 
@@ -36,7 +37,8 @@ export function buildServices(ctx: Context): Services {
   const hooks = (): DomainHooks => services.hooks;
   const services: Services = {
     health: new Health(),
-    hooks: engineHooks(NO_HOOKS),
+    // Registration-time token check (seed 002's dry run), for apps that set fcm.validateTokens.
+    hooks: engineHooks({ ...NO_HOOKS, validateDevice: (device) => validatePushDevice(credentials, device) }),
     users: new UserService(ctx.pool, hooks),
     devices: new DeviceService(ctx.pool, hooks),
     reminders: new ReminderService(ctx.pool, hooks),
