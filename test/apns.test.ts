@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
-import { createApnsChannel, apnsIdFor, type ApnsChannelOptions } from '../src/channels/apns/index.ts';
+import { createApnsChannel, apnsIdFor, apnsOrigin, type ApnsChannelOptions } from '../src/channels/apns/index.ts';
 import type { Channel, ChannelDeps, DeliveryJob } from '../src/channels/types.ts';
 import type { AppCredentials, AppCredentialStore, ApnsCredentials, AppChannel } from '../src/apps/types.ts';
 import { createLogger } from '../src/log/index.ts';
@@ -128,6 +128,13 @@ test('apns-id is a UUID derived from the delivery id, stable across retries', ()
   assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.equal(apnsIdFor('delivery-123'), a);
   assert.notEqual(apnsIdFor('delivery-124'), a);
+});
+
+test('development devices go to the sandbox host unless the app overrides the URL', () => {
+  const creds = { bundleId: BUNDLE, environment: 'production' as const };
+  assert.equal(apnsOrigin(creds, 'production'), 'https://api.push.apple.com');
+  assert.equal(apnsOrigin(creds, 'development'), 'https://api.sandbox.push.apple.com');
+  assert.equal(apnsOrigin({ ...creds, url: 'https://apns-proxy.internal' }, 'development'), 'https://apns-proxy.internal');
 });
 
 test('payloads over 4096 bytes (5120 for VoIP) fail before sending', async () => {

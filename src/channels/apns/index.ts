@@ -4,7 +4,7 @@ import { parseErrorBody, verdictFor } from './verdict.ts';
 import { Targets, type Target } from './targets.ts';
 
 export { buildPayload, buildRequest, apnsIdFor, collapseIdHeader, MAX_PAYLOAD_BYTES, MAX_VOIP_PAYLOAD_BYTES } from './payload.ts';
-export { PRODUCTION_ORIGIN, SANDBOX_ORIGIN } from './targets.ts';
+export { PRODUCTION_ORIGIN, SANDBOX_ORIGIN, apnsOrigin } from './targets.ts';
 
 /**
  * The APNs channel: provider `apns`, for devices with platform `ios`. One HTTP/2 pool per app,

@@ -14,6 +14,11 @@ import { TokenSigner } from './token.ts';
 export const PRODUCTION_ORIGIN = 'https://api.push.apple.com';
 export const SANDBOX_ORIGIN = 'https://api.sandbox.push.apple.com';
 
+/** The app's `url` override when set (fakes, proxies), else Apple's host for the environment. */
+export function apnsOrigin(creds: ApnsCredentials, environment: 'production' | 'development'): string {
+  return creds.url ?? (environment === 'development' ? SANDBOX_ORIGIN : PRODUCTION_ORIGIN);
+}
+
 export interface Target {
   readonly key: string;
   readonly appId: string;
@@ -104,7 +109,7 @@ export class Targets {
       return { ok: false, problem };
     }
     if (!tlsOptions.secureContext && this.#options.ca) tlsOptions.secureContext = tls.createSecureContext({ ca: this.#ca() });
-    const origin = creds.url ?? (environment === 'development' ? SANDBOX_ORIGIN : PRODUCTION_ORIGIN);
+    const origin = apnsOrigin(creds, environment);
     // Credentials changed: the pools of the old ones are closed.
     for (const [k, old] of this.#targets) {
       if (old.appId === appId && old.environment === environment) {
