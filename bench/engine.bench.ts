@@ -183,7 +183,32 @@ async function main(): Promise<void> {
     rows.push([`steady ${fmt(RATE)}/s: lateness p50 / p99 / max (ms)`, `${fmt(r.p50)} / ${fmt(r.p99)} / ${fmt(r.max)}`, `${fmt(b.p50)} / ${fmt(b.p99)} / ${fmt(b.max)}`, '']);
   }
 
-  // ---- 3. many pending
+  // ---- 3. kill -9 in the middle of a burst, then restart
+  {
+    const n = Math.min(BURST, 50_000);
+    const db = await createTestDatabase(10);
+    console.log(`kill -9: ${fmt(n)} due at once, the worker killed mid-run and restarted…`);
+    const first = startWorker(db, sink.url);
+    await new Promise((r) => setTimeout(r, 1500));
+    await sink.ask('reset');
+    await prepare(db, n, 0);
+    await waitFor(async () => (await sink.ask<SinkReport>('report')).count >= n / 3, 300_000, 10);
+    first.kill('SIGKILL');
+    await new Promise((res) => first.once('exit', res));
+    const restartAt = Date.now();
+    const second = startWorker(db, sink.url);
+    await waitFor(async () => (await sentCount(db)) >= n, 300_000, 20);
+    const r = await sink.ask<SinkReport>('report');
+    const { rows: locked } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE status = 'sending'`);
+    second.kill('SIGTERM');
+    await new Promise((res) => second.once('exit', res));
+    const lost = n - (r.count - r.duplicates);
+    await db.close();
+    rows.push(['kill -9 mid-burst: lost / duplicated / last arrival after restart', `${lost} / ${r.duplicates} / ${fmt((r.last - restartAt) / 1000, 1)} s`, '—', '']);
+    rows.push(['kill -9 mid-burst: rows left locked', String(locked[0]!.n), '—', '']);
+  }
+
+  // ---- 4. many pending
   {
     const db = await createTestDatabase(4);
     console.log(`pending: inserting ${fmt(PENDING)} future notifications…`);
