@@ -61,7 +61,7 @@ export class ApnsChannel implements Channel {
       }
       const built = buildRequest(job, target.bundleId);
       if (!built.ok) return { status: 'failed', error: built.error };
-      const verdict = await this.#deliver(target, built.request.token, built.request.headers, built.request.body, job);
+      const verdict = await this.#deliver(target, built.request.headers, built.request.body, job);
       this.#track(target, verdict);
       return verdict;
     } catch (err) {
@@ -74,14 +74,13 @@ export class ApnsChannel implements Channel {
     await this.#targets.close();
   }
 
-  async #deliver(target: Target, token: string, headers: Record<string, string>, body: string, job: DeliveryJob): Promise<Verdict> {
-    const path = `/3/device/${token}`;
+  async #deliver(target: Target, headers: Record<string, string>, body: string, job: DeliveryJob): Promise<Verdict> {
     let verdict: Verdict = { status: 'retry', error: 'not sent' };
     for (let tries = 1; tries <= MAX_IMMEDIATE_TRIES; tries++) {
-      const bearer = target.signer ? (target.signer.current() ?? (await target.signer.token())) : undefined;
-      const request: Record<string, string> = { ':method': 'POST', ':path': path, ...headers };
-      if (bearer) request.authorization = `bearer ${bearer}`;
-      const result = await target.pool.send(request, body);
+      const signer = target.signer;
+      const authorization = signer ? (signer.currentHeader() ?? (await signer.header())) : undefined;
+      if (authorization) headers.authorization = authorization;
+      const result = await target.pool.send(headers, body);
       if (result.kind === 'no-response') return { status: 'retry', error: `APNs: ${result.error}` };
       const reply = parseErrorBody(result.body);
       if (result.status === 503) {
@@ -90,8 +89,8 @@ export class ApnsChannel implements Channel {
         verdict = { status: 'retry', error: `APNs 503 ${reply.reason ?? 'ServiceUnavailable'}` };
         continue;
       }
-      if (result.status === 403 && reply.reason === 'ExpiredProviderToken' && target.signer && bearer) {
-        if (await target.signer.expired(bearer)) continue;
+      if (result.status === 403 && reply.reason === 'ExpiredProviderToken' && signer && authorization) {
+        if (await signer.expired(authorization.slice('bearer '.length))) continue;
         return { status: 'retry', error: 'APNs 403 ExpiredProviderToken', appProblem: 'APNs says the provider token expired although it is younger than 20 minutes: check the server clock' };
       }
       if (result.status === 429 && reply.reason === 'TooManyProviderTokenUpdates') {

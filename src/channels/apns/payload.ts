@@ -25,6 +25,7 @@ const TOPIC_SUFFIX: Partial<Record<PushType, string>> = {
 
 export interface ApnsRequest {
   readonly token: string;
+  /** `:method` and `:path` included; the channel adds `authorization` for token auth. */
   readonly headers: Record<string, string>;
   readonly body: string;
 }
@@ -117,7 +118,11 @@ export function buildRequest(job: DeliveryJob, bundleId: string): BuildResult {
   if (size > limit) {
     return { ok: false, error: `APNs payload is ${size} bytes; APNs accepts at most ${limit} bytes for ${pushType} notifications` };
   }
+  const device = token.toLowerCase();
+  // The complete HTTP/2 request headers, ready for session.request() without another copy.
   const headers: Record<string, string> = {
+    ':method': 'POST',
+    ':path': `/3/device/${device}`,
     'apns-topic': bundleId + (TOPIC_SUFFIX[pushType] ?? ''),
     'apns-push-type': pushType,
     'apns-priority': priorityFor(pushType, content),
@@ -127,5 +132,5 @@ export function buildRequest(job: DeliveryJob, bundleId: string): BuildResult {
   };
   if (content.collapseId !== undefined && content.collapseId !== '') headers['apns-collapse-id'] = collapseIdHeader(content.collapseId);
   for (const [name, value] of Object.entries(content.apns?.headers ?? {})) headers[name.toLowerCase()] = value;
-  return { ok: true, request: { token: token.toLowerCase(), headers, body } };
+  return { ok: true, request: { token: device, headers, body } };
 }

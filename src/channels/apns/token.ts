@@ -25,6 +25,8 @@ export class TokenSigner {
   readonly #now: () => number;
   #key: CryptoKey | undefined;
   #token: string | undefined;
+  /** `bearer <token>`, built once per token rather than once per request. */
+  #header = '';
   #issuedAt = 0;
   #signing: Promise<string> | undefined;
   /** After TooManyProviderTokenUpdates: keep the current token until then. */
@@ -49,6 +51,16 @@ export class TokenSigner {
     const age = this.#now() - this.#issuedAt;
     if (age < REFRESH_AT_AGE_MS || this.#now() < this.#holdUntil) return this.#token;
     return undefined;
+  }
+
+  /** The `authorization` header value when the token is fresh (hot path). */
+  currentHeader(): string | undefined {
+    return this.current() === undefined ? undefined : this.#header;
+  }
+
+  /** The `authorization` header value, renewing the token when due. */
+  async header(): Promise<string> {
+    return this.currentHeader() ?? `bearer ${await this.#sign()}`;
   }
 
   /** The token to send, renewing it when due. */
@@ -86,6 +98,7 @@ export class TokenSigner {
           .setProtectedHeader({ alg: 'ES256', kid: this.#keyId })
           .sign(this.#key);
         this.#token = token;
+        this.#header = `bearer ${token}`;
         this.#issuedAt = iat * 1000;
         return token;
       } finally {
