@@ -76,7 +76,9 @@ export async function startHerald(
       await ops.start();
       started.push(ops);
     }
-    for (const name of roleNames) {
+    // The API last: once /readyz answers, every role of this process is running.
+    const ordered = [...roleNames.filter((r) => r !== 'api'), ...roleNames.filter((r) => r === 'api')];
+    for (const name of ordered) {
       const role = await ROLE_FACTORIES[name](ctx, services, options);
       if (!role) {
         if (!options.optional) throw new Error(`role ${name} is not configured (see docs/configuration.md)`);
