@@ -2,7 +2,7 @@
  * Broker dispatch (scale-out mode) on the NATS server: due deliveries claimed from PostgreSQL,
  * carried by JetStream to channel workers, verdicts recorded back in PostgreSQL before the ack.
  */
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
@@ -21,6 +21,17 @@ const NATS_URL = 'nats://127.0.0.1:4222';
 const RUN = `hd${randomBytes(3).toString('hex')}`;
 let seq = 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Cleanups run last-registered first (node:test runs t.after hooks in registration order). */
+function deferrer(t: TestContext): (fn: () => unknown) => void {
+  const fns: Array<() => unknown> = [];
+  t.after(async () => {
+    for (const fn of fns.reverse()) await Promise.resolve().then(fn).catch(() => undefined);
+  });
+  return (fn) => {
+    fns.push(fn);
+  };
+}
 
 async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -57,15 +68,16 @@ describe('broker dispatch over JetStream', () => {
     ).rows;
 
   it('delivers every due delivery once and records it sent', async (t) => {
+    const defer = deferrer(t);
     const prefix = `${RUN}.d${++seq}`;
     const b = broker();
-    t.after(() => b.close());
+    defer(() => b.close());
     const publisher = new DispatchPublisher({ pool: db.pool, broker: b, log, providers: ['inbox'], prefix });
     const worker = new DispatchWorker({ pool: db.pool, broker: b, log, channels: inbox(), prefix });
     await worker.start();
     await publisher.start();
-    t.after(() => worker.stop());
-    t.after(() => publisher.stop());
+    defer(() => worker.stop());
+    defer(() => publisher.stop());
     const user = `${RUN}-u${seq}`;
     for (let i = 0; i < 50; i++) await services.notifications.create({ to: { userId: user }, title: `n${i}`, channels: ['inbox'] }, { source: 'test' });
     await waitUntil('50 sent', async () => (await deliveriesOf(user)).filter((d) => d.status === 'sent').length === 50);
@@ -75,13 +87,14 @@ describe('broker dispatch over JetStream', () => {
   });
 
   it('a worker killed after sending but before its ack: redelivered to another worker, recorded once', async (t) => {
+    const defer = deferrer(t);
     const prefix = `${RUN}.d${++seq}`;
     const user = `${RUN}-u${seq}`;
     const b = broker();
-    t.after(() => b.close());
+    defer(() => b.close());
     const publisher = new DispatchPublisher({ pool: db.pool, broker: b, log, providers: ['inbox'], prefix });
     await publisher.start();
-    t.after(() => publisher.stop());
+    defer(() => publisher.stop());
     // Worker A sends, then "dies": its process (and connection) goes away before the ack.
     const real = createInboxChannel(db.pool);
     let release: () => void = () => undefined;
@@ -106,7 +119,7 @@ describe('broker dispatch over JetStream', () => {
     await brokerA.close();
     const workerB = new DispatchWorker({ pool: db.pool, broker: b, log, channels: inbox(), prefix, ackWaitSeconds: 2, backoffMs: [500] });
     await workerB.start();
-    t.after(() => workerB.stop());
+    defer(() => workerB.stop());
     await waitUntil('the delivery recorded', async () => (await deliveriesOf(user))[0]?.status === 'sent');
     release();
     await sleep(200);
@@ -116,13 +129,14 @@ describe('broker dispatch over JetStream', () => {
   });
 
   it('a message redelivered more than MaxDeliver times turns its delivery failed', async (t) => {
+    const defer = deferrer(t);
     const prefix = `${RUN}.d${++seq}`;
     const user = `${RUN}-u${seq}`;
     const b = broker();
-    t.after(() => b.close());
+    defer(() => b.close());
     const publisher = new DispatchPublisher({ pool: db.pool, broker: b, log, providers: ['inbox'], prefix });
     await publisher.start();
-    t.after(() => publisher.stop());
+    defer(() => publisher.stop());
     const hangs: Array<() => void> = [];
     const stuck: Channel = {
       provider: 'inbox',
@@ -142,7 +156,7 @@ describe('broker dispatch over JetStream', () => {
     }
     const last = new DispatchWorker({ pool: db.pool, broker: b, log, channels: inbox(), prefix, ackWaitSeconds: 1, maxDeliver: 2, backoffMs: [300, 300, 300] });
     await last.start();
-    t.after(() => last.stop());
+    defer(() => last.stop());
     await waitUntil('the delivery failed', async () => (await deliveriesOf(user))[0]?.status === 'failed');
     for (const h of hangs) h();
     const [row] = await deliveriesOf(user);

@@ -2,7 +2,7 @@
  * Broker ingest of `POST /v1/notifications` bodies from real engines: NATS JetStream, SQS
  * (fauxqs, fed through its SNS topic) and the Google Pub/Sub emulator.
  */
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
@@ -23,6 +23,17 @@ const RUN = `hi${randomBytes(3).toString('hex')}`;
 let seq = 0;
 const unique = (what: string) => `${RUN}-${what}-${++seq}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Cleanups run last-registered first (node:test runs t.after hooks in registration order). */
+function deferrer(t: TestContext): (fn: () => unknown) => void {
+  const fns: Array<() => unknown> = [];
+  t.after(async () => {
+    for (const fn of fns.reverse()) await Promise.resolve().then(fn).catch(() => undefined);
+  });
+  return (fn) => {
+    fns.push(fn);
+  };
+}
 
 async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -112,17 +123,18 @@ describe('broker ingest', () => {
       });
 
       it('creates a notification per valid message; invalid ones are dead-lettered with the reason', async (t) => {
+    const defer = deferrer(t);
         const topic = unique('topic');
         const subscription = unique('sub');
         const ingest = new NotificationIngest({ broker, source: engine.source, topic, subscription, creator: services.notifications, log });
         await ingest.start();
-        t.after(() => ingest.stop());
+        defer(() => ingest.stop());
         const dead: BrokerMessage[] = [];
         const dlq = await broker.subscribe(broker.deadLetterTarget(subscription), async (m) => {
           dead.push(m);
           await m.ack();
         });
-        t.after(() => dlq.close());
+        defer(() => dlq.close());
         const user = unique('user');
         await broker.publish(topic, valid(user, 'first'));
         await broker.publish(topic, '{not json', { attributes: { note: 'broken' } });
@@ -144,6 +156,7 @@ describe('broker ingest', () => {
       });
 
       it('a consumer that dies after recording but before acking: redelivered, recorded once', async (t) => {
+    const defer = deferrer(t);
         const topic = unique('topic');
         const subscription = unique('sub');
         let calls = 0;
@@ -157,7 +170,7 @@ describe('broker ingest', () => {
         };
         const ingest = new NotificationIngest({ broker, source: engine.source, topic, subscription, creator: dying, log });
         await ingest.start();
-        t.after(() => ingest.stop());
+        defer(() => ingest.stop());
         const user = unique('user');
         await broker.publish(topic, valid(user));
         await waitUntil('the redelivery', () => calls >= 2, 30_000);
@@ -168,14 +181,15 @@ describe('broker ingest', () => {
   }
 
   it('NATS killed for 5 s while ingesting: every message becomes exactly one notification', async (t) => {
+    const defer = deferrer(t);
     const server = await startNatsServer();
-    t.after(() => server.destroy());
+    defer(() => server.destroy());
     const broker = new NatsBroker({ url: server.url, autoCreate: true, log, publishTimeoutMs: 1000 });
-    t.after(() => broker.close());
+    defer(() => broker.close());
     const topic = unique('topic');
     const ingest = new NotificationIngest({ broker, source: 'nats', topic, subscription: unique('sub'), creator: services.notifications, log });
     await ingest.start();
-    t.after(() => ingest.stop());
+    defer(() => ingest.stop());
     const user = unique('user');
     for (let i = 0; i < 30; i++) await broker.publish(topic, valid(user, `a${i}`));
     await server.stop(true);

@@ -2,7 +2,7 @@
  * The event relay against real engines: NATS JetStream (the machine's server, and a private
  * nats-server that is killed mid-run), the fauxqs SNS/SQS emulator and Google's Pub/Sub emulator.
  */
-import { describe, it, before, after } from 'node:test';
+import { describe, it, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect } from '@nats-io/transport-node';
@@ -19,6 +19,17 @@ const log = createLogger('silent');
 const NATS_URL = 'nats://127.0.0.1:4222';
 const RUN = `hr${randomBytes(3).toString('hex')}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Cleanups run last-registered first (node:test runs t.after hooks in registration order). */
+function deferrer(t: TestContext): (fn: () => unknown) => void {
+  const fns: Array<() => unknown> = [];
+  t.after(async () => {
+    for (const fn of fns.reverse()) await Promise.resolve().then(fn).catch(() => undefined);
+  });
+  return (fn) => {
+    fns.push(fn);
+  };
+}
 
 function events(users: number, perUser: number, prefix = 'u'): NewEvent[] {
   const out: NewEvent[] = [];
@@ -92,16 +103,17 @@ describe('event relay', () => {
   });
 
   it('publishes every event to NATS with the seed attributes, in order per user, and marks them published', async (t) => {
+    const defer = deferrer(t);
     await db.pool.query('TRUNCATE events');
     const topic = `${RUN}-events-1`;
     const broker = new NatsBroker({ url: NATS_URL, autoCreate: true, log });
-    t.after(() => broker.close());
+    defer(() => broker.close());
     await appendEvents(db.pool, events(5, 20));
     await appendEvents(db.pool, [{ userId: null, type: 'app:updated', itemType: 'app', itemId: 'default' }]);
     const { got } = await collect(broker, topic, `${RUN}-sub-1`);
     const relay = new EventRelay({ pool: db.pool, broker, topic, log, batchSize: 37 });
     await relay.start();
-    t.after(() => relay.stop());
+    defer(() => relay.stop());
     const ids = await allIds(db);
     await waitUntil('all events', () => got.length >= ids.length);
     assertOrderedAndComplete(got, ids);
@@ -119,7 +131,7 @@ describe('event relay', () => {
     await relay.stop();
     const quiet = new EventRelay({ pool: db.pool, broker, topic, log, pollIntervalMs: 60_000 });
     await quiet.start();
-    t.after(() => quiet.stop());
+    defer(() => quiet.stop());
     await sleep(200);
     const before = got.length;
     await appendEvents(db.pool, [{ userId: 'u0', type: 'reminder:deleted', itemType: 'reminder', itemId: 'r0' }]);
@@ -129,10 +141,11 @@ describe('event relay', () => {
   });
 
   it('several relays share the outbox: each event once, each user in order', async (t) => {
+    const defer = deferrer(t);
     await db.pool.query('TRUNCATE events');
     const topic = `${RUN}-events-2`;
     const broker = new NatsBroker({ url: NATS_URL, autoCreate: true, log });
-    t.after(() => broker.close());
+    defer(() => broker.close());
     const { got } = await collect(broker, topic, `${RUN}-sub-2`);
     await appendEvents(db.pool, events(20, 50));
     const relays = [1, 2, 3].map(() => new EventRelay({ pool: db.pool, broker, topic, log, batchSize: 100 }));
@@ -147,15 +160,16 @@ describe('event relay', () => {
   });
 
   it('NATS killed in the middle of a run (5 s outage): the backlog drains when it returns, nothing lost', async (t) => {
+    const defer = deferrer(t);
     await db.pool.query('TRUNCATE events');
     const server = await startNatsServer();
-    t.after(() => server.destroy());
+    defer(() => server.destroy());
     const topic = `${RUN}-events-3`;
     const broker = new NatsBroker({ url: server.url, autoCreate: true, log, publishTimeoutMs: 1000 });
-    t.after(() => broker.close());
+    defer(() => broker.close());
     const relay = new EventRelay({ pool: db.pool, broker, topic, log, batchSize: 50, maxBackoffMs: 1000 });
     await relay.start();
-    t.after(() => relay.stop());
+    defer(() => relay.stop());
     await appendEvents(db.pool, events(10, 10));
     await waitUntil('the first events', async () => (await unpublishedCount(db.pool)) === 0);
     await server.stop(true); // kill -9
@@ -169,7 +183,7 @@ describe('event relay', () => {
     await waitUntil('the backlog to drain', async () => (await unpublishedCount(db.pool)) === 0, 60_000);
     await relay.stop();
     const reader = new NatsBroker({ url: server.url, autoCreate: true, log });
-    t.after(() => reader.close());
+    defer(() => reader.close());
     const { got } = await collect(reader, topic, `${RUN}-sub-3`);
     const ids = await allIds(db);
     await waitUntil('every event read back', () => got.length >= ids.length);
@@ -179,17 +193,18 @@ describe('event relay', () => {
   });
 
   it('publishes to SNS with the seed-002 attributes, readable from a subscribed SQS queue', async (t) => {
+    const defer = deferrer(t);
     await db.pool.query('TRUNCATE events');
     const sqs = await startSqsEmulator();
-    t.after(() => sqs.stop());
+    defer(() => sqs.stop());
     const broker = new SnsSqsBroker({ autoCreate: true, log, endpoint: sqs.endpoint, region: sqs.region, credentials: sqs.credentials, waitTimeSeconds: 1 });
-    t.after(() => broker.close());
+    defer(() => broker.close());
     const topic = `${RUN}-events`;
     const { got } = await collect(broker, topic, `${RUN}-queue`);
     await appendEvents(db.pool, events(3, 4));
     const relay = new EventRelay({ pool: db.pool, broker, topic, log });
     await relay.start();
-    t.after(() => relay.stop());
+    defer(() => relay.stop());
     const ids = await allIds(db);
     await waitUntil('all events', () => got.length >= ids.length);
     await relay.stop();
@@ -201,17 +216,18 @@ describe('event relay', () => {
   });
 
   it('publishes to Google Pub/Sub with ordering keys per user', async (t) => {
+    const defer = deferrer(t);
     await db.pool.query('TRUNCATE events');
     const emulator = await startPubSubEmulator();
-    t.after(() => emulator.stop());
+    defer(() => emulator.stop());
     const broker = new PubSubBroker({ projectId: 'herald-test', emulatorHost: emulator.host, autoCreate: true, log });
-    t.after(() => broker.close());
+    defer(() => broker.close());
     const topic = `${RUN}-events`;
     const { got } = await collect(broker, topic, `${RUN}-sub`);
     await appendEvents(db.pool, events(4, 10));
     const relay = new EventRelay({ pool: db.pool, broker, topic, log });
     await relay.start();
-    t.after(() => relay.stop());
+    defer(() => relay.stop());
     const ids = await allIds(db);
     await waitUntil('all events', () => got.length >= ids.length);
     await relay.stop();
