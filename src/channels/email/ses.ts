@@ -1,4 +1,10 @@
-import { SESv2Client, SendEmailCommand, type SESv2ClientConfig } from '@aws-sdk/client-sesv2';
+import type { SESv2Client, SESv2ClientConfig } from '@aws-sdk/client-sesv2';
+
+// The AWS SDK is loaded on the first SES send: most deployments never use it, and importing it
+// adds a few hundred milliseconds to every start.
+type SesSdk = typeof import('@aws-sdk/client-sesv2');
+let sdk: Promise<SesSdk> | undefined;
+const loadSdk = (): Promise<SesSdk> => (sdk ??= import('@aws-sdk/client-sesv2'));
 import type { Verdict } from '../types.ts';
 import type { OutgoingEmail } from './message.ts';
 
@@ -65,11 +71,18 @@ export function sesVerdict(error: unknown, region: string): Verdict {
 /** One SES v2 client per region (and endpoint). */
 export class SesSender {
   readonly region: string;
-  readonly #client: SESv2Client;
+  readonly #options: SesOptions;
+  #client: Promise<{ client: SESv2Client; sdk: SesSdk }> | undefined;
 
   constructor(region: string, options: SesOptions = {}) {
     this.region = region;
-    this.#client = new SESv2Client({
+    this.#options = options;
+  }
+
+  #connect(): Promise<{ client: SESv2Client; sdk: SesSdk }> {
+    const region = this.region;
+    const options = this.#options;
+    return (this.#client ??= loadSdk().then((m) => ({ sdk: m, client: new m.SESv2Client({
       region,
       // One attempt: the delivery engine owns retries (backoff, dead letter, the attempt count
       // users see); SDK retries underneath would hold a worker slot and hide throttling.
@@ -77,7 +90,7 @@ export class SesSender {
       requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
       ...(options.credentials ? { credentials: options.credentials } : {}),
-    });
+    }) })));
   }
 
   async send(mail: OutgoingEmail): Promise<Verdict> {
@@ -85,7 +98,8 @@ export class SesSender {
       const body: { Text?: { Data: string; Charset: string }; Html?: { Data: string; Charset: string } } = {};
       if (mail.text !== undefined) body.Text = { Data: mail.text, Charset: 'UTF-8' };
       if (mail.html !== undefined) body.Html = { Data: mail.html, Charset: 'UTF-8' };
-      const result = await this.#client.send(new SendEmailCommand({
+      const { client, sdk: m } = await this.#connect();
+      const result = await client.send(new m.SendEmailCommand({
         FromEmailAddress: mail.from,
         Destination: { ToAddresses: [mail.to] },
         Content: {
@@ -104,6 +118,7 @@ export class SesSender {
   }
 
   close(): void {
-    this.#client.destroy();
+
+    void this.#client?.then(({ client }) => client.destroy());
   }
 }
