@@ -118,7 +118,6 @@ export class SesSender {
   }
 
   close(): void {
-
     void this.#client?.then(({ client }) => client.destroy());
   }
 }
