@@ -112,7 +112,7 @@ async function lockDataDir(dir: string): Promise<() => Promise<void>> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
-      if (pid > 0 && pid !== process.pid && isAlive(pid)) throw new DataDirInUseError(dir, pid);
+      if (pid > 0 && isAlive(pid)) throw new DataDirInUseError(dir, pid);
       await rm(lockPath, { force: true });
     }
   }
