@@ -1,21 +1,11 @@
 import { createHash } from 'node:crypto';
-import {
-  CreateTopicCommand,
-  ListTopicsCommand,
-  PublishCommand,
-  SNSClient,
-  SubscribeCommand,
-  type MessageAttributeValue as SnsAttribute,
-} from '@aws-sdk/client-sns';
+import { PublishCommand, SNSClient, type MessageAttributeValue as SnsAttribute } from '@aws-sdk/client-sns';
 import {
   ChangeMessageVisibilityCommand,
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
   GetQueueUrlCommand,
   ReceiveMessageCommand,
   SQSClient,
   SendMessageCommand,
-  SetQueueAttributesCommand,
   type Message as SqsMessage,
 } from '@aws-sdk/client-sqs';
 import type { Logger } from '../../log/index.ts';
@@ -23,8 +13,8 @@ import { coerceError } from '../../log/index.ts';
 import { DEFAULTS, dispatchMessage, within } from '../handle.ts';
 import { ConcurrencyGate } from '../gate.ts';
 import { BatchDeleter } from './deleter.ts';
+import { ensureQueue, queueName, resolveTopicArn, subscribeQueue } from './resources.ts';
 import {
-  BrokerError,
   DEAD_LETTER_REASON,
   type Broker,
   type BrokerMessage,
@@ -77,29 +67,11 @@ export class SnsSqsBroker implements Broker {
     if (topic.startsWith('arn:')) return topic;
     let known = this.#topics.get(topic);
     if (!known) {
-      known = this.#resolveTopic(topic);
+      known = resolveTopicArn(this.#sns, topic, this.#options.autoCreate);
       this.#topics.set(topic, known);
       known.catch(() => this.#topics.delete(topic));
     }
     return known;
-  }
-
-  async #resolveTopic(name: string): Promise<string> {
-    if (this.#options.autoCreate) {
-      // CreateTopic is idempotent: it returns the existing topic's ARN.
-      const fifo = name.endsWith('.fifo');
-      const out = await this.#sns.send(new CreateTopicCommand({ Name: name, ...(fifo ? { Attributes: { FifoTopic: 'true' } } : {}) }));
-      if (!out.TopicArn) throw new BrokerError('invalid', `SNS CreateTopic returned no ARN for ${name}`);
-      return out.TopicArn;
-    }
-    let token: string | undefined;
-    do {
-      const page = await this.#sns.send(new ListTopicsCommand({ NextToken: token }));
-      const hit = page.Topics?.find((t) => t.TopicArn?.endsWith(`:${name}`));
-      if (hit?.TopicArn) return hit.TopicArn;
-      token = page.NextToken;
-    } while (token);
-    throw new BrokerError('not-found', `no SNS topic ${name} (auto-create is off)`);
   }
 
   async ensureTopic(topic: string): Promise<void> {
@@ -136,71 +108,16 @@ export class SnsSqsBroker implements Broker {
     return { subscription: `${queueName(subscription)}-dlq` };
   }
 
-  /** Queue URL and ARN of a queue (a name or a URL), creating it and its DLQ when missing. */
-  async #queue(subscription: string, options: SubscribeOptions): Promise<{ url: string; arn: string }> {
-    let url: string | undefined;
-    if (/^https?:\/\//.test(subscription)) url = subscription;
-    else {
-      try {
-        url = (await this.#sqs.send(new GetQueueUrlCommand({ QueueName: subscription }))).QueueUrl;
-      } catch (err) {
-        if (!isMissingQueue(err)) throw err;
-      }
-    }
-    if (!url) {
-      if (!this.#options.autoCreate) throw new BrokerError('not-found', `no SQS queue ${subscription} (auto-create is off)`);
-      const dlq = await this.#sqs.send(new CreateQueueCommand({ QueueName: `${subscription}-dlq` }));
-      const dlqArn = await this.#queueArn(dlq.QueueUrl ?? '');
-      const created = await this.#sqs.send(
-        new CreateQueueCommand({
-          QueueName: subscription,
-          Attributes: {
-            VisibilityTimeout: String(options.ackDeadlineSeconds ?? DEFAULTS.ackDeadlineSeconds),
-            // One more receive than the handler limit: that receive dead-letters with a reason;
-            // the redrive policy only catches consumers that die on the message every time.
-            RedrivePolicy: JSON.stringify({
-              deadLetterTargetArn: dlqArn,
-              maxReceiveCount: String((options.maxDeliveries ?? DEFAULTS.maxDeliveries) + 2),
-            }),
-          },
-        }),
-      );
-      url = created.QueueUrl ?? '';
-    }
-    return { url, arn: await this.#queueArn(url) };
-  }
-
-  async #queueArn(url: string): Promise<string> {
-    const out = await this.#sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
-    const arn = out.Attributes?.QueueArn;
-    if (!arn) throw new BrokerError('invalid', `SQS queue ${url} has no ARN`);
-    return arn;
-  }
-
-  async #subscribeQueue(topicArn: string, queue: { url: string; arn: string }): Promise<void> {
-    // The queue must let the topic send to it:
-    // https://docs.aws.amazon.com/sns/latest/dg/subscribe-sqs-queue-to-sns-topic.html
-    const policy = {
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Effect: 'Allow',
-          Principal: { Service: 'sns.amazonaws.com' },
-          Action: 'sqs:SendMessage',
-          Resource: queue.arn,
-          Condition: { ArnEquals: { 'aws:SourceArn': topicArn } },
-        },
-      ],
-    };
-    await this.#sqs.send(new SetQueueAttributesCommand({ QueueUrl: queue.url, Attributes: { Policy: JSON.stringify(policy) } }));
-    await this.#sns.send(
-      new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: queue.arn, Attributes: { RawMessageDelivery: 'true' } }),
-    );
-  }
-
   async subscribe(options: SubscribeOptions, handler: MessageHandler): Promise<Subscription> {
-    const queue = await this.#queue(options.subscription, options);
-    if (options.topic && this.#options.autoCreate) await this.#subscribeQueue(await this.#topicArn(options.topic), queue);
+    const maxDeliveries = options.maxDeliveries ?? DEFAULTS.maxDeliveries;
+    const queue = await ensureQueue(this.#sqs, options.subscription, {
+      autoCreate: this.#options.autoCreate,
+      visibilityTimeoutSeconds: options.ackDeadlineSeconds ?? DEFAULTS.ackDeadlineSeconds,
+      // One more receive than the handler limit dead-letters with a reason; the redrive policy
+      // only catches a consumer that dies on the message every time.
+      maxReceiveCount: maxDeliveries + 2,
+    });
+    if (options.topic && this.#options.autoCreate) await subscribeQueue(this.#sns, this.#sqs, await this.#topicArn(options.topic), queue);
     const deleter = new BatchDeleter(this.#sqs, queue.url);
     const gate = new ConcurrencyGate(options.maxInFlight ?? DEFAULTS.maxInFlight);
     const abort = new AbortController();
@@ -293,13 +210,4 @@ export class SnsSqsBroker implements Broker {
     this.#sns.destroy();
     this.#sqs.destroy();
   }
-}
-
-function queueName(subscription: string): string {
-  return /^https?:\/\//.test(subscription) ? (subscription.split('/').pop() ?? subscription) : subscription;
-}
-
-function isMissingQueue(err: unknown): boolean {
-  const name = (err as { name?: string } | null)?.name ?? '';
-  return name === 'QueueDoesNotExist' || name === 'AWS.SimpleQueueService.NonExistentQueue';
 }
