@@ -70,6 +70,12 @@ export class ApnsConnection {
   #draining = false;
   #closed = false;
   #lastError: string | undefined;
+  /**
+   * The server's SETTINGS_MAX_CONCURRENT_STREAMS, kept from the 'remoteSettings' event (the
+   * session's remoteSettings getter copies them out of nghttp2 on every call: too slow per
+   * request). 1 until the server says otherwise, as APNs starts.
+   */
+  #remoteMax = 1;
 
   constructor(options: ConnectionOptions) {
     this.#options = options;
@@ -78,7 +84,11 @@ export class ApnsConnection {
       this.#connected = true;
       options.onIdle(this);
     });
-    this.#session.on('remoteSettings', () => options.onIdle(this));
+    this.#session.on('remoteSettings', (settings: http2.Settings) => {
+      // Absent means unlimited (RFC 9113 §6.5.2); our own cap applies anyway.
+      this.#remoteMax = settings.maxConcurrentStreams ?? options.maxStreams;
+      options.onIdle(this);
+    });
     // GOAWAY: finish what the server accepted, start nothing new here. Node fails the streams
     // the server will not process, and the pool moves them to a new connection.
     this.#session.on('goaway', () => this.retire());
@@ -93,13 +103,13 @@ export class ApnsConnection {
   /** Streams this connection may still open now. */
   get capacity(): number {
     if (!this.#connected || this.#draining || this.#session.closed) return 0;
-    const allowed = Math.min(this.#session.remoteSettings.maxConcurrentStreams ?? 1, this.#options.maxStreams);
+    const allowed = Math.min(this.#remoteMax, this.#options.maxStreams);
     return allowed - this.#inFlight.size;
   }
 
   /** Authenticated: the server lifted the one-stream limit of a new connection. */
   get open(): boolean {
-    return this.#connected && !this.#draining && (this.#session.remoteSettings.maxConcurrentStreams ?? 1) > 1;
+    return this.#connected && !this.#draining && this.#remoteMax > 1;
   }
 
   get usable(): boolean {
