@@ -54,6 +54,7 @@ export interface Config {
   readonly ingest: { readonly from: IngestSource | undefined; readonly topic: string; readonly subscription: string };
   readonly brokerAutoCreate: boolean;
   readonly natsUrl: string;
+  readonly dispatch: { readonly mode: 'postgres' | 'nats'; readonly subjectPrefix: string };
   readonly shutdownTimeoutMs: number;
 }
 
@@ -199,6 +200,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     brokerAutoCreate: b('HERALD_BROKER_AUTO_CREATE'),
     natsUrl: s('HERALD_NATS_URL') ?? 'nats://127.0.0.1:4222',
+    dispatch: {
+      mode: (s('HERALD_DISPATCH_MODE') ?? 'postgres') as 'postgres' | 'nats',
+      subjectPrefix: s('HERALD_DISPATCH_SUBJECT_PREFIX') ?? 'herald.dispatch',
+    },
     shutdownTimeoutMs: n('HERALD_SHUTDOWN_TIMEOUT_MS'),
   };
   return deepFreeze(config);

@@ -72,6 +72,8 @@ export const VARIABLES: readonly VarSpec[] = [
   { name: 'HERALD_INGEST_TOPIC', kind: { type: 'string' }, default: 'herald-notifications', description: 'ingest input: Pub/Sub topic or JetStream subject' },
   { name: 'HERALD_INGEST_SUBSCRIPTION', kind: { type: 'string' }, default: 'herald-ingest', description: 'ingest input: Pub/Sub subscription, SQS queue URL or JetStream durable consumer' },
   { name: 'HERALD_BROKER_AUTO_CREATE', kind: { type: 'bool' }, default: 'true', description: 'create missing topics, subscriptions, queues and streams' },
+  { name: 'HERALD_DISPATCH_MODE', kind: { type: 'enum', values: ['postgres', 'nats'] }, default: 'postgres', description: 'postgres: workers claim due deliveries from PostgreSQL; nats: the scheduler publishes them to JetStream subjects and workers consume those (scale-out mode)' },
+  { name: 'HERALD_DISPATCH_SUBJECT_PREFIX', kind: { type: 'string' }, default: 'herald.dispatch', description: 'JetStream subject prefix of dispatched deliveries (`<prefix>.<provider>`)' },
   { name: 'HERALD_NATS_URL', kind: { type: 'url', protocols: ['nats:', 'tls:'] }, default: 'nats://127.0.0.1:4222', description: 'NATS server' },
   { name: 'HERALD_SHUTDOWN_TIMEOUT_MS', kind: { type: 'int', min: 0, max: 600000 }, default: '25000', description: 'how long graceful shutdown waits for in-flight work' },
 ];

@@ -14,19 +14,28 @@ import { engineMetrics } from './metrics.ts';
 export function workerRole(ctx: Context, services: Services, only?: readonly string[]): Role {
   const wanted = only && only.length > 0 ? only : ctx.config.worker.channels;
   const deps: ChannelDeps = { config: ctx.config, log: ctx.log.child({ role: 'worker' }), metrics: ctx.metrics, credentials: services.credentials };
-  let worker: DeliveryWorker | undefined;
+  let worker: { stop(timeoutMs?: number): Promise<void> } | undefined;
   let channels: Map<Provider, import('../channels/types.ts').Channel> | undefined;
   return {
     name: 'worker',
     async start() {
       channels = createChannels(deps, wanted);
       if (!wanted || wanted.includes('inbox')) channels.set('inbox', createInboxChannel(ctx.pool));
-      worker = new DeliveryWorker(ctx.pool, channels, deps.log, engineMetrics(ctx.metrics), {
+      if (ctx.config.dispatch.mode === 'nats') {
+        // Scale-out mode: deliveries arrive as JetStream messages (docs/brokers.md).
+        const { dispatchWorker } = await import('../brokers/dispatch/roles.ts');
+        const w = dispatchWorker(ctx, channels);
+        await w.start();
+        worker = w;
+        return;
+      }
+      const w = new DeliveryWorker(ctx.pool, channels, deps.log, engineMetrics(ctx.metrics), {
         batchSize: ctx.config.worker.batchSize,
         concurrency: ctx.config.worker.concurrency,
         leaseSeconds: ctx.config.worker.leaseSeconds,
       });
-      await worker.start();
+      await w.start();
+      worker = w;
     },
     async stop() {
       await worker?.stop(ctx.config.shutdownTimeoutMs);

@@ -7,7 +7,8 @@ import { Listener } from '../db/listener.ts';
 import type { Channel, Provider, Verdict } from '../channels/types.ts';
 import pg from 'pg';
 import { claimDue, nextRunAt, recordOutcomes, reclaimFromDeadWorkers, LIVENESS_LOCK_CLASS, type ClaimedDelivery, type Outcome } from './store.ts';
-import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
+import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
+import { outcomeOf } from './outcome.ts';
 import { DELIVERIES_CHANNEL } from './wakeup.ts';
 import type { EngineMetrics } from './metrics.ts';
 
@@ -222,30 +223,7 @@ export class DeliveryWorker {
       verdict = { status: 'retry', error: coerceError(err).message };
     }
     this.#metrics.sendDuration.observe({ provider: job.provider }, (performance.now() - t0) / 1000);
-    return this.#outcomeOf(job, verdict, channel.maxAttempts);
-  }
-
-  #outcomeOf(job: ClaimedDelivery, verdict: Verdict, maxAttempts: number): Outcome {
-    switch (verdict.status) {
-      case 'sent':
-        return { id: job.id, kind: 'sent', providerId: verdict.providerId };
-      case 'failed':
-        return { id: job.id, kind: 'failed', error: verdict.error };
-      case 'device-invalid':
-        return job.deviceId
-          ? { id: job.id, kind: 'device-invalid', error: verdict.error, deviceId: job.deviceId }
-          : { id: job.id, kind: 'failed', error: verdict.error };
-      case 'retry': {
-        if (job.attempt >= maxAttempts) {
-          return { id: job.id, kind: 'failed', error: `gave up after ${job.attempt} attempts: ${verdict.error}` };
-        }
-        const delayMs = verdict.retryAfterMs ?? backoffDelay(job.attempt, this.#opts.backoff);
-        if (job.expiresAt && Date.now() + delayMs >= job.expiresAt.getTime()) {
-          return { id: job.id, kind: 'expired', error: `its time to live ends before the next attempt (${verdict.error})` };
-        }
-        return { id: job.id, kind: 'retry', error: verdict.error, delayMs };
-      }
-    }
+    return outcomeOf(job, verdict, channel.maxAttempts, this.#opts.backoff);
   }
 
   #record(outcome: Outcome): void {

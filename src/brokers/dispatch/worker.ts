@@ -3,7 +3,7 @@ import type { Logger } from '../../log/index.ts';
 import { coerceError } from '../../log/index.ts';
 import type { Channel, Provider, Verdict } from '../../channels/types.ts';
 import { recordOutcomes, type ClaimedDelivery, type Outcome } from '../../dispatch/store.ts';
-import { backoffDelay, DEFAULT_BACKOFF } from '../../dispatch/backoff.ts';
+import { outcomeOf } from '../../dispatch/outcome.ts';
 import type { Broker, BrokerMessage, Subscription } from '../types.ts';
 import { decodeJob, dispatchSubject } from './job.ts';
 
@@ -127,25 +127,5 @@ export class DispatchWorker {
   }
 }
 
-/** The engine's verdict rules (src/dispatch/worker.ts), for a delivery sent from a broker message. */
-export function outcomeOf(job: ClaimedDelivery, verdict: Verdict, maxAttempts: number): Outcome {
-  switch (verdict.status) {
-    case 'sent':
-      return { id: job.id, kind: 'sent', providerId: verdict.providerId };
-    case 'failed':
-      return { id: job.id, kind: 'failed', error: verdict.error };
-    case 'device-invalid':
-      return job.deviceId
-        ? { id: job.id, kind: 'device-invalid', error: verdict.error, deviceId: job.deviceId }
-        : { id: job.id, kind: 'failed', error: verdict.error };
-    case 'retry': {
-      if (job.attempt >= maxAttempts) return { id: job.id, kind: 'failed', error: `gave up after ${job.attempt} attempts: ${verdict.error}` };
-      const delayMs = verdict.retryAfterMs ?? backoffDelay(job.attempt, DEFAULT_BACKOFF);
-      if (job.expiresAt && Date.now() + delayMs >= job.expiresAt.getTime()) {
-        return { id: job.id, kind: 'expired', error: `its time to live ends before the next attempt (${verdict.error})` };
-      }
-      // Back to pending with its due time: the publisher claims and publishes it again then.
-      return { id: job.id, kind: 'retry', error: verdict.error, delayMs };
-    }
-  }
-}
+/** The engine's verdict rules, for a delivery sent from a broker message. */
+export { outcomeOf };

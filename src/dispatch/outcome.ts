@@ -1,0 +1,32 @@
+import type { Verdict } from '../channels/types.ts';
+import type { ClaimedDelivery, Outcome } from './store.ts';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
+
+/**
+ * The engine's verdict rules, shared by the PostgreSQL worker and broker dispatch: a retry past
+ * the channel's attempt limit is failed (dead letter); a retry whose next attempt would fall
+ * after the delivery's TTL is expired; a dead device is invalidated (a raw-device target has no
+ * device row, so it is just failed).
+ */
+export function outcomeOf(job: ClaimedDelivery, verdict: Verdict, maxAttempts: number, backoff: BackoffPolicy = DEFAULT_BACKOFF): Outcome {
+  switch (verdict.status) {
+    case 'sent':
+      return { id: job.id, kind: 'sent', providerId: verdict.providerId };
+    case 'failed':
+      return { id: job.id, kind: 'failed', error: verdict.error };
+    case 'device-invalid':
+      return job.deviceId
+        ? { id: job.id, kind: 'device-invalid', error: verdict.error, deviceId: job.deviceId }
+        : { id: job.id, kind: 'failed', error: verdict.error };
+    case 'retry': {
+      if (job.attempt >= maxAttempts) {
+        return { id: job.id, kind: 'failed', error: `gave up after ${job.attempt} attempts: ${verdict.error}` };
+      }
+      const delayMs = verdict.retryAfterMs ?? backoffDelay(job.attempt, backoff);
+      if (job.expiresAt && Date.now() + delayMs >= job.expiresAt.getTime()) {
+        return { id: job.id, kind: 'expired', error: `its time to live ends before the next attempt (${verdict.error})` };
+      }
+      return { id: job.id, kind: 'retry', error: verdict.error, delayMs };
+    }
+  }
+}
