@@ -10,7 +10,7 @@
 //      scheduling pass (claim + next-due query) with them in the table
 //
 // Sizes: BENCH_BURST (100000), BENCH_STEADY_RATE (1000), BENCH_STEADY_SECONDS (60),
-// BENCH_PENDING (1000000).
+// BENCH_PENDING (1000000); BENCH_SCENARIOS=burst,steady,kill,pending picks some.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -25,6 +25,8 @@ const BURST = Number(process.env.BENCH_BURST ?? 100_000);
 const RATE = Number(process.env.BENCH_STEADY_RATE ?? 1000);
 const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 60);
 const PENDING = Number(process.env.BENCH_PENDING ?? 1_000_000);
+/** Scenarios to run: burst, steady, kill, pending (default all). */
+const ONLY = new Set((process.env.BENCH_SCENARIOS ?? 'burst,steady,kill,pending').split(','));
 
 interface SinkReport {
   count: number;
@@ -135,7 +137,7 @@ async function main(): Promise<void> {
   const rows: string[][] = [];
 
   // ---- 1. burst
-  {
+  if (ONLY.has('burst')) {
     const db = await createTestDatabase(10);
     console.log(`burst: creating ${fmt(BURST)} notifications…`);
     const worker = startWorker(db, sink.url);
@@ -162,7 +164,7 @@ async function main(): Promise<void> {
   }
 
   // ---- 2. steady
-  {
+  if (ONLY.has('steady')) {
     const n = RATE * STEADY_SECONDS;
     const db = await createTestDatabase(10);
     console.log(`steady: ${fmt(RATE)}/s for ${STEADY_SECONDS} s (${fmt(n)} notifications)…`);
@@ -184,7 +186,7 @@ async function main(): Promise<void> {
   }
 
   // ---- 3. kill -9 in the middle of a burst, then restart
-  {
+  if (ONLY.has('kill')) {
     const n = Math.min(BURST, 50_000);
     const db = await createTestDatabase(10);
     console.log(`kill -9: ${fmt(n)} due at once, the worker killed mid-run and restarted…`);
@@ -209,7 +211,7 @@ async function main(): Promise<void> {
   }
 
   // ---- 4. many pending
-  {
+  if (ONLY.has('pending')) {
     const db = await createTestDatabase(4);
     console.log(`pending: inserting ${fmt(PENDING)} future notifications…`);
     // Set-based fixture (the API path is measured above): notifications and deliveries due tomorrow.

@@ -51,18 +51,20 @@ export async function claimDue(
   providers: readonly Provider[] | undefined,
 ): Promise<ClaimedDelivery[]> {
   const { rows } = await db.query<ClaimRow>(
-    `WITH due AS (
-       SELECT id FROM deliveries
-        WHERE status IN ('pending', 'sending') AND run_at <= now()
-          AND ($4::text[] IS NULL OR provider = ANY ($4::text[]))
-        ORDER BY run_at
-        LIMIT $2
-        FOR UPDATE SKIP LOCKED),
-     claimed AS (
+    // The claimed ids go in as an array and the lookups are LATERAL: with a large due backlog
+    // the planner would otherwise hash-join the batch against whole tables (a sequential scan
+    // of every pending delivery and notification per claim).
+    `WITH claimed AS (
        UPDATE deliveries d
           SET status = 'sending', run_at = now() + make_interval(secs => $3), locked_by = $1,
               attempts = d.attempts + 1, updated_at = now()
-         FROM due WHERE d.id = due.id
+        WHERE d.id = ANY (ARRAY(
+                SELECT id FROM deliveries
+                 WHERE status IN ('pending', 'sending') AND run_at <= now()
+                   AND ($4::text[] IS NULL OR provider = ANY ($4::text[]))
+                 ORDER BY run_at
+                 LIMIT $2
+                 FOR UPDATE SKIP LOCKED))
        RETURNING d.id, d.notification_id, d.user_id, d.device_id, d.app_id, d.channel, d.provider,
                  d.due_at, d.expires_at, d.attempts)
      SELECT c.id::text AS id, c.notification_id, c.user_id, c.device_id, c.app_id, c.channel, c.provider,
@@ -70,9 +72,9 @@ export async function claimDue(
             v.platform, v.token, v.subscription, v.environment, v.registered_at, v.status AS device_status,
             u.email, u.name, u.locale, u.timezone
        FROM claimed c
-       JOIN notifications n ON n.id = c.notification_id
-       LEFT JOIN devices v ON v.id = c.device_id
-       LEFT JOIN users u ON u.id = c.user_id`,
+       CROSS JOIN LATERAL (SELECT payload, reminder_id, cancelled_at FROM notifications WHERE id = c.notification_id) n
+       LEFT JOIN LATERAL (SELECT platform, token, subscription, environment, registered_at, status FROM devices WHERE id = c.device_id) v ON true
+       LEFT JOIN LATERAL (SELECT email, name, locale, timezone FROM users WHERE id = c.user_id) u ON true`,
     [workerId, limit, leaseSeconds, providers && providers.length > 0 ? providers : null],
   );
   return rows.map(toJob);
