@@ -75,7 +75,7 @@ export function buildPayload(content: NotificationContent): Json {
   if (content.interruptionLevel !== undefined) aps['interruption-level'] = content.interruptionLevel;
   const payload: Json = {};
   // Custom keys live beside `aps` at the top level; `aps` itself is Apple's.
-  for (const [key, value] of Object.entries(content.data ?? {})) if (key !== 'aps') payload[key] = value;
+  if (content.data) for (const [key, value] of Object.entries(content.data)) if (key !== 'aps') payload[key] = value;
   if (content.url !== undefined && payload.url === undefined) payload.url = content.url;
   payload.aps = aps;
   const override = content.apns?.payload;
@@ -131,6 +131,7 @@ export function buildRequest(job: DeliveryJob, bundleId: string): BuildResult {
     'apns-id': apnsIdFor(job.id),
   };
   if (content.collapseId !== undefined && content.collapseId !== '') headers['apns-collapse-id'] = collapseIdHeader(content.collapseId);
-  for (const [name, value] of Object.entries(content.apns?.headers ?? {})) headers[name.toLowerCase()] = value;
+  const extra = content.apns?.headers;
+  if (extra) for (const [name, value] of Object.entries(extra)) headers[name.toLowerCase()] = value;
   return { ok: true, request: { token: device, headers, body } };
 }

@@ -60,6 +60,11 @@ export class Targets {
   readonly #targets = new Map<string, Target>();
   readonly #resolving = new Map<string, Promise<Resolved>>();
   readonly #failed = new Map<string, string>();
+  /**
+   * Hot path: the app store hands out the same credentials object while it is cached, so the
+   * target is found by object identity without building the key string.
+   */
+  readonly #byCreds = new WeakMap<ApnsCredentials, { appId: string; production?: Target; development?: Target }>();
 
   constructor(options: TargetOptions) {
     this.#options = options;
@@ -67,9 +72,17 @@ export class Targets {
 
   resolve(appId: string, creds: ApnsCredentials, deviceEnvironment: 'production' | 'development' | undefined): Target | Promise<Resolved> {
     const environment = deviceEnvironment ?? creds.environment;
+    const cached = this.#byCreds.get(creds);
+    const hit = cached && cached.appId === appId ? cached[environment] : undefined;
+    if (hit && this.#targets.get(hit.key) === hit) return hit;
     const key = `${appId}|${environment}|${fingerprint(creds)}`;
     const known = this.#targets.get(key);
-    if (known) return known;
+    if (known) {
+      const entry = cached && cached.appId === appId ? cached : { appId };
+      entry[environment] = known;
+      this.#byCreds.set(creds, entry);
+      return known;
+    }
     const failed = this.#failed.get(key);
     if (failed) return Promise.resolve({ ok: false, problem: failed });
     let pending = this.#resolving.get(key);
