@@ -55,6 +55,7 @@ export class DeliveryWorker {
   #flushTimer: NodeJS.Timeout | undefined;
   readonly #flushes = new Set<Promise<void>>();
   #idleWaiters: Array<() => void> = [];
+  readonly #perProvider = new Map<Provider, { lateness: { observe(v: number): void }; sendDuration: { observe(v: number): void } }>();
   #liveness: pg.Client | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
 
@@ -200,10 +201,20 @@ export class DeliveryWorker {
     this.#wake = undefined;
   }
 
+  /** Label-bound metric children, resolved once per provider (labels are hashed on every call otherwise). */
+  #metricsFor(provider: Provider): { lateness: { observe(v: number): void }; sendDuration: { observe(v: number): void } } {
+    let m = this.#perProvider.get(provider);
+    if (!m) {
+      m = { lateness: this.#metrics.lateness.labels(provider), sendDuration: this.#metrics.sendDuration.labels(provider) };
+      this.#perProvider.set(provider, m);
+    }
+    return m;
+  }
+
   #dispatch(job: ClaimedDelivery): void {
     this.#inflight++;
     const started = Date.now();
-    this.#metrics.lateness.observe({ provider: job.provider }, Math.max(0, started - job.dueAt.getTime()) / 1000);
+    this.#metricsFor(job.provider).lateness.observe(Math.max(0, started - job.dueAt.getTime()) / 1000);
     void this.#decide(job, started).then((outcome) => {
       this.#metrics.outcomes.inc({ provider: job.provider, outcome: outcome.kind });
       this.#record(outcome);
@@ -222,7 +233,7 @@ export class DeliveryWorker {
     } catch (err) {
       verdict = { status: 'retry', error: coerceError(err).message };
     }
-    this.#metrics.sendDuration.observe({ provider: job.provider }, (performance.now() - t0) / 1000);
+    this.#metricsFor(job.provider).sendDuration.observe((performance.now() - t0) / 1000);
     return outcomeOf(job, verdict, channel.maxAttempts, this.#opts.backoff);
   }
 
