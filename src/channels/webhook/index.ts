@@ -42,8 +42,8 @@ export function webhookBody(job: DeliveryJob): string {
 
 export function createWebhookChannel(deps: ChannelDeps): Channel {
   // Keep-alive connections per origin; HTTP/1.1 without pipelining (receivers rarely support it).
-  const agent = new Agent({ connections: 128, keepAliveTimeout: 30_000, pipelining: 1 });
   const timeout = deps.config.webhook.timeoutMs;
+  const agent = new Agent({ connections: 128, keepAliveTimeout: 30_000, pipelining: 1, headersTimeout: timeout, bodyTimeout: timeout });
   return {
     provider: 'webhook',
     maxAttempts: 10,
@@ -65,7 +65,7 @@ export function createWebhookChannel(deps: ChannelDeps): Channel {
       };
       if (hook.secret) headers[SIGNATURE_HEADER] = signWebhook(hook.secret, ts, body);
       try {
-        const res = await request(hook.url, { method: 'POST', body, headers, dispatcher: agent, headersTimeout: timeout, bodyTimeout: timeout });
+        const res = await request(hook.url, { method: 'POST', body, headers, dispatcher: agent });
         await res.body.dump();
         const s = res.statusCode;
         if (s >= 200 && s < 300) return { status: 'sent', providerId: typeof res.headers['x-request-id'] === 'string' ? res.headers['x-request-id'] : undefined };
