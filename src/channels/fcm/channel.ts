@@ -1,4 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
+import { AppProblemTracker } from '../app-problems.ts';
 import type { AppCredentialStore, FcmCredentials } from '../../apps/types.ts';
 import type { Logger } from '../../log/index.ts';
 import type { Channel, DeliveryJob, Verdict } from '../types.ts';
@@ -30,10 +31,12 @@ export class FcmChannel implements Channel {
   readonly #sender: FcmSender;
   readonly #counter: Counter<'outcome'> | undefined;
   /** Apps whose credential problem we reported, so the first success clears it. */
-  readonly #troubled = new Set<string>();
+
+  readonly #problems: AppProblemTracker;
 
   constructor(deps: FcmChannelDeps, options: FcmSenderOptions = {}) {
     this.#deps = deps;
+    this.#problems = new AppProblemTracker(deps.credentials, 'fcm', deps.log);
     this.#sender = new FcmSender(options);
     this.#counter = sendCounter(deps.metrics);
   }
@@ -85,15 +88,8 @@ export class FcmChannel implements Channel {
     return app.fcm;
   }
 
-  async #track(appId: string, verdict: Verdict): Promise<void> {
-    const problem = verdict.status === 'retry' || verdict.status === 'failed' ? verdict.appProblem : undefined;
-    if (!problem && !(verdict.status === 'sent' && this.#troubled.has(appId))) return;
-    try {
-      if (problem) this.#troubled.add(appId);
-      else this.#troubled.delete(appId);
-      await this.#deps.credentials.reportProblem(appId, 'fcm', problem);
-    } catch (err) {
-      this.#deps.log.warn({ err, appId }, 'could not record the FCM credential status');
-    }
+  #track(appId: string, verdict: Verdict): Promise<void> {
+    return this.#problems.track(appId, verdict);
   }
+
 }

@@ -1,4 +1,5 @@
 import { Agent, request } from 'undici';
+import { AppProblemTracker } from '../app-problems.ts';
 import { Counter, type Registry } from 'prom-client';
 import type { AppCredentialStore, WebPushCredentials } from '../../apps/types.ts';
 import type { Logger } from '../../log/index.ts';
@@ -45,10 +46,12 @@ export class WebPushChannel implements Channel {
   readonly #now: () => number;
   readonly #timeoutMs: number;
   readonly #counter: Counter<'outcome'> | undefined;
-  readonly #troubled = new Set<string>();
+
+  readonly #problems: AppProblemTracker;
 
   constructor(deps: WebPushChannelDeps, options: WebPushOptions = {}) {
     this.#deps = deps;
+    this.#problems = new AppProblemTracker(deps.credentials, 'webpush', deps.log);
     this.#now = options.now ?? Date.now;
     this.#vapid = new VapidSigner(this.#now);
     this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
@@ -165,15 +168,8 @@ export class WebPushChannel implements Channel {
     return { status: 'failed', error };
   }
 
-  async #track(appId: string, verdict: Verdict): Promise<void> {
-    const problem = verdict.status === 'retry' || verdict.status === 'failed' ? verdict.appProblem : undefined;
-    if (!problem && !(verdict.status === 'sent' && this.#troubled.has(appId))) return;
-    try {
-      if (problem) this.#troubled.add(appId);
-      else this.#troubled.delete(appId);
-      await this.#deps.credentials.reportProblem(appId, 'webpush', problem);
-    } catch (err) {
-      this.#deps.log.warn({ err, appId }, 'could not record the Web Push credential status');
-    }
+  #track(appId: string, verdict: Verdict): Promise<void> {
+    return this.#problems.track(appId, verdict);
   }
+
 }
