@@ -221,3 +221,14 @@ test('the inbox stream pushes new items as Server-Sent Events', async () => {
   assert.ok(read.json().readAt);
   assert.equal((await h.request({ url: '/v1/users/sse-user/inbox?unread=true' })).json().items.length, 0);
 });
+
+test('/metrics exposes lateness, outcomes by provider, the due backlog and the oldest due age', async () => {
+  const id = await send({ to: { userId: 'metered' }, title: 'm', channels: ['inbox'] });
+  await settled(id);
+  const res = await h.app.inject({ url: '/metrics' });
+  assert.equal(res.statusCode, 200);
+  assert.match(res.body, /herald_delivery_lateness_seconds_bucket\{le="[^"]+",provider="inbox"\} \d+/);
+  assert.match(res.body, /herald_deliveries_total\{provider="inbox",outcome="sent"\} [1-9]\d*/);
+  assert.match(res.body, /herald_deliveries_due \d+/);
+  assert.match(res.body, /herald_deliveries_oldest_due_seconds \d/);
+});
