@@ -6,7 +6,7 @@ import { SignJWT, generateKeyPair, exportJWK } from 'jose';
 import { createHarness, TEST_JWT_SECRET, type TestHarness } from './helpers/app.ts';
 import { NO_HOOKS } from '../src/runtime/hooks.ts';
 
-/** The three ways in (API.md § Authentication), each on a harness configured for it. */
+/** The three ways in (docs/api.md § Authentication), each on a harness configured for it. */
 let jwks: Server;
 let jwksUrl: string;
 let es256: CryptoKey;

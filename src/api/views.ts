@@ -4,7 +4,7 @@ import type { Reminder } from '../reminders/index.ts';
 import type { StoredEvent } from '../events/index.ts';
 import type { AppView } from '../apps/index.ts';
 
-/** Domain objects as the API shows them: RFC 3339 timestamps, absent rather than null where API.md says "optional". */
+/** Domain objects as the API shows them: RFC 3339 timestamps, absent rather than null where docs/api.md says "optional". */
 const iso = (d: Date) => d.toISOString();
 
 export function userView(u: User) {

@@ -2,7 +2,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { HeraldError, validation } from '../errors/index.ts';
 import type { AppCredentials, FcmServiceAccount } from './types.ts';
 
-/** What PUT /v1/apps/{appId} accepts (API.md § Apps); secrets included. */
+/** What PUT /v1/apps/{appId} accepts (docs/api.md § Apps); secrets included. */
 export interface AppInput {
   readonly name: string;
   readonly apns?: {

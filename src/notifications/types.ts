@@ -1,6 +1,6 @@
 import type { ChannelName, NotificationContent, Platform, WebPushSubscription } from '../channels/types.ts';
 
-/** `POST /v1/notifications` (API.md, Notifications): addressing, timing and content. */
+/** `POST /v1/notifications` (docs/api.md, Notifications): addressing, timing and content. */
 export interface NotificationInput extends NotificationContent {
   readonly to:
     | { readonly userId: string }

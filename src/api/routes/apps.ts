@@ -3,7 +3,7 @@ import { AppBody, AppParams, AppView, errors } from '../schemas.ts';
 import { appView } from '../views.ts';
 import { jsonOnly, type RouteDeps } from './scopes.ts';
 
-/** Apps (API.md § Apps): per-app provider credentials, sealed at rest and never returned. */
+/** Apps (docs/api.md § Apps): per-app provider credentials, sealed at rest and never returned. */
 export const appRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
   jsonOnly(app);
   const tags = ['apps'];

@@ -4,7 +4,7 @@ import { DeviceBody, DeviceList, DeviceParams, DeviceView, errors } from '../sch
 import { deviceView } from '../views.ts';
 import { SCOPES, callerEmail, jsonOnly, type RouteDeps } from './scopes.ts';
 
-/** Devices (API.md § Devices), for admins under /v1/users/{userId} and for users under /v1/me. */
+/** Devices (docs/api.md § Devices), for admins under /v1/users/{userId} and for users under /v1/me. */
 export const deviceRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
   jsonOnly(app);
   for (const scope of SCOPES) {

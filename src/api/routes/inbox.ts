@@ -25,7 +25,7 @@ const ItemId = { itemId: Type.String({ minLength: 1, maxLength: 64 }) };
 const KEEPALIVE_MS = 15_000;
 
 /**
- * The in-app inbox (API.md § Inbox): list, mark read, and a Server-Sent Events stream with one
+ * The in-app inbox (docs/api.md § Inbox): list, mark read, and a Server-Sent Events stream with one
  * `inbox` event per new item. A reconnecting EventSource sends Last-Event-ID and gets the items
  * it missed first.
  */

@@ -14,7 +14,7 @@ const Page = Type.Object({
 });
 const RetryQuery = Type.Object({ includeExpired: Type.Boolean({ default: false }) });
 
-/** Notifications (API.md § Notifications): send now or at sendAt, read status, cancel, re-drive. */
+/** Notifications (docs/api.md § Notifications): send now or at sendAt, read status, cancel, re-drive. */
 export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
   jsonOnly(app);
   const tags = ['notifications'];

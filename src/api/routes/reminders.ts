@@ -5,7 +5,7 @@ import { reminderView } from '../views.ts';
 import { SCOPES, callerEmail, jsonOnly, type RouteDeps } from './scopes.ts';
 
 /**
- * Reminders (API.md § Reminders, seed 002's reminder service). Missing reminders — and another
+ * Reminders (docs/api.md § Reminders, seed 002's reminder service). Missing reminders — and another
  * user's, which /v1/me must not reveal — answer 404 MISSING_REMINDER, the seed's code.
  */
 export const reminderRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {

@@ -28,7 +28,7 @@ export const SCOPES: readonly Scope[] = [
 
 /**
  * Only JSON bodies: Fastify would also parse text/plain, which then fails schema validation
- * with a confusing 400; without the parser such a request is the 415 API.md promises.
+ * with a confusing 400; without the parser such a request is the 415 docs/api.md promises.
  */
 export function jsonOnly(app: FastifyInstance): void {
   app.removeContentTypeParser('text/plain');

@@ -4,7 +4,7 @@ import { UserBody, UserParams, UserView, errors } from '../schemas.ts';
 import { userView } from '../views.ts';
 import { jsonOnly, type RouteDeps } from './scopes.ts';
 
-/** Users (API.md § Users): PUT creates or replaces, GET reads, DELETE removes with devices and reminders. */
+/** Users (docs/api.md § Users): PUT creates or replaces, GET reads, DELETE removes with devices and reminders. */
 export const userRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
   jsonOnly(app);
   const tags = ['users'];

@@ -1,3 +1,4 @@
+import { cachedPromise } from '../promise-cache.ts';
 import { connect, headers as natsHeaders, nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy,
@@ -80,14 +81,8 @@ export class NatsBroker implements Broker {
   }
 
   /** The stream that captures `subject`, created when missing. */
-  async #stream(subject: string): Promise<string> {
-    let known = this.#streams.get(subject);
-    if (!known) {
-      known = this.#findOrCreateStream(subject);
-      this.#streams.set(subject, known);
-      known.catch(() => this.#streams.delete(subject));
-    }
-    return known;
+  #stream(subject: string): Promise<string> {
+    return cachedPromise(this.#streams, subject, () => this.#findOrCreateStream(subject));
   }
 
   async #findOrCreateStream(subject: string): Promise<string> {

@@ -1,3 +1,4 @@
+import { cachedPromise } from '../promise-cache.ts';
 import { PubSub, type Message, type Subscription as PubSubSubscription, type Topic } from '@google-cloud/pubsub';
 import type { Logger } from '../../log/index.ts';
 import { coerceError } from '../../log/index.ts';
@@ -53,14 +54,8 @@ export class PubSubBroker implements Broker {
     });
   }
 
-  async #topic(name: string): Promise<Topic> {
-    let known = this.#topics.get(name);
-    if (!known) {
-      known = this.#openTopic(name);
-      this.#topics.set(name, known);
-      known.catch(() => this.#topics.delete(name));
-    }
-    return known;
+  #topic(name: string): Promise<Topic> {
+    return cachedPromise(this.#topics, name, () => this.#openTopic(name));
   }
 
   async #openTopic(name: string): Promise<Topic> {

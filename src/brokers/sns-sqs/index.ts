@@ -1,3 +1,4 @@
+import { cachedPromise } from '../promise-cache.ts';
 import { createHash } from 'node:crypto';
 import { PublishCommand, SNSClient, type MessageAttributeValue as SnsAttribute } from '@aws-sdk/client-sns';
 import {
@@ -65,13 +66,7 @@ export class SnsSqsBroker implements Broker {
 
   async #topicArn(topic: string): Promise<string> {
     if (topic.startsWith('arn:')) return topic;
-    let known = this.#topics.get(topic);
-    if (!known) {
-      known = resolveTopicArn(this.#sns, topic, this.#options.autoCreate);
-      this.#topics.set(topic, known);
-      known.catch(() => this.#topics.delete(topic));
-    }
-    return known;
+    return cachedPromise(this.#topics, topic, () => resolveTopicArn(this.#sns, topic, this.#options.autoCreate));
   }
 
   async ensureTopic(topic: string): Promise<void> {
