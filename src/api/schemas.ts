@@ -1,4 +1,6 @@
 import { Type, type TSchema, type Static } from '@sinclair/typebox';
+import { USER_ID_PATTERN } from '../users/id.ts';
+import { APP_ID_PATTERN } from '../apps/id.ts';
 
 /**
  * TypeBox schemas of the v1 API: Fastify validates requests with them and /openapi.json is
@@ -24,10 +26,10 @@ export function errors(...statuses: number[]): Record<number, typeof ErrorBody> 
   return Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
 }
 
-// User ids come from the application (or a JWT's `sub`): any text without whitespace or '/'.
-export const UserId = Type.String({ pattern: '^[^\\s/]{1,200}$', description: 'the application’s user id' });
+// User ids come from the application (or a JWT's `sub`, checked against the same pattern).
+export const UserId = Type.String({ pattern: USER_ID_PATTERN, description: 'the application’s user id: 1–200 characters without whitespace, control characters or `/`, not `.` or `..`' });
 const ResourceId = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' });
-export const AppId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' });
+export const AppId = Type.String({ pattern: APP_ID_PATTERN });
 
 export const UserParams = Type.Object({ userId: UserId });
 export const DeviceParams = Type.Object({ deviceId: ResourceId });
@@ -52,7 +54,7 @@ const Preferences = Type.Object(
 
 export const UserBody = Type.Object(
   {
-    email: Type.Optional(Nullable(Type.String({ format: 'email', maxLength: 320 }))),
+    email: Type.Optional(Nullable(Type.String({ format: 'email', maxLength: 254, description: 'one mailbox, local@domain (no display name, no list)' }))),
     name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
     timezone: Type.Optional(Nullable(Type.String({ maxLength: 64, description: 'IANA time zone, e.g. Europe/Berlin' }))),
     locale: Type.Optional(Nullable(Type.String({ maxLength: 35 }))),
