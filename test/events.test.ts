@@ -34,7 +34,7 @@ test('events page oldest first with the after cursor; /v1/me sees only its own',
     assert.equal(e.itemType, 'device');
     assert.ok(e.itemId && e.createdAt && e.data);
   }
-  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('ev').sign(new TextEncoder().encode(TEST_JWT_SECRET));
+  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('ev').setExpirationTime('5m').sign(new TextEncoder().encode(TEST_JWT_SECRET));
   const mine = await h.app.inject({ url: '/v1/me/events', headers: { authorization: `Bearer ${token}` } });
   assert.equal(mine.json().items.length, 5);
 });

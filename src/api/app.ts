@@ -58,7 +58,7 @@ export async function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}
   registerErrorHandling(app);
   registerAuth(app, {
     apiKeys: new ApiKeyVerifier(ctx.pool),
-    userTokens: new UserTokenVerifier({ secret: ctx.config.userJwtSecret, jwksUrl: ctx.config.userJwksUrl }),
+    userTokens: new UserTokenVerifier({ secret: ctx.config.userJwtSecret, jwksUrl: ctx.config.userJwksUrl, ...ctx.config.userJwt }),
     trustGatewayHeaders: ctx.config.trustGatewayHeaders,
   });
   registerIdempotency(app, ctx.pool);

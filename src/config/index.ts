@@ -17,6 +17,12 @@ export interface Config {
   readonly secretKey: string | undefined;
   readonly userJwtSecret: string | undefined;
   readonly userJwksUrl: string | undefined;
+  readonly userJwt: {
+    readonly maxAgeSeconds: number;
+    readonly issuer: readonly string[] | undefined;
+    readonly audience: readonly string[] | undefined;
+    readonly appClaim: string;
+  };
   readonly trustGatewayHeaders: boolean;
   readonly maxBodyBytes: number;
   readonly apns: {
@@ -159,6 +165,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: s('HERALD_SECRET_KEY'),
     userJwtSecret: s('HERALD_USER_JWT_SECRET'),
     userJwksUrl: s('HERALD_USER_JWKS_URL'),
+    userJwt: {
+      maxAgeSeconds: n('HERALD_USER_JWT_MAX_AGE_SECONDS'),
+      issuer: v.get('HERALD_USER_JWT_ISSUER') as readonly string[] | undefined,
+      audience: v.get('HERALD_USER_JWT_AUDIENCE') as readonly string[] | undefined,
+      appClaim: s('HERALD_USER_JWT_APP_CLAIM') ?? 'app',
+    },
     trustGatewayHeaders: b('HERALD_TRUST_GATEWAY_HEADERS'),
     maxBodyBytes: n('HERALD_MAX_BODY_BYTES'),
     apns: {

@@ -1,12 +1,25 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HeraldError } from '../../errors/index.ts';
 import type { ApiKeyVerifier } from '../../auth/api-keys.ts';
-import type { UserTokenVerifier } from '../../auth/user-tokens.ts';
+import { DEFAULT_TOKEN_APP, type UserTokenVerifier } from '../../auth/user-tokens.ts';
+import { isUserId } from '../../users/id.ts';
+import { isSingleMailbox } from '../../users/email.ts';
 
-/** Who is calling: an application server (API key) or an end user (JWT or gateway headers). */
+/**
+ * Who is calling: an application server (API key) or an end user (JWT or gateway headers).
+ * An end user acts for one user of one app (`appId`) until `expiresAt` (a JWT's `exp`; gateway
+ * callers are checked by the gateway on every request and carry none). `email` is set only when
+ * the credentials carry one valid mailbox.
+ */
 export type Caller =
   | { readonly kind: 'admin'; readonly keyId: string }
-  | { readonly kind: 'user'; readonly userId: string; readonly email?: string | undefined };
+  | {
+      readonly kind: 'user';
+      readonly userId: string;
+      readonly email?: string | undefined;
+      readonly appId: string;
+      readonly expiresAt?: Date | undefined;
+    };
 
 /** What a route requires; set per route as `config: { auth: ... }`. Default: admin. */
 export type AuthRequirement = 'public' | 'admin' | 'user';
@@ -37,16 +50,22 @@ async function resolveCaller(request: FastifyRequest, deps: AuthDeps): Promise<C
     if (token.split('.').length === 3) {
       if (!deps.userTokens.enabled) return undefined;
       const user = await deps.userTokens.verify(token);
-      return user ? { kind: 'user', userId: user.userId, email: user.email } : undefined;
+      return user ? { kind: 'user', ...user } : undefined;
     }
     const keyId = await deps.apiKeys.verify(token);
     return keyId ? { kind: 'admin', keyId } : undefined;
   }
   if (deps.trustGatewayHeaders) {
-    const userId = request.headers['x-authenticated-userid'];
-    if (typeof userId === 'string' && userId.trim() !== '') {
+    // The gateway vouches for these, but they are still what a user id and an e-mail must be: a
+    // user id like a JWT `sub`, and seed 002's `x-consumer-username` only when it is one mailbox
+    // (a gateway's consumer name is often not an address at all). Gateway users belong to the
+    // default app, as seed 002's single app did.
+    const header = request.headers['x-authenticated-userid'];
+    const userId = typeof header === 'string' ? header.trim() : undefined;
+    if (userId !== undefined && userId !== '') {
+      if (!isUserId(userId)) return undefined;
       const email = request.headers['x-consumer-username'];
-      return { kind: 'user', userId: userId.trim(), email: typeof email === 'string' ? email : undefined };
+      return { kind: 'user', userId, email: isSingleMailbox(email) ? email : undefined, appId: DEFAULT_TOKEN_APP };
     }
   }
   return undefined;
@@ -78,8 +97,26 @@ export function targetUserId(request: FastifyRequest): string {
   return userId;
 }
 
-/** A stable identity for per-caller state such as idempotency keys. */
+/**
+ * The app a request acts in. An API key may name any app (`undefined`: the route's default);
+ * a user token acts only in its own app, so naming another is 403 — otherwise a user could have
+ * text they wrote sent with another app's credentials (its sender address, its webhook secret).
+ */
+export function requestApp(request: FastifyRequest, named: string | undefined, field = 'body.appId'): string | undefined {
+  const caller = request.caller;
+  if (caller?.kind !== 'user') return named;
+  if (named !== undefined && named !== caller.appId) {
+    throw new HeraldError('PERMISSION_DENIED', `This token is for app "${caller.appId}"; it cannot use app "${named}".`, [{ field, message: `this token may only use app "${caller.appId}"` }]);
+  }
+  return caller.appId;
+}
+
+/**
+ * A stable identity for per-caller state such as idempotency keys. A user is a user of one app:
+ * the same key sent with another app's token must not replay the first app's answer (app ids
+ * have no ':', so the parts cannot run together).
+ */
 export function callerKey(caller: Caller | undefined): string {
   if (!caller) return 'anonymous';
-  return caller.kind === 'admin' ? `key:${caller.keyId}` : `user:${caller.userId}`;
+  return caller.kind === 'admin' ? `key:${caller.keyId}` : `user:${caller.appId}:${caller.userId}`;
 }
