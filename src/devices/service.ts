@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { Pool } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import { uuidv7 } from '../db/ids.ts';
@@ -66,6 +67,30 @@ function normalise(input: DeviceInput): { token: string; subscription: WebSubscr
   }
 }
 
+export interface RegisterOptions {
+  /** The e-mail address the caller's credentials carry, for a user row created here. */
+  readonly email?: string | undefined;
+  /**
+   * The caller speaks for every user (the application's server, with an API key): a device
+   * registered to another user then moves to this one. An end user may move a device only by
+   * proving they hold it (see `provesPossession`); otherwise anyone who learnt a token could take
+   * the device over, silencing its owner and sending their own notifications to the owner's screen.
+   */
+  readonly trusted?: boolean | undefined;
+}
+
+/**
+ * Whether a registration proves it comes from the device itself. A Web Push subscription carries
+ * secrets only the browser holds (`keys.auth` is 16 random bytes it made, RFC 8291 §3.2): the same
+ * endpoint with the same keys is the same browser, e.g. another person signing in on it. APNs and
+ * FCM tokens are identifiers without a secret, so for them nothing an end user sends is proof.
+ */
+function provesPossession(stored: WebSubscription | null, sent: WebSubscription | null): boolean {
+  if (!stored || !sent) return false;
+  const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+  return same(stored.keys.p256dh, sent.keys.p256dh) && same(stored.keys.auth, sent.keys.auth);
+}
+
 function hookRow(d: Device): DeviceRow {
   return { id: d.id, userId: d.userId, appId: d.appId, platform: d.platform, token: d.token };
 }
@@ -82,9 +107,10 @@ export class DeviceService {
 
   /**
    * Register a device for a user. The same token again for the same user answers the existing
-   * device (`created: false`); a token registered to another user moves to this one.
+   * device (`created: false`); a token registered to another user moves to this one when the
+   * caller is trusted or proves possession, else it is 409 DEVICE_TAKEN and nothing changes.
    */
-  async register(userId: string, input: DeviceInput, email?: string): Promise<{ device: Device; created: boolean }> {
+  async register(userId: string, input: DeviceInput, options: RegisterOptions = {}): Promise<{ device: Device; created: boolean }> {
     const appId = input.appId ?? 'default';
     const { token, subscription, environment } = normalise(input);
     if (appId !== 'default' && !(await appExists(this.#pool, appId))) {
@@ -98,11 +124,15 @@ export class DeviceService {
     }
     const name = input.name ?? null;
     return withTransaction(this.#pool, async (client) => {
-      await ensureUser(client, userId, email);
+      await ensureUser(client, userId, options.email);
       for (let attempt = 0; attempt < 3; attempt++) {
         const existing = await lockDeviceByToken(client, appId, input.platform, token);
         if (existing) {
           const moved = existing.userId !== userId;
+          if (moved && !options.trusted && !provesPossession(existing.subscription, subscription)) {
+            // Neither the owner nor the device is named: the answer must not reveal whose it is.
+            throw new HeraldError('DEVICE_TAKEN', 'This device is registered to another user. Their app removes it on sign-out (DELETE /v1/me/devices/{deviceId}), or the application’s server moves it (POST /v1/users/{userId}/devices).');
+          }
           const revived = existing.status === 'invalid';
           const device = await reRegisterDevice(client, existing.id, userId, { subscription, name, environment });
           if (moved) {

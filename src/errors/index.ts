@@ -11,6 +11,7 @@ export const ERRORS = {
   MISSING_REMINDER: { status: 404, message: 'No such reminder.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed.' },
   CONFLICT: { status: 409, message: 'The resource is not in a state that allows this.' },
+  DEVICE_TAKEN: { status: 409, message: 'The device is registered to another user.' },
   IDEMPOTENCY_IN_PROGRESS: { status: 409, message: 'A request with this Idempotency-Key is still being processed.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send JSON (Content-Type: application/json).' },

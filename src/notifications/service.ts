@@ -117,6 +117,11 @@ export interface NotificationPage {
   readonly offset: number;
 }
 
+export interface ViewOptions {
+  /** The user reads their own notifications (`/v1/me`): they are shown as the only recipient. */
+  readonly asRecipient?: boolean | undefined;
+}
+
 export class NotificationService implements NotificationCreator {
   readonly #pool: Pool;
   constructor(pool: Pool) {
@@ -156,17 +161,24 @@ export class NotificationService implements NotificationCreator {
     });
   }
 
-  async get(id: string, forUser?: string): Promise<Record<string, unknown>> {
+  /**
+   * One notification; `forUser`: as that user sees it (404 unless a recipient; only their
+   * deliveries). `asRecipient`: the user is the caller (`/v1/me`), who is shown as the only
+   * recipient — the audience of a notification is the application's business, not something
+   * one recipient may learn (a broadcast would list every other user's id).
+   */
+  async get(id: string, forUser?: string, options: ViewOptions = {}): Promise<Record<string, unknown>> {
     const n = await store.getNotification(this.#pool, id);
     if (!n || (forUser !== undefined && !n.user_ids.includes(forUser))) throw new HeraldError('NOT_FOUND', 'No such notification.');
-    const deliveries = (await store.getDeliveries(this.#pool, [id])).filter((d) => forUser === undefined || d.user_id === forUser);
-    return view(n, deliveries, true);
+    const deliveries = await store.getDeliveries(this.#pool, [id], forUser);
+    return view(n, deliveries, true, options.asRecipient && forUser !== undefined ? [forUser] : undefined);
   }
 
-  async listForUser(userId: string, limit: number, offset: number): Promise<NotificationPage> {
+  async listForUser(userId: string, limit: number, offset: number, options: ViewOptions = {}): Promise<NotificationPage> {
     const { rows, total } = await store.listForUser(this.#pool, userId, limit, offset);
-    const deliveries = await store.getDeliveries(this.#pool, rows.map((r) => r.id));
-    const items = rows.map((n) => view(n, deliveries.filter((d) => d.notification_id === n.id && d.user_id === userId), true));
+    const deliveries = await store.getDeliveries(this.#pool, rows.map((r) => r.id), userId);
+    const recipients = options.asRecipient ? [userId] : undefined;
+    const items = rows.map((n) => view(n, deliveries.filter((d) => d.notification_id === n.id), true, recipients));
     return { items, total, limit, offset };
   }
 
@@ -213,7 +225,8 @@ function iso(d: Date | null | undefined): string | undefined {
   return d ? d.toISOString() : undefined;
 }
 
-export function view(n: store.NotificationRow, deliveries: readonly store.DeliveryRow[], withDeliveries: boolean): Record<string, unknown> {
+/** `recipients`: the user ids to show instead of the whole audience. */
+export function view(n: store.NotificationRow, deliveries: readonly store.DeliveryRow[], withDeliveries: boolean, recipients?: readonly string[]): Record<string, unknown> {
   const payload = n.payload as { title?: string; body?: string };
   return {
     id: n.id,
@@ -223,7 +236,7 @@ export function view(n: store.NotificationRow, deliveries: readonly store.Delive
     source: n.source ?? undefined,
     appId: n.app_id,
     reminderId: n.reminder_id ?? undefined,
-    userIds: n.user_ids,
+    userIds: recipients ?? n.user_ids,
     channels: n.channels,
     title: payload.title,
     body: payload.body,

@@ -147,11 +147,12 @@ export async function getNotification(db: Queryable, id: string): Promise<Notifi
   return rows[0];
 }
 
-export async function getDeliveries(db: Queryable, notificationIds: readonly string[]): Promise<DeliveryRow[]> {
+/** The deliveries of these notifications; with `userId`, only that user's (a broadcast has one per recipient). */
+export async function getDeliveries(db: Queryable, notificationIds: readonly string[], userId?: string): Promise<DeliveryRow[]> {
   const { rows } = await db.query<DeliveryRow>(
     `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, provider_id, sent_at
-       FROM deliveries WHERE notification_id = ANY ($1::text[]) ORDER BY id`,
-    [notificationIds],
+       FROM deliveries WHERE notification_id = ANY ($1::text[]) AND ($2::text IS NULL OR user_id = $2) ORDER BY id`,
+    [notificationIds, userId ?? null],
   );
   return rows;
 }

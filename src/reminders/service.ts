@@ -126,10 +126,17 @@ export class ReminderService {
     });
   }
 
-  async update(userId: string, id: string, patch: ReminderPatch): Promise<Reminder> {
+  /**
+   * `onlyApp`: the caller may only change reminders that app sends (an end user's token is for
+   * one app; its text must not go out with another app's credentials).
+   */
+  async update(userId: string, id: string, patch: ReminderPatch, options: { onlyApp?: string | undefined } = {}): Promise<Reminder> {
     return withTransaction(this.#pool, async (client) => {
       const current = await findReminder(client, userId, id, true);
       if (!current) throw new HeraldError('MISSING_REMINDER');
+      if (options.onlyApp !== undefined && current.appId !== options.onlyApp) {
+        throw new HeraldError('PERMISSION_DENIED', `This reminder is sent by app "${current.appId}"; this token may only change reminders of app "${options.onlyApp}".`, [{ field: 'appId', message: `the reminder belongs to app "${current.appId}"` }]);
+      }
       const values = await this.#resolve(client, userId, patch, current);
       const reminder = await updateReminder(client, id, values, { type: 'reminder:updated', data: eventData(values) });
       await this.#hooks().reminderSaved(client, reminder);

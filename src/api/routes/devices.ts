@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { targetUserId } from '../plugins/auth.ts';
+import { requestApp, targetUserId } from '../plugins/auth.ts';
 import { DeviceBody, DeviceList, DeviceParams, DeviceView, errors } from '../schemas.ts';
 import { deviceView } from '../views.ts';
 import { SCOPES, callerEmail, jsonOnly, type RouteDeps } from './scopes.ts';
@@ -15,13 +15,16 @@ export const deviceRoutes: FastifyPluginAsync<RouteDeps> = async (app, { service
       config,
       schema: {
         tags,
-        summary: 'Register a device (the same token again answers the existing device; another user’s token moves here)',
+        summary: 'Register a device (the same token again answers the existing device; another user’s moves here with an API key, else 409 DEVICE_TAKEN)',
         params: scope.params(),
         body: DeviceBody,
         response: { 200: DeviceView, 201: DeviceView, ...errors(400, 401, 403, 409, 413, 415, 422) },
       },
     }, async (request, reply) => {
-      const { device, created } = await services.devices.register(targetUserId(request), request.body as DeviceBody, callerEmail(request));
+      const body = request.body as DeviceBody;
+      const input = { ...body, appId: requestApp(request, body.appId) };
+      const trusted = request.caller?.kind === 'admin';
+      const { device, created } = await services.devices.register(targetUserId(request), input, { email: callerEmail(request), trusted });
       return reply.status(created ? 201 : 200).send(deviceView(device));
     });
 

@@ -64,7 +64,7 @@ export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { ser
       },
     }, async (request) => {
       const q = request.query as { limit: number; offset: number };
-      return services.notifications.listForUser(targetUserId(request), q.limit, q.offset);
+      return services.notifications.listForUser(targetUserId(request), q.limit, q.offset, { asRecipient: request.caller?.kind === 'user' });
     });
     app.get(`${scope.prefix}/notifications/:notificationId`, {
       config: { auth: scope.auth },
@@ -74,6 +74,6 @@ export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { ser
         params: scope.params({ notificationId: Type.String({ minLength: 1, maxLength: 64 }) }),
         response: { 200: NotificationView, ...errors(400, 401, 403, 404) },
       },
-    }, async (request) => services.notifications.get((request.params as { notificationId: string }).notificationId, targetUserId(request)));
+    }, async (request) => services.notifications.get((request.params as { notificationId: string }).notificationId, targetUserId(request), { asRecipient: request.caller?.kind === 'user' }));
   }
 };

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { targetUserId } from '../plugins/auth.ts';
+import { requestApp, targetUserId } from '../plugins/auth.ts';
 import { Paging, ReminderBody, ReminderList, ReminderParams, ReminderPatch, ReminderView, errors } from '../schemas.ts';
 import { reminderView } from '../views.ts';
 import { SCOPES, callerEmail, jsonOnly, type RouteDeps } from './scopes.ts';
@@ -16,8 +16,12 @@ export const reminderRoutes: FastifyPluginAsync<RouteDeps> = async (app, { servi
     const tags = ['reminders', scope.tag];
     const config = { auth: scope.auth };
     const one = scope.params(ReminderParams.properties);
-    const update = async (request: FastifyRequest) =>
-      reminderView(await services.reminders.update(targetUserId(request), reminderId(request), request.body as ReminderPatch));
+    // A user token changes only reminders its own app sends (see requestApp).
+    const update = async (request: FastifyRequest) => {
+      const patch = request.body as ReminderPatch;
+      const onlyApp = request.caller?.kind === 'user' ? requestApp(request, patch.appId) : undefined;
+      return reminderView(await services.reminders.update(targetUserId(request), reminderId(request), patch, { onlyApp }));
+    };
 
     app.post(`${scope.prefix}/reminders`, {
       config,
@@ -29,7 +33,9 @@ export const reminderRoutes: FastifyPluginAsync<RouteDeps> = async (app, { servi
         response: { 201: ReminderView, ...errors(400, 401, 403, 413, 415, 422) },
       },
     }, async (request, reply) => {
-      const reminder = await services.reminders.create(targetUserId(request), request.body as ReminderBody, callerEmail(request));
+      const body = request.body as ReminderBody;
+      const input = { ...body, appId: requestApp(request, body.appId) };
+      const reminder = await services.reminders.create(targetUserId(request), input, callerEmail(request));
       return reply.status(201).send(reminderView(reminder));
     });
 
