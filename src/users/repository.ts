@@ -51,8 +51,9 @@ function toUser(r: UserRecord): User {
   };
 }
 
-export async function findUser(db: Queryable, id: string): Promise<User | undefined> {
-  const { rows } = await db.query<UserRecord>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
+/** `lock`: hold the row for the rest of the transaction (a read that decides a write). */
+export async function findUser(db: Queryable, id: string, lock = false): Promise<User | undefined> {
+  const { rows } = await db.query<UserRecord>(`SELECT ${COLUMNS} FROM users WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id]);
   return rows[0] ? toUser(rows[0]) : undefined;
 }
 

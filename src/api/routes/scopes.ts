@@ -34,8 +34,11 @@ export function jsonOnly(app: FastifyInstance): void {
   app.removeContentTypeParser('text/plain');
 }
 
-/** The e-mail address an end user's credentials carry (JWT `email` claim, gateway `x-consumer-username`). */
+/**
+ * The e-mail address an end user's credentials carry (JWT `email` claim, gateway
+ * `x-consumer-username`); the auth plugin keeps it only when it is one mailbox.
+ */
 export function callerEmail(request: FastifyRequest): string | undefined {
   const caller = request.caller;
-  return caller?.kind === 'user' && caller.email && caller.email.length <= 320 ? caller.email : undefined;
+  return caller?.kind === 'user' ? caller.email : undefined;
 }

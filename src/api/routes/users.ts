@@ -10,7 +10,8 @@ export const userRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services 
   const tags = ['users'];
 
   const put = async (request: { body: unknown } & Parameters<typeof targetUserId>[0]) => {
-    const { user } = await services.users.put(targetUserId(request), request.body as UserBody);
+    const self = request.caller?.kind === 'user' ? { vouchedEmail: request.caller.email } : undefined;
+    const { user } = await services.users.put(targetUserId(request), request.body as UserBody, { self });
     return userView(user);
   };
   const get = async (request: Parameters<typeof targetUserId>[0]) => userView(await services.users.get(targetUserId(request)));

@@ -2,6 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Counter } from 'prom-client';
 import type { AppCredentials, EmailCredentials } from '../../apps/types.ts';
 import type { Channel, ChannelDeps, DeliveryJob, Verdict } from '../types.ts';
+import { isSingleMailbox } from '../../users/email.ts';
 import { composeEmail } from './message.ts';
 import { SesSender, type SesOptions } from './ses.ts';
 import { SmtpSender } from './smtp.ts';
@@ -89,6 +90,9 @@ export class EmailChannel implements Channel {
     if (!user) return { status: 'failed', error: 'e-mail needs a user with an email address; this delivery has none' };
     const to = user.email?.trim();
     if (!to) return { status: 'failed', error: `user ${user.id} has no email address` };
+    // Addresses are checked when stored, but a row written before that (or by hand) must not
+    // become a list of recipients or a header in the To: line.
+    if (!isSingleMailbox(to)) return { status: 'failed', error: `user ${user.id}'s email address is not one mailbox` };
     const app = await this.#deps.credentials.get(job.appId);
     if (!app) return { status: 'failed', error: `unknown app ${job.appId}` };
     const route = routeFor(app, this.#deps.config.email);
