@@ -23,6 +23,7 @@ export interface Config {
     readonly audience: readonly string[] | undefined;
     readonly appClaim: string;
   };
+  readonly sseMaxStreamsPerUser: number;
   readonly trustGatewayHeaders: boolean;
   readonly maxBodyBytes: number;
   readonly apns: {
@@ -171,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       audience: v.get('HERALD_USER_JWT_AUDIENCE') as readonly string[] | undefined,
       appClaim: s('HERALD_USER_JWT_APP_CLAIM') ?? 'app',
     },
+    sseMaxStreamsPerUser: n('HERALD_SSE_MAX_STREAMS_PER_USER'),
     trustGatewayHeaders: b('HERALD_TRUST_GATEWAY_HEADERS'),
     maxBodyBytes: n('HERALD_MAX_BODY_BYTES'),
     apns: {

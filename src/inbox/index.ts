@@ -1,56 +1,23 @@
 import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../log/index.ts';
-import { Listener } from '../db/listener.ts';
 import { HeraldError } from '../errors/index.ts';
-import { INBOX_CHANNEL } from '../dispatch/wakeup.ts';
+import { toItem, type InboxItem, type InboxRow as Row } from './items.ts';
+import { LiveStreams, type LiveStream, type StreamStats } from './streams.ts';
 
-export interface InboxItem {
-  readonly id: string;
-  readonly notificationId: string | null;
-  readonly title: string | null;
-  readonly body: string | null;
-  readonly data: Record<string, unknown>;
-  readonly url: string | null;
-  readonly readAt: string | null;
-  readonly createdAt: string;
-}
-
-interface Row {
-  id: string;
-  notification_id: string | null;
-  title: string | null;
-  body: string | null;
-  data: Record<string, unknown>;
-  url: string | null;
-  read_at: Date | null;
-  created_at: Date;
-}
-
-const toItem = (r: Row): InboxItem => ({
-  id: r.id,
-  notificationId: r.notification_id,
-  title: r.title,
-  body: r.body,
-  data: r.data,
-  url: r.url,
-  readAt: r.read_at?.toISOString() ?? null,
-  createdAt: r.created_at.toISOString(),
-});
+export type { InboxItem } from './items.ts';
+export type { LiveStream, StreamStats } from './streams.ts';
 
 /**
- * The in-app inbox: items the inbox channel stored, read state, and live streams. Streams work
- * across processes: the worker that stores an item NOTIFYs `herald_inbox`, and every API process
- * LISTENs and forwards the item to the streams of that user it holds.
+ * The in-app inbox: items the inbox channel stored, read state, and live streams (`streams.ts`:
+ * they work across processes, and each is capped per user and cleaned up on every path).
  */
 export class InboxService {
   readonly #pool: Pool;
-  readonly #listener: Listener;
-  readonly #streams = new Map<string, Set<(item: InboxItem) => void>>();
-  #listening: Promise<void> | undefined;
+  readonly #streams: LiveStreams;
 
-  constructor(pool: Pool, log: Logger) {
+  constructor(pool: Pool, log: Logger, options: { readonly maxStreamsPerUser: number }) {
     this.#pool = pool;
-    this.#listener = new Listener(pool, log.child({ component: 'inbox-stream' }));
+    this.#streams = new LiveStreams(pool, log, options.maxStreamsPerUser);
   }
 
   async list(userId: string, limit: number, offset: number, unreadOnly: boolean): Promise<{ items: InboxItem[]; total: number; unread: number; limit: number; offset: number }> {
@@ -90,35 +57,21 @@ export class InboxService {
     return rows.map(toItem);
   }
 
-  /** Call `onItem` for every new item of the user until the returned function is called. */
-  async subscribe(userId: string, onItem: (item: InboxItem) => void): Promise<() => void> {
-    this.#listening ??= this.#listener.listen(INBOX_CHANNEL, (payload) => void this.#forward(payload));
-    await this.#listening;
-    let set = this.#streams.get(userId);
-    if (!set) this.#streams.set(userId, (set = new Set()));
-    set.add(onItem);
-    return () => {
-      set.delete(onItem);
-      if (set.size === 0) this.#streams.delete(userId);
-    };
+  /** Open a live stream for the user; undefined when they hold as many as allowed on this process. */
+  openStream(userId: string): LiveStream | undefined {
+    return this.#streams.open(userId);
   }
 
-  async #forward(payload: string): Promise<void> {
-    let note: { userId?: string; id?: string };
-    try {
-      note = JSON.parse(payload) as { userId?: string; id?: string };
-    } catch {
-      return;
-    }
-    const subscribers = note.userId ? this.#streams.get(note.userId) : undefined;
-    if (!subscribers || !note.id) return;
-    const { rows } = await this.#pool.query<Row>(`SELECT * FROM inbox_items WHERE id = $1`, [note.id]).catch(() => ({ rows: [] as Row[] }));
-    if (!rows[0]) return;
-    const item = toItem(rows[0]);
-    for (const s of subscribers) s(item);
+  get maxStreamsPerUser(): number {
+    return this.#streams.maxPerUser;
+  }
+
+  /** What this process's open streams hold (for leak checks and tests). */
+  streamStats(): StreamStats {
+    return this.#streams.stats();
   }
 
   async close(): Promise<void> {
-    await this.#listener.close();
+    await this.#streams.close();
   }
 }

@@ -46,7 +46,7 @@ export function buildServices(ctx: Context): Services {
     events: new EventService(ctx.pool),
     credentials,
     notifications: new NotificationService(ctx.pool),
-    inbox: new InboxService(ctx.pool, ctx.log),
+    inbox: new InboxService(ctx.pool, ctx.log, { maxStreamsPerUser: ctx.config.sseMaxStreamsPerUser }),
   };
   const metrics = engineMetrics(ctx.metrics);
   services.health.addGauges('deliveries', async () => {

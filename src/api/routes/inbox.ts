@@ -4,7 +4,8 @@ import type { ApiDeps } from '../types.ts';
 import { targetUserId } from '../plugins/auth.ts';
 import { errors } from '../schemas.ts';
 import { SCOPES } from './scopes.ts';
-import type { InboxItem } from '../../inbox/index.ts';
+import type { InboxItem, LiveStream } from '../../inbox/index.ts';
+import { HeraldError } from '../../errors/index.ts';
 
 const Item = Type.Object({
   id: Type.String(),
@@ -23,6 +24,8 @@ const ListQuery = Type.Object({
 });
 const ItemId = { itemId: Type.String({ minLength: 1, maxLength: 64 }) };
 const KEEPALIVE_MS = 15_000;
+// A stream frees its slot when its client goes; a refused client retries after this.
+const STREAM_RETRY_AFTER_SECONDS = 30;
 
 /**
  * The in-app inbox (docs/api.md § Inbox): list, mark read, and a Server-Sent Events stream with one
@@ -32,9 +35,10 @@ const KEEPALIVE_MS = 15_000;
 export const inboxRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
   const tags = ['inbox'];
   // Open streams hold their connections; end them before the server closes (else close waits).
-  const open = new Set<() => void>();
+  // On shutdown the stream ends and EventSource reconnects (to another replica).
+  const open = new Set<LiveStream>();
   app.addHook('preClose', async () => {
-    for (const close of open) close();
+    for (const stream of [...open]) stream.close();
   });
   for (const scope of SCOPES) {
     app.get(`${scope.prefix}/inbox`, {
@@ -58,12 +62,35 @@ export const inboxRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }
 
     app.get(`${scope.prefix}/inbox/stream`, {
       config: { auth: scope.auth },
-      schema: { tags: [...tags, scope.tag], summary: 'Server-Sent Events: one `inbox` event per new item', params: scope.params(), response: { ...errors(401, 403) } },
+      schema: {
+        tags: [...tags, scope.tag],
+        summary: 'Server-Sent Events: one `inbox` event per new item; `expired` before the stream ends with its token',
+        params: scope.params(),
+        response: { ...errors(401, 403, 429) },
+      },
     }, async (request, reply) => {
       const userId = targetUserId(request);
-      const lastEventId = request.headers['last-event-id'];
-      reply.hijack();
+      const stream = services.inbox.openStream(userId);
+      if (!stream) {
+        // Refuse the newest rather than close the oldest: EventSource reconnects a closed stream,
+        // so evicting would make a user's tabs take turns closing each other every few seconds.
+        throw new HeraldError('RATE_LIMITED', `At most ${services.inbox.maxStreamsPerUser} open inbox streams per user.`, undefined, { 'retry-after': String(STREAM_RETRY_AFTER_SECONDS) });
+      }
       const res = reply.raw;
+      reply.hijack();
+      // From here every way out — the client leaving (even before setup finishes), the token
+      // expiring, shutdown, a failed setup step — is stream.close(), which runs once and frees the
+      // subscription, the timers and the user's slot.
+      open.add(stream);
+      stream.onClose(() => {
+        open.delete(stream);
+        res.end();
+      });
+      res.once('close', () => stream.close());
+      // The client may have gone while the request was authenticated: 'close' was then emitted
+      // before anyone listened.
+      if (res.destroyed || request.raw.socket.destroyed) return stream.close();
+
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
@@ -72,23 +99,26 @@ export const inboxRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }
       });
       const send = (item: InboxItem) => res.write(`id: ${item.id}\nevent: inbox\ndata: ${JSON.stringify(item)}\n\n`);
       res.write(`retry: 3000\n: connected\n\n`);
-      const unsubscribe = await services.inbox.subscribe(userId, send);
-      if (typeof lastEventId === 'string' && lastEventId.length > 0 && lastEventId.length <= 64) {
-        for (const item of await services.inbox.since(userId, lastEventId).catch(() => [])) send(item);
+      try {
+        await stream.subscribe(send);
+        const lastEventId = request.headers['last-event-id'];
+        if (typeof lastEventId === 'string' && lastEventId.length > 0 && lastEventId.length <= 64) {
+          for (const item of await services.inbox.since(userId, lastEventId).catch(() => [])) if (!stream.closed) send(item);
+        }
+      } catch (err) {
+        request.log.warn({ err }, 'inbox stream setup failed');
+        stream.close();
       }
-      const keepalive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
-      const end = () => {
-        clearInterval(keepalive);
-        unsubscribe();
-        open.delete(close);
-      };
-      // On shutdown the stream ends and EventSource reconnects (to another replica).
-      const close = () => {
-        end();
-        res.end();
-      };
-      open.add(close);
-      request.raw.once('close', end);
+      stream.every(KEEPALIVE_MS, () => res.write(': keep-alive\n\n'));
+      // A stream must not outlive the token that opened it: say why, then end it. The client
+      // reconnects with a fresh token (the expired one is refused).
+      const expiresAt = request.caller?.kind === 'user' ? request.caller.expiresAt : undefined;
+      if (expiresAt) {
+        stream.at(expiresAt, () => {
+          res.write(`event: expired\ndata: ${JSON.stringify({ reason: 'token expired' })}\n\n`);
+          stream.close();
+        });
+      }
     });
   }
 };
