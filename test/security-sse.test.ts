@@ -107,7 +107,7 @@ test('a user holds at most HERALD_SSE_MAX_STREAMS_PER_USER streams; the next is 
 });
 
 test('a stream ends when its token expires, after a final `expired` event', async () => {
-  const headers = await asUser('short-lived', { exp: Math.floor(Date.now() / 1000) + 2 });
+  const headers = await asUser('short-lived', { exp: Math.floor(Date.now() / 1000) + 3 });
   const stream = await open(headers);
   assert.equal(stream.res.status, 200);
   const first = await stream.read('event: expired');
