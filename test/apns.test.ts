@@ -123,6 +123,18 @@ test('background pushes go at priority 5, VoIP to the .voip topic, no TTL means 
   assert.deepEqual(fake.violations, []);
 });
 
+test('pushType background carries aps.content-available: 1 at priority 5, or Apple never wakes the app', async () => {
+  await withChannel(tokenCreds(), async (channel) => {
+    const bg = job({}, { pushType: 'background', data: { sync: 'inbox' } });
+    assert.equal((await channel.send(bg)).status, 'sent');
+    const got = fake.received.find((r) => r.apnsId === bg.id)!;
+    assert.equal(got.headers['apns-push-type'], 'background');
+    assert.equal(got.headers['apns-priority'], '5');
+    assert.deepEqual(got.payload, { sync: 'inbox', aps: { 'content-available': 1 } });
+  });
+  assert.deepEqual(fake.violations, []);
+});
+
 test('apns-id is a UUID derived from the delivery id, stable across retries', () => {
   const a = apnsIdFor('delivery-123');
   assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);

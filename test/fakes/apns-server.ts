@@ -237,6 +237,10 @@ export class FakeApns {
       setTimeout(() => session.close(), 50).unref();
       return;
     }
+    // Apple accepts a background push without content-available, then never wakes the app for it.
+    if (payload && headers['apns-push-type'] === 'background' && (payload.aps as Record<string, unknown> | undefined)?.['content-available'] !== 1) {
+      this.violations.push('background push without aps.content-available: 1');
+    }
     if (action.status === 200 && this.options.record !== false) this.delivered.set(apnsId, (this.delivered.get(apnsId) ?? 0) + 1);
     answer(action.status, 'reason' in action ? action.reason : undefined, action.timestamp !== undefined ? { timestamp: action.timestamp } : {});
   }
