@@ -37,9 +37,6 @@ export interface ReminderInput {
 /** PATCH body: any subset. */
 export type ReminderPatch = Partial<ReminderInput>;
 
-/** Seed 002 refused reminders due less than a minute ahead (INVALID_DUEDATE). */
-const MIN_LEAD_MS = 60_000;
-
 function parseDate(text: string): Date {
   const date = new Date(text);
   if (Number.isNaN(date.getTime())) throw validation('body.date: must be an RFC 3339 date-time', [{ field: 'body.date', message: 'must be an RFC 3339 date-time' }]);
@@ -95,8 +92,12 @@ export class ReminderService {
     }
     const now = this.#now();
     const rescheduled = !current || input.date !== undefined || input.notifyOffset !== undefined;
-    if (rescheduled && firstFireTime({ date, notifyOffset }).getTime() < now.getTime() + MIN_LEAD_MS) {
-      throw new HeraldError('INVALID_DUEDATE', 'date − notifyOffset must be at least one minute in the future', { fireAt: firstFireTime({ date, notifyOffset }).toISOString() });
+    // Any moment in the future will do: workers wake on NOTIFY and a timer set to the next due
+    // time, so a reminder seconds ahead fires on time. (Seed 002 wanted a minute of lead because
+    // its scheduler ran once a minute.)
+    const fireAt = firstFireTime({ date, notifyOffset });
+    if (rescheduled && fireAt.getTime() <= now.getTime()) {
+      throw new HeraldError('INVALID_DUEDATE', `date − notifyOffset is ${fireAt.toISOString()}, which has already passed; a reminder must fire in the future`, { fireAt: fireAt.toISOString() });
     }
     const schedule = { date, notifyOffset, recurrence, timezone };
     const nextFireAt = nextOccurrence(schedule, now);
