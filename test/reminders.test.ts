@@ -110,7 +110,7 @@ test('PATCH and seed-style POST reschedule; GET reads; DELETE removes and record
   assert.equal((await h.request({ method: 'DELETE', url: `/v1/users/r6/reminders/${r.id}` })).statusCode, 204);
   const gone = await h.request({ url: `/v1/users/r6/reminders/${r.id}` });
   assert.equal(gone.statusCode, 404);
-  assert.equal(gone.json().error.code, 'MISSING_REMINDER');
+  assert.equal(gone.json().error.code, 'NOT_FOUND');
   const types = (await h.request({ url: '/v1/users/r6/events' })).json().items.map((e: { type: string }) => e.type);
   assert.deepEqual(types, ['reminder:created', 'reminder:updated', 'reminder:updated', 'reminder:deleted']);
 });
@@ -121,7 +121,7 @@ test('another user’s reminder through /v1/me is 404 for every verb', async () 
   for (const [method, payload] of [['GET', undefined], ['PATCH', { message: 'x' }], ['POST', { message: 'x' }], ['DELETE', undefined]] as const) {
     const res = await h.app.inject({ method, url: `/v1/me/reminders/${r.id}`, headers: auth, ...(payload ? { payload } : {}) });
     assert.equal(res.statusCode, 404, `${method}: ${res.body}`);
-    assert.equal(res.json().error.code, 'MISSING_REMINDER');
+    assert.equal(res.json().error.code, 'NOT_FOUND');
   }
   assert.equal((await h.request({ url: `/v1/users/victim/reminders/${r.id}` })).json().message, 'secret');
   const own = await h.app.inject({ method: 'POST', url: '/v1/me/reminders', headers: auth, payload: { date: inHours(2), message: 'mine' } });

@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import { uuidv7 } from '../db/ids.ts';
-import { HeraldError, validation } from '../errors/index.ts';
+import { HeraldError, notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
 import type { DomainHooks } from '../runtime/hooks.ts';
 import { findUser, ensureUser } from '../users/repository.ts';
@@ -130,7 +130,7 @@ export class ReminderService {
   async update(userId: string, id: string, patch: ReminderPatch): Promise<Reminder> {
     return withTransaction(this.#pool, async (client) => {
       const current = await findReminder(client, userId, id, true);
-      if (!current) throw new HeraldError('MISSING_REMINDER');
+      if (!current) throw notFound('reminder', id);
       const values = await this.#resolve(client, userId, patch, current);
       const reminder = await updateReminder(client, id, values, { type: 'reminder:updated', data: eventData(values) });
       await this.#hooks().reminderSaved(client, reminder);
@@ -140,7 +140,7 @@ export class ReminderService {
 
   async get(userId: string, id: string): Promise<Reminder> {
     const reminder = await findReminder(this.#pool, userId, id);
-    if (!reminder) throw new HeraldError('MISSING_REMINDER');
+    if (!reminder) throw notFound('reminder', id);
     return reminder;
   }
 
@@ -150,7 +150,7 @@ export class ReminderService {
 
   async delete(userId: string, id: string): Promise<void> {
     await withTransaction(this.#pool, async (client) => {
-      if (!(await findReminder(client, userId, id, true))) throw new HeraldError('MISSING_REMINDER');
+      if (!(await findReminder(client, userId, id, true))) throw notFound('reminder', id);
       await this.#hooks().reminderDeleted(client, id, userId);
       await deleteReminder(client, userId, id);
       await appendEvent(client, { userId, type: 'reminder:deleted', itemType: 'reminder', itemId: id });
