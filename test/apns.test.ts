@@ -149,6 +149,24 @@ test('development devices go to the sandbox host unless the app overrides the UR
   assert.equal(apnsOrigin({ ...creds, url: 'https://apns-proxy.internal' }, 'development'), 'https://apns-proxy.internal');
 });
 
+test('HERALD_APNS_URL routes every app without its own URL (an egress proxy), not only the default app', async () => {
+  const credentials = new MemoryCredentials();
+  const { url: _none, ...noUrl } = tokenCreds();
+  credentials.apps.set('other', { id: 'other', name: 'Other', apns: noUrl });
+  credentials.apps.set('dev', { id: 'dev', name: 'Dev', apns: { ...noUrl, environment: 'development' } });
+  const config = await testConfig({ HERALD_APNS_URL: fake.origin });
+  const channel = createApnsChannel({ config, log: createLogger('silent'), metrics: new Registry(), credentials }, { ca: pki.ca });
+  try {
+    for (const appId of ['other', 'dev']) {
+      const j = job({ appId });
+      assert.deepEqual(await channel.send(j), { status: 'sent', providerId: j.id }, appId);
+      assert.ok(fake.received.some((r) => r.apnsId === j.id), `${appId}: reached the origin HERALD_APNS_URL names`);
+    }
+  } finally {
+    await channel.close();
+  }
+});
+
 test('payloads over 4096 bytes (5120 for VoIP) fail before sending', async () => {
   await withChannel(tokenCreds(), async (channel) => {
     const before = fake.received.length;
