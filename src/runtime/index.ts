@@ -98,7 +98,7 @@ export async function startHerald(
           for (const role of [...started].reverse()) {
             await role.stop().catch((err: unknown) => log.error({ err, role: role.name }, 'role failed to stop'));
           }
-          await services.inbox.close().catch(() => undefined);
+          await services.close();
           await db.close();
           log.info('herald stopped');
         })();

@@ -78,7 +78,10 @@ export class FakeFcmServer {
   /** Scripted answers per registration token: `always` every time, otherwise consumed in order. */
   readonly scripts = new Map<string, { always?: ScriptedError; queue: ScriptedError[] }>();
   tokenRequests = 0;
+  /** HTTP/2 sessions opened. */
   connections = 0;
+  /** TLS handshakes completed (HTTP/2 and HTTP/1.1, token endpoint included). */
+  tlsConnections = 0;
   tokenLifetimeSeconds: number;
   /** Make the token endpoint refuse the account (invalid_grant). */
   refuseGrants = false;
@@ -107,6 +110,7 @@ export class FakeFcmServer {
     this.#server = http2.createSecureServer({ key: this.certificate.key, cert: this.certificate.cert, allowHTTP1: true });
     // Small responses must not wait for Nagle's algorithm (40 ms per round trip with delayed ACKs).
     this.#server.on('connection', (socket: Socket) => socket.setNoDelay(true));
+    this.#server.on('secureConnection', () => this.tlsConnections++);
     this.#server.on('session', (session) => {
       this.connections++;
       this.#sessions.add(session);
