@@ -25,6 +25,8 @@ RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
+# The incremental build's record (dist/.tsbuildinfo) is of no use in the image.
+RUN rm -f dist/.tsbuildinfo
 
 FROM node:${NODE_VERSION}-alpine${ALPINE_VERSION} AS deps
 WORKDIR /app

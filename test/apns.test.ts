@@ -123,6 +123,18 @@ test('background pushes go at priority 5, VoIP to the .voip topic, no TTL means 
   assert.deepEqual(fake.violations, []);
 });
 
+test('pushType background carries aps.content-available: 1 at priority 5, or Apple never wakes the app', async () => {
+  await withChannel(tokenCreds(), async (channel) => {
+    const bg = job({}, { pushType: 'background', data: { sync: 'inbox' } });
+    assert.equal((await channel.send(bg)).status, 'sent');
+    const got = fake.received.find((r) => r.apnsId === bg.id)!;
+    assert.equal(got.headers['apns-push-type'], 'background');
+    assert.equal(got.headers['apns-priority'], '5');
+    assert.deepEqual(got.payload, { sync: 'inbox', aps: { 'content-available': 1 } });
+  });
+  assert.deepEqual(fake.violations, []);
+});
+
 test('apns-id is a UUID derived from the delivery id, stable across retries', () => {
   const a = apnsIdFor('delivery-123');
   assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -135,6 +147,24 @@ test('development devices go to the sandbox host unless the app overrides the UR
   assert.equal(apnsOrigin(creds, 'production'), 'https://api.push.apple.com');
   assert.equal(apnsOrigin(creds, 'development'), 'https://api.sandbox.push.apple.com');
   assert.equal(apnsOrigin({ ...creds, url: 'https://apns-proxy.internal' }, 'development'), 'https://apns-proxy.internal');
+});
+
+test('HERALD_APNS_URL routes every app without its own URL (an egress proxy), not only the default app', async () => {
+  const credentials = new MemoryCredentials();
+  const { url: _none, ...noUrl } = tokenCreds();
+  credentials.apps.set('other', { id: 'other', name: 'Other', apns: noUrl });
+  credentials.apps.set('dev', { id: 'dev', name: 'Dev', apns: { ...noUrl, environment: 'development' } });
+  const config = await testConfig({ HERALD_APNS_URL: fake.origin });
+  const channel = createApnsChannel({ config, log: createLogger('silent'), metrics: new Registry(), credentials }, { ca: pki.ca });
+  try {
+    for (const appId of ['other', 'dev']) {
+      const j = job({ appId });
+      assert.deepEqual(await channel.send(j), { status: 'sent', providerId: j.id }, appId);
+      assert.ok(fake.received.some((r) => r.apnsId === j.id), `${appId}: reached the origin HERALD_APNS_URL names`);
+    }
+  } finally {
+    await channel.close();
+  }
 });
 
 test('payloads over 4096 bytes (5120 for VoIP) fail before sending', async () => {

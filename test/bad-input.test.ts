@@ -93,7 +93,7 @@ test('bad ids are 400, unknown ids 404, and never 500', async () => {
   const cases: Array<[string, string, number, string]> = [
     ['GET', '/v1/users/has%20space', 400, 'VALIDATION_FAILED'],
     ['GET', '/v1/users/base/reminders/not!an!id', 400, 'VALIDATION_FAILED'],
-    ['GET', '/v1/users/base/reminders/0190d8c0-0000-7000-8000-000000000000', 404, 'MISSING_REMINDER'],
+    ['GET', '/v1/users/base/reminders/0190d8c0-0000-7000-8000-000000000000', 404, 'NOT_FOUND'],
     ['DELETE', '/v1/users/base/devices/nope', 404, 'NOT_FOUND'],
     ['DELETE', `/v1/users/base/devices/${'z'.repeat(65)}`, 400, 'VALIDATION_FAILED'],
     ['GET', '/v1/apps/-bad', 400, 'VALIDATION_FAILED'],
@@ -109,6 +109,28 @@ test('bad ids are 400, unknown ids 404, and never 500', async () => {
   // Longer than the router's maxParamLength (100): Fastify's router answers 414 before any hook runs.
   const long = await h.request({ url: `/v1/users/${'x'.repeat(300)}` });
   assert.ok(long.statusCode >= 400 && long.statusCode < 500, long.body);
+});
+
+test('every missing resource is 404 NOT_FOUND, with the resource named in details', async () => {
+  const id = '0190d8c0-0000-7000-8000-000000000000';
+  const cases: Array<[string, string, string, object?]> = [
+    ['GET', '/v1/users/nobody-here', 'user'],
+    ['DELETE', '/v1/users/base/devices/nope', 'device'],
+    ['GET', `/v1/users/base/reminders/${id}`, 'reminder'],
+    ['PATCH', `/v1/users/base/reminders/${id}`, 'reminder', { message: 'x' }],
+    ['POST', `/v1/users/base/reminders/${id}`, 'reminder', { message: 'x' }],
+    ['DELETE', `/v1/users/base/reminders/${id}`, 'reminder'],
+    ['GET', `/v1/notifications/${id}`, 'notification'],
+    ['DELETE', `/v1/notifications/${id}`, 'notification'],
+    ['POST', `/v1/users/base/inbox/${id}/read`, 'inbox item'],
+    ['GET', '/v1/apps/missing', 'app'],
+    ['GET', '/v1/no-such-route', 'route'],
+  ];
+  for (const [method, url, resource, payload] of cases) {
+    const res = await h.request({ method: method as 'GET', url, ...(payload ? { payload } : {}) });
+    expect(res, 404, 'NOT_FOUND', `${method} ${url}`);
+    assert.equal(res.json().error.details?.resource, resource, `${method} ${url}: ${res.body}`);
+  }
 });
 
 test('nasty values inside valid shapes are refused with 4xx, not 500', async () => {

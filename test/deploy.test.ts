@@ -305,7 +305,7 @@ describe('Dockerfile', () => {
     assert.match(build.from, /^node:\$\{NODE_VERSION\}-alpine/);
     assert.ok(runs(build).some((r) => /npm ci\b/.test(r) && !r.includes('--omit=dev')), 'build installs dev dependencies');
     assert.ok(runs(build).includes('npm run build'));
-    assert.equal(pkg.scripts.build, 'tsc -p tsconfig.build.json');
+    assert.equal(pkg.scripts.build, 'tsc -b tsconfig.build.json');
     const deps = stage('deps')!;
     assert.ok(runs(deps).some((r) => /npm ci\b.*--omit=dev/.test(r)), 'deps installs production dependencies only');
     const copies = runtime.instructions.filter((i) => i.keyword === 'COPY').map((i) => parseCopy(i.args));

@@ -118,3 +118,19 @@ test('when a recurring reminder fires, its notification is delivered and the nex
     await engine.stop();
   }
 });
+
+test('a reminder a few seconds ahead is accepted and fires on time, without a one-minute lead', async () => {
+  const engine: RunningEngine = await startEngine(h);
+  try {
+    const date = new Date(Date.now() + 2_000);
+    const r = await createReminder('soon', { date: date.toISOString(), message: 'Kettle', channels: ['inbox'] });
+    assert.equal(r.nextFireAt, date.toISOString());
+    const item = await eventually(async () => {
+      const list = (await h.request({ url: '/v1/users/soon/inbox' })).json().items as Array<{ body: string; createdAt: string }>;
+      return list.find((i) => i.body === 'Kettle');
+    }, 15_000, 'the reminder in the inbox');
+    assert.ok(Date.parse(item.createdAt) >= date.getTime(), 'not before its time');
+  } finally {
+    await engine.stop();
+  }
+});

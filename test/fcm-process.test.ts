@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { eventually, spawnHerald } from './helpers/engine.ts';
+import { freePort, waitFor200 } from './helpers/herald-process.ts';
 import { NotificationService } from '../src/notifications/service.ts';
 import { generateVapidKeys } from '../src/channels/webpush/index.ts';
 import { FakeFcmServer } from './fakes/fcm-server.ts';
@@ -88,4 +89,51 @@ test('herald worker delivers to FCM and a Web Push service, trusting NODE_EXTRA_
   child.kill('SIGTERM');
   const code = await new Promise<number | null>((resolve) => child!.once('exit', (c) => resolve(c)));
   assert.equal(code, 0, `the worker shuts down cleanly: ${stderr}`);
+});
+
+test('registrations checked with validateTokens share one sender: one OAuth exchange, reused connections, HERALD_FCM_URL for every app', async () => {
+  const caFile = path.join(dir, 'fcm-ca.pem');
+  await writeFile(caFile, fcm.certificate.ca);
+  const port = await freePort();
+  const key = 'hk_validate_test_key';
+  let stderr = '';
+  const api = spawnHerald(['api'], {
+    HERALD_DATABASE_URL: db.url,
+    HERALD_SECRET_KEY: randomBytes(32).toString('hex'),
+    HERALD_API_KEY: key,
+    HERALD_PORT: String(port),
+    HERALD_HOST: '127.0.0.1',
+    HERALD_FCM_URL: fcm.url,
+    HERALD_DATABASE_POOL_SIZE: '4',
+    NODE_EXTRA_CA_CERTS: caFile,
+  });
+  api.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor200(`${base}/readyz`, { child: api, output: () => stderr, exited: new Promise((r) => api.once('exit', r)) });
+    const call = async (method: string, url: string, body: unknown) => {
+      const res = await fetch(`${base}${url}`, { method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: res.status, json: (await res.json()) as { error?: { code: string } } };
+    };
+    // An app of its own with no fcm.url: its checks go where HERALD_FCM_URL points.
+    const app = await call('PUT', '/v1/apps/shop', { name: 'Shop', fcm: { serviceAccount: fcm.account, validateTokens: true } });
+    assert.equal(app.status, 200, JSON.stringify(app.json));
+    const tokens = fcm.tokenRequests;
+    const tls = fcm.tlsConnections;
+    const dryRuns = fcm.received.length;
+    for (let i = 0; i < 6; i++) {
+      const res = await call('POST', '/v1/users/val-proc/devices', { platform: 'android', token: `tok-shop-${i}`, appId: 'shop' });
+      assert.equal(res.status, 201, JSON.stringify(res.json));
+    }
+    const dead = await call('POST', '/v1/users/val-proc/devices', { platform: 'android', token: 'invalid-shop-token', appId: 'shop' });
+    assert.equal(dead.status, 422, JSON.stringify(dead.json));
+    assert.equal(dead.json.error?.code, 'INVALID_DEVICE_TOKEN');
+    assert.equal(fcm.received.length - dryRuns, 6, 'six validate_only dry runs reached the fake');
+    assert.equal(fcm.tokenRequests - tokens, 1, 'one OAuth token exchange for seven registrations');
+    assert.ok(fcm.tlsConnections - tls <= 2, `${fcm.tlsConnections - tls} TLS handshakes: the token endpoint's and the API's, then reused`);
+  } finally {
+    api.kill('SIGTERM');
+    await new Promise((resolve) => (api.exitCode === null ? api.once('exit', resolve) : resolve(undefined)));
+  }
+  assert.doesNotMatch(stderr, /"level":"(error|fatal)"/);
 });

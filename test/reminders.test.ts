@@ -41,18 +41,34 @@ test('notifyType is a synonym of channels; isRecurring without recurrence is dai
   assert.equal(res.json().timezone, 'UTC', 'no zone given and none on the user: UTC');
 });
 
-test('INVALID_DUEDATE when date − notifyOffset is not a minute ahead; nothing written', async () => {
+test('INVALID_DUEDATE when date − notifyOffset has already passed, saying so; nothing written', async () => {
   for (const payload of [
     { date: new Date(Date.now() - 60_000).toISOString(), message: 'past' },
-    { date: new Date(Date.now() + 30_000).toISOString(), message: 'too soon' },
+    { date: new Date(Date.now() - 1_000).toISOString(), message: 'just past' },
     { date: inHours(1), notifyOffset: 61, message: 'offset makes it past' },
   ]) {
     const res = await h.request({ method: 'POST', url: '/v1/users/r3/reminders', payload });
     assert.equal(res.statusCode, 422, res.body);
     assert.equal(res.json().error.code, 'INVALID_DUEDATE');
+    assert.match(res.json().error.message, /already passed/);
+    assert.ok(res.json().error.details.fireAt);
   }
   assert.equal(await count(`SELECT 1 FROM reminders WHERE user_id = 'r3'`), 0);
   assert.equal(await count(`SELECT 1 FROM events WHERE user_id = 'r3'`), 0);
+});
+
+test('a reminder due in seconds is accepted: herald needs no minute of lead time', async () => {
+  for (const ms of [30_000, 3_000]) {
+    const date = new Date(Date.now() + ms).toISOString();
+    const res = await h.request({ method: 'POST', url: '/v1/users/r3b/reminders', payload: { date, message: `in ${ms} ms` } });
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal(res.json().nextFireAt, date);
+  }
+  const r = (await h.request({ method: 'POST', url: '/v1/users/r3b/reminders', payload: { date: inHours(1), message: 'moved' } })).json();
+  const soon = new Date(Date.now() + 5_000).toISOString();
+  const moved = await h.request({ method: 'PATCH', url: `/v1/users/r3b/reminders/${r.id}`, payload: { date: soon } });
+  assert.equal(moved.statusCode, 200, moved.body);
+  assert.equal(moved.json().nextFireAt, soon);
 });
 
 test('invalid RRULE is 422 INVALID_RECURRENCE; bad timezone is 422 INVALID_TIMEZONE', async () => {
@@ -94,7 +110,7 @@ test('PATCH and seed-style POST reschedule; GET reads; DELETE removes and record
   assert.equal((await h.request({ method: 'DELETE', url: `/v1/users/r6/reminders/${r.id}` })).statusCode, 204);
   const gone = await h.request({ url: `/v1/users/r6/reminders/${r.id}` });
   assert.equal(gone.statusCode, 404);
-  assert.equal(gone.json().error.code, 'MISSING_REMINDER');
+  assert.equal(gone.json().error.code, 'NOT_FOUND');
   const types = (await h.request({ url: '/v1/users/r6/events' })).json().items.map((e: { type: string }) => e.type);
   assert.deepEqual(types, ['reminder:created', 'reminder:updated', 'reminder:updated', 'reminder:deleted']);
 });
@@ -105,7 +121,7 @@ test('another user’s reminder through /v1/me is 404 for every verb', async () 
   for (const [method, payload] of [['GET', undefined], ['PATCH', { message: 'x' }], ['POST', { message: 'x' }], ['DELETE', undefined]] as const) {
     const res = await h.app.inject({ method, url: `/v1/me/reminders/${r.id}`, headers: auth, ...(payload ? { payload } : {}) });
     assert.equal(res.statusCode, 404, `${method}: ${res.body}`);
-    assert.equal(res.json().error.code, 'MISSING_REMINDER');
+    assert.equal(res.json().error.code, 'NOT_FOUND');
   }
   assert.equal((await h.request({ url: `/v1/users/victim/reminders/${r.id}` })).json().message, 'secret');
   const own = await h.app.inject({ method: 'POST', url: '/v1/me/reminders', headers: auth, payload: { date: inHours(2), message: 'mine' } });

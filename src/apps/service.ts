@@ -44,7 +44,7 @@ export class AppService {
 
   async get(appId: string): Promise<AppView> {
     const [row, credentials] = await Promise.all([findApp(this.#pool, appId), this.#credentials.load(appId)]);
-    if (!credentials) throw notFound('app');
+    if (!credentials) throw notFound('app', appId);
     return {
       id: appId,
       name: credentials.name,

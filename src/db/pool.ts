@@ -10,8 +10,9 @@ export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 // and bigint ids stay strings because ids are opaque strings in the API.
 export function createPool(connectionString: string, max: number, log?: Logger, applicationName = 'herald'): Pool {
   const pool = new pg.Pool({ connectionString, max, application_name: applicationName, idleTimeoutMillis: 30_000 });
-  // An idle client that errors (server restart, network) must not crash the process.
-  pool.on('error', (err) => log?.warn({ err }, 'idle database connection failed'));
+  // An idle client that errors (server restart, network) must not crash the process. pg-pool
+  // hangs the whole Client on the error (err.client); the log's err serializer leaves it out.
+  pool.on('error', (err) => log?.warn({ err, role: applicationName }, 'idle database connection failed'));
   return pool;
 }
 

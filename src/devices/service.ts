@@ -164,7 +164,7 @@ export class DeviceService {
   async remove(userId: string, deviceId: string): Promise<void> {
     await withTransaction(this.#pool, async (client) => {
       const device = await deleteDevice(client, userId, deviceId);
-      if (!device) throw notFound('device');
+      if (!device) throw notFound('device', deviceId);
       await this.#hooks().deviceRemoved(client, device.id, userId);
       await appendEvent(client, { userId, type: 'device:removed', itemType: 'device', itemId: device.id, data: { platform: device.platform, appId: device.appId } });
     });

@@ -8,7 +8,6 @@ export const ERRORS = {
   UNAUTHENTICATED: { status: 401, message: 'Credentials are missing or not valid.' },
   PERMISSION_DENIED: { status: 403, message: 'These credentials may not do that.' },
   NOT_FOUND: { status: 404, message: 'No such resource.' },
-  MISSING_REMINDER: { status: 404, message: 'No such reminder.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed.' },
   CONFLICT: { status: 409, message: 'The resource is not in a state that allows this.' },
   DEVICE_TAKEN: { status: 409, message: 'The device is registered to another user.' },
@@ -46,6 +45,11 @@ export class HeraldError extends Error {
   }
 }
 
-export const notFound = (what = 'resource'): HeraldError => new HeraldError('NOT_FOUND', `No such ${what}.`);
+/**
+ * 404 for any resource: one code (`NOT_FOUND`, the contract's), the resource named in details so a
+ * client can tell a missing reminder from a missing route without parsing the message.
+ */
+export const notFound = (resource: string, id?: string): HeraldError =>
+  new HeraldError('NOT_FOUND', `No such ${resource}.`, id === undefined ? { resource } : { resource, id });
 export const validation = (message: string, details?: unknown): HeraldError =>
   new HeraldError('VALIDATION_FAILED', message, details);

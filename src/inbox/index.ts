@@ -1,6 +1,6 @@
 import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../log/index.ts';
-import { HeraldError } from '../errors/index.ts';
+import { HeraldError, notFound } from '../errors/index.ts';
 import { toItem, type InboxItem, type InboxRow as Row } from './items.ts';
 import { LiveStreams, type LiveStream, type StreamStats } from './streams.ts';
 
@@ -42,7 +42,7 @@ export class InboxService {
       `UPDATE inbox_items SET read_at = COALESCE(read_at, now()) WHERE id = $1 AND user_id = $2 RETURNING *`,
       [id, userId],
     );
-    if (!rows[0]) throw new HeraldError('NOT_FOUND', 'No such inbox item.');
+    if (!rows[0]) throw notFound('inbox item', id);
     return toItem(rows[0]);
   }
 

@@ -3,7 +3,7 @@ import addFormats from 'ajv-formats';
 import type { Pool, PoolClient, Queryable } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import { uuidv7 } from '../db/ids.ts';
-import { HeraldError } from '../errors/index.ts';
+import { HeraldError, notFound } from '../errors/index.ts';
 import { appendEvent, appendEvents } from '../events/outbox.ts';
 import { notifyDeliveriesDue } from '../dispatch/wakeup.ts';
 import type { NotificationInput, CreateOptions, CreatedNotification, NotificationCreator } from './types.ts';
@@ -169,7 +169,7 @@ export class NotificationService implements NotificationCreator {
    */
   async get(id: string, forUser?: string, options: ViewOptions = {}): Promise<Record<string, unknown>> {
     const n = await store.getNotification(this.#pool, id);
-    if (!n || (forUser !== undefined && !n.user_ids.includes(forUser))) throw new HeraldError('NOT_FOUND', 'No such notification.');
+    if (!n || (forUser !== undefined && !n.user_ids.includes(forUser))) throw notFound('notification', id);
     const deliveries = await store.getDeliveries(this.#pool, [id], forUser);
     return view(n, deliveries, true, options.asRecipient && forUser !== undefined ? [forUser] : undefined);
   }
@@ -190,7 +190,7 @@ export class NotificationService implements NotificationCreator {
         [id],
       );
       const n = rows[0];
-      if (!n) throw new HeraldError('NOT_FOUND', 'No such notification.');
+      if (!n) throw notFound('notification', id);
       if (n.cancelled_at) return;
       const { rows: started } = await client.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM deliveries WHERE notification_id = $1 AND status IN ('sending', 'sent')`,
@@ -208,7 +208,7 @@ export class NotificationService implements NotificationCreator {
   async retry(id: string, includeExpired = false): Promise<{ redriven: number }> {
     return withTransaction(this.#pool, async (client) => {
       const n = await store.getNotification(client, id);
-      if (!n) throw new HeraldError('NOT_FOUND', 'No such notification.');
+      if (!n) throw notFound('notification', id);
       if (n.cancelled_at) throw new HeraldError('CONFLICT', 'The notification was cancelled.');
       const rows = await store.redrive(client, id, includeExpired);
       if (rows.length > 0) {

@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import { uuidv7 } from '../db/ids.ts';
-import { HeraldError, validation } from '../errors/index.ts';
+import { HeraldError, notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
 import type { DomainHooks } from '../runtime/hooks.ts';
 import { findUser, ensureUser } from '../users/repository.ts';
@@ -36,9 +36,6 @@ export interface ReminderInput {
 
 /** PATCH body: any subset. */
 export type ReminderPatch = Partial<ReminderInput>;
-
-/** Seed 002 refused reminders due less than a minute ahead (INVALID_DUEDATE). */
-const MIN_LEAD_MS = 60_000;
 
 function parseDate(text: string): Date {
   const date = new Date(text);
@@ -95,8 +92,12 @@ export class ReminderService {
     }
     const now = this.#now();
     const rescheduled = !current || input.date !== undefined || input.notifyOffset !== undefined;
-    if (rescheduled && firstFireTime({ date, notifyOffset }).getTime() < now.getTime() + MIN_LEAD_MS) {
-      throw new HeraldError('INVALID_DUEDATE', 'date − notifyOffset must be at least one minute in the future', { fireAt: firstFireTime({ date, notifyOffset }).toISOString() });
+    // Any moment in the future will do: workers wake on NOTIFY and a timer set to the next due
+    // time, so a reminder seconds ahead fires on time. (Seed 002 wanted a minute of lead because
+    // its scheduler ran once a minute.)
+    const fireAt = firstFireTime({ date, notifyOffset });
+    if (rescheduled && fireAt.getTime() <= now.getTime()) {
+      throw new HeraldError('INVALID_DUEDATE', `date − notifyOffset is ${fireAt.toISOString()}, which has already passed; a reminder must fire in the future`, { fireAt: fireAt.toISOString() });
     }
     const schedule = { date, notifyOffset, recurrence, timezone };
     const nextFireAt = nextOccurrence(schedule, now);
@@ -133,7 +134,7 @@ export class ReminderService {
   async update(userId: string, id: string, patch: ReminderPatch, options: { onlyApp?: string | undefined } = {}): Promise<Reminder> {
     return withTransaction(this.#pool, async (client) => {
       const current = await findReminder(client, userId, id, true);
-      if (!current) throw new HeraldError('MISSING_REMINDER');
+      if (!current) throw notFound('reminder', id);
       if (options.onlyApp !== undefined && current.appId !== options.onlyApp) {
         throw new HeraldError('PERMISSION_DENIED', `This reminder is sent by app "${current.appId}"; this token may only change reminders of app "${options.onlyApp}".`, [{ field: 'appId', message: `the reminder belongs to app "${current.appId}"` }]);
       }
@@ -146,7 +147,7 @@ export class ReminderService {
 
   async get(userId: string, id: string): Promise<Reminder> {
     const reminder = await findReminder(this.#pool, userId, id);
-    if (!reminder) throw new HeraldError('MISSING_REMINDER');
+    if (!reminder) throw notFound('reminder', id);
     return reminder;
   }
 
@@ -156,7 +157,7 @@ export class ReminderService {
 
   async delete(userId: string, id: string): Promise<void> {
     await withTransaction(this.#pool, async (client) => {
-      if (!(await findReminder(client, userId, id, true))) throw new HeraldError('MISSING_REMINDER');
+      if (!(await findReminder(client, userId, id, true))) throw notFound('reminder', id);
       await this.#hooks().reminderDeleted(client, id, userId);
       await deleteReminder(client, userId, id);
       await appendEvent(client, { userId, type: 'reminder:deleted', itemType: 'reminder', itemId: id });

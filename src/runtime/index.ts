@@ -34,6 +34,22 @@ export async function openDatabase(config: Config, log: Logger, applicationName 
   };
 }
 
+/**
+ * A registry with the process metrics under their conventional names (`process_cpu_seconds_total`,
+ * `nodejs_eventloop_lag_seconds`, ...: what Node.js dashboards and alerts query); herald's own
+ * metrics add the one `herald_` prefix. prom-client's three gauges named `nodejs_active_*_total`
+ * are dropped: only counters may end in `_total`, and `sum(nodejs_active_handles)` (and friends,
+ * by type) give the same numbers.
+ */
+export function processMetrics(): Registry {
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
+  for (const gauge of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    metrics.removeSingleMetric(gauge);
+  }
+  return metrics;
+}
+
 export interface Herald {
   readonly ctx: Context;
   readonly services: Services;
@@ -58,8 +74,7 @@ export async function startHerald(
     await migrate(db.pool, log);
     const migrations = await loadMigrations();
     const dataDir = path.resolve(config.dataDir);
-    const metrics = new Registry();
-    collectDefaultMetrics({ register: metrics, prefix: 'herald_process_' });
+    const metrics = processMetrics();
     const ctx: Context = {
       config,
       log,
@@ -98,7 +113,7 @@ export async function startHerald(
           for (const role of [...started].reverse()) {
             await role.stop().catch((err: unknown) => log.error({ err, role: role.name }, 'role failed to stop'));
           }
-          await services.inbox.close().catch(() => undefined);
+          await services.close();
           await db.close();
           log.info('herald stopped');
         })();

@@ -10,6 +10,7 @@ import { NotificationService } from '../notifications/service.ts';
 import { InboxService } from '../inbox/index.ts';
 import { engineHooks } from '../scheduler/hooks.ts';
 import { validatePushDevice } from '../channels/fcm/validate.ts';
+import { FcmSender } from '../channels/fcm/sender.ts';
 import { engineMetrics } from '../dispatch/metrics.ts';
 import { backlog } from '../dispatch/store.ts';
 
@@ -30,15 +31,20 @@ export interface Services {
   readonly credentials: CredentialStore;
   readonly notifications: NotificationService;
   readonly inbox: InboxService;
+  /** Close what the services hold open (inbox streams, the FCM connections of token checks). */
+  close(): Promise<void>;
 }
 
 export function buildServices(ctx: Context): Services {
   const credentials = new CredentialStore({ pool: ctx.pool, secretKey: ctx.secretKey, config: ctx.config, dataDir: ctx.dataDir, log: ctx.log });
   const hooks = (): DomainHooks => services.hooks;
+  // One sender for every registration-time token check: its OAuth tokens and HTTP/2 connections
+  // are kept across registrations instead of an OAuth exchange and a TLS handshake per device.
+  const fcmChecks = new FcmSender({ url: ctx.config.fcm.url });
   const services: Services = {
     health: new Health(),
     // Registration-time token check (seed 002's dry run), for apps that set fcm.validateTokens.
-    hooks: engineHooks({ ...NO_HOOKS, validateDevice: (device) => validatePushDevice(credentials, device) }),
+    hooks: engineHooks({ ...NO_HOOKS, validateDevice: (device) => validatePushDevice(credentials, device, fcmChecks) }),
     users: new UserService(ctx.pool, hooks),
     devices: new DeviceService(ctx.pool, hooks),
     reminders: new ReminderService(ctx.pool, hooks),
@@ -47,6 +53,9 @@ export function buildServices(ctx: Context): Services {
     credentials,
     notifications: new NotificationService(ctx.pool),
     inbox: new InboxService(ctx.pool, ctx.log, { maxStreamsPerUser: ctx.config.sseMaxStreamsPerUser }),
+    async close() {
+      await Promise.allSettled([services.inbox.close(), fcmChecks.close()]);
+    },
   };
   const metrics = engineMetrics(ctx.metrics);
   services.health.addGauges('deliveries', async () => {

@@ -31,7 +31,7 @@ export class UserService {
 
   async get(id: string): Promise<User> {
     const user = await findUser(this.#pool, id);
-    if (!user) throw notFound('user');
+    if (!user) throw notFound('user', id);
     return user;
   }
 
@@ -56,7 +56,7 @@ export class UserService {
   /** Removes the user with their devices and reminders; the engine cancels pending notifications in the same transaction. */
   async delete(id: string): Promise<void> {
     await withTransaction(this.#pool, async (client) => {
-      if (!(await lockUser(client, id))) throw notFound('user');
+      if (!(await lockUser(client, id))) throw notFound('user', id);
       await this.#hooks().userDeleted(client, id);
       await deleteUser(client, id);
       await appendEvent(client, { userId: id, type: 'user:deleted', itemType: 'user', itemId: id });

@@ -137,6 +137,12 @@ export class FakeApns {
   /** Verified provider tokens → iat (APNs, too, validates a token once, not per request). */
   readonly #verified = new Map<string, number>();
   #port = 0;
+  #goAway: {
+    readonly held: number;
+    readonly answered: number;
+    readonly requests: Array<{ readonly stream: ServerHttp2Stream; readonly state: SessionState; readonly token: string; readonly process: () => void }>;
+    readonly done: (r: { lastStreamId: number; answered: string[]; refused: string[] }) => void;
+  } | undefined;
 
   constructor(options: FakeApnsOptions) {
     this.options = options;
@@ -188,6 +194,19 @@ export class FakeApns {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
+  /**
+   * An APNs server shutting down as RFC 9113 §6.8 describes it: hold the next `held` requests of
+   * one connection unanswered, then send GOAWAY (NO_ERROR, reason Shutdown) with a last-stream-id
+   * between them, so `answered` are at or below it and the rest above. Those at or below are
+   * processed and answered after the GOAWAY; those above are refused (RST_STREAM REFUSED_STREAM,
+   * never recorded); then the connection closes. Resolves with the device tokens of each kind.
+   */
+  goAwayAfter(held: number, answered = Math.floor(held / 2)): Promise<{ lastStreamId: number; answered: string[]; refused: string[] }> {
+    return new Promise((done) => {
+      this.#goAway = { held, answered, requests: [], done };
+    });
+  }
+
   /** Drop every connection (a network failure from the client's point of view). */
   dropAll(): void {
     for (const session of this.#sessions.keys()) session.destroy();
@@ -223,6 +242,13 @@ export class FakeApns {
     let payload: Record<string, unknown> | undefined;
     if (this.options.record !== false) payload = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
     const request: FakeRequest = { token, headers, payload, apnsId, session: state.id };
+    if (this.#goAway && this.#hold(stream, state, request, () => this.#process(stream, headers, state, request, answer))) return;
+    this.#process(stream, headers, state, request, answer);
+  }
+
+  /** A request that passed every check: record it and answer as scripted (200 by default). */
+  #process(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, state: SessionState, request: FakeRequest, answer: (status: number, reason?: string, extra?: Record<string, unknown>) => void): void {
+    const { payload, apnsId } = request;
     this.count++;
     if (this.options.record !== false) this.received.push(request);
     const action = this.script(request) ?? { status: 200 };
@@ -237,8 +263,37 @@ export class FakeApns {
       setTimeout(() => session.close(), 50).unref();
       return;
     }
+    // Apple accepts a background push without content-available, then never wakes the app for it.
+    if (payload && headers['apns-push-type'] === 'background' && (payload.aps as Record<string, unknown> | undefined)?.['content-available'] !== 1) {
+      this.violations.push('background push without aps.content-available: 1');
+    }
     if (action.status === 200 && this.options.record !== false) this.delivered.set(apnsId, (this.delivered.get(apnsId) ?? 0) + 1);
     answer(action.status, 'reason' in action ? action.reason : undefined, action.timestamp !== undefined ? { timestamp: action.timestamp } : {});
+  }
+
+  /** Holds a request for a scripted GOAWAY; false when it is not to be held (another connection). */
+  #hold(stream: ServerHttp2Stream, state: SessionState, request: FakeRequest, process: () => void): boolean {
+    const plan = this.#goAway!;
+    if (plan.requests.length > 0 && plan.requests[0]!.state !== state) return false;
+    plan.requests.push({ stream, state, token: request.token, process });
+    if (plan.requests.length < plan.held) return true;
+    this.#goAway = undefined;
+    const held = [...plan.requests].sort((a, b) => (a.stream.id ?? 0) - (b.stream.id ?? 0));
+    const lastStreamId = held[plan.answered - 1]?.stream.id ?? 0;
+    const session = stream.session!;
+    state.lastStreamId = lastStreamId;
+    session.goaway(http2.constants.NGHTTP2_NO_ERROR, lastStreamId, Buffer.from(JSON.stringify({ reason: 'Shutdown' })));
+    const below = held.filter((r) => (r.stream.id ?? 0) <= lastStreamId);
+    const above = held.filter((r) => (r.stream.id ?? 0) > lastStreamId);
+    // The client must wait for these answers rather than send the requests elsewhere.
+    setTimeout(() => {
+      for (const s of state.open) if ((s.id ?? 0) > lastStreamId) s.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      for (const r of below) r.process();
+      session.close();
+      setTimeout(() => session.destroy(), 2_000).unref();
+      plan.done({ lastStreamId, answered: below.map((r) => r.token), refused: above.map((r) => r.token) });
+    }, 100);
+    return true;
   }
 
   /** Apple's request rules, in the order APNs applies them; undefined when the request is fine. */

@@ -63,6 +63,23 @@ export interface ReceivedMessage {
   readonly message: Record<string, unknown>;
 }
 
+/** What a scripted GOAWAY did (see FakeFcmServer.goAwayAfter). */
+export interface GoAwayReport {
+  readonly lastStreamId: number;
+  /** Registration tokens answered 200 after the GOAWAY (stream ids at or below lastStreamId). */
+  readonly answered: readonly string[];
+  /** Tokens refused (stream ids above lastStreamId): never processed, never recorded. */
+  readonly refused: readonly string[];
+}
+
+interface HeldSend {
+  readonly streamId: number;
+  readonly token: string;
+  readonly session: ServerHttp2Session;
+  readonly res: Http2ServerResponse;
+  readonly answer: () => void;
+}
+
 export interface FakeFcmOptions {
   /** expires_in of issued access tokens. */
   readonly tokenLifetimeSeconds?: number;
@@ -78,7 +95,10 @@ export class FakeFcmServer {
   /** Scripted answers per registration token: `always` every time, otherwise consumed in order. */
   readonly scripts = new Map<string, { always?: ScriptedError; queue: ScriptedError[] }>();
   tokenRequests = 0;
+  /** HTTP/2 sessions opened. */
   connections = 0;
+  /** TLS handshakes completed (HTTP/2 and HTTP/1.1, token endpoint included). */
+  tlsConnections = 0;
   tokenLifetimeSeconds: number;
   /** Make the token endpoint refuse the account (invalid_grant). */
   refuseGrants = false;
@@ -90,6 +110,9 @@ export class FakeFcmServer {
   #publicKey: string;
   #url = '';
   #sent = 0;
+  /** Connections that sent GOAWAY → its last-stream-id: later streams are not processed. */
+  #wentAway = new WeakMap<ServerHttp2Session, number>();
+  #goAway: { readonly held: number; readonly answered: number; readonly sends: HeldSend[]; readonly done: (r: GoAwayReport) => void } | undefined;
 
   constructor(options: FakeFcmOptions = {}) {
     this.certificate = makeTestCertificate();
@@ -107,6 +130,7 @@ export class FakeFcmServer {
     this.#server = http2.createSecureServer({ key: this.certificate.key, cert: this.certificate.cert, allowHTTP1: true });
     // Small responses must not wait for Nagle's algorithm (40 ms per round trip with delayed ACKs).
     this.#server.on('connection', (socket: Socket) => socket.setNoDelay(true));
+    this.#server.on('secureConnection', () => this.tlsConnections++);
     this.#server.on('session', (session) => {
       this.connections++;
       this.#sessions.add(session);
@@ -144,6 +168,20 @@ export class FakeFcmServer {
   /** Send GOAWAY on every open connection (as a front end does before it restarts). */
   goAway(): void {
     for (const session of this.#sessions) session.goaway(http2.constants.NGHTTP2_NO_ERROR);
+  }
+
+  /**
+   * A front end draining for a restart, as RFC 9113 §6.8 describes it: hold the next `held` sends
+   * of one connection unanswered, then send GOAWAY (NO_ERROR) with a last-stream-id between them,
+   * so `answered` of them are at or below it and the rest above. Those at or below are answered
+   * (200, recorded) after the GOAWAY; those above are refused (RST_STREAM REFUSED_STREAM, never
+   * recorded: the server did not process them); then the connection closes. Resolves with what
+   * was answered and refused.
+   */
+  goAwayAfter(held: number, answered = Math.floor(held / 2)): Promise<GoAwayReport> {
+    return new Promise((done) => {
+      this.#goAway = { held, answered, sends: [], done };
+    });
   }
 
   /** Forget issued access tokens (as if Google revoked them). */
@@ -224,10 +262,45 @@ export class FakeFcmServer {
     const scripted = script?.queue.shift() ?? script?.always;
     if (scripted) return this.#error(res, scripted);
     const validateOnly = parsed.validate_only === true;
-    this.received.push({ project, accessToken: bearer!, validateOnly, message });
-    res.writeHead(200, { 'content-type': 'application/json' });
-    const id = validateOnly ? 'fake_message_for_dry_run' : `0:${Date.now()}%${(++this.#sent).toString(16)}`;
-    res.end(JSON.stringify({ name: `projects/${project}/messages/${id}` }));
+    const answer = () => {
+      if (res.stream.destroyed) return;
+      this.received.push({ project, accessToken: bearer!, validateOnly, message });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const id = validateOnly ? 'fake_message_for_dry_run' : `0:${Date.now()}%${(++this.#sent).toString(16)}`;
+      res.end(JSON.stringify({ name: `projects/${project}/messages/${id}` }));
+    };
+    const wentAway = this.#wentAway.get(res.stream.session as ServerHttp2Session);
+    if (wentAway !== undefined && (res.stream.id ?? 0) > wentAway) {
+      res.stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    if (this.#goAway && this.#hold({ streamId: res.stream.id ?? 0, token, session: res.stream.session as ServerHttp2Session, res, answer })) return;
+    answer();
+  }
+
+  /** Holds a send for a scripted GOAWAY; false when it is not to be held (another connection). */
+  #hold(send: HeldSend): boolean {
+    const plan = this.#goAway!;
+    if (plan.sends.length > 0 && plan.sends[0]!.session !== send.session) return false;
+    plan.sends.push(send);
+    if (plan.sends.length < plan.held) return true;
+    this.#goAway = undefined;
+    const sends = [...plan.sends].sort((a, b) => a.streamId - b.streamId);
+    const lastStreamId = sends[plan.answered - 1]?.streamId ?? 0;
+    const session = send.session;
+    session.goaway(http2.constants.NGHTTP2_NO_ERROR, lastStreamId);
+    this.#wentAway.set(session, lastStreamId);
+    const below = sends.filter((s) => s.streamId <= lastStreamId);
+    const above = sends.filter((s) => s.streamId > lastStreamId);
+    // The client must wait for these answers rather than send the requests elsewhere.
+    setTimeout(() => {
+      for (const s of above) if (!s.res.stream.destroyed) s.res.stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      for (const s of below) s.answer();
+      session.close();
+      setTimeout(() => session.destroy(), 2_000).unref();
+      plan.done({ lastStreamId, answered: below.map((s) => s.token), refused: above.map((s) => s.token) });
+    }, 100);
+    return true;
   }
 
   #error(res: Http2ServerResponse, e: ScriptedError): void {

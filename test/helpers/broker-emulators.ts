@@ -64,27 +64,40 @@ export interface PubSubEmulator {
   /** host:port for PUBSUB_EMULATOR_HOST / the client's apiEndpoint. */
   readonly host: string;
   stop(): Promise<void>;
+  /** Kill the emulator (kill -9), keeping its port and directory for restart(). */
+  kill(): Promise<void>;
+  /** Start it again on the same port. It comes back empty: the emulator keeps no topics across restarts. */
+  restart(): Promise<void>;
 }
 
 export async function startPubSubEmulator(): Promise<PubSubEmulator> {
   const port = await freePort();
   const dataDir = await mkdtemp(path.join(tmpdir(), 'herald-pubsub-'));
-  const child = spawn('gcloud', ['beta', 'emulators', 'pubsub', 'start', `--host-port=127.0.0.1:${port}`, `--data-dir=${dataDir}`, '--quiet'], {
-    detached: true,
-    stdio: 'ignore',
-  });
-  try {
-    await waitForPort(port, 60_000, child);
-  } catch (err) {
-    await stopGroup(child, 'SIGKILL');
-    throw err;
-  }
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    const c = spawn('gcloud', ['beta', 'emulators', 'pubsub', 'start', `--host-port=127.0.0.1:${port}`, `--data-dir=${dataDir}`, '--quiet'], {
+      detached: true,
+      stdio: 'ignore',
+    });
+    child = c;
+    try {
+      await waitForPort(port, 60_000, c);
+    } catch (err) {
+      await stopGroup(c, 'SIGKILL');
+      throw err;
+    }
+  };
+  await start();
   return {
     host: `127.0.0.1:${port}`,
     async stop() {
-      await stopGroup(child);
+      if (child) await stopGroup(child);
       await rm(dataDir, { recursive: true, force: true });
     },
+    async kill() {
+      if (child) await stopGroup(child, 'SIGKILL');
+    },
+    restart: start,
   };
 }
 
@@ -93,16 +106,34 @@ export interface SqsEmulator {
   readonly region: string;
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   stop(): Promise<void>;
+  /** Stop serving (an outage), keeping the port for restart(). */
+  halt(): Promise<void>;
+  /** Serve again on the same port, with the queues and topics it had when `persistent`. */
+  restart(): Promise<void>;
 }
 
-export async function startSqsEmulator(port = 0): Promise<SqsEmulator> {
+/** fauxqs on loopback; `persistent` keeps its state in a SQLite directory across restart(). */
+export async function startSqsEmulator(port = 0, options: { persistent?: boolean } = {}): Promise<SqsEmulator> {
+  const dataDir = options.persistent ? await mkdtemp(path.join(tmpdir(), 'herald-fauxqs-')) : undefined;
   // fauxqs binds 0.0.0.0 itself; the clients talk to it over loopback only.
-  const server = await startFauxqs({ port, logger: false });
+  let server: Awaited<ReturnType<typeof startFauxqs>> | undefined = await startFauxqs({ port, logger: false, ...(dataDir ? { dataDir } : {}) });
+  const bound = server.port;
   return {
-    endpoint: `http://127.0.0.1:${server.port}`,
+    endpoint: `http://127.0.0.1:${bound}`,
     region: 'us-east-1',
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    stop: () => server.stop(),
+    async stop() {
+      await server?.stop();
+      server = undefined;
+      if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+    async halt() {
+      await server?.stop();
+      server = undefined;
+    },
+    async restart() {
+      server = await startFauxqs({ port: bound, logger: false, ...(dataDir ? { dataDir } : {}) });
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdir, rmdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, rmdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,37 +8,19 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 /**
- * Running the real `herald` command (bin/herald.js → dist/) in tests. dist/ is rebuilt when a
- * source file is newer than it; a lock directory keeps test files that run at the same time from
- * building over each other.
+ * Running the real `herald` command (bin/herald.js → dist/) in tests. dist/ is brought up to date
+ * by the project's build (`tsc -b`, which rebuilds only when a source is newer than its output);
+ * a lock directory keeps test files that run at the same time from building over each other.
  */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'bin', 'herald.js');
 
-async function newest(dir: string): Promise<number> {
-  let latest = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    latest = Math.max(latest, entry.isDirectory() ? await newest(full) : (await stat(full)).mtimeMs);
-  }
-  return latest;
-}
-
-// When the last build *started*: a source saved while tsc was running is newer than this.
-const STAMP = path.join(ROOT, 'dist', '.build-started');
-
-async function stale(): Promise<boolean> {
-  try {
-    await stat(path.join(ROOT, 'dist', 'cli', 'main.js'));
-    return Number(await readFile(STAMP, 'utf8')) < (await newest(path.join(ROOT, 'src')));
-  } catch {
-    return true;
-  }
-}
-
-export async function ensureBuilt(): Promise<void> {
-  if (!(await stale())) return;
-  const lock = path.join(tmpdir(), 'herald-dist-build.lock');
+/**
+ * Run `fn` holding this checkout's build lock (a directory in os.tmpdir()): test files running at
+ * the same time must not build dist/ over each other, or read it half-written.
+ */
+export async function withBuildLock<T>(fn: () => Promise<T>): Promise<T> {
+  const lock = path.join(tmpdir(), `herald-dist-build-${createHash('sha256').update(ROOT).digest('hex').slice(0, 8)}.lock`);
   for (let i = 0; ; i++) {
     try {
       await mkdir(lock);
@@ -48,15 +31,17 @@ export async function ensureBuilt(): Promise<void> {
     }
   }
   try {
-    if (!(await stale())) return;
-    const started = Date.now();
-    const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-    // tsc emits even when another part of the tree has type errors; the exit code is not ours to judge here.
-    await promisify(execFile)(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT }).catch(() => undefined);
-    await writeFile(STAMP, String(started));
+    return await fn();
   } finally {
     await rmdir(lock).catch(() => undefined);
   }
+}
+
+/** The project's build (`tsc -b`: a no-op when dist/ is up to date); resolves once dist/ is current. */
+export async function ensureBuilt(): Promise<void> {
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  // tsc emits even when another part of the tree has type errors; the exit code is not ours to judge here.
+  await withBuildLock(() => promisify(execFile)(process.execPath, [tsc, '-b', 'tsconfig.build.json'], { cwd: ROOT }).catch(() => undefined));
 }
 
 export async function freePort(): Promise<number> {

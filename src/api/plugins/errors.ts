@@ -42,7 +42,7 @@ function fromFastify(err: FastifyError): HeraldError | undefined {
   const status = err.statusCode ?? 500;
   if (status === 413) return new HeraldError('PAYLOAD_TOO_LARGE');
   if (status === 415) return new HeraldError('UNSUPPORTED_MEDIA_TYPE');
-  if (status === 404) return new HeraldError('NOT_FOUND');
+  if (status === 404) return new HeraldError('NOT_FOUND', undefined, { resource: 'route' });
   if (status === 405) return new HeraldError('METHOD_NOT_ALLOWED');
   if (status >= 400 && status < 500) return new HeraldError('VALIDATION_FAILED', err.message);
   return undefined;
@@ -72,6 +72,6 @@ export function registerErrorHandling(app: FastifyInstance): void {
     return reply.status(500).send(errorBody('INTERNAL', ERRORS.INTERNAL.message));
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send(errorBody('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}.`));
+    void reply.status(404).send(errorBody('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}.`, { resource: 'route' }));
   });
 }

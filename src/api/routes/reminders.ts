@@ -6,7 +6,7 @@ import { SCOPES, callerEmail, jsonOnly, type RouteDeps } from './scopes.ts';
 
 /**
  * Reminders (docs/api.md § Reminders, seed 002's reminder service). Missing reminders — and another
- * user's, which /v1/me must not reveal — answer 404 MISSING_REMINDER, the seed's code.
+ * user's, which /v1/me must not reveal — answer 404 NOT_FOUND like every other resource.
  */
 export const reminderRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
   jsonOnly(app);

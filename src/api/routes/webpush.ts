@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { ApiDeps } from '../types.ts';
 import { AppParams, errors } from '../schemas.ts';
-import { notFound } from '../../errors/index.ts';
+import { HeraldError } from '../../errors/index.ts';
 
 const VapidPublicKey = Type.Object({
   appId: Type.String(),
@@ -28,7 +28,7 @@ export const webpushRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services
     const { appId } = request.params as { appId: string };
     const credentials = await services.credentials.get(appId);
     const publicKey = credentials?.webpush?.vapidPublicKey;
-    if (!publicKey) throw notFound('app with Web Push keys');
+    if (!publicKey) throw new HeraldError('NOT_FOUND', `No app ${appId} with Web Push keys.`, { resource: 'app', id: appId });
     void reply.header('access-control-allow-origin', '*').header('cache-control', 'public, max-age=300');
     return { appId, publicKey };
   });

@@ -58,6 +58,8 @@ export class NatsBroker implements Broker {
   #jsm: JetStreamManager | undefined;
   readonly #streams = new Map<string, Promise<string>>();
   readonly #subscriptions = new Set<Subscription>();
+  /** False between a 'disconnect' and the next 'reconnect' of the connection. */
+  #connected = true;
 
   constructor(options: NatsBrokerOptions) {
     this.#options = options;
@@ -75,9 +77,26 @@ export class NatsBroker implements Broker {
       throw new BrokerError('unavailable', `cannot connect to NATS at ${this.#options.url}`, { cause: err });
     });
     const nc = await this.#nc;
+    if (!this.#js) this.#watch(nc);
     this.#js ??= jetstream(nc, { timeout: this.#options.publishTimeoutMs ?? 5000 });
     this.#jsm ??= await jetstreamManager(nc, { timeout: this.#options.publishTimeoutMs ?? 5000 });
     return { nc, js: this.#js, jsm: this.#jsm };
+  }
+
+  /**
+   * Follow the connection's state. The client reconnects by itself (every 500 ms while the server
+   * is away), but a publish made meanwhile waits for its whole timeout and its acknowledgement
+   * can be lost in the reconnect; failing it at once lets the caller (the relay) try again the
+   * moment the connection is back.
+   */
+  #watch(nc: NatsConnection): void {
+    this.#connected = true;
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') this.#connected = false;
+        else if (s.type === 'reconnect') this.#connected = true;
+      }
+    })().catch(() => undefined);
   }
 
   /** The stream that captures `subject`, created when missing. */
@@ -114,6 +133,7 @@ export class NatsBroker implements Broker {
   async publish(topic: string, body: Buffer | string, options: PublishOptions = {}): Promise<string> {
     const stream = this.#stream(topic);
     const { js } = await this.#connection();
+    if (!this.#connected) throw new BrokerError('unavailable', `NATS at ${this.#options.url} is unreachable (reconnecting)`);
     await stream;
     const h = natsHeaders();
     for (const [k, v] of Object.entries(options.attributes ?? {})) h.set(k, v);

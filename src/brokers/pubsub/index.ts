@@ -1,5 +1,5 @@
 import { cachedPromise } from '../promise-cache.ts';
-import { PubSub, type Message, type Subscription as PubSubSubscription, type Topic } from '@google-cloud/pubsub';
+import { Duration, PubSub, type Message, type Subscription as PubSubSubscription, type Topic } from '@google-cloud/pubsub';
 import type { Logger } from '../../log/index.ts';
 import { coerceError } from '../../log/index.ts';
 import { DEFAULTS, dispatchMessage, within } from '../handle.ts';
@@ -24,8 +24,36 @@ export interface PubSubBrokerOptions {
   readonly emulatorHost?: string;
 }
 
-/** gRPC status code of a create that lost a race. */
+/** gRPC status codes. */
+const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
+
+/**
+ * How fast herald notices that Pub/Sub is back after an outage. The client's defaults suit a
+ * batch job, not a relay: gRPC waits up to 120 s between reconnects, a publish retries inside
+ * one call with delays growing ×4 up to 60 s (for 600 s), and a streaming pull backs off up to
+ * 60 s — so a backlog would start to drain up to a minute after the broker returned. Here the
+ * connection is retried every second at most, a publish retries at most a second apart and
+ * gives up after 10 s (the relay keeps the event and tries again), and a pull stream is
+ * reopened at most a second apart.
+ */
+const CHANNEL_OPTIONS = { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': 1000 } as const;
+const PUBLISH_RETRY = {
+  // The publisher's own retry codes: CANCELLED, UNKNOWN, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE.
+  retryCodes: [1, 2, 4, 8, 10, 13, 14],
+  backoffSettings: {
+    initialRetryDelayMillis: 100,
+    retryDelayMultiplier: 2,
+    maxRetryDelayMillis: 1000,
+    initialRpcTimeoutMillis: 10_000,
+    rpcTimeoutMultiplier: 1,
+    maxRpcTimeoutMillis: 10_000,
+    totalTimeoutMillis: 10_000,
+  },
+};
+const STREAM_RETRY = { retryMinBackoff: Duration.from({ milliseconds: 100 }), retryMaxBackoff: Duration.from({ seconds: 1 }) };
+/** Wait before reopening a subscriber that stopped on a non-retryable error (e.g. a deleted subscription). */
+const REOPEN_DELAY_MS = 1000;
 
 /**
  * Google Cloud Pub/Sub through the official client: streaming pull with flow control, the
@@ -50,6 +78,7 @@ export class PubSubBroker implements Broker {
     }
     this.#client = new PubSub({
       projectId: options.projectId,
+      ...CHANNEL_OPTIONS,
       ...(options.emulatorHost ? { apiEndpoint: options.emulatorHost, emulatorMode: true } : {}),
     });
   }
@@ -60,7 +89,7 @@ export class PubSubBroker implements Broker {
 
   async #openTopic(name: string): Promise<Topic> {
     // messageOrdering: publishes with an ordering key go out in order, one batch at a time.
-    const topic = this.#client.topic(name, { messageOrdering: true, batching: { maxMilliseconds: 5, maxMessages: 500 } });
+    const topic = this.#client.topic(name, { messageOrdering: true, batching: { maxMilliseconds: 5, maxMessages: 500 }, gaxOpts: { retry: PUBLISH_RETRY } });
     const [exists] = await topic.exists();
     if (!exists) {
       if (!this.#options.autoCreate) throw new BrokerError('not-found', `no Pub/Sub topic ${name} (auto-create is off)`);
@@ -92,6 +121,9 @@ export class PubSubBroker implements Broker {
       // A failed publish pauses its ordering key until resumed, so that later messages of the
       // key cannot overtake it; the caller retries in order, so resume now.
       if (options.orderingKey) topic.resumePublishing(options.orderingKey);
+      // The topic went away (deleted, or an emulator restarted empty): look it up (and, with
+      // auto-create, create it) again on the next publish instead of failing for ever.
+      if (grpcCode(err) === NOT_FOUND) this.#topics.delete(topicName);
       throw err;
     }
   }
@@ -105,6 +137,7 @@ export class PubSubBroker implements Broker {
     const subscription = this.#client.subscription(options.subscription, {
       flowControl,
       closeOptions: { behavior: 'NACK' },
+      streamingOptions: STREAM_RETRY,
     });
     const [exists] = await subscription.exists();
     if (exists) return subscription;
@@ -134,12 +167,32 @@ export class PubSubBroker implements Broker {
         dispatchMessage(this.#wrap(m, options.subscription, delayed, delivered), handler, options, log).finally(() => gate.release()),
       );
     });
+    let closed = false;
+    let reopenTimer: NodeJS.Timeout | undefined;
+    const reopen = (): void => {
+      reopenTimer = undefined;
+      if (closed) return;
+      // Put the subscription back (auto-create) if it is gone, then pull again; try again later on failure.
+      this.#subscription(options)
+        .then(() => {
+          if (!closed && !sub.isOpen) sub.open();
+        })
+        .catch((err: unknown) => {
+          log.warn({ err: coerceError(err), subscription: options.subscription }, 'cannot reopen the Pub/Sub subscription; trying again');
+          if (!closed) reopenTimer = setTimeout(reopen, REOPEN_DELAY_MS);
+        });
+    };
     sub.on('error', (err: unknown) => {
-      // The client reconnects its stream itself; a missing subscription is the one fatal case.
-      log.error({ err: coerceError(err), subscription: options.subscription }, 'Pub/Sub subscriber error');
+      // The client reopens its streams itself after transient errors (UNAVAILABLE and the like);
+      // an error reaches us when it gave up — e.g. the subscription was deleted (NOT_FOUND) —
+      // and the subscriber then stops. A consumer must not stop for good: reopen it shortly.
+      log.error({ err: coerceError(err), subscription: options.subscription }, 'Pub/Sub subscriber error; reopening');
+      if (!closed && !reopenTimer) reopenTimer = setTimeout(reopen, REOPEN_DELAY_MS);
     });
     const subscription: Subscription = {
       close: async () => {
+        closed = true;
+        clearTimeout(reopenTimer);
         this.#subscriptions.delete(subscription);
         await within(gate.idle(), options.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs);
         for (const t of delayed) clearTimeout(t);

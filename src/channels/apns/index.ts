@@ -37,6 +37,7 @@ export class ApnsChannel implements Channel {
   constructor(deps: ChannelDeps, options: ApnsChannelOptions = {}) {
     this.#deps = deps;
     this.#targets = new Targets({
+      defaultUrl: deps.config.apns.url,
       ca: options.ca,
       now: options.now,
       maxConnections: options.maxConnections ?? 4,

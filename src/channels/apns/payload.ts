@@ -70,7 +70,9 @@ export function buildPayload(content: NotificationContent): Json {
   if (content.sound !== undefined) aps.sound = content.sound;
   if (content.category !== undefined) aps.category = content.category;
   if (content.threadId !== undefined) aps['thread-id'] = content.threadId;
-  if (content.contentAvailable) aps['content-available'] = 1;
+  // A background push wakes the app only with content-available: 1 (Apple: "Pushing background
+  // updates to your App"); without it APNs accepts the request and the app never runs.
+  if (content.contentAvailable || content.pushType === 'background') aps['content-available'] = 1;
   if (content.mutableContent) aps['mutable-content'] = 1;
   if (content.interruptionLevel !== undefined) aps['interruption-level'] = content.interruptionLevel;
   const payload: Json = {};

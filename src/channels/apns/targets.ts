@@ -14,9 +14,12 @@ import { TokenSigner } from './token.ts';
 export const PRODUCTION_ORIGIN = 'https://api.push.apple.com';
 export const SANDBOX_ORIGIN = 'https://api.sandbox.push.apple.com';
 
-/** The app's `url` override when set (fakes, proxies), else Apple's host for the environment. */
-export function apnsOrigin(creds: ApnsCredentials, environment: 'production' | 'development'): string {
-  return creds.url ?? (environment === 'development' ? SANDBOX_ORIGIN : PRODUCTION_ORIGIN);
+/**
+ * The app's own `url` when set, else the deployment's (HERALD_APNS_URL: an egress proxy or a fake
+ * serves every app), else Apple's host for the environment.
+ */
+export function apnsOrigin(creds: ApnsCredentials, environment: 'production' | 'development', defaultUrl?: string): string {
+  return creds.url ?? defaultUrl ?? (environment === 'development' ? SANDBOX_ORIGIN : PRODUCTION_ORIGIN);
 }
 
 export interface Target {
@@ -34,6 +37,8 @@ export interface TargetOptions extends Omit<PoolOptions, 'origin' | 'tls'> {
   /** Extra trusted CA (tests; production trusts the system store and NODE_EXTRA_CA_CERTS). */
   readonly ca?: string | Buffer | undefined;
   readonly now?: (() => number) | undefined;
+  /** Origin for apps that name none (HERALD_APNS_URL). */
+  readonly defaultUrl?: string | undefined;
 }
 
 /** Credentials objects are cached by the app store, so their fingerprint is computed once each. */
@@ -122,7 +127,7 @@ export class Targets {
       return { ok: false, problem };
     }
     if (!tlsOptions.secureContext && this.#options.ca) tlsOptions.secureContext = tls.createSecureContext({ ca: this.#ca() });
-    const origin = apnsOrigin(creds, environment);
+    const origin = apnsOrigin(creds, environment, this.#options.defaultUrl);
     // Credentials changed: the pools of the old ones are closed.
     for (const [k, old] of this.#targets) {
       if (old.appId === appId && old.environment === environment) {

@@ -8,8 +8,14 @@ import http2, { type ClientHttp2Session, type OutgoingHttpHeaders, type Incoming
  * here sessions stay open across calls, a request goes to the least busy session that still has
  * room under the server's SETTINGS_MAX_CONCURRENT_STREAMS, a new session opens only when every
  * open one is full, and beyond `maxSessions` requests wait in a queue for a free stream.
- * A session that receives GOAWAY or fails is dropped and its in-flight requests fail (the caller
- * turns that into a retry verdict).
+ *
+ * GOAWAY (RFC 9113 §6.8): the session takes no new requests, and the streams it already carries
+ * are treated by their id. Those at or below the GOAWAY's last-stream-id may still be answered —
+ * they wait for their answer here, never sent again elsewhere meanwhile (that would deliver a
+ * message twice). Those above it, and any stream the server resets with REFUSED_STREAM, were not
+ * processed (§8.7): they are sent again at once on another session, without costing the caller an
+ * attempt. A session that fails outright fails its unanswered requests (the caller turns that into
+ * a retry verdict: at least once).
  */
 export interface Http2PoolOptions {
   readonly maxSessions?: number;
@@ -35,6 +41,11 @@ interface Slot {
 
 /** Until the server's SETTINGS arrive; Google's front ends advertise 100. */
 const DEFAULT_STREAMS = 100;
+/** Times a refused (never processed) request is sent again at once before it fails. */
+const MAX_REFUSED_RESENDS = 6;
+
+/** How one try on a session ended: an answer, or no answer — refused (safe to resend) or not. */
+type Attempt = { readonly response: Http2Response } | { readonly error: Error; readonly refused: boolean };
 
 export class Http2Pool {
   readonly origin: string;
@@ -58,14 +69,19 @@ export class Http2Pool {
   }
 
   async request(headers: OutgoingHttpHeaders, body: string | Buffer): Promise<Http2Response> {
-    const slot = await this.#acquire();
-    if (slot.active++ === 0) slot.session.ref();
-    try {
-      return await this.#send(slot, headers, body);
-    } finally {
-      // An idle pooled session must not keep the process alive; a busy one must.
-      if (--slot.active === 0 && !slot.session.destroyed) slot.session.unref();
-      this.#wake();
+    for (let resends = 0; ; resends++) {
+      const slot = await this.#acquire();
+      if (slot.active++ === 0) slot.session.ref();
+      let attempt: Attempt;
+      try {
+        attempt = await this.#send(slot, headers, body);
+      } finally {
+        // An idle pooled session must not keep the process alive; a busy one must.
+        if (--slot.active === 0 && !slot.session.destroyed) slot.session.unref();
+        this.#wake();
+      }
+      if ('response' in attempt) return attempt.response;
+      if (!attempt.refused || resends >= MAX_REFUSED_RESENDS || this.#closed) throw attempt.error;
     }
   }
 
@@ -137,21 +153,29 @@ export class Http2Pool {
     return slot;
   }
 
-  #send(slot: Slot, headers: OutgoingHttpHeaders, body: string | Buffer): Promise<Http2Response> {
-    return new Promise((resolve, reject) => {
+  #send(slot: Slot, headers: OutgoingHttpHeaders, body: string | Buffer): Promise<Attempt> {
+    return new Promise((resolve) => {
       let stream: http2.ClientHttp2Stream;
       try {
         stream = slot.session.request(headers);
       } catch (err) {
-        // E.g. ERR_HTTP2_OUT_OF_STREAMS after 2^31 streams: retire the session, let in-flight ones finish.
+        // The session went away (GOAWAY seen before our listener ran) or ran out of stream ids
+        // (2^31): retire it, let its in-flight streams finish. Nothing was sent: resend elsewhere.
         slot.retire();
         slot.session.close();
-        return reject(err instanceof Error ? err : new Error(String(err)));
+        return resolve({ error: err instanceof Error ? err : new Error(String(err)), refused: true });
       }
       let status = 0;
       let settled = false;
       let responseHeaders: IncomingHttpHeaders = {};
       const chunks: Buffer[] = [];
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        // REFUSED_STREAM: reset by the server unprocessed, or closed by a GOAWAY whose
+        // last-stream-id is below this stream (nghttp2 closes those with this code).
+        resolve({ error, refused: stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM && status === 0 });
+      };
       stream.setTimeout(this.#timeoutMs, () => stream.close(http2.constants.NGHTTP2_CANCEL));
       stream.on('response', (h) => {
         status = Number(h[':status']);
@@ -159,18 +183,13 @@ export class Http2Pool {
       });
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
+        if (status === 0) return fail(new Error('HTTP/2 stream ended without a response'));
+        if (settled) return;
         settled = true;
-        if (status === 0) return reject(new Error('HTTP/2 stream ended without a response'));
-        resolve({ status, headers: responseHeaders, body: Buffer.concat(chunks).toString('utf8') });
+        resolve({ response: { status, headers: responseHeaders, body: Buffer.concat(chunks).toString('utf8') } });
       });
-      stream.on('close', () => {
-        if (!settled) reject(new Error(`HTTP/2 stream closed before its response ended (code ${stream.rstCode})`));
-        settled = true;
-      });
-      stream.on('error', (err) => {
-        settled = true;
-        reject(err);
-      });
+      stream.on('close', () => fail(new Error(`HTTP/2 stream closed before its response ended (code ${stream.rstCode})`)));
+      stream.on('error', (err) => fail(err));
       stream.end(body);
     });
   }

@@ -1,29 +1,25 @@
 import type { AppCredentialStore } from '../../apps/types.ts';
 import type { DeviceRow } from '../../runtime/hooks.ts';
-import { FcmSender } from './sender.ts';
+import type { FcmSender } from './sender.ts';
 
 /**
  * `DomainHooks.validateDevice` for push devices: seed 002 checked each registration token with a
  * dry-run send; herald does it with FCM's `validate_only: true` when the app sets
  * `fcm.validateTokens`. Only a definite "this token is dead" rejects the registration: an
- * unreachable FCM or a credential problem must not stop users registering.
+ * unreachable FCM or a credential problem must not stop users registering. `sender` is the
+ * process's one sender (built with HERALD_FCM_URL), so checks share its token cache and connections.
  * Returns the rejection reason, or undefined to accept.
  */
 export async function validatePushDevice(
   credentials: AppCredentialStore,
   device: Omit<DeviceRow, 'id'>,
-  sender?: FcmSender,
+  sender: FcmSender,
 ): Promise<string | undefined> {
   if (device.platform === 'ios') return undefined;
   // Web devices with a Web Push subscription have an endpoint URL, not an FCM token.
   if (device.platform === 'web' && /^https?:\/\//i.test(device.token)) return undefined;
   const app = await credentials.get(device.appId);
   if (!app?.fcm?.validateTokens) return undefined;
-  const own = sender ?? new FcmSender();
-  try {
-    const verdict = await own.send(app.fcm, { validate_only: true, message: { token: device.token } });
-    return verdict.status === 'device-invalid' ? verdict.error : undefined;
-  } finally {
-    if (!sender) await own.close();
-  }
+  const verdict = await sender.send(app.fcm, { validate_only: true, message: { token: device.token } });
+  return verdict.status === 'device-invalid' ? verdict.error : undefined;
 }
