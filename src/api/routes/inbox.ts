@@ -72,14 +72,16 @@ export const inboxRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }
       });
       const send = (item: InboxItem) => res.write(`id: ${item.id}\nevent: inbox\ndata: ${JSON.stringify(item)}\n\n`);
       res.write(`retry: 3000\n: connected\n\n`);
-      const unsubscribe = await services.inbox.subscribe(userId, send);
-      if (typeof lastEventId === 'string' && lastEventId.length > 0 && lastEventId.length <= 64) {
-        for (const item of await services.inbox.since(userId, lastEventId).catch(() => [])) send(item);
-      }
-      const keepalive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
+      // Cleanup is wired before the first await: a client that leaves (or a shutdown that starts)
+      // while the subscription is being set up must not leave a subscription and a timer behind.
+      let ended = false;
+      let unsubscribe: (() => void) | undefined;
+      let keepalive: ReturnType<typeof setInterval> | undefined;
       const end = () => {
+        if (ended) return; // close() ends the response, whose 'close' event calls end() again
+        ended = true;
         clearInterval(keepalive);
-        unsubscribe();
+        unsubscribe?.();
         open.delete(close);
       };
       // On shutdown the stream ends and EventSource reconnects (to another replica).
@@ -89,6 +91,16 @@ export const inboxRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }
       };
       open.add(close);
       request.raw.once('close', end);
+      const stop = await services.inbox.subscribe(userId, send);
+      if (ended) {
+        stop();
+        return;
+      }
+      unsubscribe = stop;
+      if (typeof lastEventId === 'string' && lastEventId.length > 0 && lastEventId.length <= 64) {
+        for (const item of await services.inbox.since(userId, lastEventId).catch(() => [])) send(item);
+      }
+      if (!ended) keepalive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
     });
   }
 };
