@@ -8,6 +8,7 @@ import { ApiKeyVerifier } from '../auth/api-keys.ts';
 import { UserTokenVerifier } from '../auth/user-tokens.ts';
 import { registerErrorHandling, errorBody } from './plugins/errors.ts';
 import { registerAuth } from './plugins/auth.ts';
+import { registerCors } from './plugins/cors.ts';
 import { registerIdempotency } from './plugins/idempotency.ts';
 import { registerHttpMetrics } from './plugins/metrics.ts';
 import { registerRoutes } from './routes/index.ts';
@@ -56,6 +57,7 @@ export async function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}
   );
 
   registerErrorHandling(app);
+  await registerCors(app, ctx.config.corsOrigins);
   registerAuth(app, {
     apiKeys: new ApiKeyVerifier(ctx.pool),
     userTokens: new UserTokenVerifier({ secret: ctx.config.userJwtSecret, jwksUrl: ctx.config.userJwksUrl }),

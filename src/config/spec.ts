@@ -37,6 +37,7 @@ export const VARIABLES: readonly VarSpec[] = [
   { name: 'HERALD_USER_JWT_SECRET', kind: { type: 'string' }, secret: true, description: "HS256 secret that verifies end users' JWTs" },
   { name: 'HERALD_USER_JWKS_URL', kind: { type: 'url', protocols: ['http:', 'https:'] }, description: "JWKS URL that verifies end users' RS256/ES256 JWTs" },
   { name: 'HERALD_TRUST_GATEWAY_HEADERS', kind: { type: 'bool' }, default: 'false', description: 'accept `x-authenticated-userid` / `x-consumer-username` from an API gateway' },
+  { name: 'HERALD_CORS_ORIGINS', kind: { type: 'list' }, description: 'origins (`https://app.example.com`, or `*` for any) whose pages may call `/v1/me/...` from the browser, e.g. to embed `<herald-inbox>`; unset = none' },
   { name: 'HERALD_MAX_BODY_BYTES', kind: { type: 'int', min: 1024, max: 104857600 }, default: '1048576', description: 'largest accepted request body' },
   { name: 'HERALD_APNS_KEY_FILE', kind: { type: 'string' }, description: 'APNs token auth: path of the .p8 key (default app)' },
   { name: 'HERALD_APNS_KEY_ID', kind: { type: 'string' }, description: 'APNs token auth: key id' },

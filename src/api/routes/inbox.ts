@@ -56,6 +56,11 @@ export const inboxRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }
       schema: { tags: [...tags, scope.tag], summary: 'Mark an inbox item read', params: scope.params(ItemId), response: { 200: Item, ...errors(400, 401, 403, 404) } },
     }, async (request) => services.inbox.markRead(targetUserId(request), (request.params as { itemId: string }).itemId));
 
+    app.post(`${scope.prefix}/inbox/read-all`, {
+      config: { auth: scope.auth },
+      schema: { tags: [...tags, scope.tag], summary: 'Mark every unread inbox item read', params: scope.params(), response: { 200: Type.Object({ marked: Type.Integer() }), ...errors(400, 401, 403) } },
+    }, async (request) => services.inbox.markAllRead(targetUserId(request)));
+
     app.get(`${scope.prefix}/inbox/stream`, {
       config: { auth: scope.auth },
       schema: { tags: [...tags, scope.tag], summary: 'Server-Sent Events: one `inbox` event per new item', params: scope.params(), response: { ...errors(401, 403) } },
@@ -64,6 +69,8 @@ export const inboxRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }
       const lastEventId = request.headers['last-event-id'];
       reply.hijack();
       const res = reply.raw;
+      // reply.hijack() skips Fastify's header handling: carry over what hooks set (CORS).
+      for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value);
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
