@@ -51,16 +51,23 @@ async function itemOf(userId: string, notificationId: string) {
   return eventually(async () => (await inbox(userId)).items.find((i) => i.notificationId === notificationId), 15_000, `the inbox item of ${notificationId}`);
 }
 
-/** Inside the component's shadow root: what has focus, by its accessible name or text. */
-const focused = (page: Page) =>
+/**
+ * What has focus inside the component's shadow root: its accessible name (aria-label or text)
+ * and, for a list row, its data-id. (Runs in the page; typed locally, the tests have no DOM lib.)
+ */
+interface Focusable {
+  getAttribute(name: string): string | null;
+  textContent: string | null;
+  dataset: Record<string, string | undefined>;
+}
+const activeInInbox = (page: Page) =>
   page.evaluate(() => {
-    const el = document.querySelector('herald-inbox')?.shadowRoot?.activeElement as HTMLElement | null | undefined;
-    return el ? el.getAttribute('aria-label') ?? el.textContent?.trim() ?? el.tagName : null;
+    const doc = (globalThis as unknown as { document: { querySelector(s: string): { shadowRoot: { activeElement: Focusable | null } | null } | null } }).document;
+    const el = doc.querySelector('herald-inbox')?.shadowRoot?.activeElement;
+    return el ? { name: el.getAttribute('aria-label') ?? el.textContent?.trim() ?? '', id: el.dataset.id ?? null } : null;
   });
-
-/** The data-id of the focused list item, if a row has focus. */
-const focusedRow = (page: Page) =>
-  page.evaluate(() => (document.querySelector('herald-inbox')?.shadowRoot?.activeElement as HTMLElement | null)?.dataset.id ?? null);
+const focused = async (page: Page) => (await activeInInbox(page))?.name ?? null;
+const focusedRow = async (page: Page) => (await activeInInbox(page))?.id ?? null;
 
 async function openExample(userId: string): Promise<Page> {
   const page = await session!.page();

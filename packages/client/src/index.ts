@@ -51,7 +51,7 @@ export interface HeraldClient extends Client<paths> {
 export function createHeraldClient(options: HeraldClientOptions): HeraldClient {
   if (options.apiKey !== undefined && options.token !== undefined) throw new TypeError('give apiKey or token, not both');
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
-  const baseFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
+  const baseFetch = options.fetch ?? ((input: Request | string | URL, init?: RequestInit) => globalThis.fetch(input, init));
   const send = (request: Request) => baseFetch(request);
   const credential = options.apiKey ?? options.token;
   const authorization = async (): Promise<string | undefined> => {
