@@ -180,14 +180,17 @@ export class HeraldInbox extends LitElement {
     }
   }
 
-  /** Mark one item read: shown at once, undone if herald refuses. */
-  async markRead(id: string): Promise<void> {
+  /**
+   * Mark one item read: shown at once, undone if herald refuses. `keepalive` lets the request
+   * outlive the page, for a click on the item's link that navigates away.
+   */
+  async markRead(id: string, options: { keepalive?: boolean } = {}): Promise<void> {
     const client = this.#client;
     const item = this.items.find((i) => i.id === id);
     if (!client || !item || item.readAt !== null) return;
     this.#setRead(id, new Date().toISOString());
     try {
-      const saved = await unwrap(client.POST('/v1/me/inbox/{itemId}/read', { params: { path: { itemId: id } }, keepalive: true }));
+      const saved = await unwrap(client.POST('/v1/me/inbox/{itemId}/read', { params: { path: { itemId: id } }, keepalive: options.keepalive ?? false }));
       this.items = this.items.map((i) => (i.id === id ? saved : i));
       this.#emit('herald-inbox-read', { id });
     } catch (error) {
@@ -310,7 +313,7 @@ export class HeraldInbox extends LitElement {
     const link = item.url && /^https?:/i.test(item.url) ? item.url : undefined;
     return html`
       <li part="item" class=${unread ? 'unread' : 'read'} data-id=${item.id} tabindex="-1">
-        <p class="title">${unread ? html`<span class="visually-hidden">${s.unread} </span>` : nothing}${link ? html`<a href=${link} @click=${() => this.markRead(item.id)}>${title || link}</a>` : title}</p>
+        <p class="title">${unread ? html`<span class="visually-hidden">${s.unread} </span>` : nothing}${link ? html`<a href=${link} @click=${() => this.markRead(item.id, { keepalive: true })}>${title || link}</a>` : title}</p>
         ${item.body ? html`<p class="body">${item.body}</p>` : nothing}
         <time datetime=${item.createdAt} title=${new Date(item.createdAt).toLocaleString()}>${relativeTime(item.createdAt)}</time>
         ${unread ? html`<button class="text-button mark" @click=${() => this.#markFromButton(item.id)} aria-label=${s.markReadLabel(title)}>${s.markRead}</button>` : nothing}
