@@ -12,6 +12,7 @@ import { registerCors } from './plugins/cors.ts';
 import { registerIdempotency } from './plugins/idempotency.ts';
 import { registerHttpMetrics } from './plugins/metrics.ts';
 import { registerRoutes } from './routes/index.ts';
+import { queryDefaultsOptional } from './openapi.ts';
 
 export type { ApiDeps, App } from './types.ts';
 import type { ApiDeps, App } from './types.ts';
@@ -81,6 +82,7 @@ export async function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}
       },
       security: [{ bearer: [] }],
     },
+    transformObject: (doc) => ('openapiObject' in doc ? queryDefaultsOptional(doc.openapiObject) : doc.swaggerObject),
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());

@@ -1062,10 +1062,10 @@ export interface paths {
         /** Events about the user, oldest first; pass `next` as `after` for the following page */
         get: {
             parameters: {
-                query: {
+                query?: {
                     /** @description cursor: the `next` of the previous page (an event id) */
                     after?: string;
-                    limit: number;
+                    limit?: number;
                 };
                 header?: never;
                 path?: never;
@@ -1161,10 +1161,10 @@ export interface paths {
         /** Inbox items, newest first */
         get: {
             parameters: {
-                query: {
-                    limit: number;
-                    offset: number;
-                    unread: boolean;
+                query?: {
+                    limit?: number;
+                    offset?: number;
+                    unread?: boolean;
                 };
                 header?: never;
                 path?: never;
@@ -1524,9 +1524,9 @@ export interface paths {
         /** The user’s notifications, newest first */
         get: {
             parameters: {
-                query: {
-                    limit: number;
-                    offset: number;
+                query?: {
+                    limit?: number;
+                    offset?: number;
                 };
                 header?: never;
                 path?: never;
@@ -1770,9 +1770,9 @@ export interface paths {
         /** List reminders, newest first */
         get: {
             parameters: {
-                query: {
-                    limit: number;
-                    offset: number;
+                query?: {
+                    limit?: number;
+                    offset?: number;
                 };
                 header?: never;
                 path?: never;
@@ -3064,8 +3064,8 @@ export interface paths {
         /** Re-drive failed deliveries (the dead letter) of a notification */
         post: {
             parameters: {
-                query: {
-                    includeExpired: boolean;
+                query?: {
+                    includeExpired?: boolean;
                 };
                 header?: never;
                 path: {
@@ -3971,10 +3971,10 @@ export interface paths {
         /** Events about the user, oldest first; pass `next` as `after` for the following page */
         get: {
             parameters: {
-                query: {
+                query?: {
                     /** @description cursor: the `next` of the previous page (an event id) */
                     after?: string;
-                    limit: number;
+                    limit?: number;
                 };
                 header?: never;
                 path: {
@@ -4073,10 +4073,10 @@ export interface paths {
         /** Inbox items, newest first */
         get: {
             parameters: {
-                query: {
-                    limit: number;
-                    offset: number;
-                    unread: boolean;
+                query?: {
+                    limit?: number;
+                    offset?: number;
+                    unread?: boolean;
                 };
                 header?: never;
                 path: {
@@ -4447,9 +4447,9 @@ export interface paths {
         /** The user’s notifications, newest first */
         get: {
             parameters: {
-                query: {
-                    limit: number;
-                    offset: number;
+                query?: {
+                    limit?: number;
+                    offset?: number;
                 };
                 header?: never;
                 path: {
@@ -4698,9 +4698,9 @@ export interface paths {
         /** List reminders, newest first */
         get: {
             parameters: {
-                query: {
-                    limit: number;
-                    offset: number;
+                query?: {
+                    limit?: number;
+                    offset?: number;
                 };
                 header?: never;
                 path: {

@@ -99,7 +99,7 @@ export class HeraldInbox extends LitElement {
     if (!client) return false;
     const generation = this.#generation;
     try {
-      const page = await unwrap(client.GET('/v1/me/inbox', { params: { query: { limit: this.#limit(), offset: 0, unread: false } } }));
+      const page = await unwrap(client.GET('/v1/me/inbox', { params: { query: { limit: this.#limit() } } }));
       if (generation !== this.#generation) return false;
       this.items = page.items;
       this.unread = page.unread;
@@ -170,7 +170,7 @@ export class HeraldInbox extends LitElement {
     const client = this.#client;
     if (!client) return;
     try {
-      const page = await unwrap(client.GET('/v1/me/inbox', { params: { query: { limit: this.#limit(), offset: this.items.length, unread: false } } }));
+      const page = await unwrap(client.GET('/v1/me/inbox', { params: { query: { limit: this.#limit(), offset: this.items.length } } }));
       const known = new Set(this.items.map((i) => i.id));
       this.items = [...this.items, ...page.items.filter((i) => !known.has(i.id))];
       this.unread = page.unread;
