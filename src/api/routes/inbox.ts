@@ -69,16 +69,11 @@ export const inboxRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }
       const lastEventId = request.headers['last-event-id'];
       reply.hijack();
       const res = reply.raw;
-      // reply.hijack() skips Fastify's header handling: carry over what hooks set (CORS).
-      for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value);
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      const send = (item: InboxItem) => res.write(`id: ${item.id}\nevent: inbox\ndata: ${JSON.stringify(item)}\n\n`);
-      res.write(`retry: 3000\n: connected\n\n`);
+      // Subscribed before answering: once a client sees the stream open, every item stored from
+      // then on reaches it. Items forwarded before the headers are out wait in `early`.
+      const early: InboxItem[] = [];
+      const write = (item: InboxItem) => res.write(`id: ${item.id}\nevent: inbox\ndata: ${JSON.stringify(item)}\n\n`);
+      const send = (item: InboxItem) => (res.headersSent ? write(item) : early.push(item));
       // Cleanup is wired before the first await: a client that leaves (or a shutdown that starts)
       // while the subscription is being set up must not leave a subscription and a timer behind.
       let ended = false;
@@ -104,6 +99,16 @@ export const inboxRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }
         return;
       }
       unsubscribe = stop;
+      // reply.hijack() skips Fastify's header handling: carry over what hooks set (CORS).
+      for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value);
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      res.write(`retry: 3000\n: connected\n\n`);
+      for (const item of early.splice(0)) write(item);
       if (typeof lastEventId === 'string' && lastEventId.length > 0 && lastEventId.length <= 64) {
         for (const item of await services.inbox.since(userId, lastEventId).catch(() => [])) send(item);
       }
