@@ -165,3 +165,16 @@ test('"Mark all read" reaches herald, and ArrowDown/ArrowUp move between items',
   await session!.screenshot(page, 'inbox-mark-all-read');
   assert.deepEqual(session!.errors(page), []);
 });
+
+test('an empty inbox says so, then shows its first item as it arrives', { skip }, async () => {
+  await h.request({ method: 'PUT', url: '/v1/users/newcomer', payload: {} });
+  const page = await openExample('newcomer');
+  await page.locator('herald-inbox button.bell').click();
+  await page.locator('herald-inbox .status', { hasText: 'You are all caught up.' }).waitFor();
+  assert.equal(await page.locator('herald-inbox .badge').count(), 0);
+  await send('newcomer', 'First of many');
+  await page.locator('herald-inbox li', { hasText: 'First of many' }).waitFor();
+  await page.locator('herald-inbox .badge', { hasText: /^1$/ }).waitFor();
+  await session!.screenshot(page, 'inbox-first-item');
+  assert.deepEqual(session!.errors(page), []);
+});

@@ -122,11 +122,14 @@ export class HeraldInbox extends LitElement {
     // Resume after the newest listed item: herald replays what arrived between the list and
     // the stream, so nothing falls in the gap.
     let opened = false;
+    const resumeFrom = this.items[0]?.id;
     this.#stream = this.#client.inboxStream({
-      lastEventId: this.items[0]?.id,
+      lastEventId: resumeFrom,
       onItem: (item) => this.#received(item),
       onOpen: () => {
-        if (opened) void this.refresh(); // after a reconnect, counts may have moved (other tabs)
+        // After a reconnect counts may have moved (other tabs). With nothing to resume from (an
+        // empty inbox), what arrived before the stream opened is fetched once it is open.
+        if (opened || resumeFrom === undefined) void this.refresh();
         opened = true;
         this.live = true;
       },
