@@ -7,7 +7,8 @@
 #   docker build -t herald .
 #   docker run --rm -p 3000:3000 -e HERALD_DATABASE_URL=postgres://... -e HERALD_SECRET_KEY=... herald
 #
-# Three stages: `build` compiles src/ with the dev dependencies (TypeScript), `deps` installs the
+# Three stages: `build` compiles src/ and bundles the inbox web component with the dev
+# dependencies (TypeScript, Vite), `deps` installs the
 # production dependencies only, and the runtime is plain Alpine with Node's binary copied in: no
 # npm, yarn or corepack, no compiler, no sources. See docs/deploy.md.
 
@@ -19,11 +20,16 @@ ARG ALPINE_VERSION=3.22
 FROM node:${NODE_VERSION}-alpine${ALPINE_VERSION} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The workspaces' manifests, so npm ci installs what the browser packages build with.
+COPY packages/client/package.json ./packages/client/
+COPY packages/inbox/package.json ./packages/inbox/
 # --ignore-scripts: the package's `prepare` script would compile before the sources are copied,
 # and the embedded PostgreSQL binaries' install step is not needed to compile.
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY packages ./packages
+# Compiles src/ to dist/ and builds packages/inbox/dist/herald-inbox.js (served at /assets/).
 RUN npm run build
 # The incremental build's record (dist/.tsbuildinfo) is of no use in the image.
 RUN rm -f dist/.tsbuildinfo
@@ -54,6 +60,8 @@ ENV NODE_ENV=production \
     HERALD_DATA_DIR=/tmp/herald-data
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The <herald-inbox> component herald serves at /assets/herald-inbox.js (one bundled file).
+COPY --from=build /app/packages/inbox/dist ./packages/inbox/dist
 # migrations/ is read at run time from the package root; package.json gives `herald version`.
 COPY package.json ./
 COPY bin ./bin

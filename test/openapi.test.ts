@@ -42,3 +42,19 @@ test('/openapi.json documents every users, devices, reminders, events and apps r
     if (body) assert.equal(body.additionalProperties, false, `${route} rejects unknown fields`);
   }
 });
+
+test('query parameters with a default are optional in the document (herald fills the default in)', async () => {
+  const doc = (await h.app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, Record<string, { parameters?: Array<{ in: string; name: string; required?: boolean; schema?: { default?: unknown } }> }>> };
+  const list = doc.paths['/v1/me/inbox']?.get?.parameters ?? [];
+  for (const name of ['limit', 'offset', 'unread']) {
+    const p = list.find((x) => x.in === 'query' && x.name === name);
+    assert.ok(p, `${name} is documented`);
+    assert.notEqual(p.schema?.default, undefined, `${name} has its default`);
+    assert.equal(p.required, false, `${name} may be left out`);
+  }
+  const res = await h.app.inject({ url: '/v1/users/nobody/inbox', headers: { authorization: `Bearer ${h.apiKey}` } });
+  assert.equal(res.statusCode, 200, 'and the API agrees');
+  assert.deepEqual([res.json().limit, res.json().offset], [50, 0]);
+  const path = doc.paths['/v1/users/{userId}/inbox']?.get?.parameters?.find((x) => x.in === 'path');
+  assert.equal(path?.required, true, 'path parameters stay required');
+});

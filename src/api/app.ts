@@ -8,9 +8,11 @@ import { ApiKeyVerifier } from '../auth/api-keys.ts';
 import { UserTokenVerifier } from '../auth/user-tokens.ts';
 import { registerErrorHandling, errorBody } from './plugins/errors.ts';
 import { registerAuth } from './plugins/auth.ts';
+import { registerCors } from './plugins/cors.ts';
 import { registerIdempotency } from './plugins/idempotency.ts';
 import { registerHttpMetrics } from './plugins/metrics.ts';
 import { registerRoutes } from './routes/index.ts';
+import { queryDefaultsOptional } from './openapi.ts';
 
 export type { ApiDeps, App } from './types.ts';
 import type { ApiDeps, App } from './types.ts';
@@ -56,6 +58,7 @@ export async function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}
   );
 
   registerErrorHandling(app);
+  await registerCors(app, ctx.config.corsOrigins);
   registerAuth(app, {
     apiKeys: new ApiKeyVerifier(ctx.pool),
     userTokens: new UserTokenVerifier({ secret: ctx.config.userJwtSecret, jwksUrl: ctx.config.userJwksUrl, ...ctx.config.userJwt }),
@@ -79,6 +82,7 @@ export async function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}
       },
       security: [{ bearer: [] }],
     },
+    transformObject: (doc) => ('openapiObject' in doc ? queryDefaultsOptional(doc.openapiObject) : doc.swaggerObject),
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());

@@ -26,6 +26,8 @@ export interface Config {
   readonly sseMaxStreamsPerUser: number;
   readonly trustGatewayHeaders: boolean;
   readonly maxBodyBytes: number;
+  /** Browser origins allowed to call /v1/me/... (CORS); empty = none, `*` = any. */
+  readonly corsOrigins: readonly string[];
   readonly apns: {
     readonly keyFile: string | undefined;
     readonly keyId: string | undefined;
@@ -152,6 +154,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (s('HERALD_DATABASE_URL') && !s('HERALD_SECRET_KEY')) {
     problems.push('HERALD_SECRET_KEY is required with HERALD_DATABASE_URL (it encrypts app credentials; every process must share it)');
   }
+  // An origin is scheme://host[:port] exactly as browsers send it in `Origin` (no path, no
+  // trailing slash): anything else would never match and silently allow nothing.
+  const badOrigins = ((v.get('HERALD_CORS_ORIGINS') as readonly string[] | undefined) ?? []).filter((o) => o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o));
+  if (badOrigins.length > 0) {
+    problems.push(`HERALD_CORS_ORIGINS: expected \`*\` or origins like https://app.example.com (no path) (not: ${badOrigins.join(', ')})`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: Config = {
@@ -175,6 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sseMaxStreamsPerUser: n('HERALD_SSE_MAX_STREAMS_PER_USER'),
     trustGatewayHeaders: b('HERALD_TRUST_GATEWAY_HEADERS'),
     maxBodyBytes: n('HERALD_MAX_BODY_BYTES'),
+    corsOrigins: (v.get('HERALD_CORS_ORIGINS') as readonly string[] | undefined) ?? [],
     apns: {
       keyFile: s('HERALD_APNS_KEY_FILE'),
       keyId: s('HERALD_APNS_KEY_ID'),

@@ -42,6 +42,7 @@ export const VARIABLES: readonly VarSpec[] = [
   { name: 'HERALD_USER_JWT_APP_CLAIM', kind: { type: 'string' }, default: 'app', description: "JWT claim naming the app a user token is for; a token without it may use the `default` app only" },
   { name: 'HERALD_SSE_MAX_STREAMS_PER_USER', kind: { type: 'int', min: 1, max: 1000 }, default: '5', description: 'open inbox streams one user may hold on one API process; the next is 429 RATE_LIMITED' },
   { name: 'HERALD_TRUST_GATEWAY_HEADERS', kind: { type: 'bool' }, default: 'false', description: 'accept `x-authenticated-userid` / `x-consumer-username` from an API gateway' },
+  { name: 'HERALD_CORS_ORIGINS', kind: { type: 'list' }, description: 'origins (`https://app.example.com`, or `*` for any) whose pages may call `/v1/me/...` from the browser, e.g. to embed `<herald-inbox>`; unset = none' },
   { name: 'HERALD_MAX_BODY_BYTES', kind: { type: 'int', min: 1024, max: 104857600 }, default: '1048576', description: 'largest accepted request body' },
   { name: 'HERALD_APNS_KEY_FILE', kind: { type: 'string' }, description: 'APNs token auth: path of the .p8 key (default app)' },
   { name: 'HERALD_APNS_KEY_ID', kind: { type: 'string' }, description: 'APNs token auth: key id' },

@@ -46,6 +46,12 @@ export class InboxService {
     return toItem(rows[0]);
   }
 
+  /** Mark every unread item of the user read; how many were unread. */
+  async markAllRead(userId: string): Promise<{ marked: number }> {
+    const { rowCount } = await this.#pool.query(`UPDATE inbox_items SET read_at = now() WHERE user_id = $1 AND read_at IS NULL`, [userId]);
+    return { marked: rowCount ?? 0 };
+  }
+
   /** Items created after `afterId` (SSE Last-Event-ID resumption), oldest first. */
   async since(userId: string, afterId: string): Promise<InboxItem[]> {
     const { rows } = await this.#pool.query<Row>(

@@ -8,10 +8,10 @@ import { ROOT } from './deploy-manifests.ts';
 
 /**
  * The runtime image's file tree, assembled without Docker from the Dockerfile's own steps:
- * dist/ built in a directory holding only what the build stage copies (with the repository's
- * node_modules standing in for its `npm ci`, same lockfile), the production dependencies
- * installed by the deps stage's command, and the files the runtime stage copies
- * (package.json, bin/, migrations/). Starting herald from it proves the build context is
+ * dist/ (and the inbox component's bundle) built in a directory holding only what the build
+ * stage copies (with the repository's node_modules standing in for its `npm ci`, same
+ * lockfile), the production dependencies installed by the deps stage's command, and the files
+ * the runtime stage copies (package.json, bin/, migrations/). Starting herald from it proves the build context is
  * complete and the image needs nothing from the dev dependencies or the embedded PostgreSQL
  * packages.
  */
@@ -31,6 +31,8 @@ export interface ImageSteps {
   readonly depsCommand: string;
   /** Sources the runtime stage copies from the context. */
   readonly runtimeSources: readonly string[];
+  /** What the runtime stage copies from the build stage (paths under /app: dist, the inbox bundle). */
+  readonly fromBuild: readonly string[];
 }
 
 const NPM_ENV = { ...process.env, npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' };
@@ -49,7 +51,7 @@ export async function assembleRuntime(steps: ImageSteps): Promise<RuntimeTree> {
     for (const f of ['package.json', 'package-lock.json']) await cp(path.join(ROOT, f), path.join(app, f));
     // The same command as the image build; the npm cache makes it work offline once warm.
     await run('sh', ['-c', steps.depsCommand], { cwd: app, env: NPM_ENV, maxBuffer: 16 * 1024 * 1024 });
-    await cp(path.join(build, 'dist'), path.join(app, 'dist'), { recursive: true });
+    for (const built of steps.fromBuild) await cp(path.join(build, built), path.join(app, built), { recursive: true });
     for (const src of steps.runtimeSources) await cp(path.join(ROOT, src), path.join(app, src), { recursive: true });
     return { dir: app, remove: () => rm(dir, { recursive: true, force: true }) };
   } catch (err) {

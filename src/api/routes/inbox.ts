@@ -60,6 +60,11 @@ export const inboxRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }
       schema: { tags: [...tags, scope.tag], summary: 'Mark an inbox item read', params: scope.params(ItemId), response: { 200: Item, ...errors(400, 401, 403, 404) } },
     }, async (request) => services.inbox.markRead(targetUserId(request), (request.params as { itemId: string }).itemId));
 
+    app.post(`${scope.prefix}/inbox/read-all`, {
+      config: { auth: scope.auth },
+      schema: { tags: [...tags, scope.tag], summary: 'Mark every unread inbox item read', params: scope.params(), response: { 200: Type.Object({ marked: Type.Integer() }), ...errors(400, 401, 403) } },
+    }, async (request) => services.inbox.markAllRead(targetUserId(request)));
+
     app.get(`${scope.prefix}/inbox/stream`, {
       config: { auth: scope.auth },
       schema: {
@@ -91,23 +96,31 @@ export const inboxRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }
       // before anyone listened.
       if (res.destroyed || request.raw.socket.destroyed) return stream.close();
 
+      // Subscribed before answering: once a client sees the stream open, every item stored from
+      // then on reaches it. Items forwarded before the headers are out wait in `early`.
+      const early: InboxItem[] = [];
+      const write = (item: InboxItem) => res.write(`id: ${item.id}\nevent: inbox\ndata: ${JSON.stringify(item)}\n\n`);
+      const send = (item: InboxItem) => (res.headersSent ? write(item) : early.push(item));
+      try {
+        await stream.subscribe(send);
+      } catch (err) {
+        request.log.warn({ err }, 'inbox stream setup failed');
+        return stream.close();
+      }
+      if (stream.closed) return;
+      // reply.hijack() skips Fastify's header handling: carry over what hooks set (CORS).
+      for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value);
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
-      const send = (item: InboxItem) => res.write(`id: ${item.id}\nevent: inbox\ndata: ${JSON.stringify(item)}\n\n`);
       res.write(`retry: 3000\n: connected\n\n`);
-      try {
-        await stream.subscribe(send);
-        const lastEventId = request.headers['last-event-id'];
-        if (typeof lastEventId === 'string' && lastEventId.length > 0 && lastEventId.length <= 64) {
-          for (const item of await services.inbox.since(userId, lastEventId).catch(() => [])) if (!stream.closed) send(item);
-        }
-      } catch (err) {
-        request.log.warn({ err }, 'inbox stream setup failed');
-        stream.close();
+      for (const item of early.splice(0)) write(item);
+      const lastEventId = request.headers['last-event-id'];
+      if (typeof lastEventId === 'string' && lastEventId.length > 0 && lastEventId.length <= 64) {
+        for (const item of await services.inbox.since(userId, lastEventId).catch(() => [])) if (!stream.closed) send(item);
       }
       stream.every(KEEPALIVE_MS, () => res.write(': keep-alive\n\n'));
       // A stream must not outlive the token that opened it: say why, then end it. The client
