@@ -10,6 +10,7 @@ import type { NotificationInput, CreateOptions, CreatedNotification, Notificatio
 import { NotificationBody } from './schema.ts';
 import * as store from './store.ts';
 import { notificationStatus } from './status.ts';
+import { OutboundPolicy, refuseUnlessAllowed } from '../outbound/index.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, removeAdditional: false });
 (addFormats as unknown as (a: Ajv) => void)(ajv);
@@ -119,11 +120,20 @@ export interface NotificationPage {
 
 export class NotificationService implements NotificationCreator {
   readonly #pool: Pool;
-  constructor(pool: Pool) {
+  readonly #outbound: OutboundPolicy;
+  /** `outbound`: where a raw `to.device` Web Push endpoint may point (default: no exceptions). */
+  constructor(pool: Pool, outbound: OutboundPolicy = new OutboundPolicy()) {
     this.#pool = pool;
+    this.#outbound = outbound;
+  }
+
+  #checkTarget(input: NotificationInput): void {
+    const endpoint = 'device' in input.to ? input.to.device.subscription?.endpoint : undefined;
+    if (endpoint !== undefined) refuseUnlessAllowed(this.#outbound, endpoint, 'body.to.device.subscription.endpoint');
   }
 
   create(input: NotificationInput, options: CreateOptions): Promise<CreatedNotification> {
+    this.#checkTarget(input);
     return withTransaction(this.#pool, (client) => createInTransaction(client, input, options));
   }
 
@@ -132,6 +142,7 @@ export class NotificationService implements NotificationCreator {
    * with a few set-based statements; raw-device and deduplicated ones one by one.
    */
   createMany(inputs: readonly NotificationInput[], options: CreateOptions): Promise<CreatedNotification[]> {
+    for (const input of inputs) this.#checkTarget(input);
     return withTransaction(this.#pool, async (client) => {
       const now = new Date();
       const out: CreatedNotification[] = [];
@@ -156,17 +167,18 @@ export class NotificationService implements NotificationCreator {
     });
   }
 
-  async get(id: string, forUser?: string): Promise<Record<string, unknown>> {
+  /** `audience: 'operator'` (API-key routes) adds each delivery's lastErrorDetail. */
+  async get(id: string, forUser?: string, audience: Audience = 'user'): Promise<Record<string, unknown>> {
     const n = await store.getNotification(this.#pool, id);
     if (!n || (forUser !== undefined && !n.user_ids.includes(forUser))) throw new HeraldError('NOT_FOUND', 'No such notification.');
     const deliveries = (await store.getDeliveries(this.#pool, [id])).filter((d) => forUser === undefined || d.user_id === forUser);
-    return view(n, deliveries, true);
+    return view(n, deliveries, true, audience);
   }
 
-  async listForUser(userId: string, limit: number, offset: number): Promise<NotificationPage> {
+  async listForUser(userId: string, limit: number, offset: number, audience: Audience = 'user'): Promise<NotificationPage> {
     const { rows, total } = await store.listForUser(this.#pool, userId, limit, offset);
     const deliveries = await store.getDeliveries(this.#pool, rows.map((r) => r.id));
-    const items = rows.map((n) => view(n, deliveries.filter((d) => d.notification_id === n.id && d.user_id === userId), true));
+    const items = rows.map((n) => view(n, deliveries.filter((d) => d.notification_id === n.id && d.user_id === userId), true, audience));
     return { items, total, limit, offset };
   }
 
@@ -213,7 +225,13 @@ function iso(d: Date | null | undefined): string | undefined {
   return d ? d.toISOString() : undefined;
 }
 
-export function view(n: store.NotificationRow, deliveries: readonly store.DeliveryRow[], withDeliveries: boolean): Record<string, unknown> {
+/**
+ * Who reads a view. A delivery's lastErrorDetail (a provider's answer body, a network error naming
+ * an address) is for operators only: for Web Push the provider is any URL the end user chose.
+ */
+export type Audience = 'operator' | 'user';
+
+export function view(n: store.NotificationRow, deliveries: readonly store.DeliveryRow[], withDeliveries: boolean, audience: Audience = 'user'): Record<string, unknown> {
   const payload = n.payload as { title?: string; body?: string };
   return {
     id: n.id,
@@ -239,6 +257,7 @@ export function view(n: store.NotificationRow, deliveries: readonly store.Delive
           attempts: d.attempts,
           dueAt: d.due_at.toISOString(),
           lastError: d.last_error ?? undefined,
+          lastErrorDetail: audience === 'operator' ? (d.last_error_detail ?? undefined) : undefined,
           providerId: d.provider_id ?? undefined,
           sentAt: iso(d.sent_at),
         }))

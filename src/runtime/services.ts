@@ -12,6 +12,7 @@ import { engineHooks } from '../scheduler/hooks.ts';
 import { validatePushDevice } from '../channels/fcm/validate.ts';
 import { engineMetrics } from '../dispatch/metrics.ts';
 import { backlog } from '../dispatch/store.ts';
+import { OutboundPolicy } from '../outbound/index.ts';
 
 /**
  * The domain services, built once per process from the context and handed to the API and the
@@ -35,17 +36,19 @@ export interface Services {
 export function buildServices(ctx: Context): Services {
   const credentials = new CredentialStore({ pool: ctx.pool, secretKey: ctx.secretKey, config: ctx.config, dataDir: ctx.dataDir, log: ctx.log });
   const hooks = (): DomainHooks => services.hooks;
+  // Where URLs that requests name (Web Push endpoints, webhook URLs) may point: checked on the way in.
+  const outbound = new OutboundPolicy(ctx.config.outbound.allow);
   const services: Services = {
     health: new Health(),
     // Registration-time token check (seed 002's dry run), for apps that set fcm.validateTokens.
     hooks: engineHooks({ ...NO_HOOKS, validateDevice: (device) => validatePushDevice(credentials, device) }),
     users: new UserService(ctx.pool, hooks),
-    devices: new DeviceService(ctx.pool, hooks),
+    devices: new DeviceService(ctx.pool, hooks, outbound),
     reminders: new ReminderService(ctx.pool, hooks),
-    apps: new AppService(ctx.pool, ctx.secretKey, credentials),
+    apps: new AppService(ctx.pool, ctx.secretKey, credentials, outbound),
     events: new EventService(ctx.pool),
     credentials,
-    notifications: new NotificationService(ctx.pool),
+    notifications: new NotificationService(ctx.pool, outbound),
     inbox: new InboxService(ctx.pool, ctx.log),
   };
   const metrics = engineMetrics(ctx.metrics);
