@@ -320,36 +320,3 @@ export async function backlog(db: Queryable): Promise<Backlog> {
   );
   return { due: rows[0]?.due ?? 0, oldestDueSeconds: Math.max(0, rows[0]?.oldest ?? 0) };
 }
-
-/**
- * Worker liveness without heartbeats: each worker holds a session advisory lock named after its
- * id on a connection of its own for as long as it lives. When the process dies (even by SIGKILL)
- * PostgreSQL closes that session and the lock is free, so another worker can tell the rows it
- * left are orphaned and release them at once rather than after the lease.
- */
-export const LIVENESS_LOCK_CLASS = 7_310_003;
-
-export async function reclaimFromDeadWorkers(pool: Pool, me: string): Promise<number> {
-  const { rows } = await pool.query<{ locked_by: string }>(
-    `SELECT DISTINCT locked_by FROM deliveries WHERE status = 'sending' AND locked_by IS NOT NULL AND locked_by <> $1`,
-    [me],
-  );
-  let released = 0;
-  for (const { locked_by: worker } of rows) {
-    released += await withTransaction(pool, async (client) => {
-      const { rows: lock } = await client.query<{ free: boolean }>(
-        `SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS free`,
-        [LIVENESS_LOCK_CLASS, worker],
-      );
-      if (!lock[0]?.free) return 0; // that worker is alive
-      const { rowCount } = await client.query(
-        `UPDATE deliveries SET status = 'pending', run_at = now(), locked_by = NULL, updated_at = now(),
-                last_error = 'the worker sending it stopped; sending again'
-          WHERE status = 'sending' AND locked_by = $1`,
-        [worker],
-      );
-      return rowCount ?? 0;
-    });
-  }
-  return released;
-}
