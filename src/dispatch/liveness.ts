@@ -37,7 +37,9 @@ export class LivenessLock {
   #waiters: Array<() => void> = [];
 
   constructor(pool: Pool, id: string, log: Logger, applicationName: string) {
-    this.#connection = { ...(pool.options as pg.ClientConfig), application_name: applicationName, keepAlive: true };
+    // Bounded connect and queries: a connection to a server that vanished without a word (no RST)
+    // must be noticed and replaced, not waited on for the kernel's minutes of retransmissions.
+    this.#connection = { ...(pool.options as pg.ClientConfig), application_name: applicationName, keepAlive: true, connectionTimeoutMillis: 5_000, query_timeout: 10_000 };
     this.#id = id;
     this.#log = log;
   }
@@ -148,17 +150,22 @@ export class LivenessLock {
 
 /**
  * Releases rows held by claimers whose liveness lock is free, i.e. that died. A free lock is only
- * believed after it has been seen free for `graceMs` (checked on two sweeps at least that far
- * apart): a live claimer that lost its connection for a moment takes its lock back within about
- * a second, and its rows must stay its own meanwhile. Each process decides from its own
- * observations; nothing is shared but the locks.
+ * believed after it has been seen free on every sweep for `graceMs`: a live claimer that lost its
+ * connection for a moment takes its lock back within about a second, and its rows must stay its
+ * own meanwhile. Each process decides from its own observations; nothing is shared but the locks.
+ *
+ * Observing reads pg_locks instead of trying the lock: a try holds the lock for the length of a
+ * transaction, and other sweepers' tries would then look like a live claimer and keep restarting
+ * the grace period. Only the release itself takes the lock (for its transaction), so the claimer
+ * cannot come back half-way through it.
  */
 export class DeadWorkerSweeper {
   readonly #pool: Pool;
   readonly #me: string;
   readonly #graceMs: number;
-  /** Worker id → when its lock was first seen free. */
+  /** Worker id → when its lock was first seen free (seen free on every sweep since). */
   readonly #suspects = new Map<string, number>();
+  #running: Promise<number> | undefined;
 
   constructor(pool: Pool, me: string, graceMs: number) {
     this.#pool = pool;
@@ -166,42 +173,55 @@ export class DeadWorkerSweeper {
     this.#graceMs = graceMs;
   }
 
-  /** One sweep; returns how many rows were released. */
-  async sweep(now = Date.now()): Promise<number> {
-    const { rows } = await this.#pool.query<{ locked_by: string }>(
-      `SELECT DISTINCT locked_by FROM deliveries WHERE status = 'sending' AND locked_by IS NOT NULL AND locked_by <> $1`,
-      [this.#me],
+  /** One sweep (never two at once); returns how many rows were released. */
+  sweep(): Promise<number> {
+    this.#running ??= this.#sweep().finally(() => (this.#running = undefined));
+    return this.#running;
+  }
+
+  async #sweep(): Promise<number> {
+    const { rows } = await this.#pool.query<{ worker: string; free: boolean }>(
+      `SELECT w.worker, NOT EXISTS (
+                SELECT 1 FROM pg_locks l
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND l.classid = $2::bigint::oid
+                   AND l.objid = ((hashtext(w.worker)::bigint + 4294967296) % 4294967296)::oid) AS free
+         FROM (SELECT DISTINCT locked_by AS worker FROM deliveries
+                WHERE status = 'sending' AND locked_by IS NOT NULL AND locked_by <> $1) w`,
+      [this.#me, LIVENESS_LOCK_CLASS],
     );
-    const holders = new Set(rows.map((r) => r.locked_by));
-    for (const worker of this.#suspects.keys()) if (!holders.has(worker)) this.#suspects.delete(worker);
+    const now = Date.now();
+    const seen = new Set(rows.map((r) => r.worker));
+    for (const worker of this.#suspects.keys()) if (!seen.has(worker)) this.#suspects.delete(worker);
     let released = 0;
-    for (const worker of holders) {
-      released += await withTransaction(this.#pool, async (client) => {
-        const { rows: lock } = await client.query<{ free: boolean }>(
-          `SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS free`,
-          [LIVENESS_LOCK_CLASS, worker],
-        );
-        if (!lock[0]?.free) {
-          this.#suspects.delete(worker); // alive
-          return 0;
-        }
-        const since = this.#suspects.get(worker);
-        if (since === undefined) {
-          this.#suspects.set(worker, now);
-          return 0;
-        }
-        if (now - since < this.#graceMs) return 0;
-        // Still under the transaction's hold on its lock, so the worker cannot come back midway.
-        const { rowCount } = await client.query(
-          `UPDATE deliveries SET status = 'pending', run_at = now(), locked_by = NULL, updated_at = now(),
-                  last_error = 'the worker sending it stopped; sending again'
-            WHERE status = 'sending' AND locked_by = $1`,
-          [worker],
-        );
-        this.#suspects.delete(worker);
-        return rowCount ?? 0;
-      });
+    for (const { worker, free } of rows) {
+      if (!free) {
+        this.#suspects.delete(worker); // alive
+        continue;
+      }
+      const since = this.#suspects.get(worker);
+      if (since === undefined) this.#suspects.set(worker, now);
+      else if (now - since >= this.#graceMs) released += await this.#release(worker);
     }
     return released;
+  }
+
+  async #release(worker: string): Promise<number> {
+    return withTransaction(this.#pool, async (client) => {
+      const { rows: lock } = await client.query<{ free: boolean }>(
+        `SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS free`,
+        [LIVENESS_LOCK_CLASS, worker],
+      );
+      if (!lock[0]?.free) return 0; // it came back (or another sweeper is releasing it right now)
+      const { rowCount } = await client.query(
+        `UPDATE deliveries SET status = 'pending', run_at = now(), locked_by = NULL, updated_at = now(),
+                last_error = 'the worker sending it stopped; sending again'
+          WHERE status = 'sending' AND locked_by = $1`,
+        [worker],
+      );
+      this.#suspects.delete(worker);
+      return rowCount ?? 0;
+    });
   }
 }
