@@ -45,8 +45,8 @@ async function deliveries(notificationId: string): Promise<Array<{ id: string; u
   return rows;
 }
 
-describe('a poisoned Retry-After cannot make other users\u2019 deliveries be sent twice', () => {
-  it('Retry-After: 99999999999999 and a far HTTP-date from one user\u2019s endpoint: the rest of the slice is recorded sent exactly once, the poisoned ones retry within an hour', async () => {
+describe("a poisoned Retry-After cannot make other users' deliveries be sent twice", () => {
+  it("Retry-After: 99999999999999 and a far HTTP-date from one user's endpoint: the rest of the slice is recorded sent exactly once, the poisoned ones retry within an hour", async () => {
     const fake = await new FakeWebPushServer().start();
     const webpush = new WebPushChannel({ credentials: h.services.credentials, log: h.ctx.log, outbound: new OutboundPolicy(h.ctx.config.outbound.allow) }, { ca: fake.certificate.ca });
     // Every outcome of the claim lands in one slice; a short lease re-sends whatever is not recorded.

@@ -30,7 +30,7 @@ async function settled(h: TestHarness, id: string, done = (d: Delivery) => !['pe
   }, 15_000, `notification ${id} to settle`);
 }
 
-describe('SSRF: URLs aimed at herald\u2019s own network are refused when they are given', () => {
+describe("SSRF: URLs aimed at herald's own network are refused when they are given", () => {
   let strict: TestHarness;
   before(async () => {
     // No HERALD_OUTBOUND_ALLOW: the policy as a fresh deployment has it.
