@@ -29,6 +29,7 @@ import type { DeliveryJob, WebPushSubscription } from '../src/channels/types.ts'
 import { FcmChannel } from '../src/channels/fcm/index.ts';
 import { AccessTokenSource } from '../src/channels/fcm/oauth.ts';
 import { WebPushChannel, generateVapidKeys } from '../src/channels/webpush/index.ts';
+import { OutboundPolicy } from '../src/outbound/index.ts';
 
 const FCM_MESSAGES = Number(process.env.HERALD_BENCH_FCM_MESSAGES ?? 10_000);
 const WEBPUSH_MESSAGES = Number(process.env.HERALD_BENCH_WEBPUSH_MESSAGES ?? 2_000);
@@ -166,7 +167,8 @@ async function main(): Promise<void> {
 
   // --- Web Push senders
   const subs = info.subscriptions;
-  const wp = new WebPushChannel({ credentials: store, log }, { ca: info.webpushCa });
+  // The fake push service listens on loopback: allowed as an operator would (HERALD_OUTBOUND_ALLOW).
+  const wp = new WebPushChannel({ credentials: store, log, outbound: new OutboundPolicy(['localhost', '127.0.0.0/8']) }, { ca: info.webpushCa });
   const webDevice = (i: number) => ({ id: `w${i}`, platform: 'web' as const, token: subs[i % subs.length]!.endpoint, subscription: subs[i % subs.length]! });
   await wp.send(job(0, webDevice(0), 'webpush'));
   const heraldWp = () => runPool(WEBPUSH_MESSAGES, WEBPUSH_CONCURRENCY, async (i) => (await wp.send(job(i, webDevice(i), 'webpush'))).status === 'sent');

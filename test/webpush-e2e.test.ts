@@ -4,6 +4,7 @@ import { createHarness, type TestHarness } from './helpers/app.ts';
 import { startEngine, eventually, type RunningEngine } from './helpers/engine.ts';
 import { WebPushChannel, generateVapidKeys } from '../src/channels/webpush/index.ts';
 import { FakeWebPushServer } from './fakes/webpush-server.ts';
+import { OutboundPolicy } from '../src/outbound/index.ts';
 
 /**
  * End to end as a browser would see it: fetch the VAPID public key, subscribe with it, register
@@ -18,7 +19,7 @@ const VAPID = generateVapidKeys();
 before(async () => {
   fake = await new FakeWebPushServer().start();
   h = await createHarness({ HERALD_VAPID_PUBLIC_KEY: VAPID.publicKey, HERALD_VAPID_PRIVATE_KEY: VAPID.privateKey, HERALD_VAPID_SUBJECT: 'mailto:ops@example.com' });
-  const channel = new WebPushChannel({ credentials: h.services.credentials, log: h.ctx.log, metrics: h.ctx.metrics }, { ca: fake.certificate.ca });
+  const channel = new WebPushChannel({ credentials: h.services.credentials, log: h.ctx.log, metrics: h.ctx.metrics, outbound: new OutboundPolicy(h.ctx.config.outbound.allow) }, { ca: fake.certificate.ca });
   engine = await startEngine(h, [channel]);
 });
 

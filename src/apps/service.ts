@@ -6,6 +6,7 @@ import { seal } from './crypto.ts';
 import { findApp, upsertApp } from './repository.ts';
 import { toCredentials, summarise, type AppInput } from './validate.ts';
 import type { CredentialStore } from './credentials.ts';
+import { OutboundPolicy, refuseUnlessAllowed } from '../outbound/index.ts';
 
 /** What GET /v1/apps/{appId} shows: never a key, only which channels are configured and how. */
 export interface AppView {
@@ -21,16 +22,21 @@ export class AppService {
   readonly #pool: Pool;
   readonly #key: Buffer;
   readonly #credentials: CredentialStore;
+  readonly #outbound: OutboundPolicy;
 
-  constructor(pool: Pool, secretKey: Buffer, credentials: CredentialStore) {
+  /** `outbound`: where a webhook URL may point (default: no exceptions). */
+  constructor(pool: Pool, secretKey: Buffer, credentials: CredentialStore, outbound: OutboundPolicy = new OutboundPolicy()) {
     this.#pool = pool;
     this.#key = secretKey;
     this.#credentials = credentials;
+    this.#outbound = outbound;
   }
 
   /** Create or replace an app; its secrets are sealed under HERALD_SECRET_KEY with the app id bound in. */
   async put(appId: string, input: AppInput): Promise<{ app: AppView; created: boolean }> {
     const credentials = toCredentials(appId, input);
+    // Any API-key holder for the app sets this URL and herald POSTs to it: not at its own network.
+    if (credentials.webhook) refuseUnlessAllowed(this.#outbound, credentials.webhook.url, 'body.webhook.url');
     const { id: _id, name: _name, ...secret } = credentials;
     const settings = summarise(credentials);
     const result = await withTransaction(this.#pool, async (client) => {

@@ -94,13 +94,18 @@ export interface DeliveryJob {
  * - device-invalid: the token is dead (APNs 410/BadDeviceToken, FCM UNREGISTERED, Web Push
  *   404/410): the device is marked invalid and nothing more is sent to it
  * `appProblem` (on retry/failed): a credential or configuration error of the app, shown on the
- * app's status (`GET /v1/apps/{id}`) instead of being retried forever.
+ * app's status (`GET /v1/apps/{id}`) instead of being retried forever. Only a failure that is
+ * really about the app's own credentials or configuration may carry it — never an answer from a
+ * URL an end user chose (a Web Push endpoint), or any user could mark the app broken.
+ * `error` is shown to the delivery's end user (`/v1/me/notifications`, events, the device's
+ * `invalidReason`): never a provider's response body or a network detail. `detail` holds those for
+ * operators only (`lastErrorDetail` on API-key routes).
  */
 export type Verdict =
   | { readonly status: 'sent'; readonly providerId?: string | undefined }
-  | { readonly status: 'retry'; readonly error: string; readonly retryAfterMs?: number | undefined; readonly appProblem?: string | undefined }
-  | { readonly status: 'failed'; readonly error: string; readonly appProblem?: string | undefined }
-  | { readonly status: 'device-invalid'; readonly error: string };
+  | { readonly status: 'retry'; readonly error: string; readonly detail?: string | undefined; readonly retryAfterMs?: number | undefined; readonly appProblem?: string | undefined }
+  | { readonly status: 'failed'; readonly error: string; readonly detail?: string | undefined; readonly appProblem?: string | undefined }
+  | { readonly status: 'device-invalid'; readonly error: string; readonly detail?: string | undefined };
 
 export interface Channel {
   readonly provider: Provider;
@@ -121,4 +126,6 @@ export interface ChannelDeps {
   readonly log: import('../log/index.ts').Logger;
   readonly metrics: import('prom-client').Registry;
   readonly credentials: import('../apps/types.ts').AppCredentialStore;
+  /** Where URLs others chose may lead; default: built from `config.outbound`. */
+  readonly outbound?: import('../outbound/index.ts').OutboundPolicy | undefined;
 }

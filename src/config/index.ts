@@ -1,4 +1,5 @@
 import { VARIABLES, type VarSpec, ROLE_NAMES, BROKER_NAMES, INGEST_SOURCES } from './spec.ts';
+import { parseAllowEntry } from '../outbound/policy.ts';
 
 export { VARIABLES, ROLE_NAMES } from './spec.ts';
 export type RoleName = (typeof ROLE_NAMES)[number];
@@ -51,6 +52,8 @@ export interface Config {
     readonly sesRegion: string | undefined;
   };
   readonly webhook: { readonly url: string | undefined; readonly secret: string | undefined; readonly timeoutMs: number };
+  /** HERALD_OUTBOUND_ALLOW: exceptions to the outbound URL policy (src/outbound/). */
+  readonly outbound: { readonly allow: readonly string[] };
   readonly worker: {
     readonly channels: readonly string[] | undefined;
     readonly batchSize: number;
@@ -160,6 +163,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (badOrigins.length > 0) {
     problems.push(`HERALD_CORS_ORIGINS: expected \`*\` or origins like https://app.example.com (no path) (not: ${badOrigins.join(', ')})`);
   }
+  for (const entry of (v.get('HERALD_OUTBOUND_ALLOW') as readonly string[] | undefined) ?? []) {
+    try {
+      parseAllowEntry(entry);
+    } catch (err) {
+      problems.push(`HERALD_OUTBOUND_ALLOW: ${(err as Error).message}`);
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: Config = {
@@ -203,6 +213,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     email: { smtpUrl: s('HERALD_SMTP_URL'), from: s('HERALD_EMAIL_FROM'), sesRegion: s('HERALD_SES_REGION') },
     webhook: { url: s('HERALD_WEBHOOK_URL'), secret: s('HERALD_WEBHOOK_SECRET'), timeoutMs: n('HERALD_WEBHOOK_TIMEOUT_MS') },
+    outbound: { allow: (v.get('HERALD_OUTBOUND_ALLOW') as readonly string[] | undefined) ?? [] },
     worker: {
       channels: v.get('HERALD_WORKER_CHANNELS') as readonly string[] | undefined,
       batchSize: n('HERALD_WORKER_BATCH_SIZE'),

@@ -64,6 +64,7 @@ export const VARIABLES: readonly VarSpec[] = [
   { name: 'HERALD_WEBHOOK_URL', kind: { type: 'url', protocols: ['http:', 'https:'] }, description: 'webhook channel target of the default app' },
   { name: 'HERALD_WEBHOOK_SECRET', kind: { type: 'string' }, secret: true, description: 'HMAC-SHA256 secret that signs webhook requests' },
   { name: 'HERALD_WEBHOOK_TIMEOUT_MS', kind: { type: 'int', min: 100, max: 300000 }, default: '10000', description: 'webhook request timeout' },
+  { name: 'HERALD_OUTBOUND_ALLOW', kind: { type: 'list' }, description: 'hosts, IP addresses or CIDR ranges that webhook URLs and Web Push endpoints may reach although they are loopback, private, link-local or internal (e.g. `hooks.internal.example,10.1.0.0/16`); everything else non-public is refused' },
   { name: 'HERALD_WORKER_CHANNELS', kind: { type: 'list' }, description: 'channels a worker sends (default: all configured)' },
   { name: 'HERALD_WORKER_BATCH_SIZE', kind: { type: 'int', min: 1, max: 5000 }, default: '500', description: 'deliveries claimed per batch' },
   { name: 'HERALD_WORKER_CONCURRENCY', kind: { type: 'int', min: 1, max: 100000 }, default: '1000', description: 'deliveries in flight per worker process' },

@@ -7,6 +7,7 @@ import { appendEvent } from '../events/outbox.ts';
 import type { DeviceRow, DomainHooks } from '../runtime/hooks.ts';
 import { ensureUser } from '../users/index.ts';
 import { appExists } from '../apps/repository.ts';
+import { OutboundPolicy, refuseUnlessAllowed } from '../outbound/index.ts';
 import {
   lockDeviceByToken,
   insertDevice,
@@ -99,10 +100,13 @@ function hookRow(d: Device): DeviceRow {
 export class DeviceService {
   readonly #pool: Pool;
   readonly #hooks: () => DomainHooks;
+  readonly #outbound: OutboundPolicy;
 
-  constructor(pool: Pool, hooks: () => DomainHooks) {
+  /** `outbound`: where a web device's endpoint may point (default: no exceptions). */
+  constructor(pool: Pool, hooks: () => DomainHooks, outbound: OutboundPolicy = new OutboundPolicy()) {
     this.#pool = pool;
     this.#hooks = hooks;
+    this.#outbound = outbound;
   }
 
   /**
@@ -113,6 +117,8 @@ export class DeviceService {
   async register(userId: string, input: DeviceInput, options: RegisterOptions = {}): Promise<{ device: Device; created: boolean }> {
     const appId = input.appId ?? 'default';
     const { token, subscription, environment } = normalise(input);
+    // The endpoint is the end user's choice and herald will POST to it: not at its own network.
+    if (subscription) refuseUnlessAllowed(this.#outbound, subscription.endpoint, 'body.subscription.endpoint');
     if (appId !== 'default' && !(await appExists(this.#pool, appId))) {
       throw new HeraldError('UNKNOWN_APP', `no app "${appId}"`, [{ field: 'body.appId', message: 'no such app' }]);
     }

@@ -5,6 +5,7 @@ import { createInboxChannel } from '../channels/inbox/index.ts';
 import type { Provider } from '../channels/types.ts';
 import { DeliveryWorker } from './worker.ts';
 import { engineMetrics } from './metrics.ts';
+import { OutboundPolicy } from '../outbound/index.ts';
 
 /**
  * The `worker` role: every channel this process can send (or those named by
@@ -13,7 +14,14 @@ import { engineMetrics } from './metrics.ts';
  */
 export function workerRole(ctx: Context, services: Services, only?: readonly string[]): Role {
   const wanted = only && only.length > 0 ? only : ctx.config.worker.channels;
-  const deps: ChannelDeps = { config: ctx.config, log: ctx.log.child({ role: 'worker' }), metrics: ctx.metrics, credentials: services.credentials };
+  const deps: ChannelDeps = {
+    config: ctx.config,
+    log: ctx.log.child({ role: 'worker' }),
+    metrics: ctx.metrics,
+    credentials: services.credentials,
+    // One policy for every channel that sends to URLs others chose (webhook, Web Push).
+    outbound: new OutboundPolicy(ctx.config.outbound.allow),
+  };
   let worker: { stop(timeoutMs?: number): Promise<void> } | undefined;
   let channels: Map<Provider, import('../channels/types.ts').Channel> | undefined;
   return {

@@ -122,12 +122,15 @@ function toJob(r: ClaimRow): ClaimedDelivery {
   };
 }
 
-/** What the worker decided for one claimed delivery. */
+/**
+ * What the worker decided for one claimed delivery. `error` may be shown to the delivery's end
+ * user; `detail` (a provider's answer, a network error) only to operators.
+ */
 export type Outcome =
   | { readonly id: string; readonly kind: 'sent'; readonly providerId?: string | undefined }
-  | { readonly id: string; readonly kind: 'retry'; readonly error: string; readonly delayMs: number }
-  | { readonly id: string; readonly kind: 'failed' | 'expired' | 'cancelled'; readonly error: string }
-  | { readonly id: string; readonly kind: 'device-invalid'; readonly error: string; readonly deviceId: string | null };
+  | { readonly id: string; readonly kind: 'retry'; readonly error: string; readonly detail?: string | undefined; readonly delayMs: number }
+  | { readonly id: string; readonly kind: 'failed' | 'expired' | 'cancelled'; readonly error: string; readonly detail?: string | undefined }
+  | { readonly id: string; readonly kind: 'device-invalid'; readonly error: string; readonly detail?: string | undefined; readonly deviceId: string | null };
 
 const EVENT_OF: Record<string, string> = {
   sent: 'notification:sent',
@@ -135,32 +138,112 @@ const EVENT_OF: Record<string, string> = {
   expired: 'notification:expired',
 };
 
+/** The longest retry delay a row is written with (a provider's Retry-After is clamped before). */
+export const MAX_RETRY_DELAY_MS = 24 * 3600_000;
+/** Used when a retry delay is not a usable number, and for a row whose outcome could not be written. */
+const FALLBACK_RETRY_MS = 60_000;
+const BIGINT_ID = /^[1-9]\d{0,18}$/;
+
+/** Text PostgreSQL will take: no NUL (text columns refuse it), bounded length. */
+function cleanText(value: string | undefined, max: number): string | undefined {
+  if (value === undefined) return undefined;
+  const text = value.replace(/\u0000/g, '');
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/**
+ * Make every value of an outcome writable, so no single outcome can fail the statement that
+ * records its whole slice: a delay that is not a finite number in range, an error or provider
+ * answer with NUL bytes or of any length. An id that is not a delivery id (a forged broker
+ * message) has nothing to record and is dropped.
+ */
+function sanitise(o: Outcome): Outcome | undefined {
+  if (!BIGINT_ID.test(o.id)) return undefined;
+  if (o.kind === 'sent') return { id: o.id, kind: 'sent', providerId: cleanText(o.providerId, 1000) };
+  const error = cleanText(o.error, 2000) ?? '';
+  const detail = cleanText(o.detail, 1000);
+  if (o.kind === 'retry') {
+    const delayMs = Number.isFinite(o.delayMs) && o.delayMs >= 0 ? Math.min(o.delayMs, MAX_RETRY_DELAY_MS) : FALLBACK_RETRY_MS;
+    return { id: o.id, kind: 'retry', error, detail, delayMs };
+  }
+  if (o.kind === 'device-invalid') return { id: o.id, kind: 'device-invalid', error, detail, deviceId: o.deviceId };
+  return { id: o.id, kind: o.kind, error, detail };
+}
+
+/**
+ * SQLSTATE classes that mean "these values", not "the database": 22 data exception (a value out
+ * of range, a bad byte sequence), 23 integrity constraint, 54 program limit. Anything else — a
+ * lost connection, a shutdown — is an outage the caller waits out and retries whole.
+ */
+function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code);
+}
+
 /**
  * Record a slice of outcomes: one statement updates the rows still leased (status sending) and
  * appends their events, so the change and its events commit together. Device verdicts also
  * invalidate the device and cancel what else was pending for it, in the same transaction.
+ *
+ * One outcome must never fail the others: values are sanitised first, and should the slice's
+ * statement still fail on its data, each outcome is written alone (rows already written are no
+ * longer `sending`, so writing again is a no-op); one that fails alone is written as a plain
+ * retry. Returns the ids that could not be recorded at all (normally none): their leases run
+ * out and they are sent again. Throws on an outage, for the caller to retry.
  */
-export async function recordOutcomes(pool: Pool, outcomes: readonly Outcome[]): Promise<void> {
-  if (outcomes.length === 0) return;
-  const ids: string[] = [], kinds: string[] = [], providerIds: Array<string | null> = [], errors: Array<string | null> = [], delays: number[] = [];
+export async function recordOutcomes(pool: Pool, outcomes: readonly Outcome[]): Promise<string[]> {
+  const unrecorded: string[] = [];
+  const safe: Outcome[] = [];
+  for (const o of outcomes) {
+    const clean = sanitise(o);
+    if (clean) safe.push(clean);
+    else unrecorded.push(o.id);
+  }
+  if (safe.length === 0) return unrecorded;
+  try {
+    await writeOutcomes(pool, safe);
+    return unrecorded;
+  } catch (err) {
+    if (!isDataError(err)) throw err;
+  }
+  for (const o of safe) {
+    try {
+      await writeOutcomes(pool, [o]);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      try {
+        await writeOutcomes(pool, [{ id: o.id, kind: 'retry', error: 'herald could not record the outcome of this attempt; sending again', delayMs: FALLBACK_RETRY_MS }]);
+      } catch (again) {
+        if (!isDataError(again)) throw again;
+        unrecorded.push(o.id);
+      }
+    }
+  }
+  return unrecorded;
+}
+
+async function writeOutcomes(pool: Pool, outcomes: readonly Outcome[]): Promise<void> {
+  const ids: string[] = [], kinds: string[] = [], providerIds: Array<string | null> = [], errors: Array<string | null> = [], details: Array<string | null> = [], delays: number[] = [];
   for (const o of outcomes) {
     ids.push(o.id);
     kinds.push(o.kind === 'device-invalid' ? 'failed' : o.kind);
     providerIds.push(o.kind === 'sent' ? (o.providerId ?? null) : null);
     errors.push(o.kind === 'sent' ? null : o.error);
+    details.push(o.kind === 'sent' ? null : (o.detail ?? null));
     delays.push(o.kind === 'retry' ? o.delayMs : 0);
   }
   const invalid = outcomes.filter((o): o is Extract<Outcome, { kind: 'device-invalid' }> => o.kind === 'device-invalid' && o.deviceId !== null);
   const run = async (db: Queryable) => {
     await db.query(
       `WITH v AS (
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[]) AS v(id, kind, provider_id, error, delay_ms)),
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[]) AS v(id, kind, provider_id, error, delay_ms, detail)),
        upd AS (
          UPDATE deliveries d
             SET status = CASE v.kind WHEN 'retry' THEN 'pending' ELSE v.kind END,
                 sent_at = CASE WHEN v.kind = 'sent' THEN now() ELSE d.sent_at END,
                 provider_id = COALESCE(v.provider_id, d.provider_id),
                 last_error = v.error,
+                last_error_detail = v.detail,
                 due_at = CASE WHEN v.kind = 'retry' THEN now() + v.delay_ms * interval '1 millisecond' ELSE d.due_at END,
                 run_at = CASE WHEN v.kind = 'retry' THEN now() + v.delay_ms * interval '1 millisecond' ELSE d.run_at END,
                 locked_by = NULL, updated_at = now()
@@ -175,7 +258,7 @@ export async function recordOutcomes(pool: Pool, outcomes: readonly Outcome[]): 
                 'deviceId', upd.device_id, 'attempts', upd.attempts, 'providerId', upd.provider_id,
                 'error', CASE WHEN upd.status = 'sent' THEN NULL ELSE upd.last_error END))
          FROM upd WHERE upd.status IN ('sent', 'failed', 'expired')`,
-      [ids, kinds, providerIds, errors, delays],
+      [ids, kinds, providerIds, errors, delays, details],
     );
     if (invalid.length > 0) await invalidateDevices(db, invalid.map((o) => ({ deviceId: o.deviceId!, reason: o.error })));
   };
@@ -236,37 +319,4 @@ export async function backlog(db: Queryable): Promise<Backlog> {
        FROM deliveries WHERE status = 'pending' AND run_at <= now()`,
   );
   return { due: rows[0]?.due ?? 0, oldestDueSeconds: Math.max(0, rows[0]?.oldest ?? 0) };
-}
-
-/**
- * Worker liveness without heartbeats: each worker holds a session advisory lock named after its
- * id on a connection of its own for as long as it lives. When the process dies (even by SIGKILL)
- * PostgreSQL closes that session and the lock is free, so another worker can tell the rows it
- * left are orphaned and release them at once rather than after the lease.
- */
-export const LIVENESS_LOCK_CLASS = 7_310_003;
-
-export async function reclaimFromDeadWorkers(pool: Pool, me: string): Promise<number> {
-  const { rows } = await pool.query<{ locked_by: string }>(
-    `SELECT DISTINCT locked_by FROM deliveries WHERE status = 'sending' AND locked_by IS NOT NULL AND locked_by <> $1`,
-    [me],
-  );
-  let released = 0;
-  for (const { locked_by: worker } of rows) {
-    released += await withTransaction(pool, async (client) => {
-      const { rows: lock } = await client.query<{ free: boolean }>(
-        `SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS free`,
-        [LIVENESS_LOCK_CLASS, worker],
-      );
-      if (!lock[0]?.free) return 0; // that worker is alive
-      const { rowCount } = await client.query(
-        `UPDATE deliveries SET status = 'pending', run_at = now(), locked_by = NULL, updated_at = now(),
-                last_error = 'the worker sending it stopped; sending again'
-          WHERE status = 'sending' AND locked_by = $1`,
-        [worker],
-      );
-      return rowCount ?? 0;
-    });
-  }
-  return released;
 }

@@ -5,8 +5,8 @@ import type { Logger } from '../log/index.ts';
 import { coerceError } from '../log/index.ts';
 import { Listener } from '../db/listener.ts';
 import type { Channel, Provider, Verdict } from '../channels/types.ts';
-import pg from 'pg';
-import { claimDue, nextRunAt, recordOutcomes, reclaimFromDeadWorkers, LIVENESS_LOCK_CLASS, type ClaimedDelivery, type Outcome } from './store.ts';
+import { claimDue, nextRunAt, recordOutcomes, type ClaimedDelivery, type Outcome } from './store.ts';
+import { DeadWorkerSweeper, LivenessLock } from './liveness.ts';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import { outcomeOf } from './outcome.ts';
 import { DELIVERIES_CHANNEL } from './wakeup.ts';
@@ -14,6 +14,8 @@ import type { EngineMetrics } from './metrics.ts';
 
 /** How often a worker looks for rows left by dead workers. */
 const SWEEP_INTERVAL_MS = 2_000;
+/** How long a worker's liveness lock must be seen free before its rows are released (liveness.ts). */
+const LIVENESS_GRACE_MS = 5_000;
 
 export interface WorkerOptions {
   readonly batchSize: number;
@@ -26,6 +28,9 @@ export interface WorkerOptions {
   /** Longest sleep without a wake-up (a safety net; NOTIFY and the due-time timer do the work). */
   readonly maxIdleMs?: number;
   readonly workerId?: string;
+  /** How often to look for dead workers' rows, and how long a free liveness lock must stay free first. */
+  readonly sweepIntervalMs?: number;
+  readonly livenessGraceMs?: number;
 }
 
 /**
@@ -41,7 +46,7 @@ export class DeliveryWorker {
   readonly #providers: Provider[];
   readonly #log: Logger;
   readonly #metrics: EngineMetrics;
-  readonly #opts: Required<Omit<WorkerOptions, 'workerId'>>;
+  readonly #opts: Required<Omit<WorkerOptions, 'workerId' | 'livenessGraceMs'>>;
   readonly #listener: Listener;
   #inflight = 0;
   #stopping = false;
@@ -56,7 +61,8 @@ export class DeliveryWorker {
   readonly #flushes = new Set<Promise<void>>();
   #idleWaiters: Array<() => void> = [];
   readonly #perProvider = new Map<Provider, { lateness: { observe(v: number): void }; sendDuration: { observe(v: number): void } }>();
-  #liveness: pg.Client | undefined;
+  readonly #liveness: LivenessLock;
+  readonly #sweeper: DeadWorkerSweeper;
   #sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(pool: Pool, channels: ReadonlyMap<Provider, Channel>, log: Logger, metrics: EngineMetrics, options: WorkerOptions) {
@@ -74,8 +80,11 @@ export class DeliveryWorker {
       flushDelayMs: options.flushDelayMs ?? 5,
       backoff: options.backoff ?? DEFAULT_BACKOFF,
       maxIdleMs: options.maxIdleMs ?? 30_000,
+      sweepIntervalMs: options.sweepIntervalMs ?? SWEEP_INTERVAL_MS,
     };
     this.#listener = new Listener(pool, this.#log);
+    this.#liveness = new LivenessLock(pool, this.id, this.#log, 'herald:worker-liveness');
+    this.#sweeper = new DeadWorkerSweeper(pool, this.id, options.livenessGraceMs ?? LIVENESS_GRACE_MS);
   }
 
   get providers(): readonly Provider[] {
@@ -83,9 +92,9 @@ export class DeliveryWorker {
   }
 
   async start(): Promise<void> {
-    await this.#holdLivenessLock();
+    await this.#liveness.start();
     await this.#sweep();
-    this.#sweepTimer = setInterval(() => void this.#sweep(), SWEEP_INTERVAL_MS);
+    this.#sweepTimer = setInterval(() => void this.#sweep(), this.#opts.sweepIntervalMs);
     this.#listener.onReconnect(() => this.#poke());
     await this.#listener.listen(DELIVERIES_CHANNEL, (payload) => {
       const at = Number(payload);
@@ -114,29 +123,19 @@ export class DeliveryWorker {
     await this.#listener.close();
     if (this.#timer) clearTimeout(this.#timer);
     clearInterval(this.#sweepTimer);
-    const liveness = this.#liveness;
-    this.#liveness = undefined;
-    await liveness?.end().catch(() => undefined);
+    await this.#liveness.stop();
   }
 
-  /** Hold the advisory lock that tells other workers this one is alive (see reclaimFromDeadWorkers). */
-  async #holdLivenessLock(): Promise<void> {
-    const client = new pg.Client({ ...(this.#pool.options as pg.ClientConfig), application_name: `herald:worker-liveness` });
-    client.on('error', (err) => {
-      this.#log.warn({ err }, 'liveness connection failed; reconnecting');
-      if (this.#liveness === client) this.#liveness = undefined;
-      if (!this.#stopping) setTimeout(() => void this.#holdLivenessLock().catch(() => undefined), 1000);
-    });
-    await client.connect();
-    await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LIVENESS_LOCK_CLASS, this.id]);
-    this.#liveness = client;
+  /** Whether this worker holds its liveness lock now (it claims nothing while it does not). */
+  get alive(): boolean {
+    return this.#liveness.held;
   }
 
   /** Release rows held by workers that died, so they are sent again now, not after their lease. */
   async #sweep(): Promise<void> {
     if (this.#stopping) return;
     try {
-      const released = await reclaimFromDeadWorkers(this.#pool, this.id);
+      const released = await this.#sweeper.sweep();
       if (released > 0) {
         this.#log.warn({ released }, 'released deliveries held by a worker that stopped');
         this.#poke();
@@ -170,6 +169,16 @@ export class DeliveryWorker {
         const worthClaiming = Math.max(1, Math.min(this.#opts.batchSize, this.#opts.concurrency) >> 2);
         if (capacity < worthClaiming) {
           await new Promise<void>((resolve) => (this.#slotWaiter = resolve));
+          continue;
+        }
+        if (!this.#liveness.held) {
+          // Other workers would take rows claimed now for a dead worker's and send them again.
+          await new Promise<void>((resolve) => {
+            this.#wake = resolve; // stop() pokes
+            void this.#liveness.whenHeld().then(resolve);
+            if (this.#stopping) resolve();
+          });
+          this.#wake = undefined;
           continue;
         }
         this.#dirty = false;
@@ -266,7 +275,8 @@ export class DeliveryWorker {
   async #write(slice: Outcome[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await recordOutcomes(this.#pool, slice);
+        const unrecorded = await recordOutcomes(this.#pool, slice);
+        if (unrecorded.length > 0) this.#log.error({ deliveries: unrecorded }, 'these outcomes could not be recorded; the leases will expire and these deliveries will be sent again');
         return;
       } catch (err) {
         if (attempt >= 30 || (this.#stopping && attempt >= 3)) {

@@ -20,6 +20,7 @@ export const ERRORS = {
   INVALID_DEVICE_TOKEN: { status: 422, message: 'The push provider rejected the device token.' },
   UNKNOWN_APP: { status: 422, message: 'No such app; create it with PUT /v1/apps/{appId} first.' },
   INVALID_CREDENTIALS: { status: 422, message: 'The app credentials are not usable (a key or certificate does not parse).' },
+  ENDPOINT_NOT_ALLOWED: { status: 422, message: 'The URL points at an address herald does not send to (loopback, private, link-local or internal).' },
   IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'This Idempotency-Key was used with a different request.' },
   UNPROCESSABLE: { status: 422, message: 'The request breaks a rule.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests.' },

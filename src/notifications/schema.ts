@@ -96,6 +96,7 @@ export const DeliveryView = Type.Object({
   attempts: Type.Integer(),
   dueAt: Type.String(),
   lastError: Type.Optional(Type.String()),
+  lastErrorDetail: Type.Optional(Type.String({ description: "What the provider or the network said about the last failure (a push service's answer body, a connection error). API-key routes only: never shown through /v1/me." })),
   providerId: Type.Optional(Type.String()),
   sentAt: Type.Optional(Type.String()),
 });

@@ -10,6 +10,7 @@ import type { NotificationInput, CreateOptions, CreatedNotification, Notificatio
 import { NotificationBody } from './schema.ts';
 import * as store from './store.ts';
 import { notificationStatus } from './status.ts';
+import { OutboundPolicy, refuseUnlessAllowed } from '../outbound/index.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, removeAdditional: false });
 (addFormats as unknown as (a: Ajv) => void)(ajv);
@@ -117,18 +118,22 @@ export interface NotificationPage {
   readonly offset: number;
 }
 
-export interface ViewOptions {
-  /** The user reads their own notifications (`/v1/me`): they are shown as the only recipient. */
-  readonly asRecipient?: boolean | undefined;
-}
-
 export class NotificationService implements NotificationCreator {
   readonly #pool: Pool;
-  constructor(pool: Pool) {
+  readonly #outbound: OutboundPolicy;
+  /** `outbound`: where a raw `to.device` Web Push endpoint may point (default: no exceptions). */
+  constructor(pool: Pool, outbound: OutboundPolicy = new OutboundPolicy()) {
     this.#pool = pool;
+    this.#outbound = outbound;
+  }
+
+  #checkTarget(input: NotificationInput): void {
+    const endpoint = 'device' in input.to ? input.to.device.subscription?.endpoint : undefined;
+    if (endpoint !== undefined) refuseUnlessAllowed(this.#outbound, endpoint, 'body.to.device.subscription.endpoint');
   }
 
   create(input: NotificationInput, options: CreateOptions): Promise<CreatedNotification> {
+    this.#checkTarget(input);
     return withTransaction(this.#pool, (client) => createInTransaction(client, input, options));
   }
 
@@ -137,6 +142,7 @@ export class NotificationService implements NotificationCreator {
    * with a few set-based statements; raw-device and deduplicated ones one by one.
    */
   createMany(inputs: readonly NotificationInput[], options: CreateOptions): Promise<CreatedNotification[]> {
+    for (const input of inputs) this.#checkTarget(input);
     return withTransaction(this.#pool, async (client) => {
       const now = new Date();
       const out: CreatedNotification[] = [];
@@ -163,22 +169,23 @@ export class NotificationService implements NotificationCreator {
 
   /**
    * One notification; `forUser`: as that user sees it (404 unless a recipient; only their
-   * deliveries). `asRecipient`: the user is the caller (`/v1/me`), who is shown as the only
-   * recipient — the audience of a notification is the application's business, not something
-   * one recipient may learn (a broadcast would list every other user's id).
+   * deliveries). Read by the user themselves (`audience: 'user'`, the `/v1/me` routes), they are
+   * shown as the only recipient — the audience of a notification is the application's business,
+   * not something one recipient may learn (a broadcast would list every other user's id) — and
+   * no delivery's lastErrorDetail. Operators (API-key routes) see both.
    */
-  async get(id: string, forUser?: string, options: ViewOptions = {}): Promise<Record<string, unknown>> {
+  async get(id: string, forUser?: string, audience: Audience = 'user'): Promise<Record<string, unknown>> {
     const n = await store.getNotification(this.#pool, id);
     if (!n || (forUser !== undefined && !n.user_ids.includes(forUser))) throw notFound('notification', id);
     const deliveries = await store.getDeliveries(this.#pool, [id], forUser);
-    return view(n, deliveries, true, options.asRecipient && forUser !== undefined ? [forUser] : undefined);
+    return view(n, deliveries, true, audience, audience === 'user' && forUser !== undefined ? [forUser] : undefined);
   }
 
-  async listForUser(userId: string, limit: number, offset: number, options: ViewOptions = {}): Promise<NotificationPage> {
+  async listForUser(userId: string, limit: number, offset: number, audience: Audience = 'user'): Promise<NotificationPage> {
     const { rows, total } = await store.listForUser(this.#pool, userId, limit, offset);
     const deliveries = await store.getDeliveries(this.#pool, rows.map((r) => r.id), userId);
-    const recipients = options.asRecipient ? [userId] : undefined;
-    const items = rows.map((n) => view(n, deliveries.filter((d) => d.notification_id === n.id), true, recipients));
+    const recipients = audience === 'user' ? [userId] : undefined;
+    const items = rows.map((n) => view(n, deliveries.filter((d) => d.notification_id === n.id), true, audience, recipients));
     return { items, total, limit, offset };
   }
 
@@ -225,8 +232,14 @@ function iso(d: Date | null | undefined): string | undefined {
   return d ? d.toISOString() : undefined;
 }
 
+/**
+ * Who reads a view. A delivery's lastErrorDetail (a provider's answer body, a network error naming
+ * an address) is for operators only: for Web Push the provider is any URL the end user chose.
+ */
+export type Audience = 'operator' | 'user';
+
 /** `recipients`: the user ids to show instead of the whole audience. */
-export function view(n: store.NotificationRow, deliveries: readonly store.DeliveryRow[], withDeliveries: boolean, recipients?: readonly string[]): Record<string, unknown> {
+export function view(n: store.NotificationRow, deliveries: readonly store.DeliveryRow[], withDeliveries: boolean, audience: Audience = 'user', recipients?: readonly string[]): Record<string, unknown> {
   const payload = n.payload as { title?: string; body?: string };
   return {
     id: n.id,
@@ -252,6 +265,7 @@ export function view(n: store.NotificationRow, deliveries: readonly store.Delive
           attempts: d.attempts,
           dueAt: d.due_at.toISOString(),
           lastError: d.last_error ?? undefined,
+          lastErrorDetail: audience === 'operator' ? (d.last_error_detail ?? undefined) : undefined,
           providerId: d.provider_id ?? undefined,
           sentAt: iso(d.sent_at),
         }))

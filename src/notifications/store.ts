@@ -138,6 +138,7 @@ export interface DeliveryRow {
   attempts: number;
   due_at: Date;
   last_error: string | null;
+  last_error_detail: string | null;
   provider_id: string | null;
   sent_at: Date | null;
 }
@@ -150,7 +151,7 @@ export async function getNotification(db: Queryable, id: string): Promise<Notifi
 /** The deliveries of these notifications; with `userId`, only that user's (a broadcast has one per recipient). */
 export async function getDeliveries(db: Queryable, notificationIds: readonly string[], userId?: string): Promise<DeliveryRow[]> {
   const { rows } = await db.query<DeliveryRow>(
-    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, provider_id, sent_at
+    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at
        FROM deliveries WHERE notification_id = ANY ($1::text[]) AND ($2::text IS NULL OR user_id = $2) ORDER BY id`,
     [notificationIds, userId ?? null],
   );
@@ -171,7 +172,7 @@ export async function listForUser(db: Queryable, userId: string, limit: number, 
 /** Failed (and expired, when asked) deliveries back to pending, due now, with a fresh budget. */
 export async function redrive(db: Queryable, notificationId: string, includeExpired: boolean): Promise<Array<{ id: string; user_id: string | null }>> {
   const { rows } = await db.query<{ id: string; user_id: string | null }>(
-    `UPDATE deliveries SET status = 'pending', attempts = 0, due_at = now(), run_at = now(), last_error = NULL,
+    `UPDATE deliveries SET status = 'pending', attempts = 0, due_at = now(), run_at = now(), last_error = NULL, last_error_detail = NULL,
             expires_at = CASE WHEN $2 THEN NULL ELSE expires_at END, updated_at = now()
       WHERE notification_id = $1 AND (status = 'failed' OR ($2 AND status = 'expired'))
       RETURNING id::text AS id, user_id`,

@@ -13,6 +13,7 @@ import { validatePushDevice } from '../channels/fcm/validate.ts';
 import { FcmSender } from '../channels/fcm/sender.ts';
 import { engineMetrics } from '../dispatch/metrics.ts';
 import { backlog } from '../dispatch/store.ts';
+import { OutboundPolicy } from '../outbound/index.ts';
 
 /**
  * The domain services, built once per process from the context and handed to the API and the
@@ -41,17 +42,19 @@ export function buildServices(ctx: Context): Services {
   // One sender for every registration-time token check: its OAuth tokens and HTTP/2 connections
   // are kept across registrations instead of an OAuth exchange and a TLS handshake per device.
   const fcmChecks = new FcmSender({ url: ctx.config.fcm.url });
+  // Where URLs that requests name (Web Push endpoints, webhook URLs) may point: checked on the way in.
+  const outbound = new OutboundPolicy(ctx.config.outbound.allow);
   const services: Services = {
     health: new Health(),
     // Registration-time token check (seed 002's dry run), for apps that set fcm.validateTokens.
     hooks: engineHooks({ ...NO_HOOKS, validateDevice: (device) => validatePushDevice(credentials, device, fcmChecks) }),
     users: new UserService(ctx.pool, hooks),
-    devices: new DeviceService(ctx.pool, hooks),
+    devices: new DeviceService(ctx.pool, hooks, outbound),
     reminders: new ReminderService(ctx.pool, hooks),
-    apps: new AppService(ctx.pool, ctx.secretKey, credentials),
+    apps: new AppService(ctx.pool, ctx.secretKey, credentials, outbound),
     events: new EventService(ctx.pool),
     credentials,
-    notifications: new NotificationService(ctx.pool),
+    notifications: new NotificationService(ctx.pool, outbound),
     inbox: new InboxService(ctx.pool, ctx.log, { maxStreamsPerUser: ctx.config.sseMaxStreamsPerUser }),
     async close() {
       await Promise.allSettled([services.inbox.close(), fcmChecks.close()]);

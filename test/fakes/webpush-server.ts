@@ -30,7 +30,14 @@ interface FakeSubscription {
   /** applicationServerKey the browser subscribed with: pushes signed with another key → 403. */
   readonly serverKey: string | undefined;
   gone: boolean;
-  readonly script: Array<{ status: number; retryAfter?: string } | 'drop'>;
+  readonly script: Array<ScriptedAnswer | 'drop'>;
+}
+
+/** A scripted answer: status, optional Retry-After and body (default "scripted"). */
+export interface ScriptedAnswer {
+  readonly status: number;
+  readonly retryAfter?: string;
+  readonly body?: string;
 }
 
 function hmac(key: Buffer, ...data: Buffer[]): Buffer {
@@ -87,7 +94,7 @@ export class FakeWebPushServer {
   }
 
   /** Answer the next pushes to this subscription with these statuses ('drop': close the connection unanswered). */
-  failNext(id: string, ...answers: Array<{ status: number; retryAfter?: string } | 'drop'>): void {
+  failNext(id: string, ...answers: Array<ScriptedAnswer | 'drop'>): void {
     this.#subscriptions.get(id)!.script.push(...answers);
   }
 
@@ -142,7 +149,7 @@ export class FakeWebPushServer {
 
     const scripted = sub.script.shift();
     if (scripted === 'drop') return void req.socket.destroy();
-    if (scripted) return this.#reject(res, scripted.status, 'scripted', scripted.retryAfter ? { 'retry-after': scripted.retryAfter } : {});
+    if (scripted) return this.#reject(res, scripted.status, scripted.body ?? 'scripted', scripted.retryAfter ? { 'retry-after': scripted.retryAfter } : {});
 
     let payload: string;
     try {

@@ -27,6 +27,12 @@ export interface TestHarness {
 
 export const TEST_JWT_SECRET = 'test-user-jwt-secret-0123456789abcdef';
 
+/**
+ * The fake providers and receivers listen on loopback, which the outbound policy refuses by
+ * default: the tests allow it the way an operator would, with HERALD_OUTBOUND_ALLOW.
+ */
+export const TEST_OUTBOUND_ALLOW = 'localhost,127.0.0.0/8,::1';
+
 export async function testConfig(env: Record<string, string> = {}, databaseUrl?: string): Promise<Config> {
   return loadConfig({
     HERALD_DATABASE_URL: databaseUrl ?? 'postgres://unused@127.0.0.1/unused',
@@ -34,6 +40,7 @@ export async function testConfig(env: Record<string, string> = {}, databaseUrl?:
     HERALD_USER_JWT_SECRET: TEST_JWT_SECRET,
     HERALD_LOG_LEVEL: process.env.HERALD_LOG_LEVEL ?? 'silent',
     HERALD_DATA_DIR: await mkdtemp(path.join(tmpdir(), 'herald-test-')),
+    HERALD_OUTBOUND_ALLOW: TEST_OUTBOUND_ALLOW,
     ...env,
   });
 }

@@ -9,7 +9,7 @@ import { createWebhookChannel } from '../../src/channels/webhook/index.ts';
 import { DeliveryWorker, type WorkerOptions } from '../../src/dispatch/worker.ts';
 import { engineMetrics } from '../../src/dispatch/metrics.ts';
 import { ReminderScheduler } from '../../src/scheduler/index.ts';
-import type { TestHarness } from './app.ts';
+import { TEST_OUTBOUND_ALLOW, type TestHarness } from './app.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -118,7 +118,7 @@ export async function eventually<T>(check: () => Promise<T | undefined | false |
 export function spawnHerald(args: string[], env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, [path.join(ROOT, 'src/cli/run.ts'), ...args], {
     cwd: ROOT,
-    env: { ...process.env, HERALD_LOG_LEVEL: 'warn', HERALD_PORT: '0', ...env },
+    env: { ...process.env, HERALD_LOG_LEVEL: 'warn', HERALD_PORT: '0', HERALD_OUTBOUND_ALLOW: TEST_OUTBOUND_ALLOW, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }

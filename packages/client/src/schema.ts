@@ -1573,6 +1573,8 @@ export interface paths {
                                     dueAt: string;
                                     id: string;
                                     lastError?: string;
+                                    /** @description What the provider or the network said about the last failure (a push service's answer body, a connection error). API-key routes only: never shown through /v1/me. */
+                                    lastErrorDetail?: string;
                                     provider: string;
                                     providerId?: string;
                                     sentAt?: string;
@@ -1689,6 +1691,8 @@ export interface paths {
                                 dueAt: string;
                                 id: string;
                                 lastError?: string;
+                                /** @description What the provider or the network said about the last failure (a push service's answer body, a connection error). API-key routes only: never shown through /v1/me. */
+                                lastErrorDetail?: string;
                                 provider: string;
                                 providerId?: string;
                                 sentAt?: string;
@@ -2881,6 +2885,8 @@ export interface paths {
                                 dueAt: string;
                                 id: string;
                                 lastError?: string;
+                                /** @description What the provider or the network said about the last failure (a push service's answer body, a connection error). API-key routes only: never shown through /v1/me. */
+                                lastErrorDetail?: string;
                                 provider: string;
                                 providerId?: string;
                                 sentAt?: string;
@@ -4518,6 +4524,8 @@ export interface paths {
                                     dueAt: string;
                                     id: string;
                                     lastError?: string;
+                                    /** @description What the provider or the network said about the last failure (a push service's answer body, a connection error). API-key routes only: never shown through /v1/me. */
+                                    lastErrorDetail?: string;
                                     provider: string;
                                     providerId?: string;
                                     sentAt?: string;
@@ -4636,6 +4644,8 @@ export interface paths {
                                 dueAt: string;
                                 id: string;
                                 lastError?: string;
+                                /** @description What the provider or the network said about the last failure (a push service's answer body, a connection error). API-key routes only: never shown through /v1/me. */
+                                lastErrorDetail?: string;
                                 provider: string;
                                 providerId?: string;
                                 sentAt?: string;

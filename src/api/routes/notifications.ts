@@ -3,7 +3,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ApiDeps } from '../types.ts';
 import { targetUserId } from '../plugins/auth.ts';
 import { errors } from '../schemas.ts';
-import { SCOPES, jsonOnly } from './scopes.ts';
+import { SCOPES, jsonOnly, type Scope } from './scopes.ts';
+import type { Audience } from '../../notifications/service.ts';
 import { CreatedView, NotificationBody, NotificationView } from '../../notifications/schema.ts';
 import type { NotificationInput } from '../../notifications/types.ts';
 
@@ -13,6 +14,9 @@ const Page = Type.Object({
   offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
 });
 const RetryQuery = Type.Object({ includeExpired: Type.Boolean({ default: false }) });
+
+/** Operators (API key) see what providers answered; end users (/v1/me) never do. */
+const audienceOf = (scope: Scope): Audience => (scope.auth === 'admin' ? 'operator' : 'user');
 
 /** Notifications (docs/api.md § Notifications): send now or at sendAt, read status, cancel, re-drive. */
 export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
@@ -33,7 +37,7 @@ export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { ser
 
   app.get('/v1/notifications/:notificationId', {
     schema: { tags, summary: 'A notification with the status of every delivery', params: IdParams, response: { 200: NotificationView, ...errors(400, 401, 403, 404) } },
-  }, async (request) => services.notifications.get((request.params as { notificationId: string }).notificationId));
+  }, async (request) => services.notifications.get((request.params as { notificationId: string }).notificationId, undefined, 'operator'));
 
   app.delete('/v1/notifications/:notificationId', {
     schema: { tags, summary: 'Cancel a notification before anything was sent (409 after)', params: IdParams, response: { 204: { type: 'null', description: 'cancelled' }, ...errors(400, 401, 403, 404, 409) } },
@@ -64,7 +68,7 @@ export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { ser
       },
     }, async (request) => {
       const q = request.query as { limit: number; offset: number };
-      return services.notifications.listForUser(targetUserId(request), q.limit, q.offset, { asRecipient: request.caller?.kind === 'user' });
+      return services.notifications.listForUser(targetUserId(request), q.limit, q.offset, audienceOf(scope));
     });
     app.get(`${scope.prefix}/notifications/:notificationId`, {
       config: { auth: scope.auth },
@@ -74,6 +78,6 @@ export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { ser
         params: scope.params({ notificationId: Type.String({ minLength: 1, maxLength: 64 }) }),
         response: { 200: NotificationView, ...errors(400, 401, 403, 404) },
       },
-    }, async (request) => services.notifications.get((request.params as { notificationId: string }).notificationId, targetUserId(request), { asRecipient: request.caller?.kind === 'user' }));
+    }, async (request) => services.notifications.get((request.params as { notificationId: string }).notificationId, targetUserId(request), audienceOf(scope)));
   }
 };

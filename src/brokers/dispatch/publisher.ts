@@ -1,12 +1,12 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import type { Pool } from '../../db/pool.ts';
 import { Listener } from '../../db/listener.ts';
 import type { Logger } from '../../log/index.ts';
 import { coerceError } from '../../log/index.ts';
 import type { Provider } from '../../channels/types.ts';
-import { claimDue, nextRunAt, releaseLeases, LIVENESS_LOCK_CLASS, type ClaimedDelivery } from '../../dispatch/store.ts';
+import { claimDue, nextRunAt, releaseLeases, type ClaimedDelivery } from '../../dispatch/store.ts';
+import { LivenessLock } from '../../dispatch/liveness.ts';
 import { DELIVERIES_CHANNEL } from '../../dispatch/wakeup.ts';
 import type { Broker } from '../types.ts';
 import { dispatchSubject, encodeJob } from './job.ts';
@@ -39,7 +39,10 @@ export class DispatchPublisher {
   readonly id = `${hostname()}:${process.pid}:dispatch:${randomBytes(3).toString('hex')}`;
   readonly #o: Required<DispatchPublisherOptions>;
   readonly #listener: Listener;
-  #liveness: pg.Client | undefined;
+  // Engine workers release rows of claimers whose liveness lock is free (dead); holding ours
+  // keeps them off the rows this publisher has handed to the broker. Taken again after a lost
+  // connection; no claims while it is not held (src/dispatch/liveness.ts).
+  readonly #liveness: LivenessLock;
   #running = false;
   #loop: Promise<void> | undefined;
   #sleeper: (() => void) | undefined;
@@ -48,16 +51,16 @@ export class DispatchPublisher {
   constructor(options: DispatchPublisherOptions) {
     this.#o = { prefix: 'herald.dispatch', batchSize: 500, leaseSeconds: 900, concurrency: 256, ...options };
     this.#listener = new Listener(options.pool, options.log);
+    this.#liveness = new LivenessLock(options.pool, this.id, options.log, 'herald:dispatch-liveness');
+  }
+
+  /** Whether the publisher holds its liveness lock now (it claims nothing while it does not). */
+  get alive(): boolean {
+    return this.#liveness.held;
   }
 
   async start(): Promise<void> {
-    // Engine workers release rows of workers whose liveness lock is free (dead); hold ours so
-    // they leave the rows this publisher has handed to the broker alone.
-    const client = new pg.Client({ ...(this.#o.pool.options as pg.ClientConfig), application_name: 'herald:dispatch-liveness' });
-    client.on('error', (err) => this.#o.log.warn({ err }, 'dispatch liveness connection failed'));
-    await client.connect();
-    await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LIVENESS_LOCK_CLASS, this.id]);
-    this.#liveness = client;
+    await this.#liveness.start();
     for (const provider of this.#o.providers) await this.#o.broker.ensureTopic(dispatchSubject(this.#o.prefix, provider));
     this.#running = true;
     this.#listener.onReconnect(() => this.#poke());
@@ -74,6 +77,14 @@ export class DispatchPublisher {
     let failures = 0;
     while (this.#running) {
       try {
+        if (!this.#liveness.held) {
+          await new Promise<void>((resolve) => {
+            this.#sleeper = resolve; // stop() wakes it
+            void this.#liveness.whenHeld().then(resolve);
+          });
+          this.#sleeper = undefined;
+          continue;
+        }
         this.#dirty = false;
         const jobs = await claimDue(this.#o.pool, this.id, this.#o.batchSize, this.#o.leaseSeconds, this.#o.providers);
         if (jobs.length > 0) {
@@ -135,7 +146,6 @@ export class DispatchPublisher {
     this.#sleeper?.();
     await this.#loop;
     await this.#listener.close();
-    await this.#liveness?.end().catch(() => undefined);
-    this.#liveness = undefined;
+    await this.#liveness.stop();
   }
 }

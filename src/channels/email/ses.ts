@@ -7,6 +7,7 @@ let sdk: Promise<SesSdk> | undefined;
 const loadSdk = (): Promise<SesSdk> => (sdk ??= import('@aws-sdk/client-sesv2'));
 import type { Verdict } from '../types.ts';
 import type { OutgoingEmail } from './message.ts';
+import { parseRetryAfter } from '../retry-after.ts';
 
 /** Overrides for tests and unusual deployments; production uses the standard AWS chain. */
 export interface SesOptions {
@@ -36,9 +37,7 @@ const THROTTLE_ERRORS = new Set(['TooManyRequestsException', 'LimitExceededExcep
 
 function retryAfterMs(err: AwsError): number | undefined {
   const value = err.$response?.headers?.['retry-after'];
-  if (value === undefined) return undefined;
-  const seconds = Number(value);
-  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+  return value === undefined ? undefined : parseRetryAfter(String(value));
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { Verdict } from '../types.ts';
+import { parseRetryAfter } from '../retry-after.ts';
 
 /**
  * Turns an FCM v1 response into a verdict. FCM answers errors with a google.rpc.Status envelope
@@ -36,13 +37,9 @@ export interface FcmOutcome {
   readonly tokenRejected?: boolean;
 }
 
-/** Retry-After: delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
+/** Retry-After: delta-seconds or an HTTP date (RFC 9110 §10.2.3), clamped (../retry-after.ts). */
 export function retryAfterMs(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
-  const text = Array.isArray(value) ? value[0] : value;
-  if (!text) return undefined;
-  if (/^\d+$/.test(text.trim())) return Number(text.trim()) * 1000;
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  return parseRetryAfter(value, now);
 }
 
 function parseEnvelope(body: string): FcmErrorEnvelope['error'] {

@@ -1,9 +1,11 @@
-import { Agent, request } from 'undici';
+import { request, type Agent } from 'undici';
 import { AppProblemTracker } from '../app-problems.ts';
 import { Counter, type Registry } from 'prom-client';
 import type { AppCredentialStore, WebPushCredentials } from '../../apps/types.ts';
 import type { Logger } from '../../log/index.ts';
+import { outboundAgent, outboundRefusal, type OutboundPolicy } from '../../outbound/index.ts';
 import type { Channel, DeliveryJob, Verdict } from '../types.ts';
+import { parseRetryAfter } from '../retry-after.ts';
 import { decodeKeys, encryptPayload, MAX_PLAINTEXT_BYTES, SubscriptionKeyError } from './encrypt.ts';
 import { VapidSigner } from './vapid.ts';
 import { webPushPayload, webPushTopic, webPushTtl, webPushUrgency } from './message.ts';
@@ -12,6 +14,8 @@ export interface WebPushChannelDeps {
   readonly credentials: AppCredentialStore;
   readonly log: Logger;
   readonly metrics?: Registry | undefined;
+  /** The endpoint is the end user's choice: every connection passes this policy (src/outbound/). */
+  readonly outbound: OutboundPolicy;
 }
 
 export interface WebPushOptions {
@@ -23,14 +27,8 @@ export interface WebPushOptions {
   readonly now?: (() => number) | undefined;
 }
 
-/** Retry-After: delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
-function retryAfterMs(value: string | string[] | undefined, now: number): number | undefined {
-  const text = Array.isArray(value) ? value[0] : value;
-  if (!text) return undefined;
-  if (/^\s*\d+\s*$/.test(text)) return Number(text) * 1000;
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
+/** How much of a push service's answer is kept for operators (`lastErrorDetail`). */
+const DETAIL_CHARS = 300;
 
 /**
  * The Web Push channel (RFC 8030 + 8291 + 8292): encrypts each message for its subscription,
@@ -55,10 +53,10 @@ export class WebPushChannel implements Channel {
     this.#now = options.now ?? Date.now;
     this.#vapid = new VapidSigner(this.#now);
     this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
-    this.#dispatcher = new Agent({
+    this.#dispatcher = outboundAgent(deps.outbound, {
       connections: options.connectionsPerOrigin ?? 16,
       keepAliveTimeout: 60_000,
-      ...(options.ca ? { connect: { ca: options.ca } } : {}),
+      ca: options.ca,
     });
     const name = 'herald_webpush_sends_total';
     this.#counter = deps.metrics
@@ -72,7 +70,7 @@ export class WebPushChannel implements Channel {
     try {
       verdict = await this.#send(job);
     } catch (err) {
-      verdict = { status: 'retry', error: `Web Push: ${err instanceof Error ? err.message : String(err)}` };
+      verdict = { status: 'retry', error: 'Web Push: sending failed in herald', detail: err instanceof Error ? err.message : String(err) };
     }
     this.#counter?.inc({ outcome: verdict.status });
     await this.#track(job.appId, verdict);
@@ -110,6 +108,10 @@ export class WebPushChannel implements Channel {
       const reason = err instanceof SubscriptionKeyError ? err.message : (err as Error).message;
       return { status: 'device-invalid', error: `bad subscription: ${reason}` };
     }
+    // Registered before the policy existed, or the allowances changed since: checked on every
+    // send (and on every connection, on the resolved address, by the dispatcher).
+    const refused = this.#deps.outbound.checkUrl(endpoint);
+    if (refused) return notAllowed(refused.reason);
     const authorization = this.#authorization(app.webpush, endpoint.origin);
     if (typeof authorization !== 'string') return authorization;
 
@@ -134,9 +136,13 @@ export class WebPushChannel implements Channel {
         bodyTimeout: this.#timeoutMs,
       });
     } catch (err) {
-      return { status: 'retry', error: `Web Push request failed: ${(err as Error).message}` };
+      const refusal = outboundRefusal(err);
+      if (refusal) return notAllowed(refusal.reason);
+      // The reason (refused, reset, timed out, which address) stays with operators: told to the
+      // end user it would make herald a port scanner of whatever the endpoint names.
+      return { status: 'retry', error: 'Web Push: the push service could not be reached', detail: (err as Error).message };
     }
-    const text = (await response.body.text().catch(() => '')).slice(0, 300);
+    const text = (await response.body.text().catch(() => '')).slice(0, DETAIL_CHARS);
     return this.#verdict(response.statusCode, response.headers, text);
   }
 
@@ -149,27 +155,37 @@ export class WebPushChannel implements Channel {
     }
   }
 
-  /** Status codes from RFC 8030 §5 / §6 and the push services' docs. */
+  /**
+   * Status codes from RFC 8030 §5 / §6 and the push services' docs. The endpoint belongs to the
+   * end user, so its answer body and headers are input: the body goes to operators only
+   * (`detail`), Retry-After is clamped, and no answer changes the app's credential status.
+   */
   #verdict(status: number, headers: Record<string, string | string[] | undefined>, text: string): Verdict {
-    const error = `push service answered ${status}${text ? `: ${text}` : ''}`;
+    const error = `push service answered ${status}`;
+    const detail = text || undefined;
     if (status === 201 || status === 200 || status === 202) {
       const location = headers.location;
       return { status: 'sent', providerId: Array.isArray(location) ? location[0] : location };
     }
     // 404 Not Found / 410 Gone: the subscription expired or the user revoked it.
-    if (status === 404 || status === 410) return { status: 'device-invalid', error };
-    if (status === 429 || status >= 500) return { status: 'retry', error, retryAfterMs: retryAfterMs(headers['retry-after'], this.#now()) };
-    if (status === 413) return { status: 'failed', error };
-    // 401/403: the push service refused our VAPID JWT, or the subscription was made with
-    // another application server key — a configuration matter, not this device's.
-    if (status === 401 || status === 403) {
-      return { status: 'failed', error, appProblem: `a push service refused the app's VAPID credentials (${status})` };
-    }
-    return { status: 'failed', error };
+    if (status === 404 || status === 410) return { status: 'device-invalid', error, detail };
+    if (status === 429 || status >= 500) return { status: 'retry', error, detail, retryAfterMs: parseRetryAfter(headers['retry-after'], this.#now()) };
+    if (status === 413) return { status: 'failed', error, detail };
+    // 401/403: the push service refused our VAPID JWT — or the subscription was made with another
+    // applicationServerKey, or the "push service" is any server the user pointed the endpoint at.
+    // Nothing here proves the app's keys are wrong (they were usable: we signed with them), so it
+    // fails this delivery and leaves the app's status alone; a real key problem shows as every
+    // web delivery failing with 401/403, which operators see in lastErrorDetail and the metrics.
+    return { status: 'failed', error, detail };
   }
 
   #track(appId: string, verdict: Verdict): Promise<void> {
     return this.#problems.track(appId, verdict);
   }
 
+}
+
+/** The endpoint's address is refused by the outbound policy: permanent, not retried. */
+function notAllowed(reason: string): Verdict {
+  return { status: 'failed', error: 'the push endpoint is not allowed by this server', detail: reason };
 }
