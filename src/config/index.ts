@@ -56,6 +56,7 @@ export interface Config {
   readonly natsUrl: string;
   readonly dispatch: { readonly mode: 'postgres' | 'nats'; readonly subjectPrefix: string };
   readonly shutdownTimeoutMs: number;
+  readonly recurrence: { readonly budgetMs: number; readonly threads: number };
 }
 
 /** A bad environment: every problem found, each naming its variable. */
@@ -205,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       subjectPrefix: s('HERALD_DISPATCH_SUBJECT_PREFIX') ?? 'herald.dispatch',
     },
     shutdownTimeoutMs: n('HERALD_SHUTDOWN_TIMEOUT_MS'),
+    recurrence: { budgetMs: n('HERALD_RECURRENCE_BUDGET_MS'), threads: n('HERALD_RECURRENCE_THREADS') },
   };
   return deepFreeze(config);
 }

@@ -75,5 +75,7 @@ export const VARIABLES: readonly VarSpec[] = [
   { name: 'HERALD_DISPATCH_MODE', kind: { type: 'enum', values: ['postgres', 'nats'] }, default: 'postgres', description: 'postgres: workers claim due deliveries from PostgreSQL; nats: the scheduler publishes them to JetStream subjects and workers consume those (scale-out mode)' },
   { name: 'HERALD_DISPATCH_SUBJECT_PREFIX', kind: { type: 'string' }, default: 'herald.dispatch', description: 'JetStream subject prefix of dispatched deliveries (`<prefix>.<provider>`)' },
   { name: 'HERALD_NATS_URL', kind: { type: 'url', protocols: ['nats:', 'tls:'] }, default: 'nats://127.0.0.1:4222', description: 'NATS server' },
+  { name: 'HERALD_RECURRENCE_BUDGET_MS', kind: { type: 'int', min: 10, max: 60000 }, default: '1000', description: 'time one recurrence evaluation may take on its worker thread before the thread is terminated and the rule refused (valid rules take a few milliseconds)' },
+  { name: 'HERALD_RECURRENCE_THREADS', kind: { type: 'int', min: 1, max: 64 }, default: '2', description: 'worker threads that evaluate recurrence rules, per process' },
   { name: 'HERALD_SHUTDOWN_TIMEOUT_MS', kind: { type: 'int', min: 0, max: 600000 }, default: '25000', description: 'how long graceful shutdown waits for in-flight work' },
 ];

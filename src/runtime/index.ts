@@ -99,6 +99,7 @@ export async function startHerald(
             await role.stop().catch((err: unknown) => log.error({ err, role: role.name }, 'role failed to stop'));
           }
           await services.inbox.close().catch(() => undefined);
+          await services.recurrences.close().catch(() => undefined);
           await db.close();
           log.info('herald stopped');
         })();

@@ -3,7 +3,7 @@ import { Health } from '../health/index.ts';
 import { NO_HOOKS, type DomainHooks } from './hooks.ts';
 import { UserService } from '../users/index.ts';
 import { DeviceService } from '../devices/index.ts';
-import { ReminderService } from '../reminders/index.ts';
+import { ReminderService, RecurrenceEvaluator } from '../reminders/index.ts';
 import { AppService, CredentialStore } from '../apps/index.ts';
 import { EventService } from '../events/index.ts';
 import { NotificationService } from '../notifications/service.ts';
@@ -24,6 +24,8 @@ export interface Services {
   readonly users: UserService;
   readonly devices: DeviceService;
   readonly reminders: ReminderService;
+  /** Evaluates recurrence rules on worker threads under a time budget (API and scheduler). */
+  readonly recurrences: RecurrenceEvaluator;
   readonly apps: AppService;
   readonly events: EventService;
   /** Decrypted app credentials for the channels (the `default` app from HERALD_* variables). */
@@ -35,13 +37,15 @@ export interface Services {
 export function buildServices(ctx: Context): Services {
   const credentials = new CredentialStore({ pool: ctx.pool, secretKey: ctx.secretKey, config: ctx.config, dataDir: ctx.dataDir, log: ctx.log });
   const hooks = (): DomainHooks => services.hooks;
+  const recurrences = new RecurrenceEvaluator(ctx.config.recurrence);
   const services: Services = {
     health: new Health(),
     // Registration-time token check (seed 002's dry run), for apps that set fcm.validateTokens.
     hooks: engineHooks({ ...NO_HOOKS, validateDevice: (device) => validatePushDevice(credentials, device) }),
     users: new UserService(ctx.pool, hooks),
     devices: new DeviceService(ctx.pool, hooks),
-    reminders: new ReminderService(ctx.pool, hooks),
+    reminders: new ReminderService(ctx.pool, hooks, recurrences),
+    recurrences,
     apps: new AppService(ctx.pool, ctx.secretKey, credentials),
     events: new EventService(ctx.pool),
     credentials,

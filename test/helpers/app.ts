@@ -73,6 +73,7 @@ export async function createHarness(env: Record<string, string> = {}): Promise<T
     async close() {
       await app.close();
       await services.inbox.close();
+      await services.recurrences.close();
       await db.close();
       await rm(ctx.dataDir, { recursive: true, force: true });
     },
