@@ -1,6 +1,8 @@
 import { VARIABLES, type VarSpec, ROLE_NAMES, BROKER_NAMES, INGEST_SOURCES } from './spec.ts';
 
 export { VARIABLES, ROLE_NAMES } from './spec.ts';
+export { redactConfig, urlWithoutCredentials, REDACTED } from './redact.ts';
+import { urlWithoutCredentials } from './redact.ts';
 export type RoleName = (typeof ROLE_NAMES)[number];
 export type BrokerName = (typeof BROKER_NAMES)[number];
 export type IngestSource = (typeof INGEST_SOURCES)[number];
@@ -15,6 +17,7 @@ export interface Config {
   readonly apiKey: string | undefined;
   readonly roles: readonly RoleName[];
   readonly secretKey: string | undefined;
+  readonly secretKeysPrevious: readonly string[];
   readonly userJwtSecret: string | undefined;
   readonly userJwksUrl: string | undefined;
   readonly trustGatewayHeaders: boolean;
@@ -158,6 +161,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKey: s('HERALD_API_KEY'),
     roles: v.get('HERALD_ROLES') as readonly RoleName[],
     secretKey: s('HERALD_SECRET_KEY'),
+    secretKeysPrevious: (v.get('HERALD_SECRET_KEYS_PREVIOUS') as readonly string[] | undefined) ?? [],
     userJwtSecret: s('HERALD_USER_JWT_SECRET'),
     userJwksUrl: s('HERALD_USER_JWKS_URL'),
     trustGatewayHeaders: b('HERALD_TRUST_GATEWAY_HEADERS'),
@@ -217,24 +221,10 @@ export function redactedEnvironment(env: NodeJS.ProcessEnv = process.env): Recor
   for (const spec of VARIABLES) {
     const raw = env[spec.name];
     if (raw === undefined || raw === '') continue;
-    out[spec.name] = spec.secret ? '[redacted]' : raw;
+    // URLs lose their credentials even when the variable is not secret (HERALD_WEBHOOK_URL may hold some).
+    out[spec.name] = spec.secret && spec.kind.type !== 'url' ? '[redacted]' : spec.kind.type === 'url' ? urlWithoutCredentials(raw) : raw;
   }
   return out;
-}
-
-/** Same object with every secret-bearing field replaced, safe to log. */
-export function redactConfig(config: Config): unknown {
-  const secretish = /(secret|password|passphrase|privateKey|apiKey|databaseUrl|smtpUrl)$/i;
-  const walk = (value: unknown, key: string): unknown => {
-    if (value === undefined || value === null) return value;
-    if (secretish.test(key)) return '[redacted]';
-    if (Array.isArray(value)) return value.map((x) => walk(x, ''));
-    if (typeof value === 'object') {
-      return Object.fromEntries(Object.entries(value).map(([k, x]) => [k, walk(x, k)]));
-    }
-    return value;
-  };
-  return walk(config, '');
 }
 
 function deepFreeze<T>(value: T): T {

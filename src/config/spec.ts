@@ -34,6 +34,7 @@ export const VARIABLES: readonly VarSpec[] = [
   { name: 'HERALD_API_KEY', kind: { type: 'string' }, secret: true, description: 'an admin API key created at start-up if absent (stored hashed)' },
   { name: 'HERALD_ROLES', kind: { type: 'list', values: ROLE_NAMES }, default: 'api,scheduler,worker,relay,ingest,ingest-apns', description: 'roles `herald start` runs (relay/ingest/ingest-apns only when configured)' },
   { name: 'HERALD_SECRET_KEY', kind: { type: 'string' }, secret: true, description: 'key that encrypts app credentials at rest (32 bytes, base64 or hex, or any passphrase); generated into the data dir on the embedded default, required with an external database' },
+  { name: 'HERALD_SECRET_KEYS_PREVIOUS', kind: { type: 'list' }, secret: true, description: 'earlier values of HERALD_SECRET_KEY (comma-separated): what they sealed stays readable, new values are sealed with HERALD_SECRET_KEY (key rotation)' },
   { name: 'HERALD_USER_JWT_SECRET', kind: { type: 'string' }, secret: true, description: "HS256 secret that verifies end users' JWTs" },
   { name: 'HERALD_USER_JWKS_URL', kind: { type: 'url', protocols: ['http:', 'https:'] }, description: "JWKS URL that verifies end users' RS256/ES256 JWTs" },
   { name: 'HERALD_TRUST_GATEWAY_HEADERS', kind: { type: 'bool' }, default: 'false', description: 'accept `x-authenticated-userid` / `x-consumer-username` from an API gateway' },

@@ -35,7 +35,7 @@ export interface Services {
 }
 
 export function buildServices(ctx: Context): Services {
-  const credentials = new CredentialStore({ pool: ctx.pool, secretKey: ctx.secretKey, config: ctx.config, dataDir: ctx.dataDir, log: ctx.log });
+  const credentials = new CredentialStore({ pool: ctx.pool, keyring: ctx.keyring, config: ctx.config, dataDir: ctx.dataDir, log: ctx.log });
   const hooks = (): DomainHooks => services.hooks;
   const recurrences = new RecurrenceEvaluator(ctx.config.recurrence);
   const services: Services = {
@@ -46,7 +46,7 @@ export function buildServices(ctx: Context): Services {
     devices: new DeviceService(ctx.pool, hooks),
     reminders: new ReminderService(ctx.pool, hooks, recurrences),
     recurrences,
-    apps: new AppService(ctx.pool, ctx.secretKey, credentials),
+    apps: new AppService(ctx.pool, ctx.keyring, credentials),
     events: new EventService(ctx.pool),
     credentials,
     notifications: new NotificationService(ctx.pool),
