@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { VARIABLES, type VarSpec, ROLE_NAMES, BROKER_NAMES, INGEST_SOURCES } from './spec.ts';
 
 export { VARIABLES, ROLE_NAMES } from './spec.ts';
@@ -22,6 +23,16 @@ export interface Config {
   readonly userJwksUrl: string | undefined;
   readonly trustGatewayHeaders: boolean;
   readonly maxBodyBytes: number;
+  /** X-Forwarded-For is believed from these proxies: false (none), a hop count, or addresses/CIDRs. */
+  readonly trustProxy: false | number | readonly string[];
+  readonly http: {
+    readonly requestTimeoutMs: number;
+    readonly headersTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    readonly maxConnections: number;
+    readonly maxRequestsPerSocket: number;
+    readonly maxJsonDepth: number;
+  };
   readonly apns: {
     readonly keyFile: string | undefined;
     readonly keyId: string | undefined;
@@ -149,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (s('HERALD_DATABASE_URL') && !s('HERALD_SECRET_KEY')) {
     problems.push('HERALD_SECRET_KEY is required with HERALD_DATABASE_URL (it encrypts app credentials; every process must share it)');
   }
+  const trustProxy = parseTrustProxy(s('HERALD_TRUST_PROXY'), problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: Config = {
@@ -166,6 +178,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     userJwksUrl: s('HERALD_USER_JWKS_URL'),
     trustGatewayHeaders: b('HERALD_TRUST_GATEWAY_HEADERS'),
     maxBodyBytes: n('HERALD_MAX_BODY_BYTES'),
+    trustProxy,
+    http: {
+      requestTimeoutMs: n('HERALD_HTTP_REQUEST_TIMEOUT_MS'),
+      headersTimeoutMs: n('HERALD_HTTP_HEADERS_TIMEOUT_MS'),
+      keepAliveTimeoutMs: n('HERALD_HTTP_KEEP_ALIVE_TIMEOUT_MS'),
+      maxConnections: n('HERALD_HTTP_MAX_CONNECTIONS'),
+      maxRequestsPerSocket: n('HERALD_HTTP_MAX_REQUESTS_PER_SOCKET'),
+      maxJsonDepth: n('HERALD_MAX_JSON_DEPTH'),
+    },
     apns: {
       keyFile: s('HERALD_APNS_KEY_FILE'),
       keyId: s('HERALD_APNS_KEY_ID'),
@@ -225,6 +246,29 @@ export function redactedEnvironment(env: NodeJS.ProcessEnv = process.env): Recor
     out[spec.name] = spec.secret && spec.kind.type !== 'url' ? '[redacted]' : spec.kind.type === 'url' ? urlWithoutCredentials(raw) : raw;
   }
   return out;
+}
+
+/**
+ * HERALD_TRUST_PROXY: unset trusts no proxy (X-Forwarded-For is ignored, the client is the
+ * socket's peer), so no client can choose the address herald sees by sending the header.
+ */
+function parseTrustProxy(text: string | undefined, problems: string[]): false | number | readonly string[] {
+  if (text === undefined) return false;
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text);
+    if (hops > 100) problems.push(`HERALD_TRUST_PROXY=${JSON.stringify(text)}: expected a hop count from 0 to 100, or addresses/CIDRs`);
+    return hops === 0 ? false : hops;
+  }
+  const items = text.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = items.filter((item) => {
+    if (['loopback', 'linklocal', 'uniquelocal'].includes(item)) return false;
+    const [address = '', prefix, extra] = item.split('/');
+    const family = isIP(address);
+    if (family === 0 || extra !== undefined) return true;
+    return prefix !== undefined && (!/^\d{1,3}$/.test(prefix) || Number(prefix) > (family === 4 ? 32 : 128));
+  });
+  if (bad.length > 0) problems.push(`HERALD_TRUST_PROXY=${JSON.stringify(text)}: expected a hop count or comma-separated IP addresses/CIDRs (not valid: ${bad.join(', ')})`);
+  return items;
 }
 
 function deepFreeze<T>(value: T): T {
