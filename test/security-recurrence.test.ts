@@ -99,7 +99,7 @@ test('an evaluation that never returns is ended by the time budget: its thread i
  * budget, so what is checked is that validation alone keeps every accepted rule finite.
  */
 test('property: every generated rule is refused with INVALID_RECURRENCE or evaluated to an answer, none runs away', async () => {
-  const worker = new Worker(path.join(ROOT, 'test', 'fixtures', 'recurrence-property.ts'), { workerData: { runs: 3000, seed: 20260315 } });
+  const worker = new Worker(path.join(ROOT, 'test', 'fixtures', 'recurrence-property.ts'), { workerData: { runs: 2000, seed: 20260315 } });
   const result = await new Promise<{ runs: number; accepted: number; refused: number; slowest: { rule: string; ms: number }; failures: string[] } | 'timeout'>((resolve, reject) => {
     const timer = setTimeout(() => resolve('timeout'), 240_000);
     worker.once('message', (m) => {
