@@ -4,6 +4,7 @@
 // no query), and the document comes from the same TypeBox schemas that validate requests.
 //
 //   node scripts/openapi.ts > openapi.json
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { loadConfig } from '../src/config/index.ts';
 import { createPool } from '../src/db/pool.ts';
 import { createLogger } from '../src/log/index.ts';
 import { buildServices } from '../src/runtime/services.ts';
+import { keyringFrom } from '../src/apps/secret-key.ts';
 
 export async function openapiDocument(): Promise<Record<string, unknown>> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'herald-openapi-'));
@@ -24,7 +26,7 @@ export async function openapiDocument(): Promise<Record<string, unknown>> {
     HERALD_LOG_LEVEL: 'silent',
   });
   const pool = createPool(config.databaseUrl!, 1);
-  const ctx = { config, log: createLogger('silent'), pool, metrics: new Registry(), secretKey: Buffer.alloc(32), dataDir, latestMigration: 0 };
+  const ctx = { config, log: createLogger('silent'), pool, metrics: new Registry(), keyring: await keyringFrom(randomBytes(32).toString('hex')), dataDir, latestMigration: 0 };
   const services = buildServices(ctx);
   const app = await buildApp({ ctx, services, draining: () => false });
   try {
@@ -32,6 +34,7 @@ export async function openapiDocument(): Promise<Record<string, unknown>> {
     return app.swagger() as unknown as Record<string, unknown>;
   } finally {
     await app.close();
+    await services.close();
     await pool.end();
     await rm(dataDir, { recursive: true, force: true });
   }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import webpush from 'web-push';
 import { createHarness, type TestHarness } from './helpers/app.ts';
 import { NO_HOOKS } from '../src/runtime/hooks.ts';
-import { seal, open } from '../src/apps/crypto.ts';
+import { keyringFrom } from '../src/apps/secret-key.ts';
 import { randomBytes } from 'node:crypto';
 
 let h: TestHarness;
@@ -127,13 +127,14 @@ test('bad credentials: shape errors are 400, unusable keys 422 INVALID_CREDENTIA
   assert.equal((await h.request({ url: '/v1/apps/broken' })).statusCode, 404);
 });
 
-test('sealed credentials open only with the same key and app id', () => {
-  const key = randomBytes(32);
-  const sealed = seal(key, '{"a":1}', 'app1');
-  assert.equal(open(key, sealed, 'app1'), '{"a":1}');
-  assert.throws(() => open(key, sealed, 'app2'));
-  assert.throws(() => open(randomBytes(32), sealed, 'app1'));
+test('sealed credentials open only with the same key and app id', async () => {
+  const ring = await keyringFrom(randomBytes(32).toString('hex'));
+  const other = await keyringFrom(randomBytes(32).toString('hex'));
+  const sealed = ring.seal('{"a":1}', 'app1');
+  assert.equal(ring.open(sealed, 'app1'), '{"a":1}');
+  assert.throws(() => ring.open(sealed, 'app2'));
+  assert.throws(() => other.open(sealed, 'app1'));
   const tampered = Buffer.from(sealed);
   tampered[tampered.length - 1]! ^= 1;
-  assert.throws(() => open(key, tampered, 'app1'));
+  assert.throws(() => ring.open(tampered, 'app1'));
 });

@@ -37,7 +37,7 @@ async function walk(userId: string, firstLocal: string, days: number): Promise<s
     timezone: 'Europe/Berlin',
     channels: ['inbox'],
   });
-  const scheduler = new ReminderScheduler(h.db.pool, h.ctx.log);
+  const scheduler = new ReminderScheduler(h.db.pool, h.ctx.log, h.services.recurrences);
   for (let i = 1; i < days; i++) {
     const { rows } = await h.db.pool.query<{ next_fire_at: Date }>(`SELECT next_fire_at FROM reminders WHERE id = $1`, [r.id]);
     assert.equal(await scheduler.rollDue(10, rows[0]!.next_fire_at), 1);

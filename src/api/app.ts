@@ -1,6 +1,7 @@
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -11,6 +12,8 @@ import { registerAuth } from './plugins/auth.ts';
 import { registerCors } from './plugins/cors.ts';
 import { registerIdempotency } from './plugins/idempotency.ts';
 import { registerHttpMetrics } from './plugins/metrics.ts';
+import { registerJsonBody } from './plugins/json-body.ts';
+import { clientErrorHandler, serverFactory } from './plugins/http-server.ts';
 import { registerRoutes } from './routes/index.ts';
 import { queryDefaultsOptional } from './openapi.ts';
 
@@ -33,13 +36,23 @@ function makeAjv(coerce: boolean): Ajv {
   return ajv;
 }
 
+/** A hop count n trusts the n proxies nearest herald (what proxy-addr makes of a number). */
+function trustProxy(setting: false | number | readonly string[]): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (setting === false) return false;
+  if (typeof setting === 'number') return (_address, hop) => hop < setting;
+  return [...setting];
+}
+
 /** Build the HTTP app without listening (tests drive it with inject()). */
 export async function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}): Promise<App> {
   const { ctx } = deps;
   const app = Fastify({
     loggerInstance: ctx.log.child({ role: 'api' }),
     bodyLimit: ctx.config.maxBodyBytes,
-    trustProxy: true,
+    // Only configured proxies may say who the client is (X-Forwarded-For); by default none may.
+    trustProxy: trustProxy(ctx.config.trustProxy),
+    serverFactory: serverFactory(ctx.config.http),
+    clientErrorHandler,
     return503OnClosing: true,
     // URLs the router rejects (bad encoding, an over-long path parameter) get the error envelope too.
     frameworkErrors: (error, _request, reply) => {
@@ -58,6 +71,10 @@ export async function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}
   );
 
   registerErrorHandling(app);
+  registerJsonBody(app, ctx.config.http.maxJsonDepth);
+  // Security headers on every response (nosniff, frame denial, HSTS, a strict CSP: the API
+  // serves JSON, and the Swagger UI's own assets get their CSP from swagger-ui's staticCSP).
+  await app.register(helmet, { global: true });
   await registerCors(app, ctx.config.corsOrigins);
   registerAuth(app, {
     apiKeys: new ApiKeyVerifier(ctx.pool),
@@ -84,7 +101,7 @@ export async function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}
     },
     transformObject: (doc) => ('openapiObject' in doc ? queryDefaultsOptional(doc.openapiObject) : doc.swaggerObject),
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' }, staticCSP: true });
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   await registerRoutes(app, deps);

@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Context, Role } from '../runtime/context.ts';
 import type { Services } from '../runtime/services.ts';
 import { registerErrorHandling } from './plugins/errors.ts';
+import { clientErrorHandler, serverFactory } from './plugins/http-server.ts';
 import { healthRoutes } from './routes/health.ts';
 import { coerceError } from '../log/index.ts';
 
@@ -16,7 +17,13 @@ export function opsRole(ctx: Context, services: Services): Role {
   return {
     name: 'ops',
     async start() {
-      const server = Fastify({ loggerInstance: ctx.log.child({ role: 'ops' }) as FastifyBaseLogger, return503OnClosing: true });
+      // The same limits on slow and many clients as the API's server (plugins/http-server.ts).
+      const server = Fastify({
+        loggerInstance: ctx.log.child({ role: 'ops' }) as FastifyBaseLogger,
+        return503OnClosing: true,
+        serverFactory: serverFactory(ctx.config.http),
+        clientErrorHandler,
+      });
       registerErrorHandling(server);
       await server.register(healthRoutes, { ctx, services, draining: () => draining });
       try {

@@ -1,6 +1,7 @@
 import { Type, type TSchema, type Static } from '@sinclair/typebox';
 import { USER_ID_PATTERN } from '../users/id.ts';
 import { APP_ID_PATTERN } from '../apps/id.ts';
+import { HttpUrl } from '../notifications/schema.ts';
 
 /**
  * TypeBox schemas of the v1 API: Fastify validates requests with them and /openapi.json is
@@ -124,7 +125,7 @@ const reminderFields = {
   date: Type.String({ format: 'date-time', description: 'RFC 3339; the (first) occurrence' }),
   message: Type.String({ minLength: 1, maxLength: 4000 }),
   title: Type.Optional(Nullable(Type.String({ maxLength: 500 }))),
-  url: Type.Optional(Nullable(Type.String({ format: 'uri', maxLength: 2048 }))),
+  url: Type.Optional(Nullable(HttpUrl)),
   notifyOffset: Type.Optional(Type.Integer({ minimum: 0, maximum: 527040, description: 'minutes before date' })),
   channels: Type.Optional(Type.Array(Channel, { minItems: 1, maxItems: 4 })),
   notifyType: Type.Optional(Type.Union([Type.Literal('push'), Type.Literal('email')], { description: 'seed 002: synonym of channels: [notifyType]' })),

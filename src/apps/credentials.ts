@@ -3,7 +3,7 @@ import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import { coerceError } from '../log/index.ts';
 import type { AppChannel, AppCredentialStore, AppCredentials } from './types.ts';
-import { open } from './crypto.ts';
+import type { Keyring } from './crypto.ts';
 import { findApp, setProblem } from './repository.ts';
 import { defaultAppFromEnv } from './env-default.ts';
 
@@ -18,7 +18,7 @@ const ENV_REREAD_MS = 60_000;
  */
 export class CredentialStore implements AppCredentialStore {
   readonly #pool: Pool;
-  readonly #key: Buffer;
+  readonly #keyring: Keyring;
   readonly #config: Config;
   readonly #dataDir: string;
   readonly #log: Logger;
@@ -26,9 +26,9 @@ export class CredentialStore implements AppCredentialStore {
   readonly #cache = new Map<string, { value: Promise<AppCredentials | undefined>; until: number }>();
   #envDefault: { value: Promise<AppCredentials>; until: number } | undefined;
 
-  constructor(options: { pool: Pool; secretKey: Buffer; config: Config; dataDir: string; log: Logger; ttlMs?: number }) {
+  constructor(options: { pool: Pool; keyring: Keyring; config: Config; dataDir: string; log: Logger; ttlMs?: number }) {
     this.#pool = options.pool;
-    this.#key = options.secretKey;
+    this.#keyring = options.keyring;
     this.#config = options.config;
     this.#dataDir = options.dataDir;
     this.#log = options.log;
@@ -59,10 +59,10 @@ export class CredentialStore implements AppCredentialStore {
       stored = { id: row.id, name: row.name };
       if (row.secrets) {
         try {
-          stored = { ...(JSON.parse(open(this.#key, row.secrets, row.id)) as AppCredentials), id: row.id, name: row.name };
+          stored = { ...(JSON.parse(this.#keyring.open(row.secrets, row.id)) as AppCredentials), id: row.id, name: row.name };
         } catch (err) {
           // Sealed under another HERALD_SECRET_KEY: say so instead of sending with nothing.
-          this.#log.error({ err: coerceError(err), appId }, 'cannot open stored app credentials: was HERALD_SECRET_KEY changed?');
+          this.#log.error({ err: coerceError(err), appId }, 'cannot open stored app credentials: was HERALD_SECRET_KEY changed without keeping the old key in HERALD_SECRET_KEYS_PREVIOUS?');
         }
       }
     }

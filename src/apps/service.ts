@@ -2,7 +2,7 @@ import type { Pool } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import { notFound } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
-import { seal } from './crypto.ts';
+import type { Keyring } from './crypto.ts';
 import { findApp, upsertApp } from './repository.ts';
 import { toCredentials, summarise, type AppInput } from './validate.ts';
 import type { CredentialStore } from './credentials.ts';
@@ -20,19 +20,19 @@ export interface AppView {
 
 export class AppService {
   readonly #pool: Pool;
-  readonly #key: Buffer;
+  readonly #keyring: Keyring;
   readonly #credentials: CredentialStore;
   readonly #outbound: OutboundPolicy;
 
   /** `outbound`: where a webhook URL may point (default: no exceptions). */
-  constructor(pool: Pool, secretKey: Buffer, credentials: CredentialStore, outbound: OutboundPolicy = new OutboundPolicy()) {
+  constructor(pool: Pool, keyring: Keyring, credentials: CredentialStore, outbound: OutboundPolicy = new OutboundPolicy()) {
     this.#pool = pool;
-    this.#key = secretKey;
+    this.#keyring = keyring;
     this.#credentials = credentials;
     this.#outbound = outbound;
   }
 
-  /** Create or replace an app; its secrets are sealed under HERALD_SECRET_KEY with the app id bound in. */
+  /** Create or replace an app; its secrets are sealed with the current HERALD_SECRET_KEY, the app id bound in. */
   async put(appId: string, input: AppInput): Promise<{ app: AppView; created: boolean }> {
     const credentials = toCredentials(appId, input);
     // Any API-key holder for the app sets this URL and herald POSTs to it: not at its own network.
@@ -40,7 +40,7 @@ export class AppService {
     const { id: _id, name: _name, ...secret } = credentials;
     const settings = summarise(credentials);
     const result = await withTransaction(this.#pool, async (client) => {
-      const r = await upsertApp(client, appId, input.name, settings, seal(this.#key, JSON.stringify(secret), appId));
+      const r = await upsertApp(client, appId, input.name, settings, this.#keyring.seal(JSON.stringify(secret), appId));
       await appendEvent(client, { userId: null, type: 'app:updated', itemType: 'app', itemId: appId, data: { channels: Object.keys(settings), created: r.created } });
       return r;
     });

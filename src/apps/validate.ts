@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { HeraldError, validation } from '../errors/index.ts';
 import type { AppCredentials, FcmServiceAccount } from './types.ts';
+import { urlWithoutCredentials } from '../config/redact.ts';
 
 /** What PUT /v1/apps/{appId} accepts (docs/api.md § Apps); secrets included. */
 export interface AppInput {
@@ -118,7 +119,8 @@ export function summarise(c: AppCredentials): Record<string, unknown> {
   if (c.fcm) channels.fcm = { projectId: c.fcm.serviceAccount.project_id, clientEmail: c.fcm.serviceAccount.client_email, privateKeyId: c.fcm.serviceAccount.private_key_id };
   if (c.webpush) channels.webpush = { vapidPublicKey: c.webpush.vapidPublicKey, subject: c.webpush.subject };
   if (c.email) channels.email = { from: c.email.from, transport: c.email.ses ? 'ses' : 'smtp', ...(c.email.ses ? { sesRegion: c.email.ses.region } : {}) };
-  if (c.webhook) channels.webhook = { url: c.webhook.url, signed: Boolean(c.webhook.secret) };
+  // A webhook URL may carry credentials (user:password@, ?token=): shown without them.
+  if (c.webhook) channels.webhook = { url: urlWithoutCredentials(c.webhook.url), signed: Boolean(c.webhook.secret) };
   return channels;
 }
 

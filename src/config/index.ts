@@ -1,7 +1,10 @@
+import { isIP } from 'node:net';
 import { VARIABLES, type VarSpec, ROLE_NAMES, BROKER_NAMES, INGEST_SOURCES } from './spec.ts';
 import { parseAllowEntry } from '../outbound/policy.ts';
 
 export { VARIABLES, ROLE_NAMES } from './spec.ts';
+export { redactConfig, urlWithoutCredentials, REDACTED } from './redact.ts';
+import { urlWithoutCredentials } from './redact.ts';
 export type RoleName = (typeof ROLE_NAMES)[number];
 export type BrokerName = (typeof BROKER_NAMES)[number];
 export type IngestSource = (typeof INGEST_SOURCES)[number];
@@ -16,6 +19,7 @@ export interface Config {
   readonly apiKey: string | undefined;
   readonly roles: readonly RoleName[];
   readonly secretKey: string | undefined;
+  readonly secretKeysPrevious: readonly string[];
   readonly userJwtSecret: string | undefined;
   readonly userJwksUrl: string | undefined;
   readonly userJwt: {
@@ -29,6 +33,16 @@ export interface Config {
   readonly maxBodyBytes: number;
   /** Browser origins allowed to call /v1/me/... (CORS); empty = none, `*` = any. */
   readonly corsOrigins: readonly string[];
+  /** X-Forwarded-For is believed from these proxies: false (none), a hop count, or addresses/CIDRs. */
+  readonly trustProxy: false | number | readonly string[];
+  readonly http: {
+    readonly requestTimeoutMs: number;
+    readonly headersTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    readonly maxConnections: number;
+    readonly maxRequestsPerSocket: number;
+    readonly maxJsonDepth: number;
+  };
   readonly apns: {
     readonly keyFile: string | undefined;
     readonly keyId: string | undefined;
@@ -68,6 +82,7 @@ export interface Config {
   readonly natsUrl: string;
   readonly dispatch: { readonly mode: 'postgres' | 'nats'; readonly subjectPrefix: string };
   readonly shutdownTimeoutMs: number;
+  readonly recurrence: { readonly budgetMs: number; readonly threads: number };
 }
 
 /** A bad environment: every problem found, each naming its variable. */
@@ -170,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`HERALD_OUTBOUND_ALLOW: ${(err as Error).message}`);
     }
   }
+  const trustProxy = parseTrustProxy(s('HERALD_TRUST_PROXY'), problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: Config = {
@@ -182,6 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiKey: s('HERALD_API_KEY'),
     roles: v.get('HERALD_ROLES') as readonly RoleName[],
     secretKey: s('HERALD_SECRET_KEY'),
+    secretKeysPrevious: (v.get('HERALD_SECRET_KEYS_PREVIOUS') as readonly string[] | undefined) ?? [],
     userJwtSecret: s('HERALD_USER_JWT_SECRET'),
     userJwksUrl: s('HERALD_USER_JWKS_URL'),
     userJwt: {
@@ -194,6 +211,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustGatewayHeaders: b('HERALD_TRUST_GATEWAY_HEADERS'),
     maxBodyBytes: n('HERALD_MAX_BODY_BYTES'),
     corsOrigins: (v.get('HERALD_CORS_ORIGINS') as readonly string[] | undefined) ?? [],
+    trustProxy,
+    http: {
+      requestTimeoutMs: n('HERALD_HTTP_REQUEST_TIMEOUT_MS'),
+      headersTimeoutMs: n('HERALD_HTTP_HEADERS_TIMEOUT_MS'),
+      keepAliveTimeoutMs: n('HERALD_HTTP_KEEP_ALIVE_TIMEOUT_MS'),
+      maxConnections: n('HERALD_HTTP_MAX_CONNECTIONS'),
+      maxRequestsPerSocket: n('HERALD_HTTP_MAX_REQUESTS_PER_SOCKET'),
+      maxJsonDepth: n('HERALD_MAX_JSON_DEPTH'),
+    },
     apns: {
       keyFile: s('HERALD_APNS_KEY_FILE'),
       keyId: s('HERALD_APNS_KEY_ID'),
@@ -239,6 +265,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       subjectPrefix: s('HERALD_DISPATCH_SUBJECT_PREFIX') ?? 'herald.dispatch',
     },
     shutdownTimeoutMs: n('HERALD_SHUTDOWN_TIMEOUT_MS'),
+    recurrence: { budgetMs: n('HERALD_RECURRENCE_BUDGET_MS'), threads: n('HERALD_RECURRENCE_THREADS') },
   };
   return deepFreeze(config);
 }
@@ -249,24 +276,33 @@ export function redactedEnvironment(env: NodeJS.ProcessEnv = process.env): Recor
   for (const spec of VARIABLES) {
     const raw = env[spec.name];
     if (raw === undefined || raw === '') continue;
-    out[spec.name] = spec.secret ? '[redacted]' : raw;
+    // URLs lose their credentials even when the variable is not secret (HERALD_WEBHOOK_URL may hold some).
+    out[spec.name] = spec.secret && spec.kind.type !== 'url' ? '[redacted]' : spec.kind.type === 'url' ? urlWithoutCredentials(raw) : raw;
   }
   return out;
 }
 
-/** Same object with every secret-bearing field replaced, safe to log. */
-export function redactConfig(config: Config): unknown {
-  const secretish = /(secret|password|passphrase|privateKey|apiKey|databaseUrl|smtpUrl)$/i;
-  const walk = (value: unknown, key: string): unknown => {
-    if (value === undefined || value === null) return value;
-    if (secretish.test(key)) return '[redacted]';
-    if (Array.isArray(value)) return value.map((x) => walk(x, ''));
-    if (typeof value === 'object') {
-      return Object.fromEntries(Object.entries(value).map(([k, x]) => [k, walk(x, k)]));
-    }
-    return value;
-  };
-  return walk(config, '');
+/**
+ * HERALD_TRUST_PROXY: unset trusts no proxy (X-Forwarded-For is ignored, the client is the
+ * socket's peer), so no client can choose the address herald sees by sending the header.
+ */
+function parseTrustProxy(text: string | undefined, problems: string[]): false | number | readonly string[] {
+  if (text === undefined) return false;
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text);
+    if (hops > 100) problems.push(`HERALD_TRUST_PROXY=${JSON.stringify(text)}: expected a hop count from 0 to 100, or addresses/CIDRs`);
+    return hops === 0 ? false : hops;
+  }
+  const items = text.split(',').map((x) => x.trim()).filter(Boolean);
+  const bad = items.filter((item) => {
+    if (['loopback', 'linklocal', 'uniquelocal'].includes(item)) return false;
+    const [address = '', prefix, extra] = item.split('/');
+    const family = isIP(address);
+    if (family === 0 || extra !== undefined) return true;
+    return prefix !== undefined && (!/^\d{1,3}$/.test(prefix) || Number(prefix) > (family === 4 ? 32 : 128));
+  });
+  if (bad.length > 0) problems.push(`HERALD_TRUST_PROXY=${JSON.stringify(text)}: expected a hop count or comma-separated IP addresses/CIDRs (not valid: ${bad.join(', ')})`);
+  return items;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -9,7 +9,10 @@ export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 // int8 (bigint) columns arrive as strings unless parsed: counts are cast to int in SQL instead,
 // and bigint ids stay strings because ids are opaque strings in the API.
 export function createPool(connectionString: string, max: number, log?: Logger, applicationName = 'herald'): Pool {
-  const pool = new pg.Pool({ connectionString, max, application_name: applicationName, idleTimeoutMillis: 30_000 });
+  const pool = new pg.Pool({ connectionString, max, application_name: applicationName, idleTimeoutMillis: 30_000,
+    // An unreachable server fails a request in seconds (answered 503) instead of holding it
+    // for the operating system's TCP timeout.
+    connectionTimeoutMillis: 10_000 });
   // An idle client that errors (server restart, network) must not crash the process. pg-pool
   // hangs the whole Client on the error (err.client); the log's err serializer leaves it out.
   pool.on('error', (err) => log?.warn({ err, role: applicationName }, 'idle database connection failed'));

@@ -12,6 +12,7 @@ export const ERRORS = {
   CONFLICT: { status: 409, message: 'The resource is not in a state that allows this.' },
   DEVICE_TAKEN: { status: 409, message: 'The device is registered to another user.' },
   IDEMPOTENCY_IN_PROGRESS: { status: 409, message: 'A request with this Idempotency-Key is still being processed.' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request did not arrive in time.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Send JSON (Content-Type: application/json).' },
   INVALID_DUEDATE: { status: 422, message: 'The reminder would fire in the past; its fire time must be in the future.' },
@@ -26,6 +27,7 @@ export const ERRORS = {
   RATE_LIMITED: { status: 429, message: 'Too many requests.' },
   INTERNAL: { status: 500, message: 'Internal error.' },
   NOT_READY: { status: 503, message: 'Not ready.' },
+  UNAVAILABLE: { status: 503, message: 'Herald cannot reach its database right now; try again shortly (see Retry-After).' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -5,6 +5,11 @@ import { Type, type Static } from '@sinclair/typebox';
  * message is accepted from a queue exactly when it would be accepted over HTTP.
  */
 const Str = (max: number) => Type.String({ maxLength: max });
+/**
+ * A link a person is sent to or shown: absolute http(s) only. A `javascript:` (or `data:`)
+ * URL in a notification is script that runs in whichever inbox, page or e-mail renders it.
+ */
+export const HttpUrl = Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048, description: 'an absolute http(s) URL' });
 const Platform = Type.Union([Type.Literal('ios'), Type.Literal('android'), Type.Literal('web')]);
 export const ChannelSchema = Type.Union([Type.Literal('push'), Type.Literal('email'), Type.Literal('webhook'), Type.Literal('inbox')]);
 const UserId = Type.String({ minLength: 1, maxLength: 200 });
@@ -51,8 +56,8 @@ export const NotificationBody = Type.Object(
     subtitle: Type.Optional(Str(1000)),
     body: Type.Optional(Str(10_000)),
     data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    url: Type.Optional(Type.String({ maxLength: 2048 })),
-    image: Type.Optional(Type.String({ maxLength: 2048 })),
+    url: Type.Optional(HttpUrl),
+    image: Type.Optional(HttpUrl),
     ttlSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 31_536_000 })),
     collapseId: Type.Optional(Type.String({ minLength: 1, maxLength: 1000 })),
     priority: Type.Optional(Type.Union([Type.Literal('high'), Type.Literal('normal')])),

@@ -1,6 +1,6 @@
 import rrulePkg from 'rrule';
 import { DateTime, IANAZone } from 'luxon';
-import { HeraldError } from '../errors/index.ts';
+import { parseRule, type RuleOptions } from './rrule-parse.ts';
 
 const { RRule } = rrulePkg;
 type RRuleInstance = InstanceType<typeof RRule>;
@@ -14,6 +14,12 @@ type RRuleInstance = InstanceType<typeof RRule>;
  * local time is then turned into an instant with luxon. rrule's own TZID support converts through
  * the host's zone and gets DST changes wrong (https://github.com/jkbrzt/rrule/issues/445), so a
  * "daily at 09:00 Europe/Berlin" rule would drift by an hour twice a year.
+ *
+ * Cost: the rule's start is moved forward by whole periods to just before the time asked about
+ * (arithmetic, for every FREQ), so finding the next occurrence costs the same for a reminder
+ * started yesterday or ten years ago. This module is pure and synchronous; callers reach it
+ * through RecurrenceEvaluator (recurrence-pool.ts), which runs it on a worker thread under a
+ * hard time budget.
  */
 export interface Schedulable {
   readonly date: Date;
@@ -21,14 +27,6 @@ export interface Schedulable {
   readonly recurrence: string | null;
   readonly timezone: string | null;
 }
-
-/** Rules more frequent than this would flood the delivery queue; refused as INVALID_RECURRENCE. */
-const MIN_FREQ = RRule.MINUTELY;
-/** Occurrences examined per call before giving up (a rule like BYMONTHDAY=31;BYMONTH=2 never matches). */
-const MAX_STEPS = 1000;
-
-/** COUNT rules cannot be fast-forwarded (see nextOccurrence), so their length is bounded. */
-const MAX_COUNT = 10_000;
 
 export const DAILY = 'FREQ=DAILY';
 
@@ -45,38 +43,9 @@ export function isValidTimeZone(zone: string): boolean {
   return valid;
 }
 
-/** Parse an RRULE (with or without the `RRULE:` prefix); throws INVALID_RECURRENCE. */
-export function parseRecurrence(text: string): RRuleInstance {
-  const body = text.trim().replace(/^RRULE:/i, '');
-  if (body === '' || /[\r\n]/.test(body) || /(^|;)(DTSTART|TZID|BYEASTER)=/i.test(body)) {
-    throw new HeraldError('INVALID_RECURRENCE', 'recurrence must be one RRULE without DTSTART/TZID (the reminder date and timezone supply them)');
-  }
-  let options: ReturnType<typeof RRule.parseString>;
-  try {
-    options = RRule.parseString(body);
-  } catch (err) {
-    throw new HeraldError('INVALID_RECURRENCE', `recurrence: ${(err as Error).message}`);
-  }
-  if (options.freq === undefined || options.freq === null) {
-    throw new HeraldError('INVALID_RECURRENCE', 'recurrence needs FREQ');
-  }
-  if (options.freq > MIN_FREQ) throw new HeraldError('INVALID_RECURRENCE', 'recurrence may repeat at most every minute');
-  // rrule steps a minutely rule with BYHOUR/BYMINUTE hour by hour; with an INTERVAL that does not
-  // divide an hour that stepping can cycle without ever matching.
-  if (options.freq === RRule.MINUTELY && (options.byhour !== undefined || options.byminute !== undefined) && 60 % (options.interval ?? 1) !== 0) {
-    throw new HeraldError('INVALID_RECURRENCE', 'a minutely rule with BYHOUR or BYMINUTE needs an INTERVAL that divides 60');
-  }
-  if (options.count !== undefined && options.count !== null && (options.count < 1 || options.count > MAX_COUNT)) {
-    throw new HeraldError('INVALID_RECURRENCE', `COUNT must be from 1 to ${MAX_COUNT}`);
-  }
-  if (options.interval !== undefined && (options.interval < 1 || !Number.isInteger(options.interval))) {
-    throw new HeraldError('INVALID_RECURRENCE', 'INTERVAL must be a positive whole number');
-  }
-  try {
-    return new RRule({ ...options, dtstart: new Date(0), tzid: null });
-  } catch (err) {
-    throw new HeraldError('INVALID_RECURRENCE', `recurrence: ${(err as Error).message}`);
-  }
+/** Check an RRULE (with or without the `RRULE:` prefix); throws INVALID_RECURRENCE. See rrule-parse.ts. */
+export function parseRecurrence(text: string): RuleOptions {
+  return parseRule(text);
 }
 
 /** The instant as wall-clock time in `zone`, expressed as a "floating" Date whose UTC fields are that local time. */
@@ -102,19 +71,12 @@ function fromFloating(floating: Date, zone: string): Date {
 }
 
 const MINUTE = 60_000;
+const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
-// Period lengths in floating (DST-free) time of the rules whose start may be moved forward.
-const PERIOD_MS: Partial<Record<number, number>> = {
-  [RRule.WEEKLY]: 7 * DAY,
-  [RRule.DAILY]: DAY,
-  [RRule.HOURLY]: 3_600_000,
-  [RRule.MINUTELY]: MINUTE,
-};
-
 /**
- * The next fire time strictly after `after`, or null when nothing is left to fire. Pure: the
- * scheduler calls it after an occurrence fires to schedule the next one.
+ * The next fire time strictly after `after`, or null when nothing is left to fire. Pure and
+ * synchronous: run it through RecurrenceEvaluator, never on the event loop of a server.
  */
 export function nextOccurrence(reminder: Schedulable, after: Date): Date | null {
   return next(reminder, after, true);
@@ -132,39 +94,159 @@ function next(reminder: Schedulable, after: Date, fastForward: boolean): Date | 
     return fire.getTime() > after.getTime() ? fire : null;
   }
   const zone = reminder.timezone && isValidTimeZone(reminder.timezone) ? reminder.timezone : 'UTC';
-  const options = parseRecurrence(reminder.recurrence).origOptions;
+  const start = toFloating(reminder.date, zone);
+  const options = explicit(normalise(parseRule(reminder.recurrence), start), start);
   // An occurrence o fires at o − offset; we need the first o with o − offset > after.
   const threshold = after.getTime() + offsetMs;
-  // Start a day early in local time: around a fall-back change local time is not monotonic.
-  let cursor: Date | null = new Date(toFloating(new Date(threshold), zone).getTime() - DAY);
-  let dtstart = toFloating(reminder.date, zone);
-  // rrule finds an occurrence by iterating from DTSTART, so a daily rule a few years old costs
-  // thousands of steps per call (a minutely one, millions). Moving DTSTART forward by whole
-  // periods keeps the same occurrences from the new start on: periods are exact in floating
-  // time. Not with COUNT (it counts from the first occurrence), nor for monthly/yearly rules,
-  // whose periods vary in length (and which iterate cheaply anyway).
-  const unit = PERIOD_MS[options.freq!];
-  // A minutely rule with BYHOUR jumps from the last allowed hour to the next keeping its minute,
-  // which moves its phase each day: only walking from `date` reproduces that.
-  const phaseKept = !(options.freq === RRule.MINUTELY && options.byhour !== undefined && options.byhour !== null);
-  if (fastForward && unit && !options.count && phaseKept) {
-    const period = unit * (options.interval ?? 1);
-    const gap = cursor.getTime() - dtstart.getTime();
-    if (gap > period) dtstart = new Date(dtstart.getTime() + Math.floor(gap / period) * period);
+  // Local time is not monotonic in instants (a fall-back change repeats an hour; a zone may even
+  // skip or repeat a day), so every occurrence from a little before the threshold's local time
+  // is converted and compared as an instant. "A little" is the zone's offset change around the
+  // threshold plus an hour: an occurrence earlier than that cannot come after the threshold.
+  const tz = IANAZone.create(zone);
+  const offsets = [threshold - DAY, threshold, threshold + DAY].map((t) => tz.offset(t) * MINUTE);
+  const slack = Math.max(...offsets) - Math.min(...offsets) + HOUR;
+  const searchFrom = toFloating(new Date(threshold), zone).getTime() - slack;
+  // UNTIL is a floating time too: nothing after the threshold when it lies before the search.
+  if (options.until && options.until.getTime() < searchFrom) return null;
+  if (!setPositionsReachable(options)) return null;
+  let target = searchFrom;
+  if (options.freq >= RRule.DAILY) {
+    // Days the rule's day parts allow, found by date arithmetic: none in a 400-year calendar
+    // cycle means none ever, and rrule need not step through them one period at a time.
+    const day = firstAllowedDay(options, Math.max(searchFrom, start.getTime()));
+    if (day === null) return null;
+    target = Math.max(target, day);
   }
+  const dtstart = fastForward && !options.count ? movedStart(options, start, target) : start;
   const rule = new RRule({ ...options, dtstart, tzid: null }, true);
   if (!reachable(rule)) return null;
-  limitPeriods(rule);
-  let inclusive = true;
-  for (let step = 0; step < MAX_STEPS && cursor; step++) {
-    const occurrence: Date | null = rule.after(cursor, inclusive);
-    if (!occurrence) return null;
-    const instant = fromFloating(occurrence, zone);
-    if (instant.getTime() > threshold) return new Date(instant.getTime() - offsetMs);
-    cursor = occurrence;
-    inclusive = false;
+  limitPeriods(rule, fastForward ? 1 : 10);
+  let found: Date | null = null;
+  try {
+    // One pass over the occurrences (rrule's after() would restart from DTSTART on every call).
+    rule.all((occurrence) => {
+      if (occurrence.getTime() < searchFrom) return true;
+      const instant = fromFloating(occurrence, zone);
+      if (instant.getTime() <= threshold) return true;
+      found = new Date(instant.getTime() - offsetMs);
+      return false;
+    });
+  } catch (err) {
+    if (err !== OUT_OF_PERIODS) throw err;
+  }
+  return found;
+}
+
+/**
+ * A MINUTELY rule with BYHOUR or BYMINUTE (INTERVAL divides 60, see rrule-parse.ts) is the daily
+ * rule of its allowed hours × the minutes of its phase. rrule's minutely stepping gets such rules
+ * wrong when a day is filtered out (it then jumps hours by the overflow, not one at a time,
+ * skipping allowed hours for days), so herald evaluates them in their daily form, which is the
+ * RFC 5545 set exactly.
+ */
+function normalise(o: RuleOptions, start: Date): RuleOptions {
+  if (o.freq !== RRule.MINUTELY || (o.byhour === undefined && o.byminute === undefined)) return o;
+  const interval = o.interval ?? 1;
+  const allowed = o.byminute === undefined ? undefined : new Set(o.byminute as number[]);
+  const minutes: number[] = [];
+  for (let m = start.getUTCMinutes() % interval; m < 60; m += interval) if (!allowed || allowed.has(m)) minutes.push(m);
+  const hours = o.byhour === undefined ? Array.from({ length: 24 }, (_, h) => h) : (o.byhour as number[]);
+  return { ...o, freq: RRule.DAILY, interval: 1, byhour: hours, byminute: minutes };
+}
+
+/**
+ * rrule fills the parts a rule leaves out from DTSTART (the day of month of a monthly rule, the
+ * time of day of a daily one). Written out explicitly, they survive moving DTSTART forward.
+ */
+function explicit(o: RuleOptions, start: Date): RuleOptions {
+  const out: RuleOptions = { ...o };
+  const dayGiven = o.byweekno !== undefined || o.byyearday !== undefined || o.bymonthday !== undefined || o.byweekday !== undefined;
+  if (!dayGiven) {
+    if (o.freq === RRule.YEARLY) {
+      out.bymonth ??= start.getUTCMonth() + 1;
+      out.bymonthday = start.getUTCDate();
+    } else if (o.freq === RRule.MONTHLY) {
+      out.bymonthday = start.getUTCDate();
+    } else if (o.freq === RRule.WEEKLY) {
+      out.byweekday = (start.getUTCDay() + 6) % 7;
+    }
+  }
+  if (o.freq < RRule.HOURLY) out.byhour ??= start.getUTCHours();
+  if (o.freq < RRule.MINUTELY) out.byminute ??= start.getUTCMinutes();
+  out.bysecond ??= start.getUTCSeconds();
+  return out;
+}
+
+/**
+ * DTSTART moved forward by whole periods (INTERVAL × FREQ) to the last period boundary before
+ * `target`: the occurrences from there on are the same, and rrule then iterates about one
+ * period instead of every period since the reminder began. Minutes, hours, days and weeks are
+ * exact lengths in floating (DST-free) time; months and years move in calendar arithmetic to
+ * the first of the month at midnight (explicit() wrote the day and time out).
+ */
+function movedStart(o: RuleOptions, start: Date, target: number): Date {
+  const interval = o.interval ?? 1;
+  const unit = ({ [RRule.MINUTELY]: MINUTE, [RRule.HOURLY]: HOUR, [RRule.DAILY]: DAY, [RRule.WEEKLY]: 7 * DAY } as Record<number, number>)[o.freq];
+  if (unit) {
+    const period = unit * interval;
+    const gap = target - start.getTime();
+    return gap > period ? new Date(start.getTime() + Math.floor(gap / period) * period) : start;
+  }
+  const t = new Date(target);
+  const months = o.freq === RRule.MONTHLY ? 1 : 12;
+  const elapsed = (t.getUTCFullYear() - start.getUTCFullYear()) * 12 + (t.getUTCMonth() - start.getUTCMonth());
+  const step = Math.floor(elapsed / (months * interval)) * months * interval;
+  if (step < months * interval) return start;
+  const month = o.freq === RRule.MONTHLY ? start.getUTCMonth() + step : 0;
+  return new Date(Date.UTC(start.getUTCFullYear() + (o.freq === RRule.YEARLY ? step / 12 : 0), month, 1, 0, 0, 0, start.getUTCMilliseconds()));
+}
+
+const CYCLE_DAYS = 146_097; // the Gregorian calendar repeats every 400 years
+const asList = (v: unknown): number[] | undefined => (v === undefined || v === null ? undefined : Array.isArray(v) ? (v as number[]) : [v as number]);
+
+/**
+ * Start (floating ms) of the first day from `from` on that the day parts of a DAILY, HOURLY or
+ * MINUTELY rule allow, or null when no day in a whole calendar cycle does. For these FREQs the
+ * day parts only filter (RFC 5545's table of BYxxx behaviour): BYMONTH, BYMONTHDAY, BYYEARDAY
+ * and BYDAY without ordinals (rrule-parse.ts refuses ordinals and BYWEEKNO here).
+ */
+function firstAllowedDay(o: RuleOptions, from: number): number | null {
+  const months = asList(o.bymonth);
+  const monthDays = asList(o.bymonthday);
+  const yearDays = asList(o.byyearday);
+  const weekdays = asList(o.byweekday)?.map((w) => (typeof w === 'number' ? w : (w as unknown as { weekday: number }).weekday));
+  if (!months && !monthDays && !yearDays && !weekdays) return from - (from % DAY);
+  let day = from - (((from % DAY) + DAY) % DAY);
+  for (let i = 0; i <= CYCLE_DAYS; i++, day += DAY) {
+    const d = new Date(day);
+    const year = d.getUTCFullYear();
+    if (months && !months.includes(d.getUTCMonth() + 1)) continue;
+    if (weekdays && !weekdays.includes((d.getUTCDay() + 6) % 7)) continue;
+    if (monthDays) {
+      const length = new Date(Date.UTC(year, d.getUTCMonth() + 1, 0)).getUTCDate();
+      if (!monthDays.includes(d.getUTCDate()) && !monthDays.includes(d.getUTCDate() - length - 1)) continue;
+    }
+    if (yearDays) {
+      const yday = Math.round((day - Date.UTC(year, 0, 1)) / DAY) + 1;
+      const length = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 366 : 365;
+      if (!yearDays.includes(yday) && !yearDays.includes(yday - length - 1)) continue;
+    }
+    return day;
   }
   return null;
+}
+
+/**
+ * A DAILY or HOURLY rule's set in each period has a fixed size (its hours × minutes × seconds of
+ * the day, or minutes × seconds of the hour); BYSETPOS positions all beyond it select nothing,
+ * ever, and rrule would step through every period to find that out.
+ */
+function setPositionsReachable(o: RuleOptions): boolean {
+  const positions = asList(o.bysetpos);
+  if (!positions || (o.freq !== RRule.DAILY && o.freq !== RRule.HOURLY)) return true;
+  const count = (v: unknown) => new Set(asList(v) ?? []).size || 1;
+  const size = (o.freq === RRule.DAILY ? count(o.byhour) : 1) * count(o.byminute) * count(o.bysecond);
+  return positions.some((p) => Math.abs(p) <= size);
 }
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
@@ -172,20 +254,17 @@ const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 /**
  * rrule's hourly and minutely steps loop until the hour/minute is one BYHOUR/BYMINUTE allows,
  * with no way out when none ever is (FREQ=HOURLY;INTERVAL=2;BYHOUR=1 from an even hour spins
- * forever). The times of day a rule visits are DTSTART's plus multiples of INTERVAL, modulo a
- * day, i.e. one residue class modulo gcd(INTERVAL, day): some allowed time must be in it.
+ * forever). The hours a rule visits are DTSTART's plus multiples of INTERVAL, modulo a day,
+ * i.e. one residue class modulo gcd(INTERVAL, 24): some allowed hour must be in it. (Minutely
+ * rules with BYHOUR/BYMINUTE were made daily by normalise().)
  */
 function reachable(rule: RRuleInstance): boolean {
   const o = rule.options;
-  const start = o.dtstart;
   if (o.freq === RRule.HOURLY && o.byhour && o.byhour.length > 0) {
     const g = gcd(o.interval, 24);
-    return o.byhour.some((h) => (((h - start.getUTCHours()) % g) + g) % g === 0);
+    return o.byhour.some((h) => (((h - o.dtstart.getUTCHours()) % g) + g) % g === 0);
   }
-  if (o.freq === RRule.MINUTELY && o.byminute && o.byminute.length > 0) {
-    // INTERVAL divides 60 here (parseRecurrence): the minute of the hour stays in one class modulo INTERVAL.
-    return o.byminute.some((m) => (((m - start.getUTCMinutes()) % o.interval) + o.interval) % o.interval === 0);
-  }
+  if ((o.freq === RRule.DAILY || o.freq === RRule.HOURLY) && o.byminute && o.byminute.length === 0) return false;
   return true;
 }
 
@@ -203,22 +282,31 @@ const MAX_PERIODS: Record<number, number> = {
   [RRule.MINUTELY]: 20_000,
 };
 
+/** Thrown out of rrule's iterator when a rule has used up its periods (see limitPeriods). */
+const OUT_OF_PERIODS = new Error('the rule has no occurrence within its period limit');
+
 /**
  * A rule whose days never match (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30) makes rrule step through
- * every period up to the year 9999: tens of seconds of blocked event loop. rrule's iterator
- * re-reads `options.interval` once per period and stops when it is 0, so a counting getter
- * bounds the work (to well under a second of CPU).
+ * every period up to the year 9999: tens of seconds of CPU. rrule's iterator reads
+ * `options.interval` twice per period, so a counting getter sees the periods go by and, past
+ * the limit, throws out of the iteration. (Answering 0, rrule's own "stop" value, is not safe:
+ * when the 0 is read by the hourly or minutely step rather than by the stop check, the step
+ * adds 0 hours for ever.) This is the cheap, cooperative bound that ends rules which are merely
+ * rare; the hard one, which nothing escapes, is the worker thread's time budget
+ * (recurrence-pool.ts).
  */
-function limitPeriods(rule: RRuleInstance): void {
+function limitPeriods(rule: RRuleInstance, factor: number): void {
   const options = rule.options as { interval: number; freq: number };
   const interval = options.interval;
-  const limit = 2 * (MAX_PERIODS[options.freq] ?? 20_000);
+  const limit = 2 * factor * (MAX_PERIODS[options.freq] ?? 20_000);
   let reads = 0;
   Object.defineProperty(options, 'interval', {
     configurable: true,
     enumerable: true,
-    // Read twice per period (the stop check and the step).
-    get: () => (++reads > limit ? 0 : interval),
+    get: () => {
+      if (++reads > limit) throw OUT_OF_PERIODS;
+      return interval;
+    },
   });
 }
 

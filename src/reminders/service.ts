@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from '../db/pool.ts';
+import type { Pool, Queryable } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, notFound, validation } from '../errors/index.ts';
@@ -6,7 +6,8 @@ import { appendEvent } from '../events/outbox.ts';
 import type { DomainHooks } from '../runtime/hooks.ts';
 import { findUser, ensureUser } from '../users/repository.ts';
 import { appExists } from '../apps/repository.ts';
-import { DAILY, firstFireTime, isValidTimeZone, nextOccurrence, parseRecurrence } from './schedule.ts';
+import { DAILY, firstFireTime, isValidTimeZone, parseRecurrence } from './schedule.ts';
+import type { RecurrenceEvaluator } from './recurrence-pool.ts';
 import {
   insertReminder,
   updateReminder,
@@ -62,20 +63,27 @@ function recurrenceOf(input: ReminderPatch, current: string | null): string | nu
   return current;
 }
 
-/** Reminders: each change commits with its event, and the engine schedules it in the same transaction. */
+/**
+ * Reminders: each change commits with its event, and the engine schedules it in the same
+ * transaction. The next occurrence is computed before the transaction opens (on the
+ * recurrence evaluator's threads, under its budget), so no evaluation holds a connection or
+ * a row lock.
+ */
 export class ReminderService {
   readonly #pool: Pool;
   readonly #hooks: () => DomainHooks;
+  readonly #recurrences: RecurrenceEvaluator;
   readonly #now: () => Date;
 
-  constructor(pool: Pool, hooks: () => DomainHooks, now: () => Date = () => new Date()) {
+  constructor(pool: Pool, hooks: () => DomainHooks, recurrences: RecurrenceEvaluator, now: () => Date = () => new Date()) {
     this.#pool = pool;
     this.#hooks = hooks;
+    this.#recurrences = recurrences;
     this.#now = now;
   }
 
-  /** Merge, validate and schedule: the values to store. */
-  async #resolve(client: PoolClient, userId: string, input: ReminderPatch, current: Reminder | undefined): Promise<ReminderValues> {
+  /** Merge, validate and schedule: the values to store. Runs outside any transaction. */
+  async #resolve(client: Queryable, userId: string, input: ReminderPatch, current: Reminder | undefined): Promise<ReminderValues> {
     const date = input.date !== undefined ? parseDate(input.date) : current!.date;
     const notifyOffset = input.notifyOffset ?? current?.notifyOffset ?? 0;
     const recurrence = recurrenceOf(input, current?.recurrence ?? null);
@@ -100,7 +108,7 @@ export class ReminderService {
       throw new HeraldError('INVALID_DUEDATE', `date − notifyOffset is ${fireAt.toISOString()}, which has already passed; a reminder must fire in the future`, { fireAt: fireAt.toISOString() });
     }
     const schedule = { date, notifyOffset, recurrence, timezone };
-    const nextFireAt = nextOccurrence(schedule, now);
+    const nextFireAt = await this.#recurrences.next(schedule, now);
     if (recurrence && !nextFireAt && rescheduled) throw new HeraldError('INVALID_RECURRENCE', 'the recurrence has no occurrence in the future');
     return {
       appId,
@@ -118,9 +126,9 @@ export class ReminderService {
 
   /** `email`: the caller's address from their credentials, stored on a user row created here. */
   async create(userId: string, input: ReminderInput, email?: string): Promise<Reminder> {
+    const values = await this.#resolve(this.#pool, userId, input, undefined);
     return withTransaction(this.#pool, async (client) => {
       if (email !== undefined) await ensureUser(client, userId, email);
-      const values = await this.#resolve(client, userId, input, undefined);
       const reminder = await insertReminder(client, uuidv7(), userId, values, { type: 'reminder:created', data: eventData(values) });
       await this.#hooks().reminderSaved(client, reminder);
       return reminder;
@@ -128,21 +136,30 @@ export class ReminderService {
   }
 
   /**
-   * `onlyApp`: the caller may only change reminders that app sends (an end user's token is for
-   * one app; its text must not go out with another app's credentials).
+   * Plan from the row as read, then write only if the row is still as read (else plan again): the
+   * optimistic form of the lock the plan no longer runs under. `onlyApp`: the caller may only
+   * change reminders that app sends (an end user's token is for one app; its text must not go out
+   * with another app's credentials).
    */
   async update(userId: string, id: string, patch: ReminderPatch, options: { onlyApp?: string | undefined } = {}): Promise<Reminder> {
-    return withTransaction(this.#pool, async (client) => {
-      const current = await findReminder(client, userId, id, true);
+    for (let attempt = 1; ; attempt++) {
+      const current = await findReminder(this.#pool, userId, id);
       if (!current) throw notFound('reminder', id);
       if (options.onlyApp !== undefined && current.appId !== options.onlyApp) {
         throw new HeraldError('PERMISSION_DENIED', `This reminder is sent by app "${current.appId}"; this token may only change reminders of app "${options.onlyApp}".`, [{ field: 'appId', message: `the reminder belongs to app "${current.appId}"` }]);
       }
-      const values = await this.#resolve(client, userId, patch, current);
-      const reminder = await updateReminder(client, id, values, { type: 'reminder:updated', data: eventData(values) });
-      await this.#hooks().reminderSaved(client, reminder);
-      return reminder;
-    });
+      const values = await this.#resolve(this.#pool, userId, patch, current);
+      const saved = await withTransaction(this.#pool, async (client) => {
+        const locked = await findReminder(client, userId, id, true);
+        if (!locked) throw notFound('reminder', id);
+        if (locked.updatedAt.getTime() !== current.updatedAt.getTime()) return undefined;
+        const reminder = await updateReminder(client, id, values, { type: 'reminder:updated', data: eventData(values) });
+        await this.#hooks().reminderSaved(client, reminder);
+        return reminder;
+      });
+      if (saved) return saved;
+      if (attempt >= 3) throw new HeraldError('CONFLICT', 'The reminder is being changed by other requests; try again.');
+    }
   }
 
   async get(userId: string, id: string): Promise<Reminder> {

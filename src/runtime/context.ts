@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Pool } from '../db/pool.ts';
+import type { Keyring } from '../apps/crypto.ts';
 
 /**
  * What every role is handed by the composition root (src/runtime/index.ts): configuration,
@@ -13,8 +14,8 @@ export interface Context {
   readonly log: Logger;
   readonly pool: Pool;
   readonly metrics: Registry;
-  /** 32-byte key for AES-256-GCM sealing of app credentials (HERALD_SECRET_KEY or generated). */
-  readonly secretKey: Buffer;
+  /** Seals app credentials (HERALD_SECRET_KEY, or generated) and opens them (also with HERALD_SECRET_KEYS_PREVIOUS). */
+  readonly keyring: Keyring;
   /** Absolute data directory (embedded default: generated keys live here). */
   readonly dataDir: string;
   /** Latest migration this build knows; /readyz compares the database to it. */

@@ -6,7 +6,7 @@ import type { Logger } from '../log/index.ts';
 import { createPool, type Pool } from '../db/pool.ts';
 import { startEmbedded, type EmbeddedDatabase } from '../db/embedded.ts';
 import { migrate, loadMigrations } from '../db/migrate.ts';
-import { resolveSecretKey } from '../apps/secret-key.ts';
+import { resolveKeyring } from '../apps/secret-key.ts';
 import { ensureBootstrapKey } from '../auth/api-keys.ts';
 import type { Context, Role } from './context.ts';
 import { buildServices, type Services } from './services.ts';
@@ -80,7 +80,7 @@ export async function startHerald(
       log,
       pool: db.pool,
       metrics,
-      secretKey: await resolveSecretKey(config.secretKey, dataDir),
+      keyring: await resolveKeyring(config.secretKey, config.secretKeysPrevious, dataDir),
       dataDir,
       latestMigration: migrations.at(-1)?.version ?? 0,
     };

@@ -23,7 +23,7 @@ type RoleFactory = (ctx: Context, services: Services, options: RoleOptions) => P
  */
 export const ROLE_FACTORIES: Record<RoleName, RoleFactory> = {
   api: async (ctx, services) => apiRole(ctx, services),
-  scheduler: async (ctx) => schedulerRole(ctx),
+  scheduler: async (ctx, services) => schedulerRole(ctx, services.recurrences),
   worker: async (ctx, services, options) => workerRole(ctx, services, options.channels),
   relay: async (ctx) => (await import('../relay/index.ts')).relayRole(ctx),
   ingest: async (ctx, services, options) => (await import('../ingest/index.ts')).ingestRole(ctx, services.notifications, options.ingestFrom),

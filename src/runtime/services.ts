@@ -3,7 +3,7 @@ import { Health } from '../health/index.ts';
 import { NO_HOOKS, type DomainHooks } from './hooks.ts';
 import { UserService } from '../users/index.ts';
 import { DeviceService } from '../devices/index.ts';
-import { ReminderService } from '../reminders/index.ts';
+import { ReminderService, RecurrenceEvaluator } from '../reminders/index.ts';
 import { AppService, CredentialStore } from '../apps/index.ts';
 import { EventService } from '../events/index.ts';
 import { NotificationService } from '../notifications/service.ts';
@@ -26,6 +26,8 @@ export interface Services {
   readonly users: UserService;
   readonly devices: DeviceService;
   readonly reminders: ReminderService;
+  /** Evaluates recurrence rules on worker threads under a time budget (API and scheduler). */
+  readonly recurrences: RecurrenceEvaluator;
   readonly apps: AppService;
   readonly events: EventService;
   /** Decrypted app credentials for the channels (the `default` app from HERALD_* variables). */
@@ -37,27 +39,29 @@ export interface Services {
 }
 
 export function buildServices(ctx: Context): Services {
-  const credentials = new CredentialStore({ pool: ctx.pool, secretKey: ctx.secretKey, config: ctx.config, dataDir: ctx.dataDir, log: ctx.log });
+  const credentials = new CredentialStore({ pool: ctx.pool, keyring: ctx.keyring, config: ctx.config, dataDir: ctx.dataDir, log: ctx.log });
   const hooks = (): DomainHooks => services.hooks;
   // One sender for every registration-time token check: its OAuth tokens and HTTP/2 connections
   // are kept across registrations instead of an OAuth exchange and a TLS handshake per device.
   const fcmChecks = new FcmSender({ url: ctx.config.fcm.url });
   // Where URLs that requests name (Web Push endpoints, webhook URLs) may point: checked on the way in.
   const outbound = new OutboundPolicy(ctx.config.outbound.allow);
+  const recurrences = new RecurrenceEvaluator(ctx.config.recurrence);
   const services: Services = {
     health: new Health(),
     // Registration-time token check (seed 002's dry run), for apps that set fcm.validateTokens.
     hooks: engineHooks({ ...NO_HOOKS, validateDevice: (device) => validatePushDevice(credentials, device, fcmChecks) }),
     users: new UserService(ctx.pool, hooks),
     devices: new DeviceService(ctx.pool, hooks, outbound),
-    reminders: new ReminderService(ctx.pool, hooks),
-    apps: new AppService(ctx.pool, ctx.secretKey, credentials, outbound),
+    reminders: new ReminderService(ctx.pool, hooks, recurrences),
+    recurrences,
+    apps: new AppService(ctx.pool, ctx.keyring, credentials, outbound),
     events: new EventService(ctx.pool),
     credentials,
     notifications: new NotificationService(ctx.pool, outbound),
     inbox: new InboxService(ctx.pool, ctx.log, { maxStreamsPerUser: ctx.config.sseMaxStreamsPerUser }),
     async close() {
-      await Promise.allSettled([services.inbox.close(), fcmChecks.close()]);
+      await Promise.allSettled([services.inbox.close(), fcmChecks.close(), recurrences.close()]);
     },
   };
   const metrics = engineMetrics(ctx.metrics);

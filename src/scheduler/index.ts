@@ -4,7 +4,8 @@ import type { Logger } from '../log/index.ts';
 import { coerceError } from '../log/index.ts';
 import { Listener } from '../db/listener.ts';
 import { appendEvent } from '../events/outbox.ts';
-import { nextOccurrence } from '../reminders/schedule.ts';
+import { RecurrenceError, type RecurrenceEvaluator } from '../reminders/recurrence-pool.ts';
+import type { Schedulable } from '../reminders/schedule.ts';
 import { claimDueReminders, setNextFireAt, msUntilNextFire } from '../reminders/repository.ts';
 import { REMINDERS_CHANNEL } from '../dispatch/wakeup.ts';
 import { scheduleReminderOccurrence } from './hooks.ts';
@@ -20,14 +21,16 @@ export class ReminderScheduler {
   readonly #pool: Pool;
   readonly #log: Logger;
   readonly #listener: Listener;
+  readonly #recurrences: RecurrenceEvaluator;
   #stopping = false;
   #dirty = true;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(pool: Pool, log: Logger) {
+  constructor(pool: Pool, log: Logger, recurrences: RecurrenceEvaluator) {
     this.#pool = pool;
+    this.#recurrences = recurrences;
     this.#log = log.child({ role: 'scheduler' });
     this.#listener = new Listener(pool, this.#log);
   }
@@ -81,18 +84,37 @@ export class ReminderScheduler {
     return withTransaction(this.#pool, async (client) => {
       const rows = await claimDueReminders(client, limit, at ?? null);
       const now = at ?? new Date();
-      for (const r of rows) {
-        let next: Date | null = null;
-        try {
-          next = nextOccurrence({ date: r.date, notifyOffset: r.notifyOffset, recurrence: r.recurrence, timezone: r.timezone }, now);
-        } catch (err) {
-          this.#log.warn({ err: coerceError(err), reminder: r.id }, 'recurrence could not be evaluated; reminder stops recurring');
-        }
+      // Evaluated on the evaluator's threads, all at once: the event loop stays free, and the
+      // transaction lasts as long as the slowest rule, which its budget bounds.
+      const nexts = await Promise.all(rows.map((r) => this.#next(r.id, { date: r.date, notifyOffset: r.notifyOffset, recurrence: r.recurrence, timezone: r.timezone }, now)));
+      for (const [i, r] of rows.entries()) {
+        const { next, stopped } = nexts[i]!;
         await setNextFireAt(client, r.id, next);
-        await appendEvent(client, { userId: r.userId, type: 'reminder:fired', itemType: 'reminder', itemId: r.id, data: { firedAt: r.nextFireAt?.toISOString(), nextFireAt: next?.toISOString() ?? null } });
+        await appendEvent(client, { userId: r.userId, type: 'reminder:fired', itemType: 'reminder', itemId: r.id, data: { firedAt: r.nextFireAt?.toISOString(), nextFireAt: next?.toISOString() ?? null, ...(stopped ? { stopped } : {}) } });
         if (next) await scheduleReminderOccurrence(client, r, next);
       }
       return rows.length;
     });
+  }
+
+  /**
+   * The following occurrence, or why there is none. A rule that cannot be evaluated (stored
+   * before the rules were checked as strictly as today, or one that overruns its time budget
+   * twice) stops recurring: the reminder keeps its row, its `reminder:fired` event says
+   * `stopped` and why, and saving the reminder again with a valid rule resumes it. Retrying it
+   * on every roll instead would spend a thread's budget on it each time, for ever.
+   */
+  async #next(id: string, reminder: Schedulable, now: Date): Promise<{ next: Date | null; stopped?: string }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return { next: await this.#recurrences.next(reminder, now) };
+      } catch (err) {
+        // Once more on a fresh thread: an overrun may be a stall of the machine rather than the rule.
+        if (err instanceof RecurrenceError && err.reason === 'budget' && attempt < 2) continue;
+        const stopped = err instanceof RecurrenceError ? err.message : 'recurrence: the rule cannot be evaluated';
+        this.#log.warn({ err: coerceError(err), reminder: id, recurrence: reminder.recurrence }, 'recurrence could not be evaluated; reminder stops recurring');
+        return { next: null, stopped };
+      }
+    }
   }
 }

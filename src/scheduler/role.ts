@@ -1,12 +1,13 @@
 import type { Context, Role } from '../runtime/context.ts';
+import type { RecurrenceEvaluator } from '../reminders/recurrence-pool.ts';
 import { ReminderScheduler } from './index.ts';
 
 /**
  * The `scheduler` role: rolls reminders to their next occurrence as each one fires, and in
  * HERALD_DISPATCH_MODE=nats also publishes due deliveries to JetStream for the workers.
  */
-export function schedulerRole(ctx: Context): Role {
-  const scheduler = new ReminderScheduler(ctx.pool, ctx.log);
+export function schedulerRole(ctx: Context, recurrences: RecurrenceEvaluator): Role {
+  const scheduler = new ReminderScheduler(ctx.pool, ctx.log, recurrences);
   let publisher: Role | undefined;
   return {
     name: 'scheduler',

@@ -8,6 +8,7 @@ import { loadConfig, type Config } from '../../src/config/index.ts';
 import { createLogger } from '../../src/log/index.ts';
 import { loadMigrations } from '../../src/db/migrate.ts';
 import { createApiKey } from '../../src/auth/api-keys.ts';
+import { keyringFrom } from '../../src/apps/secret-key.ts';
 import { buildApp, type App } from '../../src/api/app.ts';
 import type { Context } from '../../src/runtime/context.ts';
 import { buildServices, type Services } from '../../src/runtime/services.ts';
@@ -53,7 +54,7 @@ export async function testContext(db: TestDatabase, env: Record<string, string> 
     log: createLogger(config.logLevel),
     pool: db.pool,
     metrics: new Registry(),
-    secretKey: randomBytes(32),
+    keyring: await keyringFrom(randomBytes(32).toString('hex')),
     dataDir: config.dataDir,
     latestMigration: migrations.at(-1)?.version ?? 0,
   };

@@ -49,7 +49,7 @@ export async function startEngine(h: TestHarness, extra: Channel[] = [], options
     backoff: { baseMs: 50, capMs: 200 },
     ...options,
   });
-  const scheduler = new ReminderScheduler(h.db.pool, h.ctx.log);
+  const scheduler = new ReminderScheduler(h.db.pool, h.ctx.log, h.services.recurrences);
   await worker.start();
   await scheduler.start();
   return {

@@ -1919,7 +1919,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
-                        /** Format: uri */
+                        /**
+                         * Format: uri
+                         * @description an absolute http(s) URL
+                         */
                         url?: string | null;
                     };
                 };
@@ -2207,7 +2210,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
-                        /** Format: uri */
+                        /**
+                         * Format: uri
+                         * @description an absolute http(s) URL
+                         */
                         url?: string | null;
                     };
                 };
@@ -2476,7 +2482,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
-                        /** Format: uri */
+                        /**
+                         * Format: uri
+                         * @description an absolute http(s) URL
+                         */
                         url?: string | null;
                     };
                 };
@@ -2674,6 +2683,10 @@ export interface paths {
                         fcm?: {
                             [key: string]: unknown;
                         };
+                        /**
+                         * Format: uri
+                         * @description an absolute http(s) URL
+                         */
                         image?: string;
                         interruptionLevel?: "passive" | "active" | "time-sensitive" | "critical";
                         mutableContent?: boolean;
@@ -2706,6 +2719,10 @@ export interface paths {
                             };
                         };
                         ttlSeconds?: number;
+                        /**
+                         * Format: uri
+                         * @description an absolute http(s) URL
+                         */
                         url?: string;
                         webpush?: {
                             [key: string]: unknown;
@@ -4878,7 +4895,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
-                        /** Format: uri */
+                        /**
+                         * Format: uri
+                         * @description an absolute http(s) URL
+                         */
                         url?: string | null;
                     };
                 };
@@ -5170,7 +5190,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
-                        /** Format: uri */
+                        /**
+                         * Format: uri
+                         * @description an absolute http(s) URL
+                         */
                         url?: string | null;
                     };
                 };
@@ -5443,7 +5466,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
-                        /** Format: uri */
+                        /**
+                         * Format: uri
+                         * @description an absolute http(s) URL
+                         */
                         url?: string | null;
                     };
                 };

@@ -59,13 +59,41 @@ function fromPostgres(err: { code?: unknown; message?: string }): HeraldError | 
   return undefined;
 }
 
+/** Seconds a client is asked to wait when the database is out of reach. */
+const OUTAGE_RETRY_AFTER_S = 5;
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+
+/**
+ * The database out of reach (refused, reset, timed out, shutting down, out of connections) is
+ * not the caller's fault nor a bug: 503 with Retry-After, so clients back off and retry.
+ * SQLSTATE class 08 is "connection exception"; 57P01-57P03 an administrator or crash shutdown;
+ * (https://www.postgresql.org/docs/current/errcodes-appendix.html).
+ */
+function fromOutage(err: { code?: unknown; message?: string; errors?: unknown; severity?: unknown }): HeraldError | undefined {
+  const code = typeof err.code === 'string' ? err.code : '';
+  const nested = Array.isArray(err.errors) && err.errors.some((e) => CONNECTION_ERRNOS.has((e as { code?: string }).code ?? ''));
+  const message = err.message ?? '';
+  const outage =
+    CONNECTION_ERRNOS.has(code) ||
+    nested ||
+    /^08/.test(code) ||
+    ['57P01', '57P02', '57P03', '53300', '3D000'].includes(code) ||
+    // FATAL ends the session: the server refused or dropped the connection (a database not
+    // accepting connections, authentication, shutdown), whatever the SQLSTATE.
+    err.severity === 'FATAL' ||
+    err.severity === 'PANIC' ||
+    /^(Connection terminated|timeout exceeded when trying to connect)/.test(message);
+  return outage ? new HeraldError('UNAVAILABLE', undefined, undefined, { 'retry-after': String(OUTAGE_RETRY_AFTER_S) }) : undefined;
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((raw, request, reply) => {
     const err = raw as FastifyError;
-    const herald = err instanceof HeraldError ? err : (fromFastify(err) ?? fromPostgres(err));
+    const herald = err instanceof HeraldError ? err : (fromFastify(err) ?? fromPostgres(err) ?? fromOutage(err));
     if (herald) {
       if (herald.headers) void reply.headers(herald.headers);
-      if (herald.status >= 500) request.log.error({ err }, 'request failed');
+      if (herald.code === 'UNAVAILABLE') request.log.warn({ err: coerceError(err) }, 'database out of reach');
+      else if (herald.status >= 500) request.log.error({ err }, 'request failed');
       return reply.status(herald.status).send(errorBody(herald.code, herald.message, herald.details));
     }
     request.log.error({ err: coerceError(err) }, 'unhandled error');
