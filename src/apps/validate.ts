@@ -5,6 +5,8 @@ import type { AppCredentials, FcmServiceAccount } from './types.ts';
 /** What PUT /v1/apps/{appId} accepts (docs/api.md § Apps); secrets included. */
 export interface AppInput {
   readonly name: string;
+  /** BCP 47 tag templates fall back to (default `en`). */
+  readonly defaultLocale?: string | undefined;
   readonly apns?: {
     readonly bundleId: string;
     readonly environment?: 'production' | 'development' | undefined;
