@@ -8,6 +8,7 @@ import { AppService, CredentialStore } from '../apps/index.ts';
 import { EventService } from '../events/index.ts';
 import { NotificationService } from '../notifications/service.ts';
 import { InboxService } from '../inbox/index.ts';
+import { TemplateService } from '../templates/index.ts';
 import { engineHooks } from '../scheduler/hooks.ts';
 import { validatePushDevice } from '../channels/fcm/validate.ts';
 import { engineMetrics } from '../dispatch/metrics.ts';
@@ -30,6 +31,7 @@ export interface Services {
   readonly credentials: CredentialStore;
   readonly notifications: NotificationService;
   readonly inbox: InboxService;
+  readonly templates: TemplateService;
 }
 
 export function buildServices(ctx: Context): Services {
@@ -47,6 +49,7 @@ export function buildServices(ctx: Context): Services {
     credentials,
     notifications: new NotificationService(ctx.pool),
     inbox: new InboxService(ctx.pool, ctx.log),
+    templates: new TemplateService(ctx.pool),
   };
   const metrics = engineMetrics(ctx.metrics);
   services.health.addGauges('deliveries', async () => {

@@ -8,6 +8,7 @@ import { appRoutes } from './apps.ts';
 import { webpushRoutes } from './webpush.ts';
 import { notificationRoutes } from './notifications.ts';
 import { inboxRoutes } from './inbox.ts';
+import { templateRoutes } from './templates.ts';
 
 /** Every route module, registered in one place. */
 export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
@@ -20,4 +21,5 @@ export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
   await app.register(webpushRoutes, deps);
   await app.register(notificationRoutes, deps);
   await app.register(inboxRoutes, deps);
+  await app.register(templateRoutes, deps);
 }
