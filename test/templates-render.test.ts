@@ -166,10 +166,10 @@ test('data: each missing or mistyped variable is named; undeclared keys are drop
   const variables = { name: { type: 'string', required: true }, count: { type: 'number', required: true }, when: { type: 'date' }, ok: { type: 'boolean' } } as const;
   const { problems } = checkData(variables, { count: '3', when: 'next week', ok: 'yes' });
   assert.deepEqual(problems, [
-    { field: 'body.template.data.name', message: 'is required (a string)' },
     { field: 'body.template.data.count', message: 'must be a number, not the text "3"' },
-    { field: 'body.template.data.when', message: 'must be a date: RFC 3339 text such as 2026-12-01T09:00:00Z, not the text "next week"' },
+    { field: 'body.template.data.name', message: 'is required (a string)' },
     { field: 'body.template.data.ok', message: 'must be a boolean, not the text "yes"' },
+    { field: 'body.template.data.when', message: 'must be a date: RFC 3339 text such as 2026-12-01T09:00:00Z, not the text "next week"' },
   ]);
   assert.deepEqual(checkData(variables, { name: 'A', count: 2, extra: 1 }), { data: { name: 'A', count: 2 }, problems: [] });
 });

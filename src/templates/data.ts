@@ -14,7 +14,9 @@ export function checkData(
 ): { data: Record<string, unknown>; problems: Problem[] } {
   const out: Record<string, unknown> = {};
   const problems: Problem[] = [];
-  for (const [name, spec] of Object.entries(variables)) {
+  // By name: stored definitions are jsonb, which keeps no declaration order.
+  for (const name of Object.keys(variables).sort()) {
+    const spec = variables[name]!;
     const value = data?.[name];
     if (value === undefined || value === null) {
       if (spec.required) problems.push({ field: `${field}.${name}`, message: `is required (a ${describe(spec)})` });

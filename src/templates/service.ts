@@ -167,7 +167,7 @@ export class TemplateService {
   /** Exactly what a recipient with this locale and zone would get, channel by channel. */
   async preview(appId: string, key: string, input: PreviewInput): Promise<{ key: string; version: number; rendered: RenderedChannel[] }> {
     const found = input.version !== undefined ? await this.version(appId, key, input.version) : await this.get(appId, key);
-    const { data, problems } = checkData(found.definition.variables, input.data);
+    const { data, problems } = checkData(found.definition.variables, input.data, 'body.data');
     if (problems.length > 0) throw new HeraldError('TEMPLATE_DATA_INVALID', summariseProblems(problems), problems);
     const template = new CompiledTemplate(key, found.version, found.definition);
     if (input.channel && !template.has(input.channel)) {
