@@ -1,0 +1,161 @@
+// Template rendering benchmark: the cost of rendering every delivery from a stored template (two
+// locales, plural forms, a date and a time in each recipient's zone) against the same deliveries
+// with their text given literally, in the same run, through the real worker process
+// (`herald worker`, PostgreSQL claims) and the webhook channel to the keep-alive sink.
+//
+//   for each round: N literal notifications due at one instant → drained (all `sent`) → rate;
+//                   N template notifications due at one instant → drained → rate
+//   template / literal rate = what rendering costs in throughput (compiled versions are cached
+//   per version and locale in the worker; formatters per locale and zone)
+//
+// Sizes: BENCH_TEMPLATES (100000) deliveries per run, BENCH_TEMPLATE_ROUNDS (2) rounds, each
+// literal then template, on one worker process.
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
+import { NotificationService } from '../src/notifications/service.ts';
+import { TemplateService } from '../src/templates/service.ts';
+import { CompiledTemplate } from '../src/templates/render.ts';
+import type { NotificationInput } from '../src/notifications/types.ts';
+import type { TemplateInput } from '../src/templates/service.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const N = Number(process.env.BENCH_TEMPLATES ?? 100_000);
+const ROUNDS = Number(process.env.BENCH_TEMPLATE_ROUNDS ?? 2);
+const USERS = 1000;
+
+const TEMPLATE: TemplateInput = {
+  variables: { count: { type: 'number', required: true }, when: { type: 'date', required: true }, name: { type: 'string', required: true } },
+  defaultLocale: 'en',
+  locales: {
+    en: { webhook: { title: 'Hello {name}', body: '{count, plural, one {Your parcel arrives} other {Your # parcels arrive}} on {when, date, full} at {when, time, short}' } },
+    de: { webhook: { title: 'Hallo {name}', body: '{count, plural, one {Ihr Paket kommt} other {Ihre # Pakete kommen}} am {when, date, full} um {when, time, short}' } },
+  },
+};
+const BASE = Date.parse('2027-01-04T08:30:00Z');
+const dataOf = (i: number) => ({ count: (i % 5) + 1, when: new Date(BASE + (i % 1440) * 60_000).toISOString(), name: `user ${i % USERS}` });
+// The literal run sends text of the same shape and length as the rendered one.
+const english = new CompiledTemplate('order', 1, { ...TEMPLATE, variables: TEMPLATE.variables!, defaultLocale: 'en' });
+
+class Sink {
+  readonly child: ChildProcess = fork(path.join(ROOT, 'bench/support/sink.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  port = 0;
+  ready(): Promise<void> {
+    return new Promise((resolve) => this.child.once('message', (m: { port: number }) => {
+      this.port = m.port;
+      resolve();
+    }));
+  }
+  ask<T>(type: string): Promise<T> {
+    return new Promise((resolve) => {
+      this.child.once('message', (m) => resolve(m as T));
+      this.child.send({ type });
+    });
+  }
+}
+
+function startWorker(db: TestDatabase, sinkUrl: string): ChildProcess {
+  return spawn(process.execPath, [path.join(ROOT, 'bin/herald.js'), 'worker'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env,
+      HERALD_DATABASE_URL: db.url,
+      HERALD_SECRET_KEY: randomBytes(32).toString('hex'),
+      HERALD_WEBHOOK_URL: sinkUrl,
+      HERALD_WORKER_CHANNELS: 'webhook',
+      HERALD_LOG_LEVEL: 'warn',
+    },
+  });
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, intervalMs = 50): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check()) return Date.now();
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error('timed out: were some deliveries failed? (SELECT last_error FROM deliveries WHERE status = \'failed\')');
+}
+
+async function sentCount(db: TestDatabase): Promise<number> {
+  const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE status = 'sent'`);
+  return rows[0]!.n;
+}
+
+/** Create N notifications due tomorrow, then make them all due now; returns the due time. */
+async function load(db: TestDatabase, literal: boolean): Promise<number> {
+  await db.pool.query('TRUNCATE notifications, deliveries, events');
+  const service = new NotificationService(db.pool);
+  const far = new Date(Date.now() + 86_400_000).toISOString();
+  for (let i = 0; i < N; i += 10_000) {
+    const batch: NotificationInput[] = Array.from({ length: Math.min(10_000, N - i) }, (_, j) => {
+      const k = i + j;
+      const base = { to: { userId: `u${k % USERS}` }, channels: ['webhook' as const], sendAt: far };
+      if (!literal) return { ...base, template: { key: 'order', data: dataOf(k) } };
+      const fields = english.render('webhook', { timeZone: 'Europe/Berlin' }, dataOf(k))!.fields;
+      return { ...base, title: fields.title, body: fields.body };
+    });
+    await service.createMany(batch, { source: 'bench' });
+  }
+  await db.pool.query('VACUUM ANALYZE deliveries');
+  const due = Date.now() + 1000;
+  await db.pool.query(`UPDATE deliveries SET due_at = $1, run_at = $1`, [new Date(due)]);
+  await db.pool.query(`SELECT pg_notify('herald_deliveries', $1)`, [String(due)]);
+  return due;
+}
+
+async function run(db: TestDatabase, sink: Sink, literal: boolean): Promise<number> {
+  const due = await load(db, literal);
+  await sink.ask('reset');
+  const doneAt = await waitFor(async () => (await sentCount(db)) >= N, 600_000);
+  const r = await sink.ask<{ count: number; first: number }>('report');
+  if (r.count < N) throw new Error(`the sink saw ${r.count} of ${N}`);
+  return N / ((doneAt - Math.max(due, r.first)) / 1000);
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+async function main(): Promise<void> {
+  const db = await createTestDatabase(10);
+  await db.pool.query(
+    `INSERT INTO users (id, locale, timezone, name)
+     SELECT 'u' || g, CASE WHEN g % 2 = 0 THEN 'de-AT' ELSE 'en-US' END,
+            CASE WHEN g % 2 = 0 THEN 'Europe/Vienna' ELSE 'America/New_York' END, 'user ' || g
+       FROM generate_series(0, $1::int - 1) AS g`,
+    [USERS],
+  );
+  await new TemplateService(db.pool).put('default', 'order', TEMPLATE);
+  const sample = new CompiledTemplate('order', 1, { ...TEMPLATE, variables: TEMPLATE.variables!, defaultLocale: 'en' });
+  for (const [locale, timeZone] of [['de-AT', 'Europe/Vienna'], ['en-US', 'America/New_York']]) {
+    console.log(`  ${locale}: ${sample.render('webhook', { locale, timeZone }, dataOf(7))!.fields.body}`);
+  }
+  const sink = new Sink();
+  await sink.ready();
+  const worker = startWorker(db, `http://127.0.0.1:${sink.port}/hook`);
+  await new Promise((r) => setTimeout(r, 1500));
+  const literal: number[] = [];
+  const templated: number[] = [];
+  try {
+    for (let round = 1; round <= ROUNDS; round++) {
+      literal.push(await run(db, sink, true));
+      templated.push(await run(db, sink, false));
+      console.log(`  round ${round}: literal ${fmt(literal.at(-1)!)}/s, template ${fmt(templated.at(-1)!)}/s (${fmt(templated.at(-1)! / literal.at(-1)!, 2)}×)`);
+    }
+  } finally {
+    worker.kill('SIGTERM');
+    await new Promise((res) => worker.once('exit', res));
+    sink.child.send({ type: 'exit' });
+    await db.close();
+  }
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const ratios = templated.map((t, i) => t / literal[i]!);
+  console.log(`\n| template benchmark (${fmt(N)} webhooks per run, ${ROUNDS} rounds) | template | literal | template / literal |`);
+  console.log('|---|---|---|---|');
+  console.log(`| delivered/s, mean | ${fmt(sum(templated) / ROUNDS)} | ${fmt(sum(literal) / ROUNDS)} | ${fmt(sum(templated) / sum(literal), 2)} |`);
+  console.log(`| per-round ratio, min–max | | | ${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)} |`);
+}
+
+await main();
