@@ -43,8 +43,10 @@ function apply(content: NotificationContent, channel: TemplateChannel, fields: R
       return { ...content, email: { ...(subject !== undefined ? { subject } : {}), ...pick(fields, 'html', 'text') } };
     }
     case 'webhook': {
+      const rendered = Object.entries(fields).filter(([path]) => path.startsWith('data.'));
+      if (rendered.length === 0) return { ...content, ...pick(fields, 'title', 'body') };
       const data: Record<string, unknown> = { ...content.data };
-      for (const [path, value] of Object.entries(fields)) if (path.startsWith('data.')) data[path.slice(5)] = value;
+      for (const [path, value] of rendered) data[path.slice(5)] = value;
       return { ...content, ...pick(fields, 'title', 'body'), data };
     }
   }
