@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHarness, type TestHarness } from './helpers/app.ts';
+import { SignJWT } from 'jose';
+import { createHarness, TEST_JWT_SECRET, type TestHarness } from './helpers/app.ts';
 import { eventually, scriptedChannel, startEngine, type RunningEngine } from './helpers/engine.ts';
 
 /**
@@ -233,4 +234,18 @@ test('reminders take a template: checked and pinned when saved, rendered at ever
   const message = await h.request({ method: 'PATCH', url: `/v1/users/at/reminders/${created.json().id}`, payload: { template: null, message: 'plain' } });
   assert.equal(message.statusCode, 200, message.body);
   assert.equal(message.json().template, undefined);
+});
+
+test('end users save reminders with a template through /v1/me, checked the same way', async () => {
+  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('de').sign(new TextEncoder().encode(TEST_JWT_SECRET));
+  const date = new Date(Date.now() + 2 * 3_600_000).toISOString();
+  const me = (payload: unknown) => h.app.inject({ method: 'POST', url: '/v1/me/reminders', payload: payload as object, headers: { authorization: `Bearer ${token}` } });
+  const shape = await me({ date, template: { key: 'order', data: 'count=1' } });
+  assert.equal(shape.statusCode, 400, shape.body);
+  assert.equal(shape.json().error.code, 'VALIDATION_FAILED');
+  const unknown = await me({ date, template: { key: 'nope' } });
+  assert.equal(unknown.json().error.code, 'UNKNOWN_TEMPLATE');
+  const ok = await me({ date, channels: ['inbox'], template: { key: 'order', data: { count: 4, when: WHEN } } });
+  assert.equal(ok.statusCode, 201, ok.body);
+  assert.deepEqual(ok.json().template, { key: 'order', version: 1, data: { count: 4, when: WHEN } });
 });
