@@ -50,3 +50,9 @@ function kindOf(value: unknown): string {
   if (typeof value === 'number') return Number.isFinite(value) ? `the number ${value}` : 'a non-finite number';
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
+
+/** One line for an error message: the first problem, and how many more `details` lists. */
+export function summariseProblems(problems: ReadonlyArray<Problem>): string {
+  const first = problems[0]!;
+  return `${first.field}: ${first.message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`;
+}

@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/pool.ts';
 import { HeraldError } from '../errors/index.ts';
 import type { PinnedTemplate, TemplateRef, VariableSpec } from './types.ts';
-import { checkData } from './data.ts';
+import { checkData, summariseProblems } from './data.ts';
 import { findForSend, latestVersion } from './repository.ts';
 import { BUILT_IN, REMINDER_TEMPLATE } from './builtin.ts';
 
@@ -67,7 +67,7 @@ export async function pinTemplates(db: Queryable, send: SendFields, defaultChann
       throw new HeraldError('UNKNOWN_TEMPLATE', `app "${appId}" has no ${which}`, [{ field: ref.version !== undefined ? 'body.template.version' : 'body.template.key', message: 'no such template' }]);
     }
     const { data, problems } = checkData(found.variables, ref.data);
-    if (problems.length > 0) throw new HeraldError('TEMPLATE_DATA_INVALID', summary(problems), problems);
+    if (problems.length > 0) throw new HeraldError('TEMPLATE_DATA_INVALID', summariseProblems(problems), problems);
     covers = found.channels;
     // Push and inbox without template content fall back to the notification's own title/body;
     // with neither there would be nothing to show.
@@ -85,9 +85,3 @@ export async function pinTemplates(db: Queryable, send: SendFields, defaultChann
   }
   return { ...(template ? { template } : {}), ...(emailTemplate ? { emailTemplate } : {}) };
 }
-
-function summary(problems: ReadonlyArray<{ field: string; message: string }>): string {
-  const first = problems[0]!;
-  return `${first.field}: ${first.message}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`;
-}
-export { summary as summariseProblems };

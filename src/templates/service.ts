@@ -6,11 +6,10 @@ import { findDefaultLocale } from '../apps/repository.ts';
 import type { LocaleContent, Problem, TemplateChannel, TemplateDefinition, TemplateVersion, VariableSpec } from './types.ts';
 import { TEMPLATE_CHANNELS } from './types.ts';
 import { checkDefinition } from './compile.ts';
-import { checkData } from './data.ts';
+import { checkData, summariseProblems } from './data.ts';
 import { canonicalLocale } from './locale.ts';
 import { CompiledTemplate, type RenderedChannel } from './render.ts';
 import { BUILT_IN, REMINDER_TEMPLATE, REMINDER_VARIABLES } from './builtin.ts';
-import { summariseProblems } from './pin.ts';
 import * as repo from './repository.ts';
 
 /** What PUT /v1/apps/{appId}/templates/{key} accepts. */
