@@ -3,14 +3,20 @@
 // with their text given literally, in the same run, through the real worker process
 // (`herald worker`, PostgreSQL claims) and the webhook channel to the keep-alive sink.
 //
-//   for each round: N literal notifications due at one instant → drained (all `sent`) → rate;
-//                   N template notifications due at one instant → drained → rate
-//   template / literal rate = what rendering costs in throughput (compiled versions are cached
-//   per version and locale in the worker; formatters per locale and zone)
+//   each run: N notifications due at one instant → drained (all recorded `sent`) → rate, and the
+//   worker process's CPU time for the run (user + system, from /proc) per 1,000 deliveries
+//   rounds alternate the order (literal, template; then template, literal; ...) so a drift in
+//   the machine's load does not favour one side
+//   template / literal = what rendering costs (compiled versions are cached per version and
+//   locale in the worker; Intl formatters per locale and zone)
 //
-// Sizes: BENCH_TEMPLATES (100000) deliveries per run, BENCH_TEMPLATE_ROUNDS (2) rounds, each
-// literal then template, on one worker process.
+// Throughput on a shared 2-core machine swings with whatever else runs; the worker's CPU time
+// per delivery is the steadier measure of the same cost, so both are printed.
+//
+// Sizes: BENCH_TEMPLATES (100000) deliveries per run, BENCH_TEMPLATE_ROUNDS (2) rounds of one
+// literal and one template run, on one worker process.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,12 +92,12 @@ async function sentCount(db: TestDatabase): Promise<number> {
 }
 
 /** Create N notifications due tomorrow, then make them all due now; returns the due time. */
-async function load(db: TestDatabase, literal: boolean): Promise<number> {
+async function load(db: TestDatabase, literal: boolean, n: number): Promise<number> {
   await db.pool.query('TRUNCATE notifications, deliveries, events');
   const service = new NotificationService(db.pool);
   const far = new Date(Date.now() + 86_400_000).toISOString();
-  for (let i = 0; i < N; i += 10_000) {
-    const batch: NotificationInput[] = Array.from({ length: Math.min(10_000, N - i) }, (_, j) => {
+  for (let i = 0; i < n; i += 10_000) {
+    const batch: NotificationInput[] = Array.from({ length: Math.min(10_000, n - i) }, (_, j) => {
       const k = i + j;
       const base = { to: { userId: `u${k % USERS}` }, channels: ['webhook' as const], sendAt: far };
       if (!literal) return { ...base, template: { key: 'order', data: dataOf(k) } };
@@ -107,13 +113,23 @@ async function load(db: TestDatabase, literal: boolean): Promise<number> {
   return due;
 }
 
-async function run(db: TestDatabase, sink: Sink, literal: boolean): Promise<number> {
-  const due = await load(db, literal);
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+interface Run { readonly rate: number; readonly cpuMsPer1000: number }
+
+async function run(db: TestDatabase, sink: Sink, worker: ChildProcess, literal: boolean, n = N): Promise<Run> {
+  const due = await load(db, literal, n);
   await sink.ask('reset');
-  const doneAt = await waitFor(async () => (await sentCount(db)) >= N, 600_000);
+  const cpu0 = cpuSeconds(worker.pid!);
+  const doneAt = await waitFor(async () => (await sentCount(db)) >= n, 600_000);
+  const cpu = cpuSeconds(worker.pid!) - cpu0;
   const r = await sink.ask<{ count: number; first: number }>('report');
-  if (r.count < N) throw new Error(`the sink saw ${r.count} of ${N}`);
-  return N / ((doneAt - Math.max(due, r.first)) / 1000);
+  if (r.count < n) throw new Error(`the sink saw ${r.count} of ${n}`);
+  return { rate: n / ((doneAt - Math.max(due, r.first)) / 1000), cpuMsPer1000: (cpu * 1000 * 1000) / n };
 }
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -136,13 +152,23 @@ async function main(): Promise<void> {
   await sink.ready();
   const worker = startWorker(db, `http://127.0.0.1:${sink.port}/hook`);
   await new Promise((r) => setTimeout(r, 1500));
-  const literal: number[] = [];
-  const templated: number[] = [];
+  const literal: Run[] = [];
+  const templated: Run[] = [];
   try {
+    // Warm-up, not counted: both paths compiled by V8 and the template cached before measuring.
+    await run(db, sink, worker, true, Math.min(N, 10_000));
+    await run(db, sink, worker, false, Math.min(N, 10_000));
     for (let round = 1; round <= ROUNDS; round++) {
-      literal.push(await run(db, sink, true));
-      templated.push(await run(db, sink, false));
-      console.log(`  round ${round}: literal ${fmt(literal.at(-1)!)}/s, template ${fmt(templated.at(-1)!)}/s (${fmt(templated.at(-1)! / literal.at(-1)!, 2)}×)`);
+      if (round % 2 === 1) {
+        literal.push(await run(db, sink, worker, true));
+        templated.push(await run(db, sink, worker, false));
+      } else {
+        templated.push(await run(db, sink, worker, false));
+        literal.push(await run(db, sink, worker, true));
+      }
+      const l = literal.at(-1)!;
+      const t = templated.at(-1)!;
+      console.log(`  round ${round}: literal ${fmt(l.rate)}/s (${fmt(l.cpuMsPer1000)} ms CPU per 1,000), template ${fmt(t.rate)}/s (${fmt(t.cpuMsPer1000)} ms CPU per 1,000): throughput ${fmt(t.rate / l.rate, 2)}×, CPU ${fmt(t.cpuMsPer1000 / l.cpuMsPer1000, 2)}×`);
     }
   } finally {
     worker.kill('SIGTERM');
@@ -150,12 +176,13 @@ async function main(): Promise<void> {
     sink.child.send({ type: 'exit' });
     await db.close();
   }
-  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-  const ratios = templated.map((t, i) => t / literal[i]!);
-  console.log(`\n| template benchmark (${fmt(N)} webhooks per run, ${ROUNDS} rounds) | template | literal | template / literal |`);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const rates = templated.map((t, i) => t.rate / literal[i]!.rate);
+  const cpus = templated.map((t, i) => t.cpuMsPer1000 / literal[i]!.cpuMsPer1000);
+  console.log(`\n| template benchmark (${fmt(N)} webhooks per run, ${ROUNDS} rounds) | template | literal | template / literal (per-round min–max) |`);
   console.log('|---|---|---|---|');
-  console.log(`| delivered/s, mean | ${fmt(sum(templated) / ROUNDS)} | ${fmt(sum(literal) / ROUNDS)} | ${fmt(sum(templated) / sum(literal), 2)} |`);
-  console.log(`| per-round ratio, min–max | | | ${fmt(Math.min(...ratios), 2)}–${fmt(Math.max(...ratios), 2)} |`);
+  console.log(`| delivered/s, mean | ${fmt(mean(templated.map((r) => r.rate)))} | ${fmt(mean(literal.map((r) => r.rate)))} | ${fmt(mean(rates), 2)} (${fmt(Math.min(...rates), 2)}–${fmt(Math.max(...rates), 2)}) |`);
+  console.log(`| worker CPU per 1,000 deliveries (ms), mean | ${fmt(mean(templated.map((r) => r.cpuMsPer1000)))} | ${fmt(mean(literal.map((r) => r.cpuMsPer1000)))} | ${fmt(mean(cpus), 2)} (${fmt(Math.min(...cpus), 2)}–${fmt(Math.max(...cpus), 2)}) |`);
 }
 
 await main();

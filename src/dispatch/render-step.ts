@@ -17,7 +17,7 @@ import { REMINDER_TEMPLATE, reminderData, type CompiledTemplate, type PinnedTemp
 
 /** Where compiled template versions come from (src/templates/cache.ts). */
 export interface TemplateSource {
-  get(appId: string, key: string, version: number): Promise<CompiledTemplate | undefined>;
+  get(appId: string, key: string, version: number): Promise<CompiledTemplate | undefined> | CompiledTemplate | undefined;
 }
 
 interface StoredTemplates {

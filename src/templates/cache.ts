@@ -26,8 +26,10 @@ export class TemplateCache {
   }
 
   /** The version, or undefined when it does not exist. Rejects when the database cannot be read. */
-  async get(appId: string, key: string, version: number): Promise<CompiledTemplate | undefined> {
+  get(appId: string, key: string, version: number): Promise<CompiledTemplate | undefined> | CompiledTemplate | undefined {
     if (version === 0) return builtInTemplate(key);
-    return this.#cache.fetch(`${appId}\u0000${key}\u0000${version}`, { context: { appId, key, version } });
+    const id = `${appId}\u0000${key}\u0000${version}`;
+    // The hot path (every delivery of a busy template) is a plain lookup; fetch() only on a miss.
+    return this.#cache.get(id) ?? this.#cache.fetch(id, { context: { appId, key, version } });
   }
 }

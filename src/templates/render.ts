@@ -27,9 +27,11 @@ export interface RenderedChannel {
 }
 
 // Intl formatters are costly to build and cheap to reuse; one set per time zone (dates need the
-// zone; numbers and plural rules do not). Bounded: the caches are dropped when they grow large.
+// zone; numbers and plural rules do not). The options objects intl-messageformat passes are the
+// same objects every time (its named styles, or a skeleton parsed once into the cached AST), so
+// formatters are found by that object's identity and the locale: no key is serialised per call.
+// Bounded: a cache is dropped when it grows large.
 const MAX_CACHED = 5_000;
-const numberFormats = new Map<string, Intl.NumberFormat>();
 const pluralRules = new Map<string, Intl.PluralRules>();
 const zoneFormatters = new Map<string, Formatters>();
 
@@ -43,16 +45,35 @@ function cached<T>(map: Map<string, T>, key: string, make: () => T): T {
   return value;
 }
 
-const keyOf = (locales: unknown, options: unknown) => `${String(locales)}|${options === undefined ? '' : JSON.stringify(options)}`;
+/** Formatters by (options object, locale); options absent share one entry. */
+function byOptions<O extends object, F>(make: (locale: string, options: O | undefined) => F): (locales: string | string[] | undefined, options?: O) => F {
+  const withOptions = new WeakMap<O, Map<string, F>>();
+  const plain = new Map<string, F>();
+  return (locales, options) => {
+    const locale = String(locales);
+    let perLocale = options ? withOptions.get(options) : plain;
+    if (!perLocale) withOptions.set(options!, (perLocale = new Map()));
+    let formatter = perLocale.get(locale);
+    if (formatter === undefined) {
+      if (perLocale.size >= MAX_CACHED) perLocale.clear();
+      formatter = make(locale, options);
+      perLocale.set(locale, formatter);
+    }
+    return formatter;
+  };
+}
+
+const numberFormat = byOptions<object, Intl.NumberFormat>((locale, options) => new Intl.NumberFormat(locale, options as Intl.NumberFormatOptions));
 
 function formattersFor(timeZone: string): Formatters {
   return cached(zoneFormatters, timeZone, () => {
-    const dates = new Map<string, Intl.DateTimeFormat>();
+    const dateFormat = byOptions<Intl.DateTimeFormatOptions, Intl.DateTimeFormat>((locale, options) => new Intl.DateTimeFormat(locale, { ...options, timeZone }));
     return {
-      getNumberFormat: (locales, options) => cached(numberFormats, keyOf(locales, options), () => new Intl.NumberFormat(locales, options as Intl.NumberFormatOptions)),
-      getPluralRules: (locales, options) => cached(pluralRules, keyOf(locales, options), () => new Intl.PluralRules(locales, options)),
+      getNumberFormat: (locales, options) => numberFormat(locales, options),
+      // A new options object per call ({type}), so these are keyed by the plural type.
+      getPluralRules: (locales, options) => cached(pluralRules, `${String(locales)}|${options?.type ?? 'cardinal'}`, () => new Intl.PluralRules(locales, options)),
       // Every date and time in the message, named styles and skeletons alike, in the recipient's zone.
-      getDateTimeFormat: (locales, options) => cached(dates, keyOf(locales, options), () => new Intl.DateTimeFormat(locales, { ...options, timeZone })),
+      getDateTimeFormat: (locales, options) => dateFormat(locales as string | string[] | undefined, options),
     };
   });
 }
