@@ -42,8 +42,10 @@ const TEMPLATE: TemplateInput = {
 };
 const BASE = Date.parse('2027-01-04T08:30:00Z');
 const dataOf = (i: number) => ({ count: (i % 5) + 1, when: new Date(BASE + (i % 1440) * 60_000).toISOString(), name: `user ${i % USERS}` });
-// The literal run sends text of the same shape and length as the rendered one.
-const english = new CompiledTemplate('order', 1, { ...TEMPLATE, variables: TEMPLATE.variables!, defaultLocale: 'en' });
+// Half the users read German in Vienna, half English in New York (see main()).
+const recipientOf = (k: number) => (k % USERS) % 2 === 0 ? { locale: 'de-AT', timeZone: 'Europe/Vienna' } : { locale: 'en-US', timeZone: 'America/New_York' };
+// The literal run sends each recipient exactly the text the template renders for them.
+const compiled = new CompiledTemplate('order', 1, { ...TEMPLATE, variables: TEMPLATE.variables!, defaultLocale: 'en' });
 
 class Sink {
   readonly child: ChildProcess = fork(path.join(ROOT, 'bench/support/sink.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -101,7 +103,7 @@ async function load(db: TestDatabase, literal: boolean, n: number): Promise<numb
       const k = i + j;
       const base = { to: { userId: `u${k % USERS}` }, channels: ['webhook' as const], sendAt: far };
       if (!literal) return { ...base, template: { key: 'order', data: dataOf(k) } };
-      const fields = english.render('webhook', { timeZone: 'Europe/Berlin' }, dataOf(k))!.fields;
+      const fields = compiled.render('webhook', recipientOf(k), dataOf(k))!.fields;
       return { ...base, title: fields.title, body: fields.body };
     });
     await service.createMany(batch, { source: 'bench' });
@@ -144,10 +146,7 @@ async function main(): Promise<void> {
     [USERS],
   );
   await new TemplateService(db.pool).put('default', 'order', TEMPLATE);
-  const sample = new CompiledTemplate('order', 1, { ...TEMPLATE, variables: TEMPLATE.variables!, defaultLocale: 'en' });
-  for (const [locale, timeZone] of [['de-AT', 'Europe/Vienna'], ['en-US', 'America/New_York']]) {
-    console.log(`  ${locale}: ${sample.render('webhook', { locale, timeZone }, dataOf(7))!.fields.body}`);
-  }
+  for (const k of [0, 7]) console.log(`  ${recipientOf(k).locale}: ${compiled.render('webhook', recipientOf(k), dataOf(k))!.fields.body}`);
   const sink = new Sink();
   await sink.ready();
   const worker = startWorker(db, `http://127.0.0.1:${sink.port}/hook`);
