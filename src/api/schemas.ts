@@ -1,7 +1,7 @@
 import { Type, type TSchema, type Static } from '@sinclair/typebox';
 import { USER_ID_PATTERN } from '../users/id.ts';
 import { APP_ID_PATTERN } from '../apps/id.ts';
-import { HttpUrl } from '../notifications/schema.ts';
+import { HttpUrl, TemplateRefSchema } from '../notifications/schema.ts';
 
 /**
  * TypeBox schemas of the v1 API: Fastify validates requests with them and /openapi.json is
@@ -123,7 +123,7 @@ export const DeviceList = Type.Object({ items: Type.Array(DeviceView) });
 const Channel = Type.Union([Type.Literal('push'), Type.Literal('email'), Type.Literal('webhook'), Type.Literal('inbox')]);
 const reminderFields = {
   date: Type.String({ format: 'date-time', description: 'RFC 3339; the (first) occurrence' }),
-  message: Type.String({ minLength: 1, maxLength: 4000 }),
+  message: Type.Optional(Type.String({ minLength: 1, maxLength: 4000, description: 'required unless a template is given' })),
   title: Type.Optional(Nullable(Type.String({ maxLength: 500 }))),
   url: Type.Optional(Nullable(HttpUrl)),
   notifyOffset: Type.Optional(Type.Integer({ minimum: 0, maximum: 527040, description: 'minutes before date' })),
@@ -133,6 +133,7 @@ const reminderFields = {
   recurrence: Type.Optional(Nullable(Type.String({ maxLength: 500, description: 'RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE' }))),
   timezone: Type.Optional(Nullable(Type.String({ maxLength: 64, description: 'IANA zone the rule runs in (default: the user’s, else UTC)' }))),
   appId: Type.Optional(AppId),
+  template: Type.Optional(Nullable(TemplateRefSchema)),
 };
 export const ReminderBody = Type.Object(reminderFields, { additionalProperties: false });
 export type ReminderBody = Static<typeof ReminderBody>;
@@ -154,6 +155,7 @@ export const ReminderView = Type.Object({
   recurrence: Nullable(Type.String()),
   timezone: Nullable(Type.String()),
   nextFireAt: Nullable(DateTime),
+  template: Type.Optional(Type.Object({ key: Type.String(), version: Type.Integer(), data: Type.Record(Type.String(), Type.Unknown()) }, { description: 'the pinned template its notifications render' })),
   createdAt: DateTime,
   updatedAt: DateTime,
 });
@@ -180,6 +182,7 @@ const Pem = (description: string) => Type.String({ minLength: 1, maxLength: 20_0
 export const AppBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
+    defaultLocale: Type.Optional(Type.String({ minLength: 1, maxLength: 35, description: 'BCP 47 tag templates fall back to (default en)' })),
     apns: Type.Optional(
       Type.Object(
         {
@@ -236,6 +239,7 @@ export const AppView = Type.Object({
   name: Type.String(),
   channels: Type.Record(Type.String(), Type.Unknown(), { description: 'configured channels with key ids, bundle id, environment: never secrets' }),
   status: Type.Record(Type.String(), Type.Object({ problem: Type.String(), at: Type.String() }), { description: 'credential problems providers reported, per channel' }),
+  defaultLocale: Type.String({ description: 'the locale templates fall back to' }),
   createdAt: Nullable(DateTime),
   updatedAt: Nullable(DateTime),
 });

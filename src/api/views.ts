@@ -47,6 +47,7 @@ export function reminderView(r: Reminder) {
     recurrence: r.recurrence,
     timezone: r.timezone,
     nextFireAt: r.nextFireAt ? iso(r.nextFireAt) : null,
+    ...(r.template ? { template: { key: r.template.key, version: r.template.version, data: r.template.data } } : {}),
     createdAt: iso(r.createdAt),
     updatedAt: iso(r.updatedAt),
   };

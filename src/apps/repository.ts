@@ -68,3 +68,16 @@ export async function setProblem(db: Queryable, id: string, channel: string, pro
   );
   if (id !== 'default') await db.query(`UPDATE apps SET status = status || $2::jsonb WHERE id = $1`, [id, entry]);
 }
+
+/**
+ * The app's default locale (templates fall back to it): 'en' for the environment's `default` app
+ * until it is PUT; undefined for an app that does not exist.
+ */
+export async function findDefaultLocale(db: Queryable, id: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ default_locale: string }>(`SELECT default_locale FROM apps WHERE id = $1`, [id]);
+  return rows[0]?.default_locale ?? (id === 'default' ? 'en' : undefined);
+}
+
+export async function setDefaultLocale(db: Queryable, id: string, locale: string): Promise<void> {
+  await db.query(`UPDATE apps SET default_locale = $2 WHERE id = $1`, [id, locale]);
+}

@@ -1,9 +1,10 @@
 import type { Pool } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
-import { notFound } from '../errors/index.ts';
+import { notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
 import type { Keyring } from './crypto.ts';
-import { findApp, upsertApp } from './repository.ts';
+import { findApp, findDefaultLocale, setDefaultLocale, upsertApp } from './repository.ts';
+import { canonicalLocale } from '../templates/locale.ts';
 import { toCredentials, summarise, type AppInput } from './validate.ts';
 import type { CredentialStore } from './credentials.ts';
 import { OutboundPolicy, refuseUnlessAllowed } from '../outbound/index.ts';
@@ -14,6 +15,8 @@ export interface AppView {
   readonly name: string;
   readonly channels: Record<string, unknown>;
   readonly status: Record<string, { problem: string; at: string }>;
+  /** Templates fall back to it (docs/templates.md); default `en`. */
+  readonly defaultLocale: string;
   readonly createdAt: Date | null;
   readonly updatedAt: Date | null;
 }
@@ -39,8 +42,11 @@ export class AppService {
     if (credentials.webhook) refuseUnlessAllowed(this.#outbound, credentials.webhook.url, 'body.webhook.url');
     const { id: _id, name: _name, ...secret } = credentials;
     const settings = summarise(credentials);
+    const defaultLocale = canonicalLocale(input.defaultLocale ?? 'en');
+    if (!defaultLocale) throw validation('body.defaultLocale: must be a BCP 47 language tag such as "en" or "de-AT"', [{ field: 'body.defaultLocale', message: 'must be a BCP 47 language tag' }]);
     const result = await withTransaction(this.#pool, async (client) => {
       const r = await upsertApp(client, appId, input.name, settings, this.#keyring.seal(JSON.stringify(secret), appId));
+      await setDefaultLocale(client, appId, defaultLocale);
       await appendEvent(client, { userId: null, type: 'app:updated', itemType: 'app', itemId: appId, data: { channels: Object.keys(settings), created: r.created } });
       return r;
     });
@@ -49,13 +55,14 @@ export class AppService {
   }
 
   async get(appId: string): Promise<AppView> {
-    const [row, credentials] = await Promise.all([findApp(this.#pool, appId), this.#credentials.load(appId)]);
+    const [row, credentials, defaultLocale] = await Promise.all([findApp(this.#pool, appId), this.#credentials.load(appId), findDefaultLocale(this.#pool, appId)]);
     if (!credentials) throw notFound('app', appId);
     return {
       id: appId,
       name: credentials.name,
       channels: summarise(credentials),
       status: row?.status ?? {},
+      defaultLocale: defaultLocale ?? 'en',
       createdAt: row?.createdAt ?? null,
       updatedAt: row?.updatedAt ?? null,
     };

@@ -6,6 +6,8 @@ import { urlWithoutCredentials } from '../config/redact.ts';
 /** What PUT /v1/apps/{appId} accepts (docs/api.md § Apps); secrets included. */
 export interface AppInput {
   readonly name: string;
+  /** BCP 47 tag templates fall back to (default `en`). */
+  readonly defaultLocale?: string | undefined;
   readonly apns?: {
     readonly bundleId: string;
     readonly environment?: 'production' | 'development' | undefined;

@@ -6,6 +6,8 @@ import type { Provider } from '../channels/types.ts';
 import { DeliveryWorker } from './worker.ts';
 import { engineMetrics } from './metrics.ts';
 import { OutboundPolicy } from '../outbound/index.ts';
+import { withTemplates } from './render-step.ts';
+import { TemplateCache } from '../templates/cache.ts';
 
 /**
  * The `worker` role: every channel this process can send (or those named by
@@ -29,15 +31,17 @@ export function workerRole(ctx: Context, services: Services, only?: readonly str
     async start() {
       channels = createChannels(deps, wanted);
       if (!wanted || wanted.includes('inbox')) channels.set('inbox', createInboxChannel(ctx.pool));
+      // Templates render for each recipient just before the channel sends (src/dispatch/render-step.ts).
+      const sending = withTemplates(channels, new TemplateCache(ctx.pool));
       if (ctx.config.dispatch.mode === 'nats') {
         // Scale-out mode: deliveries arrive as JetStream messages (docs/brokers.md).
         const { dispatchWorker } = await import('../brokers/dispatch/roles.ts');
-        const w = dispatchWorker(ctx, channels);
+        const w = dispatchWorker(ctx, sending);
         await w.start();
         worker = w;
         return;
       }
-      const w = new DeliveryWorker(ctx.pool, channels, deps.log, engineMetrics(ctx.metrics), {
+      const w = new DeliveryWorker(ctx.pool, sending, deps.log, engineMetrics(ctx.metrics), {
         batchSize: ctx.config.worker.batchSize,
         concurrency: ctx.config.worker.concurrency,
         leaseSeconds: ctx.config.worker.leaseSeconds,

@@ -46,9 +46,20 @@ const PushType = Type.Union(
   ['alert', 'background', 'voip', 'complication', 'fileprovider', 'mdm', 'location', 'liveactivity', 'pushtotalk', 'controls', 'widgets'].map((t) => Type.Literal(t)),
 );
 
+export const TemplateKey = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$', description: 'a template key of the app' });
+export const TemplateRefSchema = Type.Object(
+  {
+    key: TemplateKey,
+    version: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: 'default: the latest' })),
+    data: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'the template variables' })),
+  },
+  { additionalProperties: false, description: 'render this stored template for each recipient (docs/templates.md)' },
+);
+
 export const NotificationBody = Type.Object(
   {
     to: To,
+    template: Type.Optional(TemplateRefSchema),
     appId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     channels: Type.Optional(Type.Array(ChannelSchema, { minItems: 1, maxItems: 4, uniqueItems: true })),
     sendAt: Type.Optional(Type.String({ format: 'date-time' })),
@@ -119,6 +130,7 @@ export const NotificationView = Type.Object({
   title: Type.Optional(Type.String()),
   body: Type.Optional(Type.String()),
   cancelledAt: Type.Optional(Type.String()),
+  template: Type.Optional(Type.Object({ key: Type.String(), version: Type.Integer() }, { description: 'the template version this notification renders' })),
   deliveries: Type.Optional(Type.Array(DeliveryView)),
 });
 

@@ -11,6 +11,7 @@ import { NotificationBody } from './schema.ts';
 import * as store from './store.ts';
 import { notificationStatus } from './status.ts';
 import { OutboundPolicy, refuseUnlessAllowed } from '../outbound/index.ts';
+import { pinTemplates, type PinMemo, type PinnedSend } from '../templates/pin.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, removeAdditional: false });
 (addFormats as unknown as (a: Ajv) => void)(ajv);
@@ -26,6 +27,7 @@ export function parseNotificationInput(raw: unknown): NotificationInput {
   return raw as NotificationInput;
 }
 
+const DEFAULT_CHANNELS = ['push', 'inbox'] as const;
 const HEX_TOKEN = /^[0-9a-fA-F]{64,200}$/;
 
 function rawDeviceProvider(input: NotificationInput): string | undefined {
@@ -53,7 +55,7 @@ function contentOf(input: NotificationInput): Record<string, unknown> {
   return 'device' in to ? { ...content, to } : content;
 }
 
-function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, provider?: string): store.NewNotificationRow {
+function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, provider: string | undefined, pinned: PinnedSend): store.NewNotificationRow {
   let sendAt = input.sendAt ? new Date(input.sendAt) : now;
   if (Number.isNaN(sendAt.getTime())) throw new HeraldError('VALIDATION_FAILED', 'sendAt: must be an RFC 3339 date-time', [{ field: 'body.sendAt', message: 'must be date-time' }]);
   if (sendAt < now) sendAt = now;
@@ -66,8 +68,9 @@ function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, 
     targetApp: input.appId ?? null,
     userIds,
     reminderId: options.reminderId ?? null,
-    channels: provider ? ['push'] : [...(input.channels ?? ['push', 'inbox'])],
-    payload: contentOf(input),
+    channels: provider ? ['push'] : [...(input.channels ?? DEFAULT_CHANNELS)],
+    // A template is stored pinned: its exact version and the checked data (src/templates/pin.ts).
+    payload: { ...contentOf(input), ...pinned },
     sendAt,
     ttlSeconds: ttl,
     expiresAt,
@@ -88,7 +91,8 @@ export interface CreateInTxOptions extends CreateOptions {
 export async function createInTransaction(client: PoolClient | Queryable, input: NotificationInput, options: CreateInTxOptions): Promise<CreatedNotification> {
   const now = options.now ?? new Date();
   const provider = rawDeviceProvider(input);
-  const row = toRow(input, options, now, provider);
+  const pinned = await pinTemplates(client, input, provider ? ['push'] : DEFAULT_CHANNELS);
+  const row = toRow(input, options, now, provider, pinned);
   const { sendAt, userIds } = row;
   if (!(await store.insertNotification(client, row))) {
     const existing = await store.findByDedupeKey(client, options.dedupeKey!);
@@ -149,12 +153,13 @@ export class NotificationService implements NotificationCreator {
       const bulk: store.NewNotificationRow[] = [];
       const users = new Set<string>();
       let earliest: Date | undefined;
+      const memo: PinMemo = new Map();
       for (const input of inputs) {
         if ('device' in input.to || options.dedupeKey) {
           out.push(await createInTransaction(client, input, options));
           continue;
         }
-        const row = toRow(input, options, now);
+        const row = toRow(input, options, now, undefined, await pinTemplates(client, input, DEFAULT_CHANNELS, memo));
         for (const u of row.userIds) users.add(u);
         bulk.push(row);
         if (!earliest || row.sendAt < earliest) earliest = row.sendAt;
@@ -240,7 +245,7 @@ export type Audience = 'operator' | 'user';
 
 /** `recipients`: the user ids to show instead of the whole audience. */
 export function view(n: store.NotificationRow, deliveries: readonly store.DeliveryRow[], withDeliveries: boolean, audience: Audience = 'user', recipients?: readonly string[]): Record<string, unknown> {
-  const payload = n.payload as { title?: string; body?: string };
+  const payload = n.payload as { title?: string; body?: string; template?: { key: string; version: number } };
   return {
     id: n.id,
     status: notificationStatus(n, deliveries),
@@ -254,6 +259,7 @@ export function view(n: store.NotificationRow, deliveries: readonly store.Delive
     title: payload.title,
     body: payload.body,
     cancelledAt: iso(n.cancelled_at),
+    template: payload.template ? { key: payload.template.key, version: payload.template.version } : undefined,
     deliveries: withDeliveries
       ? deliveries.map((d) => ({
           id: d.id,

@@ -1,4 +1,5 @@
 import type { ChannelName, NotificationContent, Platform, WebPushSubscription } from '../channels/types.ts';
+import type { TemplateRef } from '../templates/types.ts';
 
 /** `POST /v1/notifications` (docs/api.md, Notifications): addressing, timing and content. */
 export interface NotificationInput extends NotificationContent {
@@ -18,6 +19,8 @@ export interface NotificationInput extends NotificationContent {
   readonly channels?: readonly ChannelName[];
   /** RFC 3339; default now. */
   readonly sendAt?: string;
+  /** A stored template rendered per recipient at send time (docs/templates.md). */
+  readonly template?: TemplateRef;
 }
 
 export interface CreateOptions {

@@ -8,6 +8,8 @@ import { findUser, ensureUser } from '../users/repository.ts';
 import { appExists } from '../apps/repository.ts';
 import { DAILY, firstFireTime, isValidTimeZone, parseRecurrence } from './schedule.ts';
 import type { RecurrenceEvaluator } from './recurrence-pool.ts';
+import { pinTemplates } from '../templates/pin.ts';
+import type { TemplateRef } from '../templates/types.ts';
 import {
   insertReminder,
   updateReminder,
@@ -23,7 +25,8 @@ export type Channel = 'push' | 'email' | 'webhook' | 'inbox';
 /** POST body (seed 002's fields plus channels, recurrence and timezone). */
 export interface ReminderInput {
   readonly date: string;
-  readonly message: string;
+  /** Required unless a template is given. */
+  readonly message?: string | undefined;
   readonly title?: string | null | undefined;
   readonly url?: string | null | undefined;
   readonly notifyOffset?: number | undefined;
@@ -33,6 +36,8 @@ export interface ReminderInput {
   readonly recurrence?: string | null | undefined;
   readonly timezone?: string | null | undefined;
   readonly appId?: string | undefined;
+  /** A stored template its notifications render; null (PATCH) removes it. */
+  readonly template?: TemplateRef | null | undefined;
 }
 
 /** PATCH body: any subset. */
@@ -107,21 +112,52 @@ export class ReminderService {
     if (rescheduled && fireAt.getTime() <= now.getTime()) {
       throw new HeraldError('INVALID_DUEDATE', `date − notifyOffset is ${fireAt.toISOString()}, which has already passed; a reminder must fire in the future`, { fireAt: fireAt.toISOString() });
     }
+    const title = input.title !== undefined ? input.title : (current?.title ?? null);
+    const message = input.message ?? current?.message ?? '';
+    const channels = channelsOf(input) ?? current?.channels ?? ['push'];
+    const template = await this.#template(client, input, current, { appId, channels, title, message });
     const schedule = { date, notifyOffset, recurrence, timezone };
     const nextFireAt = await this.#recurrences.next(schedule, now);
     if (recurrence && !nextFireAt && rescheduled) throw new HeraldError('INVALID_RECURRENCE', 'the recurrence has no occurrence in the future');
     return {
       appId,
       date,
-      title: input.title !== undefined ? input.title : (current?.title ?? null),
-      message: input.message ?? current!.message,
+      title,
+      message,
       url: input.url !== undefined ? input.url : (current?.url ?? null),
       notifyOffset,
-      channels: channelsOf(input) ?? current?.channels ?? ['push'],
+      channels,
       recurrence,
       timezone,
       nextFireAt,
+      template,
     };
+  }
+
+  /**
+   * The reminder's template, pinned and its data checked now (422 before anything is stored), so
+   * each occurrence renders the same version. A reminder moved to another app is pinned again
+   * there, by key.
+   */
+  async #template(client: Queryable, input: ReminderPatch, current: Reminder | undefined, v: { appId: string; channels: readonly string[]; title: string | null; message: string }): Promise<ReminderValues['template']> {
+    let ref: TemplateRef | undefined;
+    if (input.template) ref = input.template;
+    else if (input.template === undefined && current?.template) {
+      if (current.template.appId === v.appId) return current.template;
+      ref = { key: current.template.key, data: current.template.data };
+    }
+    if (!ref) {
+      if (v.message === '') throw validation('body.message: is required unless a template is given', [{ field: 'body.message', message: 'is required unless a template is given' }]);
+      return null;
+    }
+    const pinned = await pinTemplates(client, {
+      appId: v.appId,
+      channels: v.channels,
+      template: ref,
+      title: v.title ?? 'Reminder',
+      ...(v.message !== '' ? { body: v.message } : {}),
+    }, ['push']);
+    return pinned.template ?? null;
   }
 
   /** `email`: the caller's address from their credentials, stored on a user row created here. */

@@ -19,6 +19,8 @@ export interface ReminderRow {
   readonly recurrence: string | null;
   readonly timezone: string | null;
   readonly nextFireAt: Date | null;
+  /** A stored template its notifications render (src/templates/), pinned when the reminder was saved. */
+  readonly template?: { readonly appId: string; readonly key: string; readonly version: number; readonly data: Readonly<Record<string, unknown>> } | null;
 }
 
 export interface DeviceRow {

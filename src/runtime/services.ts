@@ -8,6 +8,7 @@ import { AppService, CredentialStore } from '../apps/index.ts';
 import { EventService } from '../events/index.ts';
 import { NotificationService } from '../notifications/service.ts';
 import { InboxService } from '../inbox/index.ts';
+import { TemplateService } from '../templates/index.ts';
 import { engineHooks } from '../scheduler/hooks.ts';
 import { validatePushDevice } from '../channels/fcm/validate.ts';
 import { FcmSender } from '../channels/fcm/sender.ts';
@@ -34,6 +35,7 @@ export interface Services {
   readonly credentials: CredentialStore;
   readonly notifications: NotificationService;
   readonly inbox: InboxService;
+  readonly templates: TemplateService;
   /** Close what the services hold open (inbox streams, the FCM connections of token checks). */
   close(): Promise<void>;
 }
@@ -63,6 +65,7 @@ export function buildServices(ctx: Context): Services {
     async close() {
       await Promise.allSettled([services.inbox.close(), fcmChecks.close(), recurrences.close()]);
     },
+    templates: new TemplateService(ctx.pool),
   };
   const metrics = engineMetrics(ctx.metrics);
   services.health.addGauges('deliveries', async () => {

@@ -22,9 +22,11 @@ export async function scheduleReminderOccurrence(client: Queryable, r: ReminderR
       channels,
       sendAt: fireAt.toISOString(),
       title: r.title ?? 'Reminder',
-      body: r.message,
+      ...(r.message !== '' ? { body: r.message } : {}), // '' when a template says it all
       ...(r.url ? { url: r.url } : {}),
       data: { reminderId: r.id, ...(r.url ? { url: r.url } : {}) },
+      // The version pinned when the reminder was saved, with the data checked then.
+      ...(r.template ? { template: { key: r.template.key, version: r.template.version, data: r.template.data } } : {}),
     },
     { source: 'reminder', reminderId: r.id, now: new Date(Math.min(Date.now(), fireAt.getTime())) },
   );

@@ -8,6 +8,8 @@ import { createInboxChannel } from '../../src/channels/inbox/index.ts';
 import { createWebhookChannel } from '../../src/channels/webhook/index.ts';
 import { DeliveryWorker, type WorkerOptions } from '../../src/dispatch/worker.ts';
 import { engineMetrics } from '../../src/dispatch/metrics.ts';
+import { withTemplates } from '../../src/dispatch/render-step.ts';
+import { TemplateCache } from '../../src/templates/cache.ts';
 import { ReminderScheduler } from '../../src/scheduler/index.ts';
 import { TEST_OUTBOUND_ALLOW, type TestHarness } from './app.ts';
 
@@ -42,7 +44,8 @@ export async function startEngine(h: TestHarness, extra: Channel[] = [], options
     ['webhook', createWebhookChannel(deps)],
   ]);
   for (const c of extra) channels.set(c.provider, c);
-  const worker = new DeliveryWorker(h.db.pool, channels, h.ctx.log, engineMetrics(h.ctx.metrics), {
+  // As the worker role does: templates render just before each channel sends.
+  const worker = new DeliveryWorker(h.db.pool, withTemplates(channels, new TemplateCache(h.db.pool)), h.ctx.log, engineMetrics(h.ctx.metrics), {
     batchSize: 100,
     concurrency: 200,
     leaseSeconds: 30,

@@ -36,6 +36,8 @@ export interface paths {
                             };
                             /** Format: date-time */
                             createdAt: string | null;
+                            /** @description the locale templates fall back to */
+                            defaultLocale: string;
                             id: string;
                             name: string;
                             /** @description credential problems providers reported, per channel */
@@ -145,6 +147,8 @@ export interface paths {
                             teamId?: string;
                             url?: string;
                         };
+                        /** @description BCP 47 tag templates fall back to (default en) */
+                        defaultLocale?: string;
                         email?: {
                             from: string;
                             ses?: {
@@ -187,6 +191,8 @@ export interface paths {
                             };
                             /** Format: date-time */
                             createdAt: string | null;
+                            /** @description the locale templates fall back to */
+                            defaultLocale: string;
                             id: string;
                             name: string;
                             /** @description credential problems providers reported, per channel */
@@ -299,6 +305,1064 @@ export interface paths {
                 };
             };
         };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/apps/{appId}/templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The app’s templates (latest versions) and the built-in ones */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                builtIn: boolean;
+                                channels: string[];
+                                defaultLocale: string;
+                                description?: string;
+                                key: string;
+                                locales: string[];
+                                /** Format: date-time */
+                                updatedAt: string | null;
+                                version: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/apps/{appId}/templates/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The latest version of a template */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                    /** @description a template key of the app */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            /** @description defined by herald (version 0); PUT the key to override it */
+                            builtIn: boolean;
+                            /** Format: date-time */
+                            createdAt: string | null;
+                            defaultLocale: string;
+                            description?: string;
+                            key: string;
+                            locales: {
+                                [key: string]: {
+                                    email?: {
+                                        html?: string;
+                                        subject: string;
+                                        text?: string;
+                                    };
+                                    inbox?: {
+                                        body?: string;
+                                        title?: string;
+                                        url?: string;
+                                    };
+                                    push?: {
+                                        body?: string;
+                                        subtitle?: string;
+                                        title?: string;
+                                    };
+                                    webhook?: {
+                                        body?: string;
+                                        /** @description each value a message, merged into the webhook’s data */
+                                        data?: {
+                                            [key: string]: string;
+                                        };
+                                        title?: string;
+                                    };
+                                };
+                            };
+                            variables: {
+                                [key: string]: {
+                                    /** @description used when absent; dates as RFC 3339 text */
+                                    default?: string | number | boolean;
+                                    description?: string;
+                                    required?: boolean;
+                                    /** @description strings: inserted as given into email.html and URL fields (otherwise escaped) */
+                                    trusted?: boolean;
+                                    type: "string" | "number" | "date" | "boolean";
+                                };
+                            };
+                            version: number;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        /** Save a new version of a template (an identical definition keeps the latest version) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                    /** @description a template key of the app */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description default: the app’s defaultLocale */
+                        defaultLocale?: string;
+                        description?: string;
+                        /** @description content per BCP 47 locale tag; text is ICU MessageFormat */
+                        locales: {
+                            [key: string]: {
+                                email?: {
+                                    html?: string;
+                                    subject: string;
+                                    text?: string;
+                                };
+                                inbox?: {
+                                    body?: string;
+                                    title?: string;
+                                    url?: string;
+                                };
+                                push?: {
+                                    body?: string;
+                                    subtitle?: string;
+                                    title?: string;
+                                };
+                                webhook?: {
+                                    body?: string;
+                                    /** @description each value a message, merged into the webhook’s data */
+                                    data?: {
+                                        [key: string]: string;
+                                    };
+                                    title?: string;
+                                };
+                            };
+                        };
+                        variables?: {
+                            [key: string]: {
+                                /** @description used when absent; dates as RFC 3339 text */
+                                default?: string | number | boolean;
+                                description?: string;
+                                required?: boolean;
+                                /** @description strings: inserted as given into email.html and URL fields (otherwise escaped) */
+                                trusted?: boolean;
+                                type: "string" | "number" | "date" | "boolean";
+                            };
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            /** @description defined by herald (version 0); PUT the key to override it */
+                            builtIn: boolean;
+                            /** Format: date-time */
+                            createdAt: string | null;
+                            defaultLocale: string;
+                            description?: string;
+                            key: string;
+                            locales: {
+                                [key: string]: {
+                                    email?: {
+                                        html?: string;
+                                        subject: string;
+                                        text?: string;
+                                    };
+                                    inbox?: {
+                                        body?: string;
+                                        title?: string;
+                                        url?: string;
+                                    };
+                                    push?: {
+                                        body?: string;
+                                        subtitle?: string;
+                                        title?: string;
+                                    };
+                                    webhook?: {
+                                        body?: string;
+                                        /** @description each value a message, merged into the webhook’s data */
+                                        data?: {
+                                            [key: string]: string;
+                                        };
+                                        title?: string;
+                                    };
+                                };
+                            };
+                            variables: {
+                                [key: string]: {
+                                    /** @description used when absent; dates as RFC 3339 text */
+                                    default?: string | number | boolean;
+                                    description?: string;
+                                    required?: boolean;
+                                    /** @description strings: inserted as given into email.html and URL fields (otherwise escaped) */
+                                    trusted?: boolean;
+                                    type: "string" | "number" | "date" | "boolean";
+                                };
+                            };
+                            version: number;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Delete a template; queued notifications still render their pinned version */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                    /** @description a template key of the app */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description deleted */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/apps/{appId}/templates/{key}/render": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Preview: render a template for a locale, time zone and data exactly as a delivery would */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                    /** @description a template key of the app */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        channel?: "push" | "email" | "inbox" | "webhook";
+                        data?: {
+                            [key: string]: unknown;
+                        };
+                        /** @description the recipient’s locale (default: the template’s default) */
+                        locale?: string;
+                        /** @description the recipient’s IANA zone (default UTC) */
+                        timezone?: string;
+                        version?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            key: string;
+                            rendered: {
+                                email?: {
+                                    /** @description the template locale used */
+                                    locale: string;
+                                } & {
+                                    [key: string]: unknown;
+                                };
+                                inbox?: {
+                                    /** @description the template locale used */
+                                    locale: string;
+                                } & {
+                                    [key: string]: unknown;
+                                };
+                                push?: {
+                                    /** @description the template locale used */
+                                    locale: string;
+                                } & {
+                                    [key: string]: unknown;
+                                };
+                                webhook?: {
+                                    /** @description the template locale used */
+                                    locale: string;
+                                } & {
+                                    [key: string]: unknown;
+                                };
+                            };
+                            version: number;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/apps/{appId}/templates/{key}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every version of a template, newest first */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                    /** @description a template key of the app */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                builtIn: boolean;
+                                /** Format: date-time */
+                                createdAt: string | null;
+                                version: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/apps/{appId}/templates/{key}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One version of a template (deleted templates’ versions stay readable) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                    /** @description a template key of the app */
+                    key: string;
+                    version: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            /** @description defined by herald (version 0); PUT the key to override it */
+                            builtIn: boolean;
+                            /** Format: date-time */
+                            createdAt: string | null;
+                            defaultLocale: string;
+                            description?: string;
+                            key: string;
+                            locales: {
+                                [key: string]: {
+                                    email?: {
+                                        html?: string;
+                                        subject: string;
+                                        text?: string;
+                                    };
+                                    inbox?: {
+                                        body?: string;
+                                        title?: string;
+                                        url?: string;
+                                    };
+                                    push?: {
+                                        body?: string;
+                                        subtitle?: string;
+                                        title?: string;
+                                    };
+                                    webhook?: {
+                                        body?: string;
+                                        /** @description each value a message, merged into the webhook’s data */
+                                        data?: {
+                                            [key: string]: string;
+                                        };
+                                        title?: string;
+                                    };
+                                };
+                            };
+                            variables: {
+                                [key: string]: {
+                                    /** @description used when absent; dates as RFC 3339 text */
+                                    default?: string | number | boolean;
+                                    description?: string;
+                                    required?: boolean;
+                                    /** @description strings: inserted as given into email.html and URL fields (otherwise escaped) */
+                                    trusted?: boolean;
+                                    type: "string" | "number" | "date" | "boolean";
+                                };
+                            };
+                            version: number;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -1586,6 +2650,11 @@ export interface paths {
                                 sendAt: string;
                                 source?: string;
                                 status: string;
+                                /** @description the template version this notification renders */
+                                template?: {
+                                    key: string;
+                                    version: number;
+                                };
                                 title?: string;
                                 userIds: string[];
                             }[];
@@ -1704,6 +2773,11 @@ export interface paths {
                             sendAt: string;
                             source?: string;
                             status: string;
+                            /** @description the template version this notification renders */
+                            template?: {
+                                key: string;
+                                version: number;
+                            };
                             title?: string;
                             userIds: string[];
                         };
@@ -1825,6 +2899,14 @@ export interface paths {
                                 notifyOffset: number;
                                 notifyType?: string;
                                 recurrence: string | null;
+                                /** @description the pinned template its notifications render */
+                                template?: {
+                                    data: {
+                                        [key: string]: unknown;
+                                    };
+                                    key: string;
+                                    version: number;
+                                };
                                 timezone: string | null;
                                 title: string | null;
                                 /** Format: date-time */
@@ -1909,13 +2991,25 @@ export interface paths {
                         date: string;
                         /** @description true without recurrence: daily */
                         isRecurring?: boolean;
-                        message: string;
+                        /** @description required unless a template is given */
+                        message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
                         /** @description seed 002: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
+                        /** @description render this stored template for each recipient (docs/templates.md) */
+                        template?: {
+                            /** @description the template variables */
+                            data?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description a template key of the app */
+                            key: string;
+                            /** @description default: the latest */
+                            version?: number;
+                        } | null;
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
@@ -1949,6 +3043,14 @@ export interface paths {
                             notifyOffset: number;
                             notifyType?: string;
                             recurrence: string | null;
+                            /** @description the pinned template its notifications render */
+                            template?: {
+                                data: {
+                                    [key: string]: unknown;
+                                };
+                                key: string;
+                                version: number;
+                            };
                             timezone: string | null;
                             title: string | null;
                             /** Format: date-time */
@@ -2102,6 +3204,14 @@ export interface paths {
                             notifyOffset: number;
                             notifyType?: string;
                             recurrence: string | null;
+                            /** @description the pinned template its notifications render */
+                            template?: {
+                                data: {
+                                    [key: string]: unknown;
+                                };
+                                key: string;
+                                version: number;
+                            };
                             timezone: string | null;
                             title: string | null;
                             /** Format: date-time */
@@ -2200,6 +3310,7 @@ export interface paths {
                         date?: string;
                         /** @description true without recurrence: daily */
                         isRecurring?: boolean;
+                        /** @description required unless a template is given */
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
@@ -2207,6 +3318,17 @@ export interface paths {
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
+                        /** @description render this stored template for each recipient (docs/templates.md) */
+                        template?: {
+                            /** @description the template variables */
+                            data?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description a template key of the app */
+                            key: string;
+                            /** @description default: the latest */
+                            version?: number;
+                        } | null;
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
@@ -2240,6 +3362,14 @@ export interface paths {
                             notifyOffset: number;
                             notifyType?: string;
                             recurrence: string | null;
+                            /** @description the pinned template its notifications render */
+                            template?: {
+                                data: {
+                                    [key: string]: unknown;
+                                };
+                                key: string;
+                                version: number;
+                            };
                             timezone: string | null;
                             title: string | null;
                             /** Format: date-time */
@@ -2472,6 +3602,7 @@ export interface paths {
                         date?: string;
                         /** @description true without recurrence: daily */
                         isRecurring?: boolean;
+                        /** @description required unless a template is given */
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
@@ -2479,6 +3610,17 @@ export interface paths {
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
+                        /** @description render this stored template for each recipient (docs/templates.md) */
+                        template?: {
+                            /** @description the template variables */
+                            data?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description a template key of the app */
+                            key: string;
+                            /** @description default: the latest */
+                            version?: number;
+                        } | null;
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
@@ -2512,6 +3654,14 @@ export interface paths {
                             notifyOffset: number;
                             notifyType?: string;
                             recurrence: string | null;
+                            /** @description the pinned template its notifications render */
+                            template?: {
+                                data: {
+                                    [key: string]: unknown;
+                                };
+                                key: string;
+                                version: number;
+                            };
                             timezone: string | null;
                             title: string | null;
                             /** Format: date-time */
@@ -2696,6 +3846,17 @@ export interface paths {
                         sendAt?: string;
                         sound?: string;
                         subtitle?: string;
+                        /** @description render this stored template for each recipient (docs/templates.md) */
+                        template?: {
+                            /** @description the template variables */
+                            data?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description a template key of the app */
+                            key: string;
+                            /** @description default: the latest */
+                            version?: number;
+                        };
                         threadId?: string;
                         title?: string;
                         to: {
@@ -2915,6 +4076,11 @@ export interface paths {
                             sendAt: string;
                             source?: string;
                             status: string;
+                            /** @description the template version this notification renders */
+                            template?: {
+                                key: string;
+                                version: number;
+                            };
                             title?: string;
                             userIds: string[];
                         };
@@ -4554,6 +5720,11 @@ export interface paths {
                                 sendAt: string;
                                 source?: string;
                                 status: string;
+                                /** @description the template version this notification renders */
+                                template?: {
+                                    key: string;
+                                    version: number;
+                                };
                                 title?: string;
                                 userIds: string[];
                             }[];
@@ -4674,6 +5845,11 @@ export interface paths {
                             sendAt: string;
                             source?: string;
                             status: string;
+                            /** @description the template version this notification renders */
+                            template?: {
+                                key: string;
+                                version: number;
+                            };
                             title?: string;
                             userIds: string[];
                         };
@@ -4798,6 +5974,14 @@ export interface paths {
                                 notifyOffset: number;
                                 notifyType?: string;
                                 recurrence: string | null;
+                                /** @description the pinned template its notifications render */
+                                template?: {
+                                    data: {
+                                        [key: string]: unknown;
+                                    };
+                                    key: string;
+                                    version: number;
+                                };
                                 timezone: string | null;
                                 title: string | null;
                                 /** Format: date-time */
@@ -4885,13 +6069,25 @@ export interface paths {
                         date: string;
                         /** @description true without recurrence: daily */
                         isRecurring?: boolean;
-                        message: string;
+                        /** @description required unless a template is given */
+                        message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
                         /** @description seed 002: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
+                        /** @description render this stored template for each recipient (docs/templates.md) */
+                        template?: {
+                            /** @description the template variables */
+                            data?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description a template key of the app */
+                            key: string;
+                            /** @description default: the latest */
+                            version?: number;
+                        } | null;
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
@@ -4925,6 +6121,14 @@ export interface paths {
                             notifyOffset: number;
                             notifyType?: string;
                             recurrence: string | null;
+                            /** @description the pinned template its notifications render */
+                            template?: {
+                                data: {
+                                    [key: string]: unknown;
+                                };
+                                key: string;
+                                version: number;
+                            };
                             timezone: string | null;
                             title: string | null;
                             /** Format: date-time */
@@ -5080,6 +6284,14 @@ export interface paths {
                             notifyOffset: number;
                             notifyType?: string;
                             recurrence: string | null;
+                            /** @description the pinned template its notifications render */
+                            template?: {
+                                data: {
+                                    [key: string]: unknown;
+                                };
+                                key: string;
+                                version: number;
+                            };
                             timezone: string | null;
                             title: string | null;
                             /** Format: date-time */
@@ -5180,6 +6392,7 @@ export interface paths {
                         date?: string;
                         /** @description true without recurrence: daily */
                         isRecurring?: boolean;
+                        /** @description required unless a template is given */
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
@@ -5187,6 +6400,17 @@ export interface paths {
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
+                        /** @description render this stored template for each recipient (docs/templates.md) */
+                        template?: {
+                            /** @description the template variables */
+                            data?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description a template key of the app */
+                            key: string;
+                            /** @description default: the latest */
+                            version?: number;
+                        } | null;
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
@@ -5220,6 +6444,14 @@ export interface paths {
                             notifyOffset: number;
                             notifyType?: string;
                             recurrence: string | null;
+                            /** @description the pinned template its notifications render */
+                            template?: {
+                                data: {
+                                    [key: string]: unknown;
+                                };
+                                key: string;
+                                version: number;
+                            };
                             timezone: string | null;
                             title: string | null;
                             /** Format: date-time */
@@ -5456,6 +6688,7 @@ export interface paths {
                         date?: string;
                         /** @description true without recurrence: daily */
                         isRecurring?: boolean;
+                        /** @description required unless a template is given */
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
@@ -5463,6 +6696,17 @@ export interface paths {
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
+                        /** @description render this stored template for each recipient (docs/templates.md) */
+                        template?: {
+                            /** @description the template variables */
+                            data?: {
+                                [key: string]: unknown;
+                            };
+                            /** @description a template key of the app */
+                            key: string;
+                            /** @description default: the latest */
+                            version?: number;
+                        } | null;
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
@@ -5496,6 +6740,14 @@ export interface paths {
                             notifyOffset: number;
                             notifyType?: string;
                             recurrence: string | null;
+                            /** @description the pinned template its notifications render */
+                            template?: {
+                                data: {
+                                    [key: string]: unknown;
+                                };
+                                key: string;
+                                version: number;
+                            };
                             timezone: string | null;
                             title: string | null;
                             /** Format: date-time */

@@ -9,6 +9,7 @@ import { webpushRoutes } from './webpush.ts';
 import { notificationRoutes } from './notifications.ts';
 import { inboxRoutes } from './inbox.ts';
 import { assetRoutes } from './assets.ts';
+import { templateRoutes } from './templates.ts';
 
 /** Every route module, registered in one place. */
 export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
@@ -22,4 +23,5 @@ export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
   await app.register(notificationRoutes, deps);
   await app.register(inboxRoutes, deps);
   await app.register(assetRoutes);
+  await app.register(templateRoutes, deps);
 }

@@ -2,7 +2,7 @@ import type { Channel, ChannelDeps } from '../types.ts';
 import { EmailChannel, type EmailChannelOptions } from './channel.ts';
 
 export { EmailChannel, routeFor, type EmailChannelOptions } from './channel.ts';
-export { composeEmail, renderReminder, type OutgoingEmail, type ReminderData } from './message.ts';
+export { composeEmail, type OutgoingEmail } from './message.ts';
 export { smtpVerdict } from './smtp.ts';
 export { sesVerdict } from './ses.ts';
 
