@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { SignJWT } from 'jose';
-import { createHarness, TEST_JWT_SECRET, type TestHarness } from './helpers/app.ts';
+import { userToken as userTokenFor } from './helpers/user-token.ts';
+import { createHarness, type TestHarness } from './helpers/app.ts';
 
 /** Template routes: versions, built-ins, deletion, previews, and every bad input a stable 4xx that writes nothing. */
 
@@ -190,7 +190,7 @@ test('bad input to the template routes is a stable 4xx and writes nothing', asyn
   expectError(await h.app.inject({ method: 'PUT', url: '/v1/apps/default/templates/t1', payload: 'x', headers: { authorization: `Bearer ${h.apiKey}`, 'content-type': 'text/plain' } }), 415, 'UNSUPPORTED_MEDIA_TYPE');
   expectError(await h.app.inject({ method: 'PUT', url: '/v1/apps/default/templates/t1', payload: { locales: { en: { push: { body: 'x'.repeat(1_100_000) } } } } }), 401, 'UNAUTHENTICATED');
   expectError(await put('default', 't1', { locales: { en: { push: { body: 'x'.repeat(1_100_000) } } } }), 413, 'PAYLOAD_TOO_LARGE');
-  const userToken = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('someone').sign(new TextEncoder().encode(TEST_JWT_SECRET));
+  const userToken = await userTokenFor('someone');
   expectError(await h.app.inject({ method: 'PUT', url: '/v1/apps/default/templates/t1', payload: ORDER, headers: { authorization: `Bearer ${userToken}` } }), 403, 'PERMISSION_DENIED', 'templates are admin routes');
   assert.equal(await counts(), before);
 });

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { SignJWT } from 'jose';
-import { createHarness, TEST_JWT_SECRET, type TestHarness } from './helpers/app.ts';
+import { userToken as userTokenFor } from './helpers/user-token.ts';
+import { createHarness, type TestHarness } from './helpers/app.ts';
 import { eventually, scriptedChannel, startEngine, type RunningEngine } from './helpers/engine.ts';
 
 /**
@@ -237,7 +237,7 @@ test('reminders take a template: checked and pinned when saved, rendered at ever
 });
 
 test('end users save reminders with a template through /v1/me, checked the same way', async () => {
-  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('de').sign(new TextEncoder().encode(TEST_JWT_SECRET));
+  const token = await userTokenFor('de');
   const date = new Date(Date.now() + 2 * 3_600_000).toISOString();
   const me = (payload: unknown) => h.app.inject({ method: 'POST', url: '/v1/me/reminders', payload: payload as object, headers: { authorization: `Bearer ${token}` } });
   const shape = await me({ date, template: { key: 'order', data: 'count=1' } });
