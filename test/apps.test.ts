@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import webpush from 'web-push';
 import { createHarness, type TestHarness } from './helpers/app.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 import { keyringFrom } from '../src/apps/secret-key.ts';
 import { randomBytes } from 'node:crypto';
 

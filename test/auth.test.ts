@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, generateKeyPair, exportJWK } from 'jose';
 import { createHarness, TEST_JWT_SECRET, type TestHarness } from './helpers/app.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 
 /** The three ways in (docs/api.md § Authentication), each on a harness configured for it. */
 let jwks: Server;

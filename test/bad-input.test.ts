@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
 import { createHarness, TEST_JWT_SECRET, type TestHarness } from './helpers/app.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 
 /**
  * Bad input to every endpoint that takes a body: each answers its documented 4xx with a stable

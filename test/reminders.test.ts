@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
 import { createHarness, TEST_JWT_SECRET, type TestHarness } from './helpers/app.ts';
-import { NO_HOOKS, type ReminderRow } from '../src/runtime/hooks.ts';
+import { NO_HOOKS, type ReminderRow } from '../src/core/hooks.ts';
 import { nextOccurrence } from '../src/reminders/index.ts';
 import { nextOccurrenceByWalking } from '../src/reminders/schedule.ts';
 

@@ -11,7 +11,7 @@ import { Registry } from 'prom-client';
 import { SMTPServer } from 'smtp-server';
 import { createHarness, type TestHarness } from './helpers/app.ts';
 import { asUser } from './helpers/user-token.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { createLogger } from '../src/log/index.ts';
 import { EmailChannel } from '../src/channels/email/index.ts';

@@ -12,7 +12,7 @@ import { ensureBuilt, freePort, spawnHerald, tempDir, waitFor200, ROOT } from '.
 import { nextOccurrence } from '../src/reminders/schedule.ts';
 import { RecurrenceEvaluator, RecurrenceError } from '../src/reminders/recurrence-pool.ts';
 import { ReminderScheduler } from '../src/scheduler/index.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 
 /**
  * Threat: a recurrence rule as a weapon. One request with a rule that rrule cannot finish froze

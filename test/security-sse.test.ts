@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { createHarness, type TestHarness } from './helpers/app.ts';
 import { asUser } from './helpers/user-token.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 
 let h: TestHarness;
 let address: string;

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHarness, type TestHarness } from './helpers/app.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 
 let h: TestHarness;
 before(async () => {

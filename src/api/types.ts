@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Context } from '../runtime/context.ts';
+import type { Context } from '../core/context.ts';
 import type { Services } from '../runtime/services.ts';
 
 /** What every route module is registered with (kept apart from app.ts so routes do not import it). */

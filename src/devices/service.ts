@@ -4,7 +4,7 @@ import { withTransaction } from '../db/pool.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
-import type { DeviceRow, DomainHooks } from '../runtime/hooks.ts';
+import type { DeviceRow, DomainHooks } from '../core/hooks.ts';
 import { ensureUser } from '../users/index.ts';
 import { appExists } from '../apps/repository.ts';
 import { OutboundPolicy, refuseUnlessAllowed } from '../outbound/index.ts';

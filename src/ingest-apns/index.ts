@@ -1,4 +1,4 @@
-import type { Context, Role } from '../runtime/context.ts';
+import type { Context, Role } from '../core/context.ts';
 import type { Health } from '../health/index.ts';
 import type { NotificationCreator } from '../notifications/types.ts';
 import { ApnsIngest } from './consumer.ts';

@@ -4,7 +4,7 @@
  */
 import { INGEST_SOURCES } from '../config/spec.ts';
 import type { IngestSource } from '../config/index.ts';
-import type { Context, Role } from '../runtime/context.ts';
+import type { Context, Role } from '../core/context.ts';
 import type { NotificationCreator } from '../notifications/types.ts';
 import { brokerForIngest, createBroker } from '../brokers/index.ts';
 import { NotificationIngest } from './consumer.ts';

@@ -2,7 +2,7 @@
  * The event relay role: outbox rows of `events` → HERALD_EVENTS_TOPIC on HERALD_EVENTS_BROKER.
  * Not configured (undefined) unless HERALD_EVENTS_BROKER is set.
  */
-import type { Context, Role } from '../runtime/context.ts';
+import type { Context, Role } from '../core/context.ts';
 import { createBroker } from '../brokers/index.ts';
 import { EventRelay } from './relay.ts';
 

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
-import type { ReminderRow } from '../runtime/hooks.ts';
+import type { ReminderRow } from '../core/hooks.ts';
 
 /** The reminders table: every query on it lives here. */
 export interface Reminder extends ReminderRow {

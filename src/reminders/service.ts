@@ -3,7 +3,7 @@ import { withTransaction } from '../db/pool.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
-import type { DomainHooks } from '../runtime/hooks.ts';
+import type { DomainHooks } from '../core/hooks.ts';
 import { findUser, ensureUser } from '../users/repository.ts';
 import { appExists } from '../apps/repository.ts';
 import { DAILY, firstFireTime, isValidTimeZone, parseRecurrence } from './schedule.ts';

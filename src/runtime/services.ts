@@ -1,6 +1,6 @@
-import type { Context } from './context.ts';
+import type { Context } from '../core/context.ts';
 import { Health } from '../health/index.ts';
-import { NO_HOOKS, type DomainHooks } from './hooks.ts';
+import { NO_HOOKS, type DomainHooks } from '../core/hooks.ts';
 import { UserService } from '../users/index.ts';
 import { DeviceService } from '../devices/index.ts';
 import { ReminderService, RecurrenceEvaluator } from '../reminders/index.ts';

@@ -1,5 +1,5 @@
 import type { PoolClient, Queryable } from '../db/pool.ts';
-import type { DomainHooks, ReminderRow } from '../runtime/hooks.ts';
+import type { DomainHooks, ReminderRow } from '../core/hooks.ts';
 import { appendEvents } from '../events/outbox.ts';
 import type { ChannelName } from '../channels/types.ts';
 import { createInTransaction } from '../notifications/service.ts';

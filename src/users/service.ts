@@ -2,7 +2,7 @@ import type { Pool } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import { HeraldError, notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
-import type { DomainHooks } from '../runtime/hooks.ts';
+import type { DomainHooks } from '../core/hooks.ts';
 import { isValidTimeZone } from '../reminders/schedule.ts';
 import { findUser, replaceUser, lockUser, deleteUser, type User, type UserFields } from './repository.ts';
 import { isSingleMailbox } from './email.ts';

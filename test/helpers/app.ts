@@ -10,7 +10,7 @@ import { loadMigrations } from '../../src/db/migrate.ts';
 import { createApiKey } from '../../src/auth/api-keys.ts';
 import { keyringFrom } from '../../src/apps/secret-key.ts';
 import { buildApp, type App } from '../../src/api/app.ts';
-import type { Context } from '../../src/runtime/context.ts';
+import type { Context } from '../../src/core/context.ts';
 import { buildServices, type Services } from '../../src/runtime/services.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 

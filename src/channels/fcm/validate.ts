@@ -1,5 +1,5 @@
 import type { AppCredentialStore } from '../../apps/types.ts';
-import type { DeviceRow } from '../../runtime/hooks.ts';
+import type { DeviceRow } from '../../core/hooks.ts';
 import type { FcmSender } from './sender.ts';
 
 /**
