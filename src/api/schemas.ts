@@ -1,4 +1,5 @@
 import { Type, type TSchema, type Static } from '@sinclair/typebox';
+import { PLATFORMS } from '../core/notification.ts';
 import { USER_ID_PATTERN } from '../users/id.ts';
 import { APP_ID_PATTERN } from '../apps/id.ts';
 import { HttpUrl, TemplateRefSchema } from '../notifications/schema.ts';
@@ -80,7 +81,7 @@ export const UserView = Type.Object({
 
 export const DeviceBody = Type.Object(
   {
-    platform: Type.Union([Type.Literal('ios'), Type.Literal('android'), Type.Literal('web')]),
+    platform: Type.Union(PLATFORMS.map((p) => Type.Literal(p))),
     token: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'ios: hex APNs token; android: FCM registration token' })),
     subscription: Type.Optional(
       Type.Object(

@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
-import type { Pool } from '../db/pool.ts';
+import type { Pool } from 'pg';
 import type { Keyring } from './keyring.ts';
 
 /**

@@ -1,4 +1,5 @@
-import type { PoolClient } from '../db/pool.ts';
+import type { PoolClient } from 'pg';
+import type { Platform } from './notification.ts';
 
 /**
  * Points where the domain services (users, devices, reminders) let the delivery engine act in
@@ -27,7 +28,7 @@ export interface DeviceRow {
   readonly id: string;
   readonly userId: string;
   readonly appId: string;
-  readonly platform: 'ios' | 'android' | 'web';
+  readonly platform: Platform;
   readonly token: string;
 }
 

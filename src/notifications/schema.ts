@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { PLATFORMS } from '../core/notification.ts';
 
 /**
  * `POST /v1/notifications` body. The API validates with it, and so does broker ingest, so a
@@ -10,7 +11,7 @@ const Str = (max: number) => Type.String({ maxLength: max });
  * URL in a notification is script that runs in whichever inbox, page or e-mail renders it.
  */
 export const HttpUrl = Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048, description: 'an absolute http(s) URL' });
-const Platform = Type.Union([Type.Literal('ios'), Type.Literal('android'), Type.Literal('web')]);
+const Platform = Type.Union(PLATFORMS.map((p) => Type.Literal(p)));
 export const ChannelSchema = Type.Union([Type.Literal('push'), Type.Literal('email'), Type.Literal('webhook'), Type.Literal('inbox')]);
 const UserId = Type.String({ minLength: 1, maxLength: 200 });
 

@@ -1,4 +1,4 @@
-import type { ChannelName, NotificationContent, Platform, WebPushSubscription } from '../channels/types.ts';
+import type { ChannelName, NotificationContent, Platform, WebPushSubscription } from '../core/notification.ts';
 import type { TemplateRef } from '../templates/types.ts';
 
 /** `POST /v1/notifications` (docs/api.md, Notifications): addressing, timing and content. */

@@ -3,7 +3,7 @@ import { withTransaction } from '../db/pool.ts';
 import { HeraldError, notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
 import type { DomainHooks } from '../core/hooks.ts';
-import { isValidTimeZone } from '../reminders/schedule.ts';
+import { isValidTimeZone } from '../core/time-zone.ts';
 import { findUser, replaceUser, lockUser, deleteUser, type User, type UserFields } from './repository.ts';
 import { isSingleMailbox } from './email.ts';
 

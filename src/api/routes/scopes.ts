@@ -2,11 +2,11 @@ import { Type, type TProperties } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthRequirement } from '../plugins/auth.ts';
 import { UserId } from '../schemas.ts';
-import type { Services } from '../../runtime/services.ts';
+import type { ApiServices } from '../types.ts';
 
 /** What these route modules need (a subset of ApiDeps, named here so routes do not import app.ts back). */
 export interface RouteDeps {
-  readonly services: Services;
+  readonly services: ApiServices;
 }
 
 /**
