@@ -25,7 +25,7 @@ export const ROLE_FACTORIES: Record<RoleName, RoleFactory> = {
   api: async (ctx, services) => apiRole(ctx, services),
   scheduler: async (ctx, services) => schedulerRole(ctx, services.recurrences),
   worker: async (ctx, services, options) => workerRole(ctx, services, options.channels),
-  relay: async (ctx) => (await import('../../relay/index.ts')).relayRole(ctx),
-  ingest: async (ctx, services, options) => (await import('../../ingest/index.ts')).ingestRole(ctx, services.notifications, options.ingestFrom),
-  'ingest-apns': async (ctx, services, options) => (await import('../../ingest-apns/index.ts')).ingestApnsRole(ctx, services, options.optional),
+  relay: async (ctx) => (await import('./relay.ts')).relayRole(ctx),
+  ingest: async (ctx, services, options) => (await import('./ingest.ts')).ingestRole(ctx, services.notifications, options.ingestFrom),
+  'ingest-apns': async (ctx, services, options) => (await import('./ingest-apns.ts')).ingestApnsRole(ctx, services, options.optional),
 };
