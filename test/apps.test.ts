@@ -29,8 +29,7 @@ before(async () => {
     HERALD_FCM_SERVICE_ACCOUNT_FILE: path.join(dir, 'sa.json'),
     HERALD_WEBHOOK_URL: 'https://hooks.example.com/in',
     HERALD_WEBHOOK_SECRET: 'whsec',
-  });
-  h.services.hooks = NO_HOOKS;
+  }, { hooks: NO_HOOKS });
 });
 after(async () => {
   await h.close();

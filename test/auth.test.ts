@@ -13,8 +13,7 @@ let es256: CryptoKey;
 const harnesses: TestHarness[] = [];
 
 async function harness(env: Record<string, string> = {}): Promise<TestHarness> {
-  const h = await createHarness(env);
-  h.services.hooks = NO_HOOKS;
+  const h = await createHarness(env, { hooks: NO_HOOKS });
   harnesses.push(h);
   return h;
 }

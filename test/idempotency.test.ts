@@ -5,8 +5,7 @@ import { NO_HOOKS } from '../src/core/hooks.ts';
 
 let h: TestHarness;
 before(async () => {
-  h = await createHarness();
-  h.services.hooks = NO_HOOKS;
+  h = await createHarness({}, { hooks: NO_HOOKS });
 });
 after(async () => {
   await h.close();

@@ -21,10 +21,8 @@ import type { DeliveryJob } from '../src/channels/types.ts';
 let h: TestHarness;
 let gateway: TestHarness;
 before(async () => {
-  h = await createHarness();
-  h.services.hooks = NO_HOOKS;
-  gateway = await createHarness({ HERALD_TRUST_GATEWAY_HEADERS: 'true' });
-  gateway.services.hooks = NO_HOOKS;
+  h = await createHarness({}, { hooks: NO_HOOKS });
+  gateway = await createHarness({ HERALD_TRUST_GATEWAY_HEADERS: 'true' }, { hooks: NO_HOOKS });
 });
 after(async () => {
   await h.close();

@@ -12,8 +12,7 @@ import { NO_HOOKS } from '../src/core/hooks.ts';
 
 const harnesses: TestHarness[] = [];
 async function harness(env: Record<string, string> = {}): Promise<TestHarness> {
-  const h = await createHarness(env);
-  h.services.hooks = NO_HOOKS;
+  const h = await createHarness(env, { hooks: NO_HOOKS });
   harnesses.push(h);
   return h;
 }

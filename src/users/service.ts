@@ -23,7 +23,7 @@ export class UserService {
   readonly #pool: Pool;
   readonly #hooks: () => DomainHooks;
 
-  /** `hooks` is read on every call: the engine installs its hooks after services are built. */
+  /** `hooks` is asked on every call, so whoever builds the services decides which hooks run when. */
   constructor(pool: Pool, hooks: () => DomainHooks) {
     this.#pool = pool;
     this.#hooks = hooks;
