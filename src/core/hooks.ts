@@ -39,7 +39,7 @@ export interface DomainHooks {
   deviceRemoved(client: PoolClient, deviceId: string, userId: string): Promise<void>;
   userDeleted(client: PoolClient, userId: string): Promise<void>;
   /**
-   * Optional check of a new device's token with its provider (FCM `validate_only`, seed 002's
+   * Optional check of a new device's token with its provider (FCM `validate_only`, the old NestJS system's
    * dry run). Returns a reason when the provider rejects the token; called outside transactions.
    */
   validateDevice?(device: Omit<DeviceRow, 'id'>): Promise<string | undefined>;

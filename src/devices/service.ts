@@ -124,7 +124,7 @@ export class DeviceService {
     }
     const hooks = this.#hooks();
     if (hooks.validateDevice && input.platform !== 'ios') {
-      // Seed 002 verified FCM tokens with a dry-run send before accepting them.
+      // The old NestJS system verified FCM tokens with a dry-run send before accepting them.
       const reason = await hooks.validateDevice({ userId, appId, platform: input.platform, token });
       if (reason) throw new HeraldError('INVALID_DEVICE_TOKEN', `the provider rejected the token: ${reason}`, { reason });
     }

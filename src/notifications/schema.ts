@@ -102,37 +102,3 @@ export const NotificationBody = Type.Object(
   { additionalProperties: false },
 );
 export type NotificationBodyType = Static<typeof NotificationBody>;
-
-export const DeliveryView = Type.Object({
-  id: Type.String(),
-  channel: Type.String(),
-  provider: Type.String(),
-  userId: Type.Optional(Type.String()),
-  deviceId: Type.Optional(Type.String()),
-  status: Type.String(),
-  attempts: Type.Integer(),
-  dueAt: Type.String(),
-  lastError: Type.Optional(Type.String()),
-  lastErrorDetail: Type.Optional(Type.String({ description: "What the provider or the network said about the last failure (a push service's answer body, a connection error). API-key routes only: never shown through /v1/me." })),
-  providerId: Type.Optional(Type.String()),
-  sentAt: Type.Optional(Type.String()),
-});
-
-export const NotificationView = Type.Object({
-  id: Type.String(),
-  status: Type.String(),
-  sendAt: Type.String(),
-  createdAt: Type.String(),
-  source: Type.Optional(Type.String()),
-  appId: Type.Optional(Type.String()),
-  reminderId: Type.Optional(Type.String()),
-  userIds: Type.Array(Type.String()),
-  channels: Type.Array(Type.String()),
-  title: Type.Optional(Type.String()),
-  body: Type.Optional(Type.String()),
-  cancelledAt: Type.Optional(Type.String()),
-  template: Type.Optional(Type.Object({ key: Type.String(), version: Type.Integer() }, { description: 'the template version this notification renders' })),
-  deliveries: Type.Optional(Type.Array(DeliveryView)),
-});
-
-export const CreatedView = Type.Object({ id: Type.String(), status: Type.String(), sendAt: Type.String() });

@@ -10,8 +10,8 @@ export interface IngestApnsServices {
 }
 
 /**
- * `herald ingest-apns` (and part of `herald start` when HERALD_PUBSUB_PROJECT is set): seed
- * 000's APNs worker. Not configured → undefined under `herald start`; run explicitly, a missing
+ * `herald ingest-apns` (and part of `herald start` when HERALD_PUBSUB_PROJECT is set): the
+ * job of the old APNs worker. Not configured → undefined under `herald start`; run explicitly, a missing
  * variable stops start-up with its name.
  */
 export function ingestApnsRole(ctx: Context, services: IngestApnsServices, optional: boolean): Role | undefined {
