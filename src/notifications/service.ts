@@ -6,7 +6,7 @@ import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, notFound } from '../errors/index.ts';
 import { appendEvent, appendEvents } from '../events/outbox.ts';
 import { notifyDeliveriesDue } from '../dispatch/wakeup.ts';
-import type { NotificationInput, CreateOptions, CreatedNotification, NotificationCreator } from './types.ts';
+import type { NotificationInput, CreateOptions, CreatedNotification, NotificationCreator, BatchItemResult } from './types.ts';
 import { NotificationBody } from './schema.ts';
 import * as store from './store.ts';
 import { notificationStatus } from './status.ts';
@@ -17,14 +17,37 @@ const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, remov
 (addFormats as unknown as (a: Ajv) => void)(ajv);
 const validateBody = ajv.compile(NotificationBody);
 
-/** Validate an untrusted body (broker ingest) exactly as the API does. */
+/** Validation errors as the API reports them: the field (a missing or unknown one named) and why. */
+function validationDetails(errors: typeof validateBody.errors): Array<{ field: string; message: string }> {
+  return (errors ?? []).map((e) => {
+    const missing = (e.params as { missingProperty?: string }).missingProperty;
+    const extra = (e.params as { additionalProperty?: string }).additionalProperty;
+    const base = `body${e.instancePath.replace(/\//g, '.')}`;
+    return {
+      field: missing ? `${base}.${missing}` : extra ? `${base}.${extra}` : base,
+      message: extra ? `unknown field "${extra}"` : (e.message ?? 'is not valid'),
+    };
+  });
+}
+
+/** Validate an untrusted body (broker ingest, batch items) exactly as the API does. */
 export function parseNotificationInput(raw: unknown): NotificationInput {
   if (!validateBody(raw)) {
-    const e = validateBody.errors?.[0];
-    const field = `body${(e?.instancePath ?? '').replace(/\//g, '.')}`;
-    throw new HeraldError('VALIDATION_FAILED', `${field}: ${e?.message ?? 'is not valid'}`, validateBody.errors?.map((x) => ({ field: `body${x.instancePath.replace(/\//g, '.')}`, message: x.message })));
+    const details = validationDetails(validateBody.errors);
+    const first = details[0];
+    throw new HeraldError('VALIDATION_FAILED', first ? `${first.field}: ${first.message}` : 'The request is not valid.', details);
   }
   return raw as NotificationInput;
+}
+
+/** A batch item's error as its result; fields are named within the batch (body.items.3.to). */
+function itemError(err: unknown, index: number): BatchItemResult {
+  if (!(err instanceof HeraldError)) throw err;
+  const within = (field: unknown) => (typeof field === 'string' && field.startsWith('body') ? `body.items.${index}${field.slice(4)}` : field);
+  const details = Array.isArray(err.details)
+    ? err.details.map((d: unknown) => (d && typeof d === 'object' && 'field' in d ? { ...d, field: within((d as { field: unknown }).field) } : d))
+    : err.details;
+  return { error: details === undefined ? { code: err.code, message: err.message } : { code: err.code, message: err.message, details } };
 }
 
 const DEFAULT_CHANNELS = ['push', 'inbox'] as const;
@@ -176,6 +199,50 @@ export class NotificationService implements NotificationCreator {
       for (let i = 0; i < bulk.length; i += 5000) await store.insertBulk(client, bulk.slice(i, i + 5000));
       if (earliest) await notifyDeliveriesDue(client, earliest);
       return out;
+    });
+  }
+
+  /**
+   * `POST /v1/notifications/batch`: every item is checked as a single POST is checked (the same
+   * validator, target and template rules, and error codes); the valid ones are created together
+   * in one transaction with multi-row statements, the others are answered with their error and
+   * not created. Results in request order.
+   */
+  async createBatch(items: readonly unknown[], options: CreateOptions): Promise<BatchItemResult[]> {
+    const results: BatchItemResult[] = new Array<BatchItemResult>(items.length);
+    const accepted: Array<{ index: number; input: NotificationInput; provider: string | undefined }> = [];
+    items.forEach((raw, index) => {
+      try {
+        const input = parseNotificationInput(raw);
+        this.#checkTarget(input);
+        accepted.push({ index, input, provider: rawDeviceProvider(input) });
+      } catch (err) {
+        results[index] = itemError(err, index);
+      }
+    });
+    if (accepted.length === 0) return results;
+    return withTransaction(this.#pool, async (client) => {
+      const now = new Date();
+      const memo: PinMemo = new Map();
+      const rows: store.NewBatchRow[] = [];
+      const users = new Set<string>();
+      let earliest: Date | undefined;
+      for (const { index, input, provider } of accepted) {
+        try {
+          const pinned = await pinTemplates(client, input, provider ? ['push'] : DEFAULT_CHANNELS, memo);
+          const row = { ...toRow(input, options, now, provider, pinned), provider };
+          rows.push(row);
+          for (const u of row.userIds) users.add(u);
+          if (!earliest || row.sendAt < earliest) earliest = row.sendAt;
+          results[index] = { id: row.id, status: row.sendAt > now ? 'scheduled' : 'pending', sendAt: row.sendAt.toISOString() };
+        } catch (err) {
+          results[index] = itemError(err, index);
+        }
+      }
+      await store.ensureUsers(client, [...users]);
+      const deliveries = await store.insertBatch(client, rows);
+      if (deliveries > 0 && earliest) await notifyDeliveriesDue(client, earliest);
+      return results;
     });
   }
 

@@ -230,3 +230,70 @@ export async function insertBulk(db: Queryable, rows: readonly NewNotificationRo
   );
   return rowCount ?? 0;
 }
+
+/** A row of a batch: a notification to users, or (`provider` set) to one raw device. */
+export interface NewBatchRow extends NewNotificationRow {
+  readonly provider?: string | undefined;
+}
+
+/**
+ * A batch of notifications in three statements whatever its size: the notifications (one
+ * multi-row INSERT), then their deliveries (fan-out to users' devices and channels, and raw
+ * devices) and their `notification:created` events (one per recipient, with the notification's
+ * delivery count) in one statement. Returns the number of deliveries created.
+ */
+export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  await db.query(
+    `INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source)
+     SELECT v.id, v.app_id, v.target_app, string_to_array(v.user_ids, E'\\x1f'), NULL, string_to_array(v.channels, ','), v.payload::jsonb, v.send_at, v.ttl, v.expires_at, v.source
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[])
+         AS v(id, app_id, target_app, user_ids, channels, payload, send_at, ttl, expires_at, source)`,
+    [
+      rows.map((r) => r.id),
+      rows.map((r) => r.appId),
+      rows.map((r) => r.targetApp),
+      rows.map((r) => r.userIds.join('\x1f')),
+      rows.map((r) => r.channels.join(',')),
+      rows.map((r) => JSON.stringify(r.payload)),
+      rows.map((r) => r.sendAt),
+      rows.map((r) => r.ttlSeconds),
+      rows.map((r) => r.expiresAt),
+      rows.map((r) => r.source),
+    ],
+  );
+  const users = rows.filter((r) => !r.provider);
+  const raw = rows.filter((r) => r.provider);
+  const { rows: counted } = await db.query<{ deliveries: number }>(
+    `WITH d AS (
+       INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at)
+       SELECT n.id, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, n.send_at, n.send_at, n.expires_at
+         FROM notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)
+         JOIN devices d ON d.user_id = t.uid JOIN users u ON u.id = d.user_id
+        WHERE n.id = ANY ($1::text[]) AND 'push' = ANY (n.channels) AND d.status = 'active'
+          AND (n.target_app IS NULL OR d.app_id = n.target_app) AND ${PREFERS(`'push'`)}
+       UNION ALL
+       SELECT n.id, u.id, NULL, COALESCE(n.target_app, 'default'), c.ch, c.ch, n.send_at, n.send_at, n.expires_at
+         FROM notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)
+         JOIN users u ON u.id = t.uid CROSS JOIN LATERAL unnest(n.channels) AS c(ch)
+        WHERE n.id = ANY ($1::text[]) AND c.ch <> 'push' AND ${PREFERS('c.ch')}
+       UNION ALL
+       SELECT n.id, NULL, NULL, n.app_id, 'push', r.provider, n.send_at, n.send_at, n.expires_at
+         FROM unnest($2::text[], $3::text[]) AS r(id, provider) JOIN notifications n ON n.id = r.id
+       RETURNING notification_id
+     ), per AS (SELECT notification_id, count(*)::int AS n FROM d GROUP BY notification_id),
+     e AS (
+       INSERT INTO events (user_id, type, item_type, item_id, data)
+       SELECT t.uid, 'notification:created', 'notification', n.id,
+              jsonb_build_object('sendAt', to_char(n.send_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'channels', to_jsonb(n.channels),
+                                 'source', n.source, 'deliveries', COALESCE(per.n, 0))
+         FROM notifications n
+         LEFT JOIN per ON per.notification_id = n.id
+         CROSS JOIN LATERAL unnest(CASE WHEN cardinality(n.user_ids) = 0 THEN ARRAY[NULL]::text[] ELSE n.user_ids END) AS t(uid)
+        WHERE n.id = ANY ($1::text[]) OR n.id = ANY ($2::text[])
+     )
+     SELECT COALESCE(sum(n), 0)::int AS deliveries FROM per`,
+    [users.map((r) => r.id), raw.map((r) => r.id), raw.map((r) => r.provider!)],
+  );
+  return counted[0]?.deliveries ?? 0;
+}
