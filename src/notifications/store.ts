@@ -236,20 +236,65 @@ export interface NewBatchRow extends NewNotificationRow {
   readonly provider?: string | undefined;
 }
 
+/** Wake the workers when the statement made deliveries due (NOTIFY is sent at commit). */
+export interface Wakeup {
+  readonly channel: string;
+  readonly at: Date;
+}
+
 /**
- * A batch of notifications in three statements whatever its size: the notifications (one
- * multi-row INSERT), then their deliveries (fan-out to users' devices and channels, and raw
- * devices) and their `notification:created` events (one per recipient, with the notification's
- * delivery count) in one statement. Returns the number of deliveries created.
+ * Notifications (one, or a batch) in ONE statement, so one round trip and its own transaction:
+ * the notification rows, their recipients as users, their deliveries (fan-out to the users'
+ * devices and other channels, or the raw device), one `notification:created` event per
+ * recipient with the notification's delivery count, and the workers' wake-up. The CTEs read
+ * the input arrays, not each other's rows, since they all see the same snapshot.
+ * Returns the number of deliveries created.
  */
-export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): Promise<number> {
+export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[], wake?: Wakeup): Promise<number> {
   if (rows.length === 0) return 0;
-  await db.query(
-    `INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source)
-     SELECT v.id, v.app_id, v.target_app, string_to_array(v.user_ids, E'\\x1f'), NULL, string_to_array(v.channels, ','), v.payload::jsonb, v.send_at, v.ttl, v.expires_at, v.source
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[])
-         AS v(id, app_id, target_app, user_ids, channels, payload, send_at, ttl, expires_at, source)`,
-    [
+  const { rows: out } = await db.query<{ deliveries: number }>({
+    name: 'herald:notifications:insert-batch',
+    text: `WITH v AS (
+       SELECT v.id, v.app_id, v.target_app, string_to_array(v.user_ids, E'\\x1f') AS user_ids, string_to_array(v.channels, ',') AS channels,
+              v.payload::jsonb AS payload, v.send_at, v.ttl, v.expires_at, v.source, v.provider
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[], $11::text[])
+           AS v(id, app_id, target_app, user_ids, channels, payload, send_at, ttl, expires_at, source, provider)
+     ), n AS (
+       INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source)
+       SELECT id, app_id, target_app, user_ids, NULL, channels, payload, send_at, ttl, expires_at, source FROM v
+     ), r AS (
+       SELECT v.*, t.uid FROM v CROSS JOIN LATERAL unnest(v.user_ids) AS t(uid)
+     ), nu AS (
+       INSERT INTO users (id) SELECT DISTINCT uid FROM r ON CONFLICT (id) DO NOTHING
+     ), d AS (
+       INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at)
+       SELECT r.id, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, r.send_at, r.send_at, r.expires_at
+         FROM r JOIN devices d ON d.user_id = r.uid JOIN users u ON u.id = d.user_id
+        WHERE 'push' = ANY (r.channels) AND d.status = 'active'
+          AND (r.target_app IS NULL OR d.app_id = r.target_app) AND ${PREFERS(`'push'`)}
+       UNION ALL
+       SELECT r.id, r.uid, NULL, COALESCE(r.target_app, 'default'), c.ch, c.ch, r.send_at, r.send_at, r.expires_at
+         FROM r LEFT JOIN users u ON u.id = r.uid CROSS JOIN LATERAL unnest(r.channels) AS c(ch)
+        WHERE c.ch <> 'push' AND ${PREFERS('c.ch')}
+       UNION ALL
+       SELECT v.id, NULL, NULL, v.app_id, 'push', v.provider, v.send_at, v.send_at, v.expires_at FROM v WHERE v.provider IS NOT NULL
+       RETURNING notification_id
+     ), per AS (
+       SELECT notification_id, count(*)::int AS n FROM d GROUP BY notification_id
+     ), e AS (
+       INSERT INTO events (user_id, type, item_type, item_id, data)
+       SELECT t.uid, 'notification:created', 'notification', v.id,
+              jsonb_build_object('sendAt', to_char(v.send_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'channels', to_jsonb(v.channels),
+                                 'source', v.source, 'deliveries', COALESCE(per.n, 0))
+         FROM v LEFT JOIN per ON per.notification_id = v.id
+         CROSS JOIN LATERAL unnest(CASE WHEN cardinality(v.user_ids) = 0 THEN ARRAY[NULL]::text[] ELSE v.user_ids END) AS t(uid)
+     ), total AS (
+       SELECT COALESCE(sum(n), 0)::int AS deliveries FROM per
+     ), woken AS (
+       SELECT pg_notify($12, $13) FROM total WHERE total.deliveries > 0 AND $12::text IS NOT NULL
+     )
+     SELECT total.deliveries, (SELECT count(*) FROM woken) AS woken FROM total`,
+    values: [
       rows.map((r) => r.id),
       rows.map((r) => r.appId),
       rows.map((r) => r.targetApp),
@@ -260,40 +305,10 @@ export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): 
       rows.map((r) => r.ttlSeconds),
       rows.map((r) => r.expiresAt),
       rows.map((r) => r.source),
+      rows.map((r) => r.provider ?? null),
+      wake?.channel ?? null,
+      wake ? String(wake.at.getTime()) : null,
     ],
-  );
-  const users = rows.filter((r) => !r.provider);
-  const raw = rows.filter((r) => r.provider);
-  const { rows: counted } = await db.query<{ deliveries: number }>(
-    `WITH d AS (
-       INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at)
-       SELECT n.id, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, n.send_at, n.send_at, n.expires_at
-         FROM notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)
-         JOIN devices d ON d.user_id = t.uid JOIN users u ON u.id = d.user_id
-        WHERE n.id = ANY ($1::text[]) AND 'push' = ANY (n.channels) AND d.status = 'active'
-          AND (n.target_app IS NULL OR d.app_id = n.target_app) AND ${PREFERS(`'push'`)}
-       UNION ALL
-       SELECT n.id, u.id, NULL, COALESCE(n.target_app, 'default'), c.ch, c.ch, n.send_at, n.send_at, n.expires_at
-         FROM notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)
-         JOIN users u ON u.id = t.uid CROSS JOIN LATERAL unnest(n.channels) AS c(ch)
-        WHERE n.id = ANY ($1::text[]) AND c.ch <> 'push' AND ${PREFERS('c.ch')}
-       UNION ALL
-       SELECT n.id, NULL, NULL, n.app_id, 'push', r.provider, n.send_at, n.send_at, n.expires_at
-         FROM unnest($2::text[], $3::text[]) AS r(id, provider) JOIN notifications n ON n.id = r.id
-       RETURNING notification_id
-     ), per AS (SELECT notification_id, count(*)::int AS n FROM d GROUP BY notification_id),
-     e AS (
-       INSERT INTO events (user_id, type, item_type, item_id, data)
-       SELECT t.uid, 'notification:created', 'notification', n.id,
-              jsonb_build_object('sendAt', to_char(n.send_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'channels', to_jsonb(n.channels),
-                                 'source', n.source, 'deliveries', COALESCE(per.n, 0))
-         FROM notifications n
-         LEFT JOIN per ON per.notification_id = n.id
-         CROSS JOIN LATERAL unnest(CASE WHEN cardinality(n.user_ids) = 0 THEN ARRAY[NULL]::text[] ELSE n.user_ids END) AS t(uid)
-        WHERE n.id = ANY ($1::text[]) OR n.id = ANY ($2::text[])
-     )
-     SELECT COALESCE(sum(n), 0)::int AS deliveries FROM per`,
-    [users.map((r) => r.id), raw.map((r) => r.id), raw.map((r) => r.provider!)],
-  );
-  return counted[0]?.deliveries ?? 0;
+  });
+  return out[0]?.deliveries ?? 0;
 }
