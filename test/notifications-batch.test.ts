@@ -134,3 +134,19 @@ test('a batch whose items are all invalid creates nothing and still answers 200 
   assert.equal(res.statusCode, 200, res.body);
   assert.deepEqual(res.json().items.map((r: { error: { code: string } }) => r.error.code), ['VALIDATION_FAILED', 'VALIDATION_FAILED']);
 });
+
+test('after a batch commits, the workers and the event relay are woken (NOTIFY outside the writing transaction)', async () => {
+  const listener = await h.db.pool.connect();
+  const heard: string[] = [];
+  try {
+    listener.on('notification', (m) => heard.push(m.channel));
+    await listener.query('LISTEN herald_events');
+    await listener.query('LISTEN herald_deliveries');
+    const res = await batch([{ to: { userId: 'wake-1' }, title: 'wake', channels: ['inbox'] }]);
+    assert.equal(res.statusCode, 200, res.body);
+    await eventually(async () => (heard.includes('herald_events') && heard.includes('herald_deliveries')) || undefined, 5_000, 'both wake-ups');
+  } finally {
+    await listener.query('UNLISTEN *');
+    listener.release();
+  }
+});

@@ -5,7 +5,7 @@ import { withTransaction } from '../db/pool.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, notFound } from '../errors/index.ts';
 import { appendEvent, appendEvents } from '../events/outbox.ts';
-import { DELIVERIES_CHANNEL, notifyDeliveriesDue } from '../dispatch/wakeup.ts';
+import { WakeupCoalescer, notifyDeliveriesDue } from '../dispatch/wakeup.ts';
 import type { NotificationInput, CreateOptions, CreatedNotification, NotificationCreator, BatchItemResult } from './types.ts';
 import { NotificationBody } from './schema.ts';
 import * as store from './store.ts';
@@ -156,9 +156,17 @@ export class NotificationService implements NotificationCreator {
   readonly #pool: Pool;
   readonly #outbound: OutboundPolicy;
   /** `outbound`: where a raw `to.device` Web Push endpoint may point (default: no exceptions). */
+  readonly #wake: WakeupCoalescer;
   constructor(pool: Pool, outbound: OutboundPolicy = new OutboundPolicy()) {
     this.#pool = pool;
     this.#outbound = outbound;
+    this.#wake = new WakeupCoalescer(pool);
+  }
+
+  /** After commit: the relay has new events; the workers have deliveries due at `at`. */
+  #wakeAfter(deliveries: number, at: Date): void {
+    this.#wake.eventsAdded();
+    if (deliveries > 0) this.#wake.deliveriesDue(at);
   }
 
   #checkTarget(input: NotificationInput): void {
@@ -174,7 +182,7 @@ export class NotificationService implements NotificationCreator {
     const provider = rawDeviceProvider(input);
     const pinned = await pinTemplates(this.#pool, input, provider ? ['push'] : DEFAULT_CHANNELS);
     const row = { ...toRow(input, options, now, provider, pinned), provider };
-    await store.insertBatch(this.#pool, [row], { channel: DELIVERIES_CHANNEL, at: row.sendAt });
+    this.#wakeAfter(await store.insertBatch(this.#pool, [row]), row.sendAt);
     return { id: row.id, status: row.sendAt > now ? 'scheduled' : 'pending', sendAt: row.sendAt.toISOString(), created: true };
   }
 
@@ -245,7 +253,7 @@ export class NotificationService implements NotificationCreator {
         results[index] = itemError(err, index);
       }
     }
-    await store.insertBatch(this.#pool, rows, earliest && { channel: DELIVERIES_CHANNEL, at: earliest });
+    if (earliest) this.#wakeAfter(await store.insertBatch(this.#pool, rows), earliest);
     return results;
   }
 

@@ -236,25 +236,23 @@ export interface NewBatchRow extends NewNotificationRow {
   readonly provider?: string | undefined;
 }
 
-/** Wake the workers when the statement made deliveries due (NOTIFY is sent at commit). */
-export interface Wakeup {
-  readonly channel: string;
-  readonly at: Date;
-}
-
 /**
  * Notifications (one, or a batch) in ONE statement, so one round trip and its own transaction:
  * the notification rows, their recipients as users, their deliveries (fan-out to the users'
  * devices and other channels, or the raw device), one `notification:created` event per
- * recipient with the notification's delivery count, and the workers' wake-up. The CTEs read
- * the input arrays, not each other's rows, since they all see the same snapshot.
+ * recipient with the notification's delivery count. The CTEs read the input arrays, not each
+ * other's rows, since they all see the same snapshot. Nothing is NOTIFYed (the events trigger
+ * is told not to, migration 0800): the caller wakes workers and relay after commit
+ * (WakeupCoalescer), so call it as its own transaction, not inside a longer one.
  * Returns the number of deliveries created.
  */
-export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[], wake?: Wakeup): Promise<number> {
+export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): Promise<number> {
   if (rows.length === 0) return 0;
   const { rows: out } = await db.query<{ deliveries: number }>({
     name: 'herald:notifications:insert-batch',
-    text: `WITH v AS (
+    text: `WITH quiet AS (
+       SELECT set_config('herald.events_notify', 'off', true)
+     ), v AS (
        SELECT v.id, v.app_id, v.target_app, string_to_array(v.user_ids, E'\\x1f') AS user_ids, string_to_array(v.channels, ',') AS channels,
               v.payload::jsonb AS payload, v.send_at, v.ttl, v.expires_at, v.source, v.provider
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[], $11::text[])
@@ -290,10 +288,8 @@ export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[], w
          CROSS JOIN LATERAL unnest(CASE WHEN cardinality(v.user_ids) = 0 THEN ARRAY[NULL]::text[] ELSE v.user_ids END) AS t(uid)
      ), total AS (
        SELECT COALESCE(sum(n), 0)::int AS deliveries FROM per
-     ), woken AS (
-       SELECT pg_notify($12, $13) FROM total WHERE total.deliveries > 0 AND $12::text IS NOT NULL
      )
-     SELECT total.deliveries, (SELECT count(*) FROM woken) AS woken FROM total`,
+     SELECT total.deliveries, (SELECT count(*) FROM quiet) AS quiet FROM total`,
     values: [
       rows.map((r) => r.id),
       rows.map((r) => r.appId),
@@ -306,8 +302,6 @@ export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[], w
       rows.map((r) => r.expiresAt),
       rows.map((r) => r.source),
       rows.map((r) => r.provider ?? null),
-      wake?.channel ?? null,
-      wake ? String(wake.at.getTime()) : null,
     ],
   });
   return out[0]?.deliveries ?? 0;
