@@ -9,7 +9,7 @@ import { claimDue, nextRunAt, recordOutcomes, type ClaimedDelivery, type Outcome
 import { DeadWorkerSweeper, LivenessLock } from './liveness.ts';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import { outcomeOf } from './outcome.ts';
-import { DELIVERIES_CHANNEL } from './wakeup.ts';
+import { DELIVERIES_CHANNEL } from '../db/wakeup.ts';
 import type { EngineMetrics } from './metrics.ts';
 
 /** How often a worker looks for rows left by dead workers. */

@@ -5,7 +5,7 @@ import { withTransaction } from '../db/pool.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, notFound } from '../errors/index.ts';
 import { appendEvent, appendEvents } from '../events/outbox.ts';
-import { notifyDeliveriesDue } from '../dispatch/wakeup.ts';
+import { notifyDeliveriesDue } from '../db/wakeup.ts';
 import type { NotificationInput, CreateOptions, CreatedNotification, NotificationCreator } from './types.ts';
 import { NotificationBody } from './schema.ts';
 import * as store from './store.ts';

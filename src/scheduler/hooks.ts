@@ -4,7 +4,7 @@ import { appendEvents } from '../events/outbox.ts';
 import type { ChannelName } from '../channels/types.ts';
 import { createInTransaction } from '../notifications/service.ts';
 import { cancelPendingWhere, fanOutDevice } from '../notifications/store.ts';
-import { notifyDeliveriesDue, notifyRemindersDue } from '../dispatch/wakeup.ts';
+import { notifyDeliveriesDue, notifyRemindersDue } from '../db/wakeup.ts';
 
 /**
  * What the engine does inside the domain services' transactions (replacing the seed's event

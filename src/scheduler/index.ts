@@ -7,7 +7,7 @@ import { appendEvent } from '../events/outbox.ts';
 import { RecurrenceError, type RecurrenceEvaluator } from '../reminders/recurrence-pool.ts';
 import type { Schedulable } from '../reminders/schedule.ts';
 import { claimDueReminders, setNextFireAt, msUntilNextFire } from '../reminders/repository.ts';
-import { REMINDERS_CHANNEL } from '../dispatch/wakeup.ts';
+import { REMINDERS_CHANNEL } from '../db/wakeup.ts';
 import { scheduleReminderOccurrence } from './hooks.ts';
 
 /**

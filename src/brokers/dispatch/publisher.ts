@@ -7,7 +7,7 @@ import { coerceError } from '../../log/index.ts';
 import type { Provider } from '../../channels/types.ts';
 import { claimDue, nextRunAt, releaseLeases, type ClaimedDelivery } from '../../dispatch/store.ts';
 import { LivenessLock } from '../../dispatch/liveness.ts';
-import { DELIVERIES_CHANNEL } from '../../dispatch/wakeup.ts';
+import { DELIVERIES_CHANNEL } from '../../db/wakeup.ts';
 import type { Broker } from '../types.ts';
 import { dispatchSubject, encodeJob } from './job.ts';
 
