@@ -23,7 +23,7 @@ import { DeliveryWorker } from '../src/dispatch/worker.ts';
 import { engineMetrics } from '../src/dispatch/metrics.ts';
 import { createPool } from '../src/db/pool.ts';
 import { NatsBroker } from '../src/brokers/index.ts';
-import { DispatchPublisher, DispatchWorker } from '../src/brokers/dispatch/index.ts';
+import { DispatchPublisher, DispatchWorker } from '../src/dispatch/broker/index.ts';
 
 const VAPID = generateVapidKeys();
 const LIVENESS_LOCK_CLASS = 7_310_003;

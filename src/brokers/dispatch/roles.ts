@@ -2,8 +2,8 @@ import type { Context, Role } from '../../runtime/context.ts';
 import type { Channel, Provider } from '../../channels/types.ts';
 import { PROVIDERS } from '../../channels/types.ts';
 import { createBroker } from '../index.ts';
-import { DispatchPublisher } from './publisher.ts';
-import { DispatchWorker } from './worker.ts';
+import { DispatchPublisher } from '../../dispatch/broker/publisher.ts';
+import { DispatchWorker } from '../../dispatch/broker/worker.ts';
 
 /**
  * HERALD_DISPATCH_MODE=nats: the scheduler role also publishes due deliveries to JetStream

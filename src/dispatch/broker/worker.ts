@@ -2,9 +2,9 @@ import type { Pool } from '../../db/pool.ts';
 import type { Logger } from '../../log/index.ts';
 import { coerceError } from '../../log/index.ts';
 import type { Channel, Provider, Verdict } from '../../channels/types.ts';
-import { recordOutcomes, type ClaimedDelivery, type Outcome } from '../../dispatch/store.ts';
-import { outcomeOf } from '../../dispatch/outcome.ts';
-import type { Broker, BrokerMessage, Subscription } from '../types.ts';
+import { recordOutcomes, type ClaimedDelivery, type Outcome } from '../store.ts';
+import { outcomeOf } from '../outcome.ts';
+import type { Broker, BrokerMessage, Subscription } from '../../brokers/types.ts';
 import { decodeJob, dispatchSubject } from './job.ts';
 
 export interface DispatchWorkerOptions {

@@ -5,10 +5,10 @@ import { Listener } from '../../db/listener.ts';
 import type { Logger } from '../../log/index.ts';
 import { coerceError } from '../../log/index.ts';
 import type { Provider } from '../../channels/types.ts';
-import { claimDue, nextRunAt, releaseLeases, type ClaimedDelivery } from '../../dispatch/store.ts';
-import { LivenessLock } from '../../dispatch/liveness.ts';
+import { claimDue, nextRunAt, releaseLeases, type ClaimedDelivery } from '../store.ts';
+import { LivenessLock } from '../liveness.ts';
 import { DELIVERIES_CHANNEL } from '../../db/wakeup.ts';
-import type { Broker } from '../types.ts';
+import type { Broker } from '../../brokers/types.ts';
 import { dispatchSubject, encodeJob } from './job.ts';
 
 export interface DispatchPublisherOptions {
