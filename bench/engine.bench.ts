@@ -72,6 +72,8 @@ function startWorker(db: TestDatabase, sinkUrl: string): ChildProcess {
       HERALD_SECRET_KEY: randomBytes(32).toString('hex'),
       HERALD_WEBHOOK_URL: sinkUrl,
       HERALD_WORKER_CHANNELS: 'webhook',
+      // The sink listens on loopback: allowed as an operator would (HERALD_OUTBOUND_ALLOW).
+      HERALD_OUTBOUND_ALLOW: '127.0.0.1',
       HERALD_LOG_LEVEL: 'warn',
     },
   });

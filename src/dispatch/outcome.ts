@@ -32,3 +32,13 @@ export function outcomeOf(job: ClaimedDelivery, verdict: Verdict, maxAttempts: n
     }
   }
 }
+
+/**
+ * The checks before sending: a delivery whose notification was cancelled or whose device is gone
+ * is cancelled; one whose time to live has passed (at `now`, epoch ms) is expired. Undefined: send it.
+ */
+export function skipOutcome(job: ClaimedDelivery, now: number): Outcome | undefined {
+  if (job.skipReason) return { id: job.id, kind: 'cancelled', error: job.skipReason };
+  if (job.expiresAt && job.expiresAt.getTime() <= now) return { id: job.id, kind: 'expired', error: 'its time to live passed before it could be sent' };
+  return undefined;
+}

@@ -1,13 +1,12 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Pool } from '../../db/pool.ts';
-import { Listener } from '../../db/listener.ts';
 import type { Logger } from '../../log/index.ts';
 import { coerceError } from '../../log/index.ts';
 import type { Provider } from '../../channels/types.ts';
-import { claimDue, nextRunAt, releaseLeases, type ClaimedDelivery } from '../store.ts';
-import { LivenessLock } from '../liveness.ts';
-import { DELIVERIES_CHANNEL } from '../../db/wakeup.ts';
+import { releaseLeases, type ClaimedDelivery } from '../store.ts';
+import { Claimer } from '../claimer.ts';
+import type { Next } from '../../db/wake-loop.ts';
 import type { Broker } from '../../brokers/types.ts';
 import { dispatchSubject, encodeJob } from './job.ts';
 
@@ -38,72 +37,52 @@ export interface DispatchPublisherOptions {
 export class DispatchPublisher {
   readonly id = `${hostname()}:${process.pid}:dispatch:${randomBytes(3).toString('hex')}`;
   readonly #o: Required<DispatchPublisherOptions>;
-  readonly #listener: Listener;
-  // Engine workers release rows of claimers whose liveness lock is free (dead); holding ours
-  // keeps them off the rows this publisher has handed to the broker. Taken again after a lost
-  // connection; no claims while it is not held (src/dispatch/liveness.ts).
-  readonly #liveness: LivenessLock;
-  #running = false;
-  #loop: Promise<void> | undefined;
-  #sleeper: (() => void) | undefined;
-  #dirty = true;
+  // Engine workers release rows of claimers whose liveness lock is free (dead); the claimer's
+  // lock keeps them off the rows this publisher has handed to the broker (src/dispatch/liveness.ts).
+  readonly #claimer: Claimer;
+  #failures = 0;
 
   constructor(options: DispatchPublisherOptions) {
     this.#o = { prefix: 'herald.dispatch', batchSize: 500, leaseSeconds: 900, concurrency: 256, ...options };
-    this.#listener = new Listener(options.pool, options.log);
-    this.#liveness = new LivenessLock(options.pool, this.id, options.log, 'herald:dispatch-liveness');
+    this.#claimer = new Claimer({
+      pool: options.pool,
+      log: options.log,
+      id: this.id,
+      providers: this.#o.providers,
+      leaseSeconds: this.#o.leaseSeconds,
+      livenessName: 'herald:dispatch-liveness',
+      maxIdleMs: 1000,
+      errorMessage: 'dispatch publisher round failed; retrying in 1 s',
+      room: () => this.#o.batchSize,
+      take: (jobs) => this.#take(jobs),
+    });
   }
 
   /** Whether the publisher holds its liveness lock now (it claims nothing while it does not). */
   get alive(): boolean {
-    return this.#liveness.held;
+    return this.#claimer.alive;
   }
 
   async start(): Promise<void> {
-    await this.#liveness.start();
     for (const provider of this.#o.providers) await this.#o.broker.ensureTopic(dispatchSubject(this.#o.prefix, provider));
-    this.#running = true;
-    this.#listener.onReconnect(() => this.#poke());
-    await this.#listener.listen(DELIVERIES_CHANNEL, () => this.#poke());
-    this.#loop = this.#run();
+    await this.#claimer.start();
   }
 
-  #poke(): void {
-    this.#dirty = true;
-    this.#sleeper?.();
+  async stop(): Promise<void> {
+    await this.#claimer.stop();
+    await this.#claimer.release();
   }
 
-  async #run(): Promise<void> {
-    let failures = 0;
-    while (this.#running) {
-      try {
-        if (!this.#liveness.held) {
-          await new Promise<void>((resolve) => {
-            this.#sleeper = resolve; // stop() wakes it
-            void this.#liveness.whenHeld().then(resolve);
-          });
-          this.#sleeper = undefined;
-          continue;
-        }
-        this.#dirty = false;
-        const jobs = await claimDue(this.#o.pool, this.id, this.#o.batchSize, this.#o.leaseSeconds, this.#o.providers);
-        if (jobs.length > 0) {
-          const failed = await this.#publish(jobs);
-          if (failed.length > 0) {
-            await releaseLeases(this.#o.pool, this.id, failed);
-            failures++;
-            await this.#sleep(Math.min(30_000, 250 * 2 ** Math.min(failures, 8)));
-          } else failures = 0;
-          continue;
-        }
-        const next = await nextRunAt(this.#o.pool, this.#o.providers);
-        if (this.#dirty) continue;
-        await this.#sleep(next ? Math.min(1000, Math.max(5, next.getTime() - Date.now())) : 1000);
-      } catch (err) {
-        this.#o.log.error({ err: coerceError(err) }, 'dispatch publisher round failed; retrying in 1 s');
-        await this.#sleep(1000);
-      }
+  /** Publish a claimed batch; rows that could not be published are given back and the next round waits. */
+  async #take(jobs: ClaimedDelivery[]): Promise<Next> {
+    const failed = await this.#publish(jobs);
+    if (failed.length === 0) {
+      this.#failures = 0;
+      return 'again';
     }
+    await releaseLeases(this.#o.pool, this.id, failed);
+    this.#failures++;
+    return { until: Date.now() + Math.min(30_000, 250 * 2 ** Math.min(this.#failures, 8)) };
   }
 
   /** Publish a claimed batch; returns the ids that could not be published. */
@@ -128,24 +107,5 @@ export class DispatchPublisher {
       }),
     );
     return failed;
-  }
-
-  async #sleep(ms: number): Promise<void> {
-    if (!this.#running || this.#dirty) return;
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      this.#sleeper = resolve;
-      timer = setTimeout(resolve, ms);
-    });
-    clearTimeout(timer);
-    this.#sleeper = undefined;
-  }
-
-  async stop(): Promise<void> {
-    this.#running = false;
-    this.#sleeper?.();
-    await this.#loop;
-    await this.#listener.close();
-    await this.#liveness.stop();
   }
 }
