@@ -1,4 +1,6 @@
 import type { Queryable } from '../db/pool.ts';
+import { EVENT_INSERT } from '../events/outbox.ts';
+import { eventTypeSql } from '../events/types.ts';
 
 /**
  * Notification SQL: creation with fan-out into deliveries, reads, cancellation and re-drive.
@@ -221,8 +223,8 @@ export async function insertBulk(db: Queryable, rows: readonly NewNotificationRo
     [ids],
   );
   await db.query(
-    `INSERT INTO events (user_id, type, item_type, item_id, data)
-     SELECT t.uid, 'notification:created', 'notification', n.id,
+    `${EVENT_INSERT}
+     SELECT t.uid, ${eventTypeSql('notification:created')}, 'notification', n.id,
             jsonb_build_object('sendAt', n.send_at, 'channels', n.channels, 'source', n.source)
        FROM notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)
       WHERE n.id = ANY ($1::text[])`,
