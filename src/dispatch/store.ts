@@ -3,6 +3,7 @@ import { withTransaction } from '../db/pool.ts';
 import type { DeliveryJob, Provider, NotificationContent, Platform, WebPushSubscription } from '../channels/types.ts';
 import { EVENT_INSERT } from '../events/outbox.ts';
 import { eventTypeSql } from '../events/types.ts';
+import { markDevicesInvalid } from '../devices/repository.ts';
 
 /**
  * The work-queue SQL. A claim takes due rows with FOR UPDATE SKIP LOCKED and leases them
@@ -269,13 +270,7 @@ async function writeOutcomes(pool: Pool, outcomes: readonly Outcome[]): Promise<
 }
 
 async function invalidateDevices(db: Queryable, devices: ReadonlyArray<{ deviceId: string; reason: string }>): Promise<void> {
-  const { rows } = await db.query<{ id: string; user_id: string; invalid_reason: string }>(
-    `UPDATE devices d SET status = 'invalid', invalid_reason = v.reason, invalidated_at = now(), updated_at = now()
-       FROM unnest($1::text[], $2::text[]) AS v(id, reason)
-      WHERE d.id = v.id AND d.status = 'active'
-      RETURNING d.id, d.user_id, d.invalid_reason`,
-    [devices.map((d) => d.deviceId), devices.map((d) => d.reason)],
-  );
+  const rows = await markDevicesInvalid(db, devices);
   if (rows.length === 0) return;
   await db.query(
     `UPDATE deliveries SET status = 'cancelled', last_error = 'the device is invalid', updated_at = now()

@@ -94,6 +94,22 @@ export async function fanOutDevice(db: Queryable, deviceId: string): Promise<num
   return rowCount ?? 0;
 }
 
+/** Cancel a reminder's notifications that have not come due, with their pending deliveries. */
+export async function cancelReminderOccurrences(db: Queryable, reminderId: string): Promise<Array<{ id: string; userIds: string[] }>> {
+  const { rows } = await db.query<{ id: string; user_ids: string[] }>(
+    `UPDATE notifications SET cancelled_at = now()
+      WHERE reminder_id = $1 AND cancelled_at IS NULL AND send_at > now()
+      RETURNING id, user_ids`,
+    [reminderId],
+  );
+  if (rows.length === 0) return [];
+  await db.query(
+    `UPDATE deliveries SET status = 'cancelled', updated_at = now() WHERE notification_id = ANY ($1::text[]) AND status = 'pending'`,
+    [rows.map((r) => r.id)],
+  );
+  return rows.map((r) => ({ id: r.id, userIds: r.user_ids }));
+}
+
 /** Cancel what is still pending; returns the cancelled deliveries' notification and user ids. */
 export async function cancelPendingWhere(
   db: Queryable,
