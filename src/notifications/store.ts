@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/pool.ts';
 import { EVENT_INSERT } from '../events/outbox.ts';
 import { eventTypeSql } from '../events/types.ts';
+import { channelDeliveriesSql, insertDeliveriesSql, pushDeliveriesSql, type FanOutSource } from './fan-out.ts';
 
 /**
  * Notification SQL: creation with fan-out into deliveries, reads, cancellation and re-drive.
@@ -9,10 +10,41 @@ import { eventTypeSql } from '../events/types.ts';
  * `fanOutDevice`, so a far-future notification still reaches devices added in the meantime.
  */
 
-export const PROVIDER_OF_PLATFORM_SQL = `CASE d.platform WHEN 'ios' THEN 'apns' WHEN 'android' THEN 'fcm' ELSE 'webpush' END`;
 
-// A user's preferences switch channels off with {"channels": {"email": false}}; absent = on.
-const PREFERS = (channelSql: string) => `(u.preferences -> 'channels' -> ${channelSql}) IS DISTINCT FROM 'false'::jsonb`;
+/** One notification whose values are the statement's parameters $1 (id), $2 (user ids), $3 (channels), $4 (target app), $5 (send at), $6 (expires at). */
+const ONE: FanOutSource = {
+  isRecipient: (column) => `${column} = ANY ($2::text[])`,
+  id: '$1::text',
+  channels: '$3::text[]',
+  targetApp: '$4::text',
+  sendAt: '$5::timestamptz',
+  expiresAt: '$6::timestamptz',
+};
+
+/** The notifications whose ids are $1, each recipient as t.uid. */
+const MANY: FanOutSource = {
+  from: 'notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)',
+  isRecipient: (column) => `${column} = t.uid`,
+  where: 'n.id = ANY ($1::text[])',
+  id: 'n.id',
+  channels: 'n.channels',
+  targetApp: 'n.target_app',
+  sendAt: 'n.send_at',
+  expiresAt: 'n.expires_at',
+};
+
+/** The push notifications not come due yet of the user of device $1, for that device only. */
+const FUTURE_FOR_DEVICE: FanOutSource = {
+  from: 'notifications n',
+  isRecipient: (column) => `${column} = ANY (n.user_ids)`,
+  where: `d.id = $1 AND n.cancelled_at IS NULL AND n.send_at > now()
+        AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.notification_id = n.id AND x.device_id = d.id)`,
+  id: 'n.id',
+  channels: 'n.channels',
+  targetApp: 'n.target_app',
+  sendAt: 'n.send_at',
+  expiresAt: 'n.expires_at',
+};
 
 export interface NewNotificationRow {
   readonly id: string;
@@ -53,15 +85,7 @@ export async function ensureUsers(db: Queryable, userIds: readonly string[]): Pr
 /** One delivery per valid device (push) and per other channel, for every addressed user. */
 export async function fanOutUsers(db: Queryable, n: NewNotificationRow): Promise<number> {
   const { rowCount } = await db.query(
-    `INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at)
-     SELECT $1::text, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, $5::timestamptz, $5::timestamptz, $6::timestamptz
-       FROM devices d JOIN users u ON u.id = d.user_id
-      WHERE 'push' = ANY ($3::text[]) AND d.user_id = ANY ($2::text[]) AND d.status = 'active'
-        AND ($4::text IS NULL OR d.app_id = $4) AND ${PREFERS(`'push'`)}
-     UNION ALL
-     SELECT $1::text, u.id, NULL, COALESCE($4::text, 'default'), c.ch, c.ch, $5::timestamptz, $5::timestamptz, $6::timestamptz
-       FROM users u CROSS JOIN unnest($3::text[]) AS c(ch)
-      WHERE u.id = ANY ($2::text[]) AND c.ch <> 'push' AND ${PREFERS('c.ch')}`,
+    insertDeliveriesSql(pushDeliveriesSql(ONE), channelDeliveriesSql(ONE)),
     [n.id, n.userIds, n.channels, n.targetApp, n.sendAt, n.expiresAt],
   );
   return rowCount ?? 0;
@@ -79,17 +103,7 @@ export async function fanOutRawDevice(db: Queryable, n: NewNotificationRow, prov
 
 /** A device registered now joins its user's push notifications that have not come due. */
 export async function fanOutDevice(db: Queryable, deviceId: string): Promise<number> {
-  const { rowCount } = await db.query(
-    `INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at)
-     SELECT n.id, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, n.send_at, n.send_at, n.expires_at
-       FROM devices d
-       JOIN users u ON u.id = d.user_id
-       JOIN notifications n ON d.user_id = ANY (n.user_ids)
-      WHERE d.id = $1 AND d.status = 'active' AND ${PREFERS(`'push'`)}
-        AND n.cancelled_at IS NULL AND 'push' = ANY (n.channels) AND n.send_at > now()
-        AND (n.target_app IS NULL OR n.target_app = d.app_id)
-        AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.notification_id = n.id AND x.device_id = d.id)`,
-    [deviceId],
+  const { rowCount } = await db.query(insertDeliveriesSql(pushDeliveriesSql(FUTURE_FOR_DEVICE)), [deviceId],
   );
   return rowCount ?? 0;
 }
@@ -224,19 +238,7 @@ export async function insertBulk(db: Queryable, rows: readonly NewNotificationRo
     ],
   );
   const ids = rows.map((r) => r.id);
-  const { rowCount } = await db.query(
-    `INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at)
-     SELECT n.id, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, n.send_at, n.send_at, n.expires_at
-       FROM notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)
-       JOIN devices d ON d.user_id = t.uid JOIN users u ON u.id = d.user_id
-      WHERE n.id = ANY ($1::text[]) AND 'push' = ANY (n.channels) AND d.status = 'active'
-        AND (n.target_app IS NULL OR d.app_id = n.target_app) AND ${PREFERS(`'push'`)}
-     UNION ALL
-     SELECT n.id, u.id, NULL, COALESCE(n.target_app, 'default'), c.ch, c.ch, n.send_at, n.send_at, n.expires_at
-       FROM notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)
-       JOIN users u ON u.id = t.uid CROSS JOIN LATERAL unnest(n.channels) AS c(ch)
-      WHERE n.id = ANY ($1::text[]) AND c.ch <> 'push' AND ${PREFERS('c.ch')}`,
-    [ids],
+  const { rowCount } = await db.query(insertDeliveriesSql(pushDeliveriesSql(MANY), channelDeliveriesSql(MANY)), [ids],
   );
   await db.query(
     `${EVENT_INSERT}
