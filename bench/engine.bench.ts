@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
 import { NotificationService } from '../src/notifications/service.ts';
-import { claimDue, nextRunAt } from '../src/dispatch/store.ts';
+import { claimDue, nextRunAt } from '../src/dispatch/repository.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BURST = Number(process.env.BENCH_BURST ?? 100_000);

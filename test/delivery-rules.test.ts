@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { outcomeOf, skipOutcome } from '../src/dispatch/outcome.ts';
 import { backoffDelay, DEFAULT_BACKOFF } from '../src/dispatch/backoff.ts';
 import { AppProblemTracker } from '../src/dispatch/app-problems.ts';
-import type { ClaimedDelivery } from '../src/dispatch/store.ts';
+import type { ClaimedDelivery } from '../src/dispatch/repository.ts';
 import type { AppChannel } from '../src/apps/types.ts';
 import { MAX_RETRY_AFTER_MS } from '../src/channels/retry-after.ts';
 import { createLogger } from '../src/log/index.ts';

@@ -18,7 +18,7 @@ import { WebPushChannel, generateVapidKeys } from '../src/channels/webpush/index
 import { createInboxChannel } from '../src/channels/inbox/index.ts';
 import type { Channel, DeliveryJob, Provider } from '../src/channels/types.ts';
 import { OutboundPolicy } from '../src/outbound/index.ts';
-import { claimDue, recordOutcomes } from '../src/dispatch/store.ts';
+import { claimDue, recordOutcomes } from '../src/dispatch/repository.ts';
 import { DeliveryWorker } from '../src/dispatch/worker.ts';
 import { engineMetrics } from '../src/dispatch/metrics.ts';
 import { createPool } from '../src/db/pool.ts';

@@ -3,7 +3,7 @@ import type { Logger } from '../log/index.ts';
 import type { Provider } from '../channels/types.ts';
 import { WakeLoop, type Next } from '../db/wake-loop.ts';
 import { DELIVERIES_CHANNEL } from '../db/wakeup.ts';
-import { claimDue, nextRunAt, type ClaimedDelivery } from './store.ts';
+import { claimDue, nextRunAt, type ClaimedDelivery } from './repository.ts';
 import { LivenessLock } from './liveness.ts';
 
 export interface ClaimerOptions {

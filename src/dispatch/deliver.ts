@@ -1,6 +1,6 @@
 import { coerceError } from '../log/index.ts';
 import type { Channel, Provider, Verdict } from '../channels/types.ts';
-import type { ClaimedDelivery, Outcome } from './store.ts';
+import type { ClaimedDelivery, Outcome } from './repository.ts';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import { outcomeOf, skipOutcome } from './outcome.ts';
 import type { EngineMetrics } from './metrics.ts';

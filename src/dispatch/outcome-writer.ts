@@ -1,7 +1,7 @@
 import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../log/index.ts';
 import { coerceError } from '../log/index.ts';
-import { recordOutcomes, type Outcome } from './store.ts';
+import { recordOutcomes, type Outcome } from './repository.ts';
 
 export interface OutcomeWriterOptions {
   readonly pool: Pool;

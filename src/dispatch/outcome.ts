@@ -1,6 +1,6 @@
 import type { Verdict } from '../channels/types.ts';
 import { clampRetryAfter } from '../channels/retry-after.ts';
-import type { ClaimedDelivery, Outcome } from './store.ts';
+import type { ClaimedDelivery, Outcome } from './repository.ts';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 
 /**

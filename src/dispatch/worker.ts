@@ -4,7 +4,7 @@ import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../log/index.ts';
 import { coerceError } from '../log/index.ts';
 import type { Channel, Provider } from '../channels/types.ts';
-import type { ClaimedDelivery } from './store.ts';
+import type { ClaimedDelivery } from './repository.ts';
 import { DeadWorkerSweeper } from './liveness.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import type { EngineMetrics } from './metrics.ts';

@@ -8,7 +8,7 @@ import { appendEvent, appendEvents } from '../events/outbox.ts';
 import { notifyDeliveriesDue } from '../db/wakeup.ts';
 import type { NotificationInput, CreateOptions, CreatedNotification, NotificationCreator } from './types.ts';
 import { NotificationBody } from './schema.ts';
-import * as store from './store.ts';
+import * as store from './repository.ts';
 import { notificationStatus } from './status.ts';
 import { OutboundPolicy, refuseUnlessAllowed } from '../outbound/index.ts';
 import { pinTemplates, type PinMemo, type PinnedSend } from '../templates/pin.ts';

@@ -7,7 +7,7 @@ import { createBroker } from '../brokers/index.ts';
 import { EventRelay } from './relay.ts';
 
 export { EventRelay, eventMessage, EVENTS_CHANNEL, type RelayOptions } from './relay.ts';
-export { claimEvents, markPublished, unpublishedCount, type OutboxEvent } from './store.ts';
+export { claimEvents, markPublished, unpublishedCount, type OutboxEvent } from './repository.ts';
 
 export function relayRole(ctx: Context): Role | undefined {
   const brokerName = ctx.config.events.broker;

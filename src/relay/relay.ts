@@ -5,7 +5,7 @@ import { WakeLoop, type Next } from '../db/wake-loop.ts';
 import type { Logger } from '../log/index.ts';
 import { coerceError } from '../log/index.ts';
 import type { Broker } from '../brokers/index.ts';
-import { claimEvents, markPublished, type OutboxEvent } from './store.ts';
+import { claimEvents, markPublished, type OutboxEvent } from './repository.ts';
 
 export const EVENTS_CHANNEL = 'herald_events';
 

@@ -3,7 +3,7 @@ import type { DomainHooks, ReminderRow } from '../runtime/hooks.ts';
 import { appendEvents } from '../events/outbox.ts';
 import type { ChannelName } from '../channels/types.ts';
 import { createInTransaction } from '../notifications/service.ts';
-import { cancelPendingWhere, cancelReminderOccurrences, fanOutDevice } from '../notifications/store.ts';
+import { cancelPendingWhere, cancelReminderOccurrences, fanOutDevice } from '../notifications/repository.ts';
 import { notifyDeliveriesDue, notifyRemindersDue } from '../db/wakeup.ts';
 
 /**

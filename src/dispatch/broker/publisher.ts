@@ -4,7 +4,7 @@ import type { Pool } from '../../db/pool.ts';
 import type { Logger } from '../../log/index.ts';
 import { coerceError } from '../../log/index.ts';
 import type { Provider } from '../../channels/types.ts';
-import { releaseLeases, type ClaimedDelivery } from '../store.ts';
+import { releaseLeases, type ClaimedDelivery } from '../repository.ts';
 import { Claimer } from '../claimer.ts';
 import type { Next } from '../../db/wake-loop.ts';
 import type { Broker } from '../../brokers/types.ts';

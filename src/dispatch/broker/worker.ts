@@ -2,7 +2,7 @@ import type { Pool } from '../../db/pool.ts';
 import type { Logger } from '../../log/index.ts';
 import { coerceError } from '../../log/index.ts';
 import type { Channel, Provider } from '../../channels/types.ts';
-import type { ClaimedDelivery, Outcome } from '../store.ts';
+import type { ClaimedDelivery, Outcome } from '../repository.ts';
 import { DeliveryStep } from '../deliver.ts';
 import { OutcomeWriter } from '../outcome-writer.ts';
 import type { EngineMetrics } from '../metrics.ts';
