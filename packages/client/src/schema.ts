@@ -2995,7 +2995,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -3288,7 +3288,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Update a reminder (seed 002 form of PATCH) */
+        /** Update a reminder (the form of PATCH the old NestJS system used) */
         post: {
             parameters: {
                 query?: never;
@@ -3314,7 +3314,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -3606,7 +3606,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -6073,7 +6073,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -6368,7 +6368,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Update a reminder (seed 002 form of PATCH) */
+        /** Update a reminder (the form of PATCH the old NestJS system used) */
         post: {
             parameters: {
                 query?: never;
@@ -6396,7 +6396,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -6692,7 +6692,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;

@@ -7,7 +7,7 @@ import type { Provider } from '../../channels/types.ts';
 import { releaseLeases, type ClaimedDelivery } from '../repository.ts';
 import { Claimer } from '../claimer.ts';
 import type { Next } from '../../db/wake-loop.ts';
-import type { Broker } from '../../brokers/types.ts';
+import type { Broker } from '../../core/broker.ts';
 import { dispatchSubject, encodeJob } from './job.ts';
 
 export interface DispatchPublisherOptions {

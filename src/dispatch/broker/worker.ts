@@ -7,7 +7,7 @@ import { DeliveryStep } from '../deliver.ts';
 import { OutcomeWriter } from '../outcome-writer.ts';
 import type { EngineMetrics } from '../metrics.ts';
 import type { AppProblemTracker } from '../app-problems.ts';
-import type { Broker, BrokerMessage, Subscription } from '../../brokers/types.ts';
+import type { Broker, BrokerMessage, Subscription } from '../../core/broker.ts';
 import { decodeJob, dispatchSubject } from './job.ts';
 
 export interface DispatchWorkerOptions {

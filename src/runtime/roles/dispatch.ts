@@ -1,7 +1,7 @@
-import type { Context, Role } from '../../runtime/context.ts';
+import type { Context, Role } from '../../core/context.ts';
 import type { Channel, Provider } from '../../channels/types.ts';
 import { PROVIDERS } from '../../channels/types.ts';
-import { createBroker } from '../index.ts';
+import { createBroker } from '../../brokers/index.ts';
 import { DispatchPublisher } from '../../dispatch/broker/publisher.ts';
 import { DispatchWorker, type DispatchWorkerOptions } from '../../dispatch/broker/worker.ts';
 
