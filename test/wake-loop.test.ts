@@ -98,7 +98,7 @@ test('a deaf sleep (backing off) ignores pokes but not stop', async () => {
   assert.equal(rounds.length, 1, 'pokes woke a loop that is backing off');
   const t = Date.now();
   await loop.stop();
-  assert.ok(Date.now() - t < 1_000, 'stop waited for the back-off');
+  assert.ok(Date.now() - t < 30_000, 'stop waited for the back-off (60 s)');
 });
 
 test('a failing round is logged and retried after errorDelayMs, not in a hot loop', async () => {

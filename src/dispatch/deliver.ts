@@ -47,7 +47,7 @@ export class DeliveryStep {
   async deliver(job: ClaimedDelivery, whileSending?: () => () => void): Promise<Outcome> {
     const started = Date.now();
     this.#metricsFor(job.provider)?.lateness.observe(Math.max(0, started - job.dueAt.getTime()) / 1000);
-    const outcome = (await this.#decide(job, started, whileSending));
+    const outcome = await this.#decide(job, started, whileSending);
     this.#count(job, outcome);
     return outcome;
   }

@@ -140,10 +140,10 @@ export class DeliveryWorker {
     this.#inflight++;
     void this.#step
       .deliver(job)
-      .then((outcome) => {
-        const written = this.#writer.write(outcome);
+      .then(async (outcome) => {
+        await this.#writer.write(outcome);
+        // Armed once the row is written: a claim before that would find it still leased.
         if (outcome.kind === 'retry' && !this.#stopping) this.#claimer.wakeAt(Date.now() + outcome.delayMs);
-        return written;
       })
       .catch(() => undefined) // given up and logged by the writer: the lease expires, the row is sent again
       .finally(() => {

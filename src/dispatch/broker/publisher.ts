@@ -29,10 +29,10 @@ export interface DispatchPublisherOptions {
 }
 
 /**
- * Broker dispatch, publishing side: claims due deliveries with the engine's own claim (the same
- * SKIP LOCKED query and lease the workers use), publishes each to its provider's subject with
- * `<delivery id>:<attempt>` as dedupe id, and gives back the rows it could not publish. The
- * channel workers consuming the subjects record verdicts with the engine's recordOutcomes.
+ * The broker transport, publishing side: a claimer (the same SKIP LOCKED claim, lease, liveness
+ * lock and wake loop as the PostgreSQL worker) that publishes each claimed row to its provider's
+ * subject with `<delivery id>:<attempt>` as dedupe id, and gives back the rows it could not
+ * publish. DispatchWorker runs the messages through the engine's delivery step.
  */
 export class DispatchPublisher {
   readonly id = `${hostname()}:${process.pid}:dispatch:${randomBytes(3).toString('hex')}`;
