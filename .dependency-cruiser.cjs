@@ -17,14 +17,7 @@ const LAYERS = [
  * Upward imports still standing, each to be removed by moving what it names to a lower layer.
  * Listed here one by one so that no new one slips in beside them.
  */
-const EXCEPTIONS = [
-  // Temporary: the wake-up channel names (`deliveries_due`, the inbox channel) live in the engine
-  // (src/dispatch/wakeup.ts) and are moving down to src/db/; until then the domain and the
-  // channels that notify the engine import them from there.
-  { from: '^src/notifications/service\\.ts$', to: '^src/dispatch/wakeup\\.ts$' },
-  { from: '^src/inbox/', to: '^src/dispatch/wakeup\\.ts$' },
-  { from: '^src/channels/', to: '^src/dispatch/wakeup\\.ts$' },
-];
+const EXCEPTIONS = [];
 
 const folders = (layers) => `^src/(${layers.flatMap((l) => l.folders).join('|')})/`;
 

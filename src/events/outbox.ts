@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
+import type { EventItemType, EventType } from './types.ts';
 
 /**
  * The transactional outbox: call these with the same client as the change they record, inside
@@ -7,15 +8,22 @@ import type { Queryable } from '../db/pool.ts';
  */
 export interface NewEvent {
   readonly userId: string | null | undefined;
-  readonly type: string;           // reminder:created, notification:sent, device:invalidated, ...
-  readonly itemType: string;       // reminder, notification, device, user, app
+  readonly type: EventType;
+  readonly itemType: EventItemType;
   readonly itemId: string;
   readonly data?: unknown;
 }
 
+/**
+ * The head of every statement that writes events: `${EVENT_INSERT} VALUES …` or
+ * `${EVENT_INSERT} SELECT user_id, type, item_type, item_id, data FROM …` (a statement that
+ * writes a change and its events together). Types in such a SELECT come from eventTypeSql.
+ */
+export const EVENT_INSERT = 'INSERT INTO events (user_id, type, item_type, item_id, data)';
+
 export async function appendEvent(db: Queryable, event: NewEvent): Promise<void> {
   await db.query(
-    `INSERT INTO events (user_id, type, item_type, item_id, data) VALUES ($1, $2, $3, $4, $5::jsonb)`,
+    `${EVENT_INSERT} VALUES ($1, $2, $3, $4, $5::jsonb)`,
     [event.userId ?? null, event.type, event.itemType, event.itemId, JSON.stringify(event.data ?? {})],
   );
 }
@@ -24,7 +32,7 @@ export async function appendEvent(db: Queryable, event: NewEvent): Promise<void>
 export async function appendEvents(db: Queryable, events: readonly NewEvent[]): Promise<void> {
   if (events.length === 0) return;
   await db.query(
-    `INSERT INTO events (user_id, type, item_type, item_id, data)
+    `${EVENT_INSERT}
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[])`,
     [
       events.map((e) => e.userId ?? null),

@@ -13,7 +13,7 @@ import { engineHooks } from '../scheduler/hooks.ts';
 import { validatePushDevice } from '../channels/fcm/validate.ts';
 import { FcmSender } from '../channels/fcm/sender.ts';
 import { engineMetrics } from '../dispatch/metrics.ts';
-import { backlog } from '../dispatch/store.ts';
+import { backlog } from '../dispatch/repository.ts';
 import { OutboundPolicy } from '../outbound/index.ts';
 
 /**

@@ -14,7 +14,7 @@ export function schedulerRole(ctx: Context, recurrences: RecurrenceEvaluator): R
     async start() {
       await scheduler.start();
       if (ctx.config.dispatch.mode === 'nats') {
-        const { dispatchPublisherRole } = await import('../../brokers/dispatch/roles.ts');
+        const { dispatchPublisherRole } = await import('./dispatch.ts');
         publisher = dispatchPublisherRole(ctx);
         await publisher.start();
       }
