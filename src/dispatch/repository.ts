@@ -295,6 +295,22 @@ export async function nextRunAt(db: Queryable, providers: readonly Provider[] | 
   return rows[0]?.at ?? undefined;
 }
 
+/**
+ * Extend the leases of rows still in flight in a live worker. A lease is the safety net for a
+ * worker that vanished without its liveness lock being noticed; a worker that is merely slow
+ * (a starved CPU, a slow provider) must not lose its rows to another claim and have them sent twice.
+ */
+export async function renewLeases(db: Queryable, workerId: string, ids: readonly string[], leaseSeconds: number): Promise<number> {
+  if (ids.length === 0) return 0;
+  const { rowCount } = await db.query(
+    `UPDATE deliveries SET run_at = now() + make_interval(secs => $3)
+      WHERE id = ANY ($1::bigint[]) AND status = 'sending' AND locked_by = $2
+        AND run_at < now() + make_interval(secs => $3 / 2.0)`,
+    [ids, workerId, leaseSeconds],
+  );
+  return rowCount ?? 0;
+}
+
 /** Give back leased rows on shutdown so another worker takes them at once. */
 export async function releaseLeases(db: Queryable, workerId: string, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return;

@@ -4,7 +4,7 @@ import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../log/index.ts';
 import { coerceError } from '../log/index.ts';
 import type { Channel, Provider } from '../channels/types.ts';
-import type { ClaimedDelivery } from './repository.ts';
+import { renewLeases, type ClaimedDelivery } from './repository.ts';
 import { DeadWorkerSweeper } from './liveness.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import type { EngineMetrics } from './metrics.ts';
@@ -56,6 +56,10 @@ export class DeliveryWorker {
   readonly #sweepIntervalMs: number;
   #sweepTimer: NodeJS.Timeout | undefined;
   #inflight = 0;
+  /** Ids of the rows sending or sent but not yet recorded: their leases are renewed while we live. */
+  readonly #leased = new Set<string>();
+  readonly #leaseSeconds: number;
+  readonly #pool: Pool;
   #stopping = false;
   #slotWaiter: (() => void) | undefined;
   #idleWaiters: Array<() => void> = [];
@@ -66,6 +70,8 @@ export class DeliveryWorker {
     this.#providers = [...channels.keys()];
     this.#concurrency = options.concurrency;
     this.#batchSize = options.batchSize;
+    this.#leaseSeconds = options.leaseSeconds;
+    this.#pool = pool;
     this.#step = new DeliveryStep({ channels, metrics, backoff: options.backoff, problems: options.problems });
     this.#writer = new OutcomeWriter({
       pool,
@@ -138,6 +144,7 @@ export class DeliveryWorker {
 
   #run(job: ClaimedDelivery): void {
     this.#inflight++;
+    this.#leased.add(job.id);
     void this.#step
       .deliver(job)
       .then(async (outcome) => {
@@ -147,6 +154,7 @@ export class DeliveryWorker {
       })
       .catch(() => undefined) // given up and logged by the writer: the lease expires, the row is sent again
       .finally(() => {
+        this.#leased.delete(job.id);
         this.#inflight--;
         this.#slotWaiter?.();
         this.#slotWaiter = undefined;
@@ -154,9 +162,17 @@ export class DeliveryWorker {
       });
   }
 
-  /** Release rows held by workers that died, so they are sent again now, not after their lease. */
+  /** Renew the leases of rows still in flight, and release rows held by workers that died (sent again now, not after their lease). */
   async #sweep(): Promise<void> {
     if (this.#stopping) return;
+    // Renew first: rows this worker is still sending keep their lease (no second claim sends them).
+    if (this.#leased.size > 0 && this.#claimer.alive) {
+      try {
+        await renewLeases(this.#pool, this.id, [...this.#leased], this.#leaseSeconds);
+      } catch (err) {
+        this.#log.warn({ err: coerceError(err) }, 'renewing leases failed');
+      }
+    }
     try {
       const released = await this.#sweeper.sweep();
       if (released > 0) {
