@@ -64,6 +64,13 @@ const LOGGED: Record<string, 'value' | 'url'> = {
   'userJwt.audience': 'value',
   'userJwt.appClaim': 'value',
   sseMaxStreamsPerUser: 'value',
+  'rateLimit.windowSeconds': 'value',
+  'rateLimit.perKey': 'value',
+  'rateLimit.perUser': 'value',
+  'rateLimit.authFailures': 'value',
+  'userCaps.devices': 'value',
+  'userCaps.reminders': 'value',
+  'userCaps.topics': 'value',
   corsOrigins: 'value',
   'outbound.allow': 'value',
 };
