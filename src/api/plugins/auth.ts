@@ -115,7 +115,7 @@ export function registerAuth(app: FastifyInstance, deps: AuthDeps): void {
     const caller = await resolveCaller(request, deps);
     if (!caller) {
       if (limits.authFailures.limit > 0) {
-        const d = await limiter.hit(failures, limits.authFailures);
+        const d = limiter.count(failures, limits.authFailures);
         if (!d.allowed) throw rateLimited(d, limits.authFailures, 'failed authentications from this address');
       }
       throw new HeraldError('UNAUTHENTICATED', 'Send `Authorization: Bearer <api key or user token>`.');
