@@ -57,8 +57,8 @@ export function buildServices(ctx: Context): Services {
     // Registration-time token check (seed 002's dry run), for apps that set fcm.validateTokens.
     hooks: engineHooks({ ...NO_HOOKS, validateDevice: (device) => validatePushDevice(credentials, device, fcmChecks) }),
     users: new UserService(ctx.pool, hooks),
-    devices: new DeviceService(ctx.pool, hooks, outbound),
-    reminders: new ReminderService(ctx.pool, hooks, recurrences),
+    devices: new DeviceService(ctx.pool, hooks, outbound, ctx.config.userCaps.devices),
+    reminders: new ReminderService(ctx.pool, hooks, recurrences, undefined, ctx.config.userCaps.reminders),
     recurrences,
     apps: new AppService(ctx.pool, ctx.keyring, credentials, outbound),
     events: new EventService(ctx.pool),
