@@ -40,3 +40,8 @@ CREATE TABLE app_users (
   created_at  timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (user_id, app_id)
 );
+
+-- Erasure finds what a user left behind: their deliveries (also of notifications sent to many)
+-- and the events they acted in.
+CREATE INDEX deliveries_user ON deliveries (user_id);
+CREATE INDEX events_user_actor ON events (actor) WHERE actor LIKE 'user:%';
