@@ -40,6 +40,8 @@ export interface paths {
                             defaultLocale: string;
                             id: string;
                             name: string;
+                            /** @description days this app keeps finished notifications, inbox items and events; null: the operator default */
+                            retentionDays: number | null;
                             /** @description credential problems providers reported, per channel */
                             status: {
                                 [key: string]: {
@@ -165,6 +167,8 @@ export interface paths {
                             validateTokens?: boolean;
                         };
                         name: string;
+                        /** @description days finished notifications, inbox items and events of this app are kept; null or absent: HERALD_RETENTION_DAYS */
+                        retentionDays?: number | null;
                         webhook?: {
                             secret?: string;
                             url: string;
@@ -195,6 +199,8 @@ export interface paths {
                             defaultLocale: string;
                             id: string;
                             name: string;
+                            /** @description days this app keeps finished notifications, inbox items and events; null: the operator default */
+                            retentionDays: number | null;
                             /** @description credential problems providers reported, per channel */
                             status: {
                                 [key: string]: {
