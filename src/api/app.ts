@@ -10,6 +10,7 @@ import { Listener } from '../db/listener.ts';
 import { RateLimiter } from '../limits/index.ts';
 import { withActorScope, setActor } from '../events/actor.ts';
 import { registerAppLimits } from './plugins/app-limits.ts';
+import { registerOpsAccess } from './plugins/ops-access.ts';
 import { UserTokenVerifier } from '../auth/user-tokens.ts';
 import { registerErrorHandling, errorBody } from './plugins/errors.ts';
 import { registerAuth, callerKey } from './plugins/auth.ts';
@@ -75,6 +76,7 @@ export async function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}
   );
 
   registerErrorHandling(app);
+  registerOpsAccess(app, { serveHere: ctx.config.ops.port === undefined, token: ctx.config.ops.token });
   registerJsonBody(app, ctx.config.http.maxJsonDepth);
   // Security headers on every response (nosniff, frame denial, HSTS, a strict CSP: the API
   // serves JSON, and the Swagger UI's own assets get their CSP from swagger-ui's staticCSP).

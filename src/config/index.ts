@@ -36,6 +36,8 @@ export interface Config {
     readonly perUser: number;
     readonly authFailures: number;
   };
+  /** Where /metrics, /openapi.json and /docs are served (undefined: HERALD_PORT) and the token they want. */
+  readonly ops: { readonly port: number | undefined; readonly token: string | undefined };
   /** The scheduler's retention pass (src/retention/). */
   readonly retention: { readonly days: number; readonly intervalSeconds: number; readonly batch: number };
   /** What one user may own (0: no limit). */
@@ -225,6 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       perUser: n('HERALD_RATE_LIMIT_PER_USER'),
       authFailures: n('HERALD_RATE_LIMIT_AUTH_FAILURES'),
     },
+    ops: { port: v.get('HERALD_OPS_PORT') === undefined ? undefined : n('HERALD_OPS_PORT'), token: s('HERALD_OPS_TOKEN') },
     retention: { days: n('HERALD_RETENTION_DAYS'), intervalSeconds: n('HERALD_RETENTION_INTERVAL_SECONDS'), batch: n('HERALD_RETENTION_BATCH') },
     userCaps: { devices: n('HERALD_USER_MAX_DEVICES'), reminders: n('HERALD_USER_MAX_REMINDERS'), topics: n('HERALD_USER_MAX_TOPICS') },
     trustGatewayHeaders: b('HERALD_TRUST_GATEWAY_HEADERS'),

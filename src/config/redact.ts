@@ -68,6 +68,7 @@ const LOGGED: Record<string, 'value' | 'url'> = {
   'rateLimit.perKey': 'value',
   'rateLimit.perUser': 'value',
   'rateLimit.authFailures': 'value',
+  'ops.port': 'value',
   'retention.days': 'value',
   'retention.intervalSeconds': 'value',
   'retention.batch': 'value',

@@ -29,6 +29,8 @@ export const VARIABLES: readonly VarSpec[] = [
   { name: 'HERALD_DATA_DIR', kind: { type: 'string' }, default: './data', description: "embedded PostgreSQL's data directory (also holds generated keys)" },
   { name: 'HERALD_DATABASE_POOL_SIZE', kind: { type: 'int', min: 1, max: 500 }, default: '10', description: 'connections in the pool of each process' },
   { name: 'HERALD_PORT', kind: { type: 'int', min: 0, max: 65535 }, default: '3000', description: 'HTTP listen port' },
+  { name: 'HERALD_OPS_PORT', kind: { type: 'int', min: 1, max: 65535 }, description: 'the API serves /metrics, /openapi.json and /docs on this port (with /healthz and /readyz) instead of HERALD_PORT; unset: on HERALD_PORT' },
+  { name: 'HERALD_OPS_TOKEN', kind: { type: 'string' }, secret: true, description: '/metrics, /openapi.json and /docs answer only `Authorization: Bearer <this token>` (on whichever port serves them); unset: no token' },
   { name: 'HERALD_HOST', kind: { type: 'string' }, default: '0.0.0.0', description: 'HTTP listen address' },
   { name: 'HERALD_LOG_LEVEL', kind: { type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, default: 'info', description: 'log level' },
   { name: 'HERALD_API_KEY', kind: { type: 'string' }, secret: true, description: 'an admin API key created at start-up if absent (stored hashed)' },
