@@ -4,9 +4,9 @@ import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { testContext } from './helpers/app.ts';
 import { freePort } from './helpers/herald-process.ts';
 import { buildServices, type Services } from '../src/runtime/services.ts';
-import { apiRole } from '../src/api/role.ts';
+import { apiRole } from '../src/runtime/roles/api.ts';
 import { createApiKey } from '../src/auth/api-keys.ts';
-import type { Role } from '../src/runtime/context.ts';
+import type { Role } from '../src/core/context.ts';
 
 /** HERALD_OPS_PORT and HERALD_OPS_TOKEN: metrics and the API description off the public port. */
 let db: TestDatabase;

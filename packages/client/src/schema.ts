@@ -3432,7 +3432,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -3725,7 +3725,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Update a reminder (seed 002 form of PATCH) */
+        /** Update a reminder (the form of PATCH the old NestJS system used) */
         post: {
             parameters: {
                 query?: never;
@@ -3751,7 +3751,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -4043,7 +4043,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -6510,7 +6510,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -6805,7 +6805,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Update a reminder (seed 002 form of PATCH) */
+        /** Update a reminder (the form of PATCH the old NestJS system used) */
         post: {
             parameters: {
                 query?: never;
@@ -6833,7 +6833,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -7129,7 +7129,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;

@@ -1,7 +1,7 @@
-import type { Context, Role } from '../runtime/context.ts';
-import type { RecurrenceEvaluator } from '../reminders/recurrence-pool.ts';
-import { ReminderScheduler } from './index.ts';
-import { RetentionJob } from '../retention/job.ts';
+import type { Context, Role } from '../../core/context.ts';
+import type { RecurrenceEvaluator } from '../../reminders/recurrence-pool.ts';
+import { ReminderScheduler } from '../../scheduler/index.ts';
+import { RetentionJob } from '../../retention/job.ts';
 
 /**
  * The `scheduler` role: rolls reminders to their next occurrence as each one fires, and in
@@ -19,7 +19,7 @@ export function schedulerRole(ctx: Context, recurrences: RecurrenceEvaluator): R
       await scheduler.start();
       retention.start();
       if (ctx.config.dispatch.mode === 'nats') {
-        const { dispatchPublisherRole } = await import('../brokers/dispatch/roles.ts');
+        const { dispatchPublisherRole } = await import('../../brokers/dispatch/roles.ts');
         publisher = dispatchPublisherRole(ctx);
         await publisher.start();
       }

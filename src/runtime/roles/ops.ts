@@ -1,13 +1,13 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Context, Role } from '../runtime/context.ts';
-import type { Services } from '../runtime/services.ts';
-import { registerErrorHandling } from './plugins/errors.ts';
-import { clientErrorHandler, serverFactory } from './plugins/http-server.ts';
-import { healthRoutes } from './routes/health.ts';
-import { coerceError } from '../log/index.ts';
+import type { Context, Role } from '../../core/context.ts';
+import type { Services } from '../services.ts';
+import { registerErrorHandling } from '../../api/plugins/errors.ts';
+import { clientErrorHandler, serverFactory } from '../../api/plugins/http-server.ts';
+import { healthRoutes } from '../../api/routes/health.ts';
+import { coerceError } from '../../log/index.ts';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { registerOpsAccess } from './plugins/ops-access.ts';
+import { registerOpsAccess } from '../../api/plugins/ops-access.ts';
 
 export interface OpsOptions {
   /** Default HERALD_PORT. */
@@ -30,7 +30,7 @@ export function opsRole(ctx: Context, services: Services, options: OpsOptions = 
   return {
     name: 'ops',
     async start() {
-      // The same limits on slow and many clients as the API's server (plugins/http-server.ts).
+      // The same limits on slow and many clients as the API's server (src/api/plugins/http-server.ts).
       const server = Fastify({
         loggerInstance: ctx.log.child({ role: 'ops' }) as FastifyBaseLogger,
         return503OnClosing: true,
