@@ -114,7 +114,9 @@ export function registerAuth(app: FastifyInstance, deps: AuthDeps): void {
     if (blocked) throw rateLimited(blocked, limits.authFailures, 'failed authentications from this address');
     const caller = await resolveCaller(request, deps);
     if (!caller) {
-      if (limits.authFailures.limit > 0) {
+      // Only credentials that were presented and failed count: a request with none is not a guess.
+      const presented = request.headers.authorization !== undefined;
+      if (presented && limits.authFailures.limit > 0) {
         const d = limiter.count(failures, limits.authFailures);
         if (!d.allowed) throw rateLimited(d, limits.authFailures, 'failed authentications from this address');
       }
