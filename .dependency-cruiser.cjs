@@ -6,9 +6,9 @@
 const LAYERS = [
   { name: 'core', folders: ['core', 'config', 'log', 'errors', 'health', 'outbound'] },
   { name: 'db', folders: ['db'] },
-  { name: 'domain', folders: ['users', 'devices', 'apps', 'reminders', 'notifications', 'templates', 'events', 'inbox', 'auth'] },
+  { name: 'domain', folders: ['users', 'devices', 'apps', 'reminders', 'notifications', 'templates', 'events', 'inbox', 'auth', 'limits', 'privacy'] },
   { name: 'channels', folders: ['channels'] },
-  { name: 'engine', folders: ['dispatch', 'scheduler'] },
+  { name: 'engine', folders: ['dispatch', 'scheduler', 'retention'] },
   { name: 'edges', folders: ['api', 'ingest', 'ingest-apns', 'relay', 'brokers'] },
   { name: 'runtime', folders: ['runtime', 'cli'] },
 ];

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/pool.ts';
 import type { EventItemType, EventType } from './types.ts';
+import { currentActor } from './actor.ts';
 
 /**
  * The transactional outbox: call these with the same client as the change they record, inside
@@ -12,6 +13,8 @@ export interface NewEvent {
   readonly itemType: EventItemType;
   readonly itemId: string;
   readonly data?: unknown;
+  /** Who acted; by default the current request's caller (events/actor.ts). */
+  readonly actor?: string | null;
 }
 
 /**
@@ -23,8 +26,8 @@ export const EVENT_INSERT = 'INSERT INTO events (user_id, type, item_type, item_
 
 export async function appendEvent(db: Queryable, event: NewEvent): Promise<void> {
   await db.query(
-    `${EVENT_INSERT} VALUES ($1, $2, $3, $4, $5::jsonb)`,
-    [event.userId ?? null, event.type, event.itemType, event.itemId, JSON.stringify(event.data ?? {})],
+    `INSERT INTO events (user_id, type, item_type, item_id, data, actor) VALUES ($1, $2, $3, $4, $5::jsonb, $6)`,
+    [event.userId ?? null, event.type, event.itemType, event.itemId, JSON.stringify(event.data ?? {}), event.actor !== undefined ? event.actor : currentActor()],
   );
 }
 
@@ -32,14 +35,15 @@ export async function appendEvent(db: Queryable, event: NewEvent): Promise<void>
 export async function appendEvents(db: Queryable, events: readonly NewEvent[]): Promise<void> {
   if (events.length === 0) return;
   await db.query(
-    `${EVENT_INSERT}
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[])`,
+    `INSERT INTO events (user_id, type, item_type, item_id, data, actor)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[])`,
     [
       events.map((e) => e.userId ?? null),
       events.map((e) => e.type),
       events.map((e) => e.itemType),
       events.map((e) => e.itemId),
       events.map((e) => JSON.stringify(e.data ?? {})),
+      events.map((e) => (e.actor !== undefined ? e.actor : currentActor())),
     ],
   );
 }

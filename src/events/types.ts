@@ -23,6 +23,8 @@ export const EVENT_TYPES = {
   'template:created': 'template',
   'template:updated': 'template',
   'template:deleted': 'template',
+  'key:created': 'key',
+  'key:revoked': 'key',
 } as const;
 
 export type EventType = keyof typeof EVENT_TYPES;
