@@ -29,7 +29,7 @@ import { Registry } from 'prom-client';
 import { createPool } from '../src/db/pool.ts';
 import { DeliveryWorker } from '../src/dispatch/worker.ts';
 import { engineMetrics } from '../src/dispatch/metrics.ts';
-import { DispatchPublisher, DispatchWorker } from '../src/brokers/dispatch/index.ts';
+import { DispatchPublisher, DispatchWorker } from '../src/dispatch/broker/index.ts';
 import { NotificationService } from '../src/notifications/service.ts';
 import type { Channel, Provider } from '../src/channels/types.ts';
 import { startPubSubEmulator, startSqsEmulator } from '../test/helpers/broker-emulators.ts';

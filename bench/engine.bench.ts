@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
 import { NotificationService } from '../src/notifications/service.ts';
-import { claimDue, nextRunAt } from '../src/dispatch/store.ts';
+import { claimDue, nextRunAt } from '../src/dispatch/repository.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BURST = Number(process.env.BENCH_BURST ?? 100_000);
@@ -72,6 +72,8 @@ function startWorker(db: TestDatabase, sinkUrl: string): ChildProcess {
       HERALD_SECRET_KEY: randomBytes(32).toString('hex'),
       HERALD_WEBHOOK_URL: sinkUrl,
       HERALD_WORKER_CHANNELS: 'webhook',
+      // The sink listens on loopback: allowed as an operator would (HERALD_OUTBOUND_ALLOW).
+      HERALD_OUTBOUND_ALLOW: '127.0.0.1',
       HERALD_LOG_LEVEL: 'warn',
     },
   });

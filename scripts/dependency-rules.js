@@ -13,12 +13,8 @@ import { cruise } from 'dependency-cruiser';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const config = createRequire(import.meta.url)(path.join(root, '.dependency-cruiser.cjs'));
 
-/**
- * Pairs of folders that still import each other. Temporary, like the upward-import exceptions in
- * .dependency-cruiser.cjs: src/channels/inbox/ wakes the engine through src/dispatch/wakeup.ts,
- * whose channel names are moving down to src/db/.
- */
-const FOLDER_TIE_EXCEPTIONS = [['channels', 'dispatch']];
+/** Pairs of folders allowed to import each other: none. */
+const FOLDER_TIE_EXCEPTIONS = [];
 
 process.chdir(path.resolve(process.argv[2] ?? root));
 const { output } = await cruise(['src'], { ...config.options, validate: true, ruleSet: { forbidden: config.forbidden } });

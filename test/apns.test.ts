@@ -8,6 +8,7 @@ import type { AppCredentials, AppCredentialStore, ApnsCredentials, AppChannel } 
 import { createLogger } from '../src/log/index.ts';
 import { testConfig } from './helpers/app.ts';
 import { createTestPki, startFakeApns, type FakeApns, type TestPki } from './fakes/apns-server.ts';
+import { trackingProblems } from './helpers/app-problems.ts';
 
 /** The APNs adapter against the fake APNs server: every verdict, both auth modes, connection trouble. */
 
@@ -31,7 +32,7 @@ async function channelFor(apns: ApnsCredentials | undefined, options: ApnsChanne
   const credentials = new MemoryCredentials();
   credentials.apps.set('default', { id: 'default', name: 'Default', apns });
   const deps: ChannelDeps = { config: await testConfig(), log: createLogger('silent'), metrics: new Registry(), credentials };
-  return { channel: createApnsChannel(deps, { ca: pki.ca, ...options }), credentials };
+  return { channel: trackingProblems(createApnsChannel(deps, { ca: pki.ca, ...options }), credentials), credentials };
 }
 
 function tokenCreds(extra: Partial<ApnsCredentials> = {}): ApnsCredentials {

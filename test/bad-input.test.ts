@@ -42,12 +42,15 @@ const ENDPOINTS: Endpoint[] = [
   { method: 'PATCH', url: () => `/v1/users/base/reminders/${reminderId}`, valid: () => ({ message: 'x' }), wrongType: { channels: 'push' } },
   { method: 'POST', url: () => `/v1/users/base/reminders/${reminderId}`, valid: () => ({ message: 'x' }), wrongType: { isRecurring: 'yes' } },
   { method: 'PUT', url: () => '/v1/apps/bad-app', valid: () => ({ name: 'x' }), wrongType: { name: { first: 'x' } }, missing: {} },
+  { method: 'PUT', url: () => '/v1/apps/bad-app', valid: () => ({ name: 'x' }), wrongType: { name: 'x', retentionDays: 0 } },
+  { method: 'POST', url: () => '/v1/keys', valid: () => ({ name: 'k', scopes: ['users:read'] }), wrongType: { name: 'k', scopes: 'users:read' }, missing: { name: 'k' } },
+  { method: 'POST', url: () => '/v1/keys', valid: () => ({ name: 'k', scopes: ['users:read'] }), wrongType: { name: 'k', scopes: ['users:read'], appIds: 'shop' } },
 ];
 
 async function snapshot(): Promise<string> {
   const { rows } = await h.db.pool.query(`SELECT
     (SELECT count(*) FROM users) u, (SELECT count(*) FROM devices) d, (SELECT count(*) FROM reminders) r,
-    (SELECT count(*) FROM apps) a, (SELECT count(*) FROM events) e,
+    (SELECT count(*) FROM apps) a, (SELECT count(*) FROM events) e, (SELECT count(*) FROM api_keys) k,
     (SELECT max(updated_at) FROM reminders) ru`);
   return JSON.stringify(rows[0]);
 }
@@ -101,6 +104,12 @@ test('bad ids are 400, unknown ids 404, and never 500', async () => {
     ['GET', '/v1/users/base/reminders?offset=-1', 400, 'VALIDATION_FAILED'],
     ['GET', '/v1/users/base/reminders?limit=101', 400, 'VALIDATION_FAILED'],
     ['GET', '/v1/users/%00/devices', 400, 'VALIDATION_FAILED'],
+    ['DELETE', '/v1/keys/no-such-key', 404, 'NOT_FOUND'],
+    ['DELETE', `/v1/keys/${'k'.repeat(65)}`, 400, 'VALIDATION_FAILED'],
+    ['GET', '/v1/audit?limit=0', 400, 'VALIDATION_FAILED'],
+    ['GET', '/v1/audit?limit=501', 400, 'VALIDATION_FAILED'],
+    ['GET', '/v1/audit?after=abc', 400, 'VALIDATION_FAILED'],
+    ['GET', `/v1/audit?after=${'9'.repeat(20)}`, 400, 'VALIDATION_FAILED'],
   ];
   for (const [method, url, status, code] of cases) {
     expect(await h.request({ method: method as 'GET', url }), status, code, `${method} ${url}`);

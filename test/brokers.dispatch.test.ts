@@ -9,7 +9,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { createLogger } from '../src/log/index.ts';
 import { NatsBroker } from '../src/brokers/index.ts';
-import { DispatchPublisher, DispatchWorker } from '../src/brokers/dispatch/index.ts';
+import { DispatchPublisher, DispatchWorker } from '../src/dispatch/broker/index.ts';
 import { createInboxChannel } from '../src/channels/inbox/index.ts';
 import type { Channel, Provider } from '../src/channels/types.ts';
 import { buildServices, type Services } from '../src/runtime/services.ts';

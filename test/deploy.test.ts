@@ -135,6 +135,23 @@ describe('Kubernetes manifests', () => {
     }
   });
 
+  test('in production the API serves /metrics, /openapi.json and /docs on HERALD_OPS_PORT, which Prometheus scrapes and no Service exposes', () => {
+    const production = renders.find((r) => r.label === 'production');
+    assert.ok(production, 'the production overlay is rendered');
+    const opsPort = Number(config(production).HERALD_OPS_PORT);
+    assert.ok(opsPort > 0 && opsPort !== Number(config(production).HERALD_PORT), 'HERALD_OPS_PORT is set and not the public port');
+    const api = byKind(production, 'Deployment').find((d) => podSpec(d).containers[0]?.args?.[0] === 'api')!;
+    const ports = podSpec(api).containers[0]!.ports ?? [];
+    assert.ok(ports.some((p) => p.containerPort === opsPort), 'the API container declares the ops port');
+    const annotations = (api.spec as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations;
+    assert.equal(annotations['prometheus.io/port'], String(opsPort), 'Prometheus scrapes the ops port');
+    for (const svc of byKind(production, 'Service')) {
+      for (const p of (svc.spec as { ports: { targetPort: number | string }[] }).ports) {
+        assert.ok(p.targetPort !== opsPort && p.targetPort !== 'ops', `${svc.metadata.name} does not expose the ops port`);
+      }
+    }
+  });
+
   test('no secret value is in a ConfigMap; secrets come from Secrets', () => {
     for (const r of renders) {
       for (const cm of byKind(r, 'ConfigMap')) {

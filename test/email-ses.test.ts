@@ -12,6 +12,7 @@ import type { AppChannel, AppCredentials, AppCredentialStore } from '../src/apps
 import type { Channel, ChannelDeps, DeliveryJob, Verdict } from '../src/channels/types.ts';
 import { createEmailChannel } from '../src/channels/email/index.ts';
 import { startFakeSes, type FakeSes } from './fakes/ses-server.ts';
+import { trackingProblems } from './helpers/app-problems.ts';
 
 const KEY = { accessKeyId: 'AKIAHERALDTEST000001', secretAccessKey: 'herald-test-secret/0123456789abcdefABCDEF' };
 
@@ -60,7 +61,7 @@ describe('e-mail through SES v2', () => {
     ses = await startFakeSes({ [KEY.accessKeyId]: KEY.secretAccessKey });
     creds = new MemoryCredentials();
     creds.apps.set('shop', { id: 'shop', name: 'Shop', email: { from: 'Shop <orders@shop.example>', ses: { region: 'eu-west-1' } } });
-    channel = createEmailChannel(deps(creds), { ses: { endpoint: ses.url, credentials: KEY } });
+    channel = trackingProblems(createEmailChannel(deps(creds), { ses: { endpoint: ses.url, credentials: KEY } }), creds);
   });
   after(async () => {
     await channel.close();
@@ -154,7 +155,7 @@ describe('SES credentials and reachability', () => {
   async function sendWith(options: Parameters<typeof createEmailChannel>[1], env: Record<string, string> = {}): Promise<{ verdict: Verdict; creds: MemoryCredentials }> {
     const creds = new MemoryCredentials();
     creds.apps.set('default', { id: 'default', name: 'Default' });
-    const channel = createEmailChannel(deps(creds, { HERALD_EMAIL_FROM: 'env@herald.example', HERALD_SES_REGION: 'us-east-2', ...env }), options);
+    const channel = trackingProblems(createEmailChannel(deps(creds, { HERALD_EMAIL_FROM: 'env@herald.example', HERALD_SES_REGION: 'us-east-2', ...env }), options), creds);
     try {
       return { verdict: await channel.send(job({ appId: 'default' })), creds };
     } finally {

@@ -18,6 +18,7 @@ import { createLogger } from '../src/log/index.ts';
 import type { AppCredentials, AppChannel, AppCredentialStore } from '../src/apps/types.ts';
 import type { ChannelDeps, DeliveryJob } from '../src/channels/types.ts';
 import { createEmailChannel, EmailChannel } from '../src/channels/email/index.ts';
+import { trackingProblems } from './helpers/app-problems.ts';
 
 /** In-memory credential store that records reported problems. */
 export class MemoryCredentials implements AppCredentialStore {
@@ -134,7 +135,7 @@ describe('e-mail over SMTP', () => {
     creds = new MemoryCredentials();
     creds.apps.set('default', { id: 'default', name: 'Default', email: { from: 'Herald <no-reply@herald.example>', smtpUrl: `smtp://127.0.0.1:${sink.port}` } });
     creds.apps.set('bare', { id: 'bare', name: 'Bare' });
-    channel = new EmailChannel(deps(creds), { maxConnections: 3 });
+    channel = trackingProblems(new EmailChannel(deps(creds), { maxConnections: 3 }), creds);
   });
   after(async () => {
     await channel.close();
@@ -255,7 +256,7 @@ describe('SMTP authentication, connection failures and TLS', () => {
     });
     const creds = new MemoryCredentials();
     creds.apps.set('a1', { id: 'a1', name: 'A1', email: { from: 'a1@herald.example', smtpUrl: `smtp://herald:secret@127.0.0.1:${sink.port}` } });
-    const channel = createEmailChannel(deps(creds));
+    const channel = trackingProblems(createEmailChannel(deps(creds)), creds);
     try {
       const verdict = await channel.send(job({ appId: 'a1' }));
       assert.equal(verdict.status, 'failed');

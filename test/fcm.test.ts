@@ -5,6 +5,7 @@ import type { AppChannel, AppCredentials, AppCredentialStore } from '../src/apps
 import type { DeliveryJob, NotificationContent } from '../src/channels/types.ts';
 import { FcmChannel, FcmSender, validatePushDevice } from '../src/channels/fcm/index.ts';
 import { FakeFcmServer } from './fakes/fcm-server.ts';
+import { trackingProblems } from './helpers/app-problems.ts';
 
 /** Contract test of the FCM channel against the fake FCM (OAuth token endpoint + HTTP v1 over HTTP/2 TLS). */
 
@@ -45,9 +46,9 @@ before(async () => {
   store = new MemoryCredentials();
   store.apps.set('default', { id: 'default', name: 'default', fcm: { serviceAccount: fake.account, url: fake.url, validateTokens: true } });
   store.apps.set('bare', { id: 'bare', name: 'bare' });
-  channel = new FcmChannel(
-    { credentials: store, log: createLogger('silent') },
-    { ca: fake.certificate.ca, maxSessions: 3, now: () => Date.now() + clock },
+  channel = trackingProblems(
+    new FcmChannel({ credentials: store, log: createLogger('silent') }, { ca: fake.certificate.ca, maxSessions: 3, now: () => Date.now() + clock }),
+    store,
   );
 });
 
@@ -172,7 +173,7 @@ test('a service account the token endpoint refuses is an app problem', async () 
   other.refuseGrants = true;
   const creds = new MemoryCredentials();
   creds.apps.set('default', { id: 'default', name: 'd', fcm: { serviceAccount: other.account, url: other.url } });
-  const ch = new FcmChannel({ credentials: creds, log: createLogger('silent') }, { ca: other.certificate.ca });
+  const ch = trackingProblems(new FcmChannel({ credentials: creds, log: createLogger('silent') }, { ca: other.certificate.ca }), creds);
   try {
     const verdict = await ch.send(job('tok'));
     assert.equal(verdict.status, 'failed');

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { ROOT } from './helpers/engine.ts';
 import { createHarness } from './helpers/app.ts';
-import { INBOX_CHANNEL } from '../src/dispatch/wakeup.ts';
+import { INBOX_CHANNEL } from '../src/db/wakeup.ts';
 
 test('clients that leave the inbox stream while it is being set up leave nothing running', async () => {
   const child = spawn(process.execPath, [path.join(ROOT, 'test/helpers/stream-leave-child.ts')], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });

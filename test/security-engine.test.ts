@@ -18,12 +18,12 @@ import { WebPushChannel, generateVapidKeys } from '../src/channels/webpush/index
 import { createInboxChannel } from '../src/channels/inbox/index.ts';
 import type { Channel, DeliveryJob, Provider } from '../src/channels/types.ts';
 import { OutboundPolicy } from '../src/outbound/index.ts';
-import { claimDue, recordOutcomes } from '../src/dispatch/store.ts';
+import { claimDue, recordOutcomes } from '../src/dispatch/repository.ts';
 import { DeliveryWorker } from '../src/dispatch/worker.ts';
 import { engineMetrics } from '../src/dispatch/metrics.ts';
 import { createPool } from '../src/db/pool.ts';
 import { NatsBroker } from '../src/brokers/index.ts';
-import { DispatchPublisher, DispatchWorker } from '../src/brokers/dispatch/index.ts';
+import { DispatchPublisher, DispatchWorker } from '../src/dispatch/broker/index.ts';
 
 const VAPID = generateVapidKeys();
 const LIVENESS_LOCK_CLASS = 7_310_003;

@@ -5,10 +5,15 @@ import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
-import { ApiKeyVerifier } from '../auth/api-keys.ts';
+import { ApiKeyVerifier } from '../auth/key-verifier.ts';
+import { Listener } from '../db/listener.ts';
+import { RateLimiter } from '../limits/index.ts';
+import { withActorScope, setActor } from '../events/actor.ts';
+import { registerAppLimits } from './plugins/app-limits.ts';
+import { registerOpsAccess } from './plugins/ops-access.ts';
 import { UserTokenVerifier } from '../auth/user-tokens.ts';
 import { registerErrorHandling, errorBody } from './plugins/errors.ts';
-import { registerAuth } from './plugins/auth.ts';
+import { registerAuth, callerKey } from './plugins/auth.ts';
 import { registerCors } from './plugins/cors.ts';
 import { registerIdempotency } from './plugins/idempotency.ts';
 import { registerHttpMetrics } from './plugins/metrics.ts';
@@ -71,16 +76,37 @@ export async function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}
   );
 
   registerErrorHandling(app);
+  registerOpsAccess(app, { serveHere: ctx.config.ops.port === undefined, token: ctx.config.ops.token });
   registerJsonBody(app, ctx.config.http.maxJsonDepth);
   // Security headers on every response (nosniff, frame denial, HSTS, a strict CSP: the API
   // serves JSON, and the Swagger UI's own assets get their CSP from swagger-ui's staticCSP).
   await app.register(helmet, { global: true });
   await registerCors(app, ctx.config.corsOrigins);
+  // Every request runs in its own actor scope: the events it writes record who acted.
+  app.addHook('onRequest', (_request, _reply, done) => withActorScope(done));
+  const apiKeys = new ApiKeyVerifier(ctx.pool);
+  // Key changes (a revocation) reach every API process at once through NOTIFY.
+  const listener = new Listener(ctx.pool, ctx.log);
+  await apiKeys.follow(listener);
+  // This process forgets a key it revoked itself before answering (others hear the NOTIFY).
+  app.decorate('keyRevoked', (id: string) => apiKeys.forget(id));
+  app.addHook('onClose', async () => listener.close());
+  const { windowSeconds, perKey, perUser, authFailures } = ctx.config.rateLimit;
   registerAuth(app, {
-    apiKeys: new ApiKeyVerifier(ctx.pool),
+    apiKeys,
     userTokens: new UserTokenVerifier({ secret: ctx.config.userJwtSecret, jwksUrl: ctx.config.userJwksUrl, ...ctx.config.userJwt }),
     trustGatewayHeaders: ctx.config.trustGatewayHeaders,
+    limiter: new RateLimiter(ctx.pool, ctx.log),
+    limits: {
+      perKey: { limit: perKey, windowSeconds },
+      perUser: { limit: perUser, windowSeconds },
+      authFailures: { limit: authFailures, windowSeconds },
+    },
   });
+  app.addHook('onRequest', async (request) => {
+    if (request.caller) setActor(callerKey(request.caller));
+  });
+  registerAppLimits(app, ctx.pool);
   registerIdempotency(app, ctx.pool);
   registerHttpMetrics(app, ctx.metrics);
 

@@ -184,6 +184,7 @@ export const AppBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
     defaultLocale: Type.Optional(Type.String({ minLength: 1, maxLength: 35, description: 'BCP 47 tag templates fall back to (default en)' })),
+    retentionDays: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 36500, description: 'days finished notifications, inbox items and events of this app are kept; null or absent: HERALD_RETENTION_DAYS' }))),
     apns: Type.Optional(
       Type.Object(
         {
@@ -241,6 +242,7 @@ export const AppView = Type.Object({
   channels: Type.Record(Type.String(), Type.Unknown(), { description: 'configured channels with key ids, bundle id, environment: never secrets' }),
   status: Type.Record(Type.String(), Type.Object({ problem: Type.String(), at: Type.String() }), { description: 'credential problems providers reported, per channel' }),
   defaultLocale: Type.String({ description: 'the locale templates fall back to' }),
+  retentionDays: Nullable(Type.Integer({ description: 'days this app keeps finished notifications, inbox items and events; null: the operator default' })),
   createdAt: Nullable(DateTime),
   updatedAt: Nullable(DateTime),
 });

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { KeyService } from '../auth/key-service.ts';
 import type { Context } from '../core/context.ts';
 import type { Health } from '../health/index.ts';
 import type { UserService } from '../users/index.ts';
@@ -25,6 +26,7 @@ export interface ApiServices {
   readonly notifications: NotificationService;
   readonly inbox: InboxService;
   readonly templates: TemplateService;
+  readonly keys: KeyService;
 }
 
 /** What every route module is registered with (kept apart from app.ts so routes do not import it). */

@@ -81,3 +81,13 @@ export async function findDefaultLocale(db: Queryable, id: string): Promise<stri
 export async function setDefaultLocale(db: Queryable, id: string, locale: string): Promise<void> {
   await db.query(`UPDATE apps SET default_locale = $2 WHERE id = $1`, [id, locale]);
 }
+
+/** How many days the app keeps finished notifications, inbox items and events; null: HERALD_RETENTION_DAYS. */
+export async function findRetentionDays(db: Queryable, id: string): Promise<number | null> {
+  const { rows } = await db.query<{ retention_days: number | null }>(`SELECT retention_days FROM apps WHERE id = $1`, [id]);
+  return rows[0]?.retention_days ?? null;
+}
+
+export async function setRetentionDays(db: Queryable, id: string, days: number | null): Promise<void> {
+  await db.query(`UPDATE apps SET retention_days = $2 WHERE id = $1`, [id, days]);
+}

@@ -3,7 +3,7 @@ import { withTransaction } from '../db/pool.ts';
 import { notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
 import type { Keyring } from '../core/keyring.ts';
-import { findApp, findDefaultLocale, setDefaultLocale, upsertApp } from './repository.ts';
+import { findApp, findDefaultLocale, findRetentionDays, setDefaultLocale, setRetentionDays, upsertApp } from './repository.ts';
 import { canonicalLocale } from '../core/locale.ts';
 import { toCredentials, summarise, type AppInput } from './validate.ts';
 import type { CredentialStore } from './credentials.ts';
@@ -17,6 +17,8 @@ export interface AppView {
   readonly status: Record<string, { problem: string; at: string }>;
   /** Templates fall back to it (docs/templates.md); default `en`. */
   readonly defaultLocale: string;
+  /** Days finished notifications, inbox items and events are kept; null: the operator's HERALD_RETENTION_DAYS. */
+  readonly retentionDays: number | null;
   readonly createdAt: Date | null;
   readonly updatedAt: Date | null;
 }
@@ -47,6 +49,7 @@ export class AppService {
     const result = await withTransaction(this.#pool, async (client) => {
       const r = await upsertApp(client, appId, input.name, settings, this.#keyring.seal(JSON.stringify(secret), appId));
       await setDefaultLocale(client, appId, defaultLocale);
+      await setRetentionDays(client, appId, input.retentionDays ?? null);
       await appendEvent(client, { userId: null, type: 'app:updated', itemType: 'app', itemId: appId, data: { channels: Object.keys(settings), created: r.created } });
       return r;
     });
@@ -55,7 +58,12 @@ export class AppService {
   }
 
   async get(appId: string): Promise<AppView> {
-    const [row, credentials, defaultLocale] = await Promise.all([findApp(this.#pool, appId), this.#credentials.load(appId), findDefaultLocale(this.#pool, appId)]);
+    const [row, credentials, defaultLocale, retentionDays] = await Promise.all([
+      findApp(this.#pool, appId),
+      this.#credentials.load(appId),
+      findDefaultLocale(this.#pool, appId),
+      findRetentionDays(this.#pool, appId),
+    ]);
     if (!credentials) throw notFound('app', appId);
     return {
       id: appId,
@@ -63,6 +71,7 @@ export class AppService {
       channels: summarise(credentials),
       status: row?.status ?? {},
       defaultLocale: defaultLocale ?? 'en',
+      retentionDays,
       createdAt: row?.createdAt ?? null,
       updatedAt: row?.updatedAt ?? null,
     };

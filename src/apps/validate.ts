@@ -8,6 +8,8 @@ export interface AppInput {
   readonly name: string;
   /** BCP 47 tag templates fall back to (default `en`). */
   readonly defaultLocale?: string | undefined;
+  /** Days finished notifications, inbox items and events are kept (docs/privacy.md); null/absent: HERALD_RETENTION_DAYS. */
+  readonly retentionDays?: number | null | undefined;
   readonly apns?: {
     readonly bundleId: string;
     readonly environment?: 'production' | 'development' | undefined;

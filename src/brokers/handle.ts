@@ -1,6 +1,6 @@
 import type { Logger } from '../log/index.ts';
 import { coerceError } from '../log/index.ts';
-import type { BrokerMessage, MessageHandler, SubscribeOptions } from './types.ts';
+import type { BrokerMessage, MessageHandler, SubscribeOptions } from '../core/broker.ts';
 
 export const DEFAULTS = {
   maxInFlight: 32,

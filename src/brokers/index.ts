@@ -4,12 +4,12 @@
  */
 import type { Config, BrokerName, IngestSource } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
-import type { Broker } from './types.ts';
+import type { Broker } from '../core/broker.ts';
 import { NatsBroker } from './nats/index.ts';
 import { PubSubBroker } from './pubsub/index.ts';
 import { SnsSqsBroker } from './sns-sqs/index.ts';
 
-export * from './types.ts';
+export * from '../core/broker.ts';
 export { NatsBroker, natsName } from './nats/index.ts';
 export { PubSubBroker } from './pubsub/index.ts';
 export { SnsSqsBroker } from './sns-sqs/index.ts';

@@ -4,7 +4,9 @@ import { loadConfig, ConfigError, redactedEnvironment, ROLE_NAMES, type Config, 
 import { createLogger, type Logger } from '../log/index.ts';
 import { startHerald, openDatabase } from '../runtime/index.ts';
 import { migrate } from '../db/migrate.ts';
-import { createApiKey, listApiKeys, revokeApiKey } from '../auth/api-keys.ts';
+import { createApiKey, listApiKeys, revokeApiKey, type NewKey } from '../auth/api-keys.ts';
+import { KEY_SCOPES, isKeyScope, type KeyScope } from '../auth/scopes.ts';
+import { isAppId } from '../apps/id.ts';
 import { DataDirInUseError } from '../db/embedded.ts';
 
 const USAGE = `herald — self-hosted notification delivery
@@ -23,7 +25,8 @@ Roles (run until SIGTERM/SIGINT):
 
 Administration:
   migrate                   apply database migrations and exit
-  keys create [--name N]    create an API key and print it (once)
+  keys create [--name N] [--scopes a,b] [--app APP] [--expires 90d|ISO time]
+                            create an API key and print it (once); default scope admin
   keys list                 list API keys (ids and prefixes, never keys)
   keys revoke <id>          revoke an API key
   config                    print the configuration as parsed, secrets redacted
@@ -149,23 +152,59 @@ async function keys(config: Config, log: Logger, args: readonly string[]): Promi
   try {
     await migrate(db.pool);
     if (sub === 'create') {
-      const { values } = parseArgs({ args: rest, options: { name: { type: 'string', default: 'cli' } } });
-      const { key, record } = await createApiKey(db.pool, values.name ?? 'cli');
+      const { values } = parseArgs({
+        args: rest,
+        options: { name: { type: 'string', default: 'cli' }, scopes: { type: 'string' }, app: { type: 'string', multiple: true }, expires: { type: 'string' } },
+      });
+      const spec = keySpec(values);
+      if (typeof spec === 'string') {
+        console.error(`herald keys create: ${spec}`);
+        process.exitCode = 2;
+        return;
+      }
+      const { key, record } = await createApiKey(db.pool, spec);
       console.log(key);
-      console.error(`created API key ${record.id} (${record.name}); it is shown only this once`);
+      const limits = `${record.scopes.join(',')}${record.appIds ? `; apps ${record.appIds.join(',')}` : ''}${record.expiresAt ? `; expires ${record.expiresAt.toISOString()}` : ''}`;
+      console.error(`created API key ${record.id} (${record.name}: ${limits}); it is shown only this once`);
     } else if (sub === 'list') {
-      for (const k of await listApiKeys(db.pool)) console.log(`${k.id}\t${k.prefix}…\t${k.name}\t${k.createdAt.toISOString()}`);
+      for (const k of await listApiKeys(db.pool)) {
+        console.log([k.id, `${k.prefix}…`, k.name, k.scopes.join(','), k.appIds?.join(',') ?? '*', k.expiresAt?.toISOString() ?? '-', k.createdAt.toISOString()].join('\t'));
+      }
     } else if (sub === 'revoke' && rest[0]) {
       const ok = await revokeApiKey(db.pool, rest[0]);
       console.log(ok ? `revoked ${rest[0]}` : `no active key ${rest[0]}`);
       if (!ok) process.exitCode = 1;
     } else {
-      console.error('usage: herald keys create [--name NAME] | keys list | keys revoke <id>');
+      console.error('usage: herald keys create [--name NAME] [--scopes a,b] [--app APP]... [--expires ISO-TIME|30d] | keys list | keys revoke <id>');
       process.exitCode = 2;
     }
   } finally {
     await db.close();
   }
+}
+
+/**
+ * `--scopes notifications:write,users:read` (default admin), `--app shop` (repeat or comma-separate
+ * for several), `--expires 2027-01-01T00:00:00Z` or a lifetime (`90d`, `12h`). A string is the
+ * problem with them.
+ */
+export function keySpec(values: { name?: string; scopes?: string; app?: string[]; expires?: string }, now = new Date()): NewKey | string {
+  const scopes = (values.scopes ?? 'admin').split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = scopes.filter((s) => !isKeyScope(s));
+  if (unknown.length || scopes.length === 0) return `unknown scope ${unknown.join(', ') || '(none)'}; known: ${KEY_SCOPES.join(', ')}`;
+  const appIds = values.app?.flatMap((a) => a.split(',')).map((a) => a.trim()).filter(Boolean);
+  const badApp = appIds?.find((a) => !isAppId(a));
+  if (badApp !== undefined) return `"${badApp}" is not an app id`;
+  let expiresAt: Date | null = null;
+  if (values.expires !== undefined) {
+    const lifetime = /^(\d{1,6})([dhm])$/.exec(values.expires);
+    expiresAt = lifetime
+      ? new Date(now.getTime() + Number(lifetime[1]) * { d: 86_400_000, h: 3_600_000, m: 60_000 }[lifetime[2] as 'd' | 'h' | 'm'])
+      : new Date(values.expires);
+    if (Number.isNaN(expiresAt.getTime())) return `--expires "${values.expires}" is neither a time (ISO 8601) nor a lifetime like 90d`;
+    if (expiresAt.getTime() <= now.getTime()) return `--expires ${expiresAt.toISOString()} is in the past`;
+  }
+  return { name: values.name ?? 'cli', scopes: scopes as KeyScope[], appIds: appIds?.length ? appIds : null, expiresAt };
 }
 
 export { ROLE_NAMES };

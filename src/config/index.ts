@@ -29,6 +29,19 @@ export interface Config {
     readonly appClaim: string;
   };
   readonly sseMaxStreamsPerUser: number;
+  /** Requests per window (0: no limit); see src/limits/. */
+  readonly rateLimit: {
+    readonly windowSeconds: number;
+    readonly perKey: number;
+    readonly perUser: number;
+    readonly authFailures: number;
+  };
+  /** Where /metrics, /openapi.json and /docs are served (undefined: HERALD_PORT) and the token they want. */
+  readonly ops: { readonly port: number | undefined; readonly token: string | undefined };
+  /** The scheduler's retention pass (src/retention/). */
+  readonly retention: { readonly days: number; readonly intervalSeconds: number; readonly batch: number };
+  /** What one user may own (0: no limit). */
+  readonly userCaps: { readonly devices: number; readonly reminders: number; readonly topics: number };
   readonly trustGatewayHeaders: boolean;
   readonly maxBodyBytes: number;
   /** Browser origins allowed to call /v1/me/... (CORS); empty = none, `*` = any. */
@@ -208,6 +221,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       appClaim: s('HERALD_USER_JWT_APP_CLAIM') ?? 'app',
     },
     sseMaxStreamsPerUser: n('HERALD_SSE_MAX_STREAMS_PER_USER'),
+    rateLimit: {
+      windowSeconds: n('HERALD_RATE_LIMIT_WINDOW_SECONDS'),
+      perKey: n('HERALD_RATE_LIMIT_PER_KEY'),
+      perUser: n('HERALD_RATE_LIMIT_PER_USER'),
+      authFailures: n('HERALD_RATE_LIMIT_AUTH_FAILURES'),
+    },
+    ops: { port: v.get('HERALD_OPS_PORT') === undefined ? undefined : n('HERALD_OPS_PORT'), token: s('HERALD_OPS_TOKEN') },
+    retention: { days: n('HERALD_RETENTION_DAYS'), intervalSeconds: n('HERALD_RETENTION_INTERVAL_SECONDS'), batch: n('HERALD_RETENTION_BATCH') },
+    userCaps: { devices: n('HERALD_USER_MAX_DEVICES'), reminders: n('HERALD_USER_MAX_REMINDERS'), topics: n('HERALD_USER_MAX_TOPICS') },
     trustGatewayHeaders: b('HERALD_TRUST_GATEWAY_HEADERS'),
     maxBodyBytes: n('HERALD_MAX_BODY_BYTES'),
     corsOrigins: (v.get('HERALD_CORS_ORIGINS') as readonly string[] | undefined) ?? [],

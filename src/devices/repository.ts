@@ -124,3 +124,15 @@ export async function deleteDevice(db: Queryable, userId: string, id: string): P
   const { rows } = await db.query<DeviceRecord>(`DELETE FROM devices WHERE id = $1 AND user_id = $2 RETURNING ${COLUMNS}`, [id, userId]);
   return rows[0] ? toDevice(rows[0]) : undefined;
 }
+
+/** Devices a provider said are gone: marked invalid (once). Returns those that were active. */
+export async function markDevicesInvalid(db: Queryable, devices: ReadonlyArray<{ deviceId: string; reason: string }>): Promise<Array<{ id: string; user_id: string; invalid_reason: string }>> {
+  const { rows } = await db.query<{ id: string; user_id: string; invalid_reason: string }>(
+    `UPDATE devices d SET status = 'invalid', invalid_reason = v.reason, invalidated_at = now(), updated_at = now()
+       FROM unnest($1::text[], $2::text[]) AS v(id, reason)
+      WHERE d.id = v.id AND d.status = 'active'
+      RETURNING d.id, d.user_id, d.invalid_reason`,
+    [devices.map((d) => d.deviceId), devices.map((d) => d.reason)],
+  );
+  return rows;
+}

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Pool } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
+import { ensureRoomFor } from '../users/caps.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
@@ -102,11 +103,14 @@ export class DeviceService {
   readonly #hooks: () => DomainHooks;
   readonly #outbound: OutboundPolicy;
 
-  /** `outbound`: where a web device's endpoint may point (default: no exceptions). */
-  constructor(pool: Pool, hooks: () => DomainHooks, outbound: OutboundPolicy = new OutboundPolicy()) {
+  readonly #maxPerUser: number;
+
+  /** `outbound`: where a web device's endpoint may point (default: no exceptions); `maxPerUser`: devices one user may have (0: any number). */
+  constructor(pool: Pool, hooks: () => DomainHooks, outbound: OutboundPolicy = new OutboundPolicy(), maxPerUser = 0) {
     this.#pool = pool;
     this.#hooks = hooks;
     this.#outbound = outbound;
+    this.#maxPerUser = maxPerUser;
   }
 
   /**
@@ -151,6 +155,7 @@ export class DeviceService {
           }
           return { device, created: moved };
         }
+        await ensureRoomFor(client, userId, 'devices', this.#maxPerUser);
         const device = await insertDevice(client, { id: uuidv7(), userId, appId, platform: input.platform, token, subscription, name, environment });
         if (device) {
           await hooks.deviceRegistered(client, hookRow(device));

@@ -1,6 +1,6 @@
 import type { Verdict } from '../channels/types.ts';
 import { clampRetryAfter } from '../channels/retry-after.ts';
-import type { ClaimedDelivery, Outcome } from './store.ts';
+import type { ClaimedDelivery, Outcome } from './repository.ts';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 
 /**
@@ -31,4 +31,14 @@ export function outcomeOf(job: ClaimedDelivery, verdict: Verdict, maxAttempts: n
       return { id: job.id, kind: 'retry', error: verdict.error, detail: verdict.detail, delayMs };
     }
   }
+}
+
+/**
+ * The checks before sending: a delivery whose notification was cancelled or whose device is gone
+ * is cancelled; one whose time to live has passed (at `now`, epoch ms) is expired. Undefined: send it.
+ */
+export function skipOutcome(job: ClaimedDelivery, now: number): Outcome | undefined {
+  if (job.skipReason) return { id: job.id, kind: 'cancelled', error: job.skipReason };
+  if (job.expiresAt && job.expiresAt.getTime() <= now) return { id: job.id, kind: 'expired', error: 'its time to live passed before it could be sent' };
+  return undefined;
 }

@@ -1,5 +1,5 @@
 import type { Pool } from '../db/pool.ts';
-import { listUserEvents, type StoredEvent } from './repository.ts';
+import { listAuditEvents, listUserEvents, type AuditEvent, type StoredEvent } from './repository.ts';
 
 /** The user's event history, paged by cursor: `next` is given when more may follow. */
 export class EventService {
@@ -12,5 +12,12 @@ export class EventService {
     const items = await listUserEvents(this.#pool, userId, after, limit);
     const last = items.at(-1);
     return items.length === limit && last ? { items, next: last.id } : { items };
+  }
+
+  /** Administrative actions with their actors (GET /v1/audit). */
+  async audit(filter: { after?: string | undefined; limit: number; actor?: string | undefined; itemType?: string | undefined }): Promise<{ items: AuditEvent[]; next?: string }> {
+    const items = await listAuditEvents(this.#pool, filter);
+    const last = items.at(-1);
+    return items.length === filter.limit && last ? { items, next: last.id } : { items };
   }
 }

@@ -1,7 +1,7 @@
 import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../log/index.ts';
 import { Listener } from '../db/listener.ts';
-import { INBOX_CHANNEL } from '../dispatch/wakeup.ts';
+import { INBOX_CHANNEL } from '../db/wakeup.ts';
 import { toItem, type InboxItem, type InboxRow } from './items.ts';
 
 /** Node fires a setTimeout at once when its delay is over 2^31 − 1 ms (~24.8 days): longer waits are chained. */

@@ -1,4 +1,4 @@
-import type { DeliveryRow, NotificationRow } from './store.ts';
+import type { DeliveryRow, NotificationRow } from './repository.ts';
 
 /**
  * A notification's status, derived from its deliveries (the work queue is the truth; keeping a

@@ -1,13 +1,14 @@
 import { Counter, type Registry } from 'prom-client';
 import type { Pool } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
-import { Listener } from '../db/listener.ts';
+import { WakeLoop, type Next } from '../db/wake-loop.ts';
 import type { Logger } from '../log/index.ts';
 import { coerceError } from '../log/index.ts';
 import type { Broker } from '../brokers/index.ts';
-import { claimEvents, markPublished, type OutboxEvent } from './store.ts';
+import { claimEvents, markPublished, type OutboxEvent } from './repository.ts';
 
-export const EVENTS_CHANNEL = 'herald_events';
+import { EVENTS_CHANNEL } from '../db/wakeup.ts';
+export { EVENTS_CHANNEL };
 
 export interface RelayOptions {
   readonly pool: Pool;
@@ -59,14 +60,9 @@ export function eventMessage(e: OutboxEvent): { body: string; attributes: Record
  */
 export class EventRelay {
   readonly #o: Required<Omit<RelayOptions, 'metrics'>>;
-  readonly #listener: Listener;
+  readonly #loop: WakeLoop;
   readonly #published: Counter | undefined;
   readonly #failed: Counter | undefined;
-  #running = false;
-  #loop: Promise<void> | undefined;
-  #sleeper: (() => void) | undefined;
-  #pending = false;
-  #timer: NodeJS.Timeout | undefined;
   #failures = 0;
   /** When publishing started failing, and when that was last logged. */
   #downSince: number | undefined;
@@ -74,51 +70,43 @@ export class EventRelay {
 
   constructor(options: RelayOptions) {
     this.#o = { batchSize: 500, pollIntervalMs: 1000, concurrency: 64, maxBackoffMs: 1000, ...options };
-    this.#listener = new Listener(options.pool, options.log);
+    this.#loop = new WakeLoop({
+      pool: options.pool,
+      log: options.log,
+      channel: EVENTS_CHANNEL,
+      maxSleepMs: Math.max(this.#o.pollIntervalMs, this.#o.maxBackoffMs),
+      errorMessage: 'event relay round failed; retrying',
+      round: () => this.#round(),
+    });
     if (options.metrics) {
       this.#published = new Counter({ name: 'herald_relay_events_published_total', help: 'Outbox events published to the events topic', registers: [options.metrics] });
       this.#failed = new Counter({ name: 'herald_relay_publish_failures_total', help: 'Failed publishes of outbox events (retried)', registers: [options.metrics] });
     }
   }
 
-  async start(): Promise<void> {
-    this.#running = true;
-    this.#listener.onReconnect(() => this.poke());
-    await this.#listener.listen(EVENTS_CHANNEL, () => this.poke());
-    this.#loop = this.#run();
+  start(): Promise<void> {
+    return this.#loop.start();
   }
 
-  /** Run a round now (NOTIFY, tests). */
+  /** Run a round now (NOTIFY, tests). While backing off, only the timer wakes: NOTIFY must not hammer a broker that is down. */
   poke(): void {
-    this.#pending = true;
-    // While backing off, NOTIFY must not hammer a broker that is down: only the timer wakes.
-    if (this.#failures === 0) this.#sleeper?.();
+    this.#loop.poke();
   }
 
-  async #run(): Promise<void> {
-    while (this.#running) {
-      this.#pending = false;
-      let full = false;
-      try {
-        const result = await this.runOnce();
-        full = result.claimed >= this.#o.batchSize && result.failed === 0;
-        if (result.failed > 0) this.#failures++;
-        else this.#recovered();
-      } catch (err) {
-        this.#failures++;
-        this.#o.log.warn({ err: coerceError(err) }, 'event relay round failed; retrying');
-      }
-      if (!this.#running) break;
-      if (full && this.#failures === 0) continue;
-      const wait = this.#failures > 0 ? Math.min(this.#o.maxBackoffMs, 250 * 2 ** Math.min(this.#failures, 10)) : this.#o.pollIntervalMs;
-      if (this.#pending && this.#failures === 0) continue;
-      await new Promise<void>((resolve) => {
-        this.#sleeper = resolve;
-        this.#timer = setTimeout(resolve, wait);
-      });
-      clearTimeout(this.#timer);
-      this.#sleeper = undefined;
+  async #round(): Promise<Next> {
+    let full = false;
+    try {
+      const result = await this.runOnce();
+      full = result.claimed >= this.#o.batchSize && result.failed === 0;
+      if (result.failed > 0) this.#failures++;
+      else this.#recovered();
+    } catch (err) {
+      this.#failures++;
+      this.#o.log.warn({ err: coerceError(err) }, 'event relay round failed; retrying');
     }
+    if (this.#failures > 0) return { until: Date.now() + Math.min(this.#o.maxBackoffMs, 250 * 2 ** Math.min(this.#failures, 10)), deaf: true };
+    if (full) return 'again';
+    return { until: Date.now() + this.#o.pollIntervalMs };
   }
 
   /** One claim–publish–mark round. Returns how many were claimed, published and failed. */
@@ -197,11 +185,7 @@ export class EventRelay {
     return done;
   }
 
-  async stop(): Promise<void> {
-    this.#running = false;
-    clearTimeout(this.#timer);
-    this.#sleeper?.();
-    await this.#loop;
-    await this.#listener.close();
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 }

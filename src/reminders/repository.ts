@@ -1,5 +1,7 @@
 import type { Queryable } from '../db/pool.ts';
 import type { ReminderRow } from '../core/hooks.ts';
+import { EVENT_INSERT } from '../events/outbox.ts';
+import type { EventType } from '../events/types.ts';
 
 /** The reminders table: every query on it lives here. */
 export interface Reminder extends ReminderRow {
@@ -54,7 +56,7 @@ const values = (v: ReminderValues) => [v.appId, v.date, v.title, v.message, v.ur
 
 /** An event row written by the same statement as the change (the outbox of src/events/outbox.ts, inlined to save a round trip). */
 export interface InlineEvent {
-  readonly type: string;
+  readonly type: Extract<EventType, `reminder:${string}`>;
   readonly data: unknown;
 }
 
@@ -69,7 +71,7 @@ export async function insertReminder(db: Queryable, id: string, userId: string, 
      r AS (
        INSERT INTO reminders (id, user_id, app_id, date, title, message, url, notify_offset, channels, recurrence, timezone, next_fire_at, template)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb) RETURNING ${COLUMNS}),
-     e AS (INSERT INTO events (user_id, type, item_type, item_id, data) SELECT user_id, $14, 'reminder', id, $15::jsonb FROM r)
+     e AS (${EVENT_INSERT} SELECT user_id, $14, 'reminder', id, $15::jsonb FROM r)
      SELECT * FROM r`,
     [id, userId, ...values(v), event.type, JSON.stringify(event.data ?? {})],
   );
@@ -83,7 +85,7 @@ export async function updateReminder(db: Queryable, id: string, v: ReminderValue
        UPDATE reminders SET app_id = $2, date = $3, title = $4, message = $5, url = $6, notify_offset = $7, channels = $8,
          recurrence = $9, timezone = $10, next_fire_at = $11, template = $12::jsonb, updated_at = now()
        WHERE id = $1 RETURNING ${COLUMNS}),
-     e AS (INSERT INTO events (user_id, type, item_type, item_id, data) SELECT user_id, $13, 'reminder', id, $14::jsonb FROM r)
+     e AS (${EVENT_INSERT} SELECT user_id, $13, 'reminder', id, $14::jsonb FROM r)
      SELECT * FROM r`,
     [id, ...values(v), event.type, JSON.stringify(event.data ?? {})],
   );

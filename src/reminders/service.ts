@@ -1,5 +1,6 @@
 import type { Pool, Queryable } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
+import { ensureRoomFor } from '../users/caps.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
@@ -80,11 +81,15 @@ export class ReminderService {
   readonly #recurrences: RecurrenceEvaluator;
   readonly #now: () => Date;
 
-  constructor(pool: Pool, hooks: () => DomainHooks, recurrences: RecurrenceEvaluator, now: () => Date = () => new Date()) {
+  readonly #maxPerUser: number;
+
+  /** `maxPerUser`: reminders one user may have (0: any number). */
+  constructor(pool: Pool, hooks: () => DomainHooks, recurrences: RecurrenceEvaluator, now: () => Date = () => new Date(), maxPerUser = 0) {
     this.#pool = pool;
     this.#hooks = hooks;
     this.#recurrences = recurrences;
     this.#now = now;
+    this.#maxPerUser = maxPerUser;
   }
 
   /** Merge, validate and schedule: the values to store. Runs outside any transaction. */
@@ -165,6 +170,7 @@ export class ReminderService {
     const values = await this.#resolve(this.#pool, userId, input, undefined);
     return withTransaction(this.#pool, async (client) => {
       if (email !== undefined) await ensureUser(client, userId, email);
+      await ensureRoomFor(client, userId, 'reminders', this.#maxPerUser);
       const reminder = await insertReminder(client, uuidv7(), userId, values, { type: 'reminder:created', data: eventData(values) });
       await this.#hooks().reminderSaved(client, reminder);
       return reminder;

@@ -13,8 +13,9 @@ import { engineHooks } from '../scheduler/hooks.ts';
 import { validatePushDevice } from '../channels/fcm/validate.ts';
 import { FcmSender } from '../channels/fcm/sender.ts';
 import { engineMetrics } from '../dispatch/metrics.ts';
-import { backlog } from '../dispatch/store.ts';
+import { backlog } from '../dispatch/repository.ts';
 import { OutboundPolicy } from '../outbound/index.ts';
+import { KeyService } from '../auth/key-service.ts';
 
 /**
  * The domain services, built once per process from the context and handed to the API and the
@@ -36,6 +37,8 @@ export interface Services {
   readonly notifications: NotificationService;
   readonly inbox: InboxService;
   readonly templates: TemplateService;
+  /** API keys made through /v1/keys (scopes, apps, expiry). */
+  readonly keys: KeyService;
   /** Close what the services hold open (inbox streams, the FCM connections of token checks). */
   close(): Promise<void>;
 }
@@ -64,8 +67,8 @@ export function buildServices(ctx: Context, options: ServiceOptions = {}): Servi
     health: new Health(),
     hooks: engine,
     users: new UserService(ctx.pool, hooks),
-    devices: new DeviceService(ctx.pool, hooks, outbound),
-    reminders: new ReminderService(ctx.pool, hooks, recurrences),
+    devices: new DeviceService(ctx.pool, hooks, outbound, ctx.config.userCaps.devices),
+    reminders: new ReminderService(ctx.pool, hooks, recurrences, undefined, ctx.config.userCaps.reminders),
     recurrences,
     apps: new AppService(ctx.pool, ctx.keyring, credentials, outbound),
     events: new EventService(ctx.pool),
@@ -76,6 +79,7 @@ export function buildServices(ctx: Context, options: ServiceOptions = {}): Servi
       await Promise.allSettled([services.inbox.close(), fcmChecks.close(), recurrences.close()]);
     },
     templates: new TemplateService(ctx.pool),
+    keys: new KeyService(ctx.pool),
   };
   const metrics = engineMetrics(ctx.metrics);
   services.health.addGauges('deliveries', async () => {

@@ -3,8 +3,8 @@ import type { DomainHooks, ReminderRow } from '../core/hooks.ts';
 import { appendEvents } from '../events/outbox.ts';
 import type { ChannelName } from '../channels/types.ts';
 import { createInTransaction } from '../notifications/service.ts';
-import { cancelPendingWhere, fanOutDevice } from '../notifications/store.ts';
-import { notifyDeliveriesDue, notifyRemindersDue } from '../dispatch/wakeup.ts';
+import { cancelPendingWhere, cancelReminderOccurrences, fanOutDevice } from '../notifications/repository.ts';
+import { notifyDeliveriesDue, notifyRemindersDue } from '../db/wakeup.ts';
 
 /**
  * What the engine does inside the domain services' transactions (replacing the old NestJS
@@ -35,18 +35,8 @@ export async function scheduleReminderOccurrence(client: Queryable, r: ReminderR
 
 /** Cancel the reminder's notifications that have not come due yet. */
 async function cancelFutureOccurrences(client: Queryable, reminderId: string): Promise<void> {
-  const { rows } = await client.query<{ id: string; user_ids: string[] }>(
-    `UPDATE notifications SET cancelled_at = now()
-      WHERE reminder_id = $1 AND cancelled_at IS NULL AND send_at > now()
-      RETURNING id, user_ids`,
-    [reminderId],
-  );
-  if (rows.length === 0) return;
-  await client.query(
-    `UPDATE deliveries SET status = 'cancelled', updated_at = now() WHERE notification_id = ANY ($1::text[]) AND status = 'pending'`,
-    [rows.map((r) => r.id)],
-  );
-  await appendEvents(client, rows.flatMap((n) => n.user_ids.map((u) => ({ userId: u, type: 'notification:cancelled', itemType: 'notification', itemId: n.id, data: { reminderId } }))));
+  const cancelled = await cancelReminderOccurrences(client, reminderId);
+  await appendEvents(client, cancelled.flatMap((n) => n.userIds.map((u) => ({ userId: u, type: 'notification:cancelled' as const, itemType: 'notification' as const, itemId: n.id, data: { reminderId } }))));
 }
 
 export function engineHooks(base: Partial<DomainHooks> = {}): DomainHooks {

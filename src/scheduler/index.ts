@@ -2,12 +2,12 @@ import type { Pool } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import type { Logger } from '../log/index.ts';
 import { coerceError } from '../log/index.ts';
-import { Listener } from '../db/listener.ts';
+import { WakeLoop, type Next } from '../db/wake-loop.ts';
 import { appendEvent } from '../events/outbox.ts';
 import { RecurrenceError, type RecurrenceEvaluator } from '../reminders/recurrence-pool.ts';
 import type { Schedulable } from '../reminders/schedule.ts';
 import { claimDueReminders, setNextFireAt, msUntilNextFire } from '../reminders/repository.ts';
-import { REMINDERS_CHANNEL } from '../dispatch/wakeup.ts';
+import { REMINDERS_CHANNEL } from '../db/wakeup.ts';
 import { scheduleReminderOccurrence } from './hooks.ts';
 
 /**
@@ -20,60 +20,36 @@ import { scheduleReminderOccurrence } from './hooks.ts';
 export class ReminderScheduler {
   readonly #pool: Pool;
   readonly #log: Logger;
-  readonly #listener: Listener;
   readonly #recurrences: RecurrenceEvaluator;
-  #stopping = false;
-  #dirty = true;
-  #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #loop: WakeLoop;
 
   constructor(pool: Pool, log: Logger, recurrences: RecurrenceEvaluator) {
     this.#pool = pool;
     this.#recurrences = recurrences;
     this.#log = log.child({ role: 'scheduler' });
-    this.#listener = new Listener(pool, this.#log);
+    this.#loop = new WakeLoop({
+      pool,
+      log: this.#log,
+      channel: REMINDERS_CHANNEL,
+      maxSleepMs: 60_000,
+      errorMessage: 'rolling reminders failed; retrying in 1 s',
+      round: () => this.#round(),
+    });
   }
 
-  async start(): Promise<void> {
-    this.#listener.onReconnect(() => this.#poke());
-    await this.#listener.listen(REMINDERS_CHANNEL, () => this.#poke());
-    this.#loop = this.#run();
+  start(): Promise<void> {
+    return this.#loop.start();
   }
 
-  async stop(): Promise<void> {
-    this.#stopping = true;
-    this.#poke();
-    await this.#loop;
-    if (this.#timer) clearTimeout(this.#timer);
-    await this.#listener.close();
+  stop(): Promise<void> {
+    return this.#loop.stop();
   }
 
-  #poke(): void {
-    this.#dirty = true;
-    this.#wake?.();
-  }
-
-  async #run(): Promise<void> {
-    while (!this.#stopping) {
-      try {
-        this.#dirty = false;
-        const rolled = await this.rollDue(100);
-        if (rolled === 100) continue;
-        const ms = await msUntilNextFire(this.#pool);
-        const delay = ms === null || ms === undefined ? 60_000 : Math.min(60_000, Math.max(5, Math.ceil(ms)));
-        if (this.#dirty || this.#stopping) continue;
-        await new Promise<void>((resolve) => {
-          this.#wake = resolve;
-          this.#timer = setTimeout(resolve, delay);
-        });
-        clearTimeout(this.#timer);
-        this.#wake = undefined;
-      } catch (err) {
-        this.#log.error({ err: coerceError(err) }, 'rolling reminders failed; retrying in 1 s');
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
+  async #round(): Promise<Next> {
+    const rolled = await this.rollDue(100);
+    if (rolled === 100) return 'again';
+    const ms = await msUntilNextFire(this.#pool);
+    return { until: Date.now() + (ms === null || ms === undefined ? 60_000 : Math.max(5, Math.ceil(ms))) };
   }
 
   /**

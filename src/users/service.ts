@@ -4,7 +4,8 @@ import { HeraldError, notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
 import type { DomainHooks } from '../core/hooks.ts';
 import { isValidTimeZone } from '../core/time-zone.ts';
-import { findUser, replaceUser, lockUser, deleteUser, type User, type UserFields } from './repository.ts';
+import { findUser, replaceUser, type User, type UserFields } from './repository.ts';
+import { eraseUser } from '../privacy/erasure.ts';
 import { isSingleMailbox } from './email.ts';
 
 export interface PutOptions {
@@ -53,13 +54,19 @@ export class UserService {
     });
   }
 
-  /** Removes the user with their devices and reminders; the engine cancels pending notifications in the same transaction. */
+  /**
+   * Erases the user (docs/privacy.md): the engine cancels what is pending, then every table
+   * gives up what it holds about them (src/privacy/erasure.ts), in one transaction. What is left
+   * is one tombstone event, `user:deleted` with the id and nothing else, so event consumers learn
+   * of it.
+   */
   async delete(id: string): Promise<void> {
     await withTransaction(this.#pool, async (client) => {
-      if (!(await lockUser(client, id))) throw notFound('user', id);
+      const user = await findUser(client, id, true);
+      if (!user) throw notFound('user', id);
       await this.#hooks().userDeleted(client, id);
-      await deleteUser(client, id);
-      await appendEvent(client, { userId: id, type: 'user:deleted', itemType: 'user', itemId: id });
+      await eraseUser(client, id, user.email ?? null);
+      await appendEvent(client, { userId: id, type: 'user:deleted', itemType: 'user', itemId: id, data: {} });
     });
   }
 }

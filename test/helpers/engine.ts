@@ -8,6 +8,7 @@ import { createInboxChannel } from '../../src/channels/inbox/index.ts';
 import { createWebhookChannel } from '../../src/channels/webhook/index.ts';
 import { DeliveryWorker, type WorkerOptions } from '../../src/dispatch/worker.ts';
 import { engineMetrics } from '../../src/dispatch/metrics.ts';
+import { AppProblemTracker } from '../../src/dispatch/app-problems.ts';
 import { withTemplates } from '../../src/dispatch/render-step.ts';
 import { TemplateCache } from '../../src/templates/cache.ts';
 import { ReminderScheduler } from '../../src/scheduler/index.ts';
@@ -50,6 +51,7 @@ export async function startEngine(h: TestHarness, extra: Channel[] = [], options
     concurrency: 200,
     leaseSeconds: 30,
     backoff: { baseMs: 50, capMs: 200 },
+    problems: new AppProblemTracker(h.services.credentials, h.ctx.log),
     ...options,
   });
   const scheduler = new ReminderScheduler(h.db.pool, h.ctx.log, h.services.recurrences);

@@ -40,6 +40,8 @@ export interface paths {
                             defaultLocale: string;
                             id: string;
                             name: string;
+                            /** @description days this app keeps finished notifications, inbox items and events; null: the operator default */
+                            retentionDays: number | null;
                             /** @description credential problems providers reported, per channel */
                             status: {
                                 [key: string]: {
@@ -165,6 +167,8 @@ export interface paths {
                             validateTokens?: boolean;
                         };
                         name: string;
+                        /** @description days finished notifications, inbox items and events of this app are kept; null or absent: HERALD_RETENTION_DAYS */
+                        retentionDays?: number | null;
                         webhook?: {
                             secret?: string;
                             url: string;
@@ -195,6 +199,8 @@ export interface paths {
                             defaultLocale: string;
                             id: string;
                             name: string;
+                            /** @description days this app keeps finished notifications, inbox items and events; null: the operator default */
+                            retentionDays: number | null;
                             /** @description credential problems providers reported, per channel */
                             status: {
                                 [key: string]: {
@@ -1439,6 +1445,437 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Administrative actions (keys, apps and credentials, templates, notification types, user deletions) and who did them */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description `key:<id>` or `user:<app>:<id>` */
+                    actor?: string;
+                    /** @description the `next` of the previous page */
+                    after?: string;
+                    /** @description key, app, template, notification-type, user */
+                    itemType?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                actor: string | null;
+                                /** Format: date-time */
+                                createdAt: string;
+                                data: unknown;
+                                id: string;
+                                itemId: string;
+                                itemType: string;
+                                type: string;
+                            }[];
+                            next?: string;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The keys in use that this key could have created (never their secrets) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                appIds: string[] | null;
+                                /** Format: date-time */
+                                createdAt: string;
+                                createdBy: string | null;
+                                /** Format: date-time */
+                                expiresAt: string | null;
+                                id: string;
+                                name: string;
+                                /** @description the first characters of the key, to recognise it */
+                                prefix: string;
+                                scopes: string[];
+                            }[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Create an API key with some scopes, optionally limited to apps and until a time (the key is shown once) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description limit the key to these apps; absent: every app */
+                        appIds?: string[];
+                        /**
+                         * Format: date-time
+                         * @description the key stops working then; absent: never
+                         */
+                        expiresAt?: string;
+                        name: string;
+                        scopes: ("admin" | "keys:read" | "keys:write" | "apps:read" | "apps:write" | "users:read" | "users:write" | "notifications:read" | "notifications:write" | "topics:read" | "topics:write" | "templates:read" | "templates:write" | "events:read")[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appIds: string[] | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            createdBy: string | null;
+                            /** Format: date-time */
+                            expiresAt: string | null;
+                            id: string;
+                            name: string;
+                            /** @description the first characters of the key, to recognise it */
+                            prefix: string;
+                            scopes: string[];
+                        } & {
+                            /** @description the secret: shown this once, stored only as a hash */
+                            key: string;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys/{keyId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a key; every API process refuses it at once */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    keyId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description revoked */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;

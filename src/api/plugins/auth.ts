@@ -1,6 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { HeraldError } from '../../errors/index.ts';
-import type { ApiKeyVerifier } from '../../auth/api-keys.ts';
+import { HeraldError, notFound } from '../../errors/index.ts';
+import type { ApiKeyVerifier } from '../../auth/key-verifier.ts';
+import { hasScope, type KeyScope } from '../../auth/scopes.ts';
+import type { LimitDecision, LimitRule, RateLimiter } from '../../limits/index.ts';
+import { requiredScope } from './access.ts';
 import { DEFAULT_TOKEN_APP, type UserTokenVerifier } from '../../auth/user-tokens.ts';
 import { isUserId } from '../../users/id.ts';
 import { isSingleMailbox } from '../../users/email.ts';
@@ -12,7 +15,15 @@ import { isSingleMailbox } from '../../users/email.ts';
  * the credentials carry one valid mailbox.
  */
 export type Caller =
-  | { readonly kind: 'admin'; readonly keyId: string }
+  | {
+      readonly kind: 'admin';
+      readonly keyId: string;
+      /** What the key may do (docs/security.md § Scoped keys). */
+      readonly scopes: readonly KeyScope[];
+      /** The apps the key is limited to; null: every app. */
+      readonly appIds: readonly string[] | null;
+      readonly expiresAt: Date | null;
+    }
   | {
       readonly kind: 'user';
       readonly userId: string;
@@ -37,6 +48,9 @@ export interface AuthDeps {
   readonly apiKeys: ApiKeyVerifier;
   readonly userTokens: UserTokenVerifier;
   readonly trustGatewayHeaders: boolean;
+  readonly limiter: RateLimiter;
+  /** Requests per window per key, per end user, and failed authentications per client address; limit 0: none. */
+  readonly limits: { readonly perKey: LimitRule; readonly perUser: LimitRule; readonly authFailures: LimitRule };
 }
 
 async function resolveCaller(request: FastifyRequest, deps: AuthDeps): Promise<Caller | undefined> {
@@ -52,8 +66,8 @@ async function resolveCaller(request: FastifyRequest, deps: AuthDeps): Promise<C
       const user = await deps.userTokens.verify(token);
       return user ? { kind: 'user', ...user } : undefined;
     }
-    const keyId = await deps.apiKeys.verify(token);
-    return keyId ? { kind: 'admin', keyId } : undefined;
+    const key = await deps.apiKeys.verify(token);
+    return key ? { kind: 'admin', keyId: key.id, scopes: key.scopes, appIds: key.appIds, expiresAt: key.expiresAt } : undefined;
   }
   if (deps.trustGatewayHeaders) {
     // The gateway vouches for these, but they are still what a user id and an e-mail must be: a
@@ -71,18 +85,60 @@ async function resolveCaller(request: FastifyRequest, deps: AuthDeps): Promise<C
   return undefined;
 }
 
+/** 429 with Retry-After; the RateLimit-* headers go on every limited answer. */
+function limitHeaders(d: LimitDecision, rule: LimitRule): Record<string, string> {
+  return {
+    'ratelimit-limit': String(d.limit),
+    'ratelimit-remaining': String(d.remaining),
+    'ratelimit-reset': String(d.resetSeconds),
+    'ratelimit-policy': `${rule.limit};w=${rule.windowSeconds}`,
+  };
+}
+function rateLimited(d: LimitDecision, rule: LimitRule, what: string): HeraldError {
+  return new HeraldError('RATE_LIMITED', `Too many ${what}; retry after ${d.resetSeconds} s.`, { limit: d.limit, windowSeconds: rule.windowSeconds, retryAfter: d.resetSeconds }, {
+    ...limitHeaders(d, rule),
+    'retry-after': String(d.resetSeconds),
+  });
+}
+
 export function registerAuth(app: FastifyInstance, deps: AuthDeps): void {
+  const { limiter, limits } = deps;
   app.decorateRequest('caller', undefined);
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     const required: AuthRequirement = request.routeOptions.config?.auth ?? (request.routeOptions.url?.startsWith('/v1/') ? 'admin' : 'public');
     if (required === 'public') return;
+    // A client address that failed to authenticate too often is refused before its credentials
+    // are even looked at: a flood of guessed keys costs no database query once refused.
+    const failures = `auth:${request.ip}`;
+    const blocked = limits.authFailures.limit > 0 ? limiter.blocked(failures) : undefined;
+    if (blocked) throw rateLimited(blocked, limits.authFailures, 'failed authentications from this address');
     const caller = await resolveCaller(request, deps);
-    if (!caller) throw new HeraldError('UNAUTHENTICATED', 'Send `Authorization: Bearer <api key or user token>`.');
+    if (!caller) {
+      // Only credentials that were presented and failed count: a request with none is not a guess.
+      const presented = request.headers.authorization !== undefined;
+      if (presented && limits.authFailures.limit > 0) {
+        const d = limiter.count(failures, limits.authFailures);
+        if (!d.allowed) throw rateLimited(d, limits.authFailures, 'failed authentications from this address');
+      }
+      throw new HeraldError('UNAUTHENTICATED', 'Send `Authorization: Bearer <api key or user token>`.');
+    }
+    const rule = caller.kind === 'admin' ? limits.perKey : limits.perUser;
+    if (rule.limit > 0) {
+      const d = await limiter.hit(callerKey(caller), rule);
+      if (!d.allowed) throw rateLimited(d, rule, caller.kind === 'admin' ? 'requests with this API key' : 'requests from this user');
+      void reply.headers(limitHeaders(d, rule));
+    }
     if (required === 'admin' && caller.kind !== 'admin') {
       throw new HeraldError('PERMISSION_DENIED', 'User credentials may only use /v1/me/...');
     }
     if (required === 'user' && caller.kind !== 'user') {
       throw new HeraldError('PERMISSION_DENIED', '/v1/me/... needs a user token; with an API key use /v1/users/{userId}/...');
+    }
+    if (caller.kind === 'admin') {
+      const scope = requiredScope(request);
+      if (!hasScope(caller.scopes, scope)) {
+        throw new HeraldError('FORBIDDEN', `This API key lacks the scope "${scope}".`, [{ scope, message: `needs scope ${scope}` }]);
+      }
     }
     request.caller = caller;
   });
@@ -104,6 +160,13 @@ export function targetUserId(request: FastifyRequest): string {
  */
 export function requestApp(request: FastifyRequest, named: string | undefined, field = 'body.appId'): string | undefined {
   const caller = request.caller;
+  if (caller?.kind === 'admin') {
+    // An app-limited key: another app is not found (plugins/app-limits.ts); none named is its first app.
+    if (caller.appIds === null) return named;
+    if (named === undefined) return caller.appIds[0];
+    if (!caller.appIds.includes(named)) throw notFound('app', named);
+    return named;
+  }
   if (caller?.kind !== 'user') return named;
   if (named !== undefined && named !== caller.appId) {
     throw new HeraldError('PERMISSION_DENIED', `This token is for app "${caller.appId}"; it cannot use app "${named}".`, [{ field, message: `this token may only use app "${caller.appId}"` }]);

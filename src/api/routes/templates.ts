@@ -62,6 +62,8 @@ export const templateRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
   });
 
   app.post(`${one}/render`, {
+    // A preview changes nothing: reading templates is enough.
+    config: { scope: 'templates:read' },
     schema: {
       tags,
       summary: 'Preview: render a template for a locale, time zone and data exactly as a delivery would',

@@ -24,7 +24,7 @@ import {
   type PublishOptions,
   type SubscribeOptions,
   type Subscription,
-} from '../types.ts';
+} from '../../core/broker.ts';
 
 export interface NatsBrokerOptions {
   readonly url: string;

@@ -14,7 +14,7 @@ import {
   type PublishOptions,
   type SubscribeOptions,
   type Subscription,
-} from '../types.ts';
+} from '../../core/broker.ts';
 
 export interface PubSubBrokerOptions {
   readonly projectId: string;

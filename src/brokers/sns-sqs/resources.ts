@@ -1,6 +1,6 @@
 import { CreateTopicCommand, ListTopicsCommand, SubscribeCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { BrokerError } from '../types.ts';
+import { BrokerError } from '../../core/broker.ts';
 
 /** Topics, queues and subscriptions: found, or created when auto-create is on. */
 

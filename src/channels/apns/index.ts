@@ -30,8 +30,6 @@ export class ApnsChannel implements Channel {
   readonly maxAttempts = 8;
   readonly #deps: ChannelDeps;
   readonly #targets: Targets;
-  /** Last credential problem reported per app (undefined: cleared). */
-  readonly #reported = new Map<string, string | undefined>();
   #closed = false;
 
   constructor(deps: ChannelDeps, options: ApnsChannelOptions = {}) {
@@ -62,9 +60,7 @@ export class ApnsChannel implements Channel {
       }
       const built = buildRequest(job, target.bundleId);
       if (!built.ok) return { status: 'failed', error: built.error };
-      const verdict = await this.#deliver(target, built.request.headers, built.request.body, job);
-      this.#track(target, verdict);
-      return verdict;
+      return await this.#deliver(target, built.request.headers, built.request.body, job);
     } catch (err) {
       return { status: 'retry', error: `APNs send failed: ${(err as Error).message}` };
     }
@@ -105,26 +101,9 @@ export class ApnsChannel implements Channel {
     return verdict;
   }
 
+  /** A problem of the app's configuration: the engine records it on the app (src/dispatch/app-problems.ts). */
   #problem(appId: string, problem: string): Verdict {
-    this.#report(appId, problem);
     return { status: 'failed', error: problem, appProblem: problem };
-  }
-
-  #track(target: Target, verdict: Verdict): void {
-    if (verdict.status === 'sent') {
-      if (this.#reported.get(target.appId) !== undefined) this.#report(target.appId, undefined);
-    } else if ((verdict.status === 'failed' || verdict.status === 'retry') && verdict.appProblem) {
-      this.#report(target.appId, verdict.appProblem);
-    }
-  }
-
-  /** Tells the app store only about changes, not once per delivery. */
-  #report(appId: string, problem: string | undefined): void {
-    if (this.#reported.has(appId) && this.#reported.get(appId) === problem) return;
-    this.#reported.set(appId, problem);
-    this.#deps.credentials.reportProblem(appId, 'apns', problem).catch((err: unknown) => {
-      this.#deps.log.warn({ err, appId }, 'could not record the APNs credential problem');
-    });
   }
 }
 

@@ -57,11 +57,6 @@ export class EmailChannel implements Channel {
   readonly #smtpUsedAt = new Map<string, number>();
   readonly #ses = new Map<string, SesSender>();
   readonly #inflight = new Set<Promise<Verdict>>();
-  /**
-   * The problem last reported per app: a misconfigured app with thousands of deliveries records
-   * it once, and a success clears it once, rather than a database write per send.
-   */
-  readonly #reported = new Map<string, string>();
   readonly #counter: Counter<'transport' | 'status'>;
   #closing = false;
 
@@ -102,22 +97,9 @@ export class EmailChannel implements Channel {
     return this.#settle(job, route.kind, verdict);
   }
 
-  async #settle(job: DeliveryJob, transport: string, verdict: Verdict): Promise<Verdict> {
+  /** Counts the verdict; an appProblem it carries is recorded on the app by the engine (src/dispatch/app-problems.ts). */
+  #settle(_job: DeliveryJob, transport: string, verdict: Verdict): Verdict {
     this.#counter.inc({ transport, status: verdict.status });
-    const problem = verdict.status === 'retry' || verdict.status === 'failed' ? verdict.appProblem : undefined;
-    try {
-      if (problem && this.#reported.get(job.appId) !== problem) {
-        this.#reported.set(job.appId, problem);
-        this.#deps.log.warn({ appId: job.appId, deliveryId: job.id, problem }, 'e-mail configuration problem');
-        await this.#deps.credentials.reportProblem(job.appId, 'email', problem);
-      } else if (verdict.status === 'sent' && this.#reported.delete(job.appId)) {
-        await this.#deps.credentials.reportProblem(job.appId, 'email', undefined);
-      }
-    } catch (error) {
-      // The verdict stands even when the status update fails; the next different problem (or
-      // the next one after a success) reports again.
-      this.#deps.log.warn({ appId: job.appId, err: error }, 'could not record the app e-mail problem');
-    }
     return verdict;
   }
 

@@ -1,5 +1,4 @@
 import { Counter, type Registry } from 'prom-client';
-import { AppProblemTracker } from '../app-problems.ts';
 import type { AppCredentialStore, FcmCredentials } from '../../apps/types.ts';
 import type { Logger } from '../../log/index.ts';
 import type { Channel, DeliveryJob, Verdict } from '../types.ts';
@@ -30,13 +29,9 @@ export class FcmChannel implements Channel {
   readonly #deps: FcmChannelDeps;
   readonly #sender: FcmSender;
   readonly #counter: Counter<'outcome'> | undefined;
-  /** Apps whose credential problem we reported, so the first success clears it. */
-
-  readonly #problems: AppProblemTracker;
 
   constructor(deps: FcmChannelDeps, options: FcmSenderOptions = {}) {
     this.#deps = deps;
-    this.#problems = new AppProblemTracker(deps.credentials, 'fcm', deps.log);
     this.#sender = new FcmSender(options);
     this.#counter = sendCounter(deps.metrics);
   }
@@ -53,7 +48,6 @@ export class FcmChannel implements Channel {
       verdict = { status: 'retry', error: `FCM: ${err instanceof Error ? err.message : String(err)}` };
     }
     this.#counter?.inc({ outcome: verdict.status });
-    await this.#track(job.appId, verdict);
     return verdict;
   }
 
@@ -86,10 +80,6 @@ export class FcmChannel implements Channel {
       return { status: 'failed', error: problem, appProblem: problem };
     }
     return app.fcm;
-  }
-
-  #track(appId: string, verdict: Verdict): Promise<void> {
-    return this.#problems.track(appId, verdict);
   }
 
 }

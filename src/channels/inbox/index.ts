@@ -1,6 +1,6 @@
 import type { Pool } from '../../db/pool.ts';
 import { uuidv7 } from '../../db/ids.ts';
-import { INBOX_CHANNEL } from '../../dispatch/wakeup.ts';
+import { INBOX_CHANNEL } from '../../db/wakeup.ts';
 import type { Channel, DeliveryJob, Verdict } from '../types.ts';
 import { coerceError } from '../../log/index.ts';
 

@@ -3,7 +3,6 @@ import { request } from 'undici';
 import type { Channel, ChannelDeps, DeliveryJob, Verdict } from '../types.ts';
 import { parseRetryAfter } from '../retry-after.ts';
 import { coerceError } from '../../log/index.ts';
-import { AppProblemTracker } from '../app-problems.ts';
 import { OutboundPolicy, outboundAgent, outboundRefusal } from '../../outbound/index.ts';
 
 /**
@@ -53,8 +52,6 @@ export function createWebhookChannel(deps: ChannelDeps): Channel {
     const problem = `the webhook URL of app ${appId} is not allowed: ${reason}; name it in HERALD_OUTBOUND_ALLOW to allow it`;
     return { status: 'failed', error: 'the webhook URL is not allowed by this server', detail: reason, appProblem: problem };
   };
-  // A URL that is missing or not allowed is the app's configuration: shown on GET /v1/apps/{id}.
-  const problems = new AppProblemTracker(deps.credentials, 'webhook', deps.log);
   const attempt = async (job: DeliveryJob): Promise<Verdict> => {
     const app = await deps.credentials.get(job.appId).catch(() => undefined);
     const hook = app?.webhook;
@@ -91,11 +88,9 @@ export function createWebhookChannel(deps: ChannelDeps): Channel {
   return {
     provider: 'webhook',
     maxAttempts: 10,
-    async send(job: DeliveryJob): Promise<Verdict> {
-      const verdict = await attempt(job);
-      await problems.track(job.appId, verdict);
-      return verdict;
-    },
+    // A URL that is missing or not allowed is the app's configuration: the verdict's appProblem,
+    // recorded on the app (GET /v1/apps/{id}) by the engine.
+    send: attempt,
     async close() {
       await agent.close();
     },

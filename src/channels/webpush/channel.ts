@@ -1,5 +1,4 @@
 import { request, type Agent } from 'undici';
-import { AppProblemTracker } from '../app-problems.ts';
 import { Counter, type Registry } from 'prom-client';
 import type { AppCredentialStore, WebPushCredentials } from '../../apps/types.ts';
 import type { Logger } from '../../log/index.ts';
@@ -45,11 +44,8 @@ export class WebPushChannel implements Channel {
   readonly #timeoutMs: number;
   readonly #counter: Counter<'outcome'> | undefined;
 
-  readonly #problems: AppProblemTracker;
-
   constructor(deps: WebPushChannelDeps, options: WebPushOptions = {}) {
     this.#deps = deps;
-    this.#problems = new AppProblemTracker(deps.credentials, 'webpush', deps.log);
     this.#now = options.now ?? Date.now;
     this.#vapid = new VapidSigner(this.#now);
     this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
@@ -73,7 +69,6 @@ export class WebPushChannel implements Channel {
       verdict = { status: 'retry', error: 'Web Push: sending failed in herald', detail: err instanceof Error ? err.message : String(err) };
     }
     this.#counter?.inc({ outcome: verdict.status });
-    await this.#track(job.appId, verdict);
     return verdict;
   }
 
@@ -177,10 +172,6 @@ export class WebPushChannel implements Channel {
     // fails this delivery and leaves the app's status alone; a real key problem shows as every
     // web delivery failing with 401/403, which operators see in lastErrorDetail and the metrics.
     return { status: 'failed', error, detail };
-  }
-
-  #track(appId: string, verdict: Verdict): Promise<void> {
-    return this.#problems.track(appId, verdict);
   }
 
 }

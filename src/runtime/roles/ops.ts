@@ -5,13 +5,26 @@ import { registerErrorHandling } from '../../api/plugins/errors.ts';
 import { clientErrorHandler, serverFactory } from '../../api/plugins/http-server.ts';
 import { healthRoutes } from '../../api/routes/health.ts';
 import { coerceError } from '../../log/index.ts';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { registerOpsAccess } from '../../api/plugins/ops-access.ts';
+
+export interface OpsOptions {
+  /** Default HERALD_PORT. */
+  readonly port?: number;
+  /** The API's OpenAPI document, for /openapi.json and /docs here (the API role with HERALD_OPS_PORT). */
+  readonly describe?: () => Record<string, unknown>;
+  /** Fail start-up when the port cannot be had (the API's ops port), instead of carrying on. */
+  readonly required?: boolean;
+}
 
 /**
  * Processes that run no API (`herald worker`, `scheduler`, `relay`, `ingest-apns`) still answer
  * /healthz, /readyz and /metrics on HERALD_PORT, so Kubernetes probes and Prometheus treat every
  * role alike. /readyz turns 503 when shutdown begins.
  */
-export function opsRole(ctx: Context, services: Services): Role {
+export function opsRole(ctx: Context, services: Services, options: OpsOptions = {}): Role {
+  const port = options.port ?? ctx.config.port;
   let app: FastifyInstance | undefined;
   let draining = false;
   return {
@@ -25,15 +38,26 @@ export function opsRole(ctx: Context, services: Services): Role {
         clientErrorHandler,
       });
       registerErrorHandling(server);
+      registerOpsAccess(server, { serveHere: true, token: ctx.config.ops.token });
       await server.register(healthRoutes, { ctx, services, draining: () => draining });
+      if (options.describe) {
+        const describe = options.describe;
+        await server.register(swagger, { mode: 'static', specification: { document: describe() as never } });
+        await server.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' }, staticCSP: true });
+        server.get('/openapi.json', { schema: { hide: true } }, async () => describe());
+      }
       try {
-        const address = await server.listen({ port: ctx.config.port, host: ctx.config.host });
+        const address = await server.listen({ port, host: ctx.config.host });
         ctx.log.info({ address }, 'health and metrics endpoints listening');
         app = server;
       } catch (err) {
+        if (options.required) {
+          await server.close();
+          throw err;
+        }
         // Several roles started by hand on one machine would collide on the port; the work
         // itself does not need the endpoint, so say so loudly and carry on.
-        ctx.log.error({ err: coerceError(err), port: ctx.config.port }, 'could not serve /healthz, /readyz and /metrics (set HERALD_PORT)');
+        ctx.log.error({ err: coerceError(err), port }, 'could not serve /healthz, /readyz and /metrics (set HERALD_PORT)');
         await server.close();
       }
     },

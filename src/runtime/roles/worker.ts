@@ -5,6 +5,7 @@ import { createInboxChannel } from '../../channels/inbox/index.ts';
 import type { Provider } from '../../channels/types.ts';
 import { DeliveryWorker } from '../../dispatch/worker.ts';
 import { engineMetrics } from '../../dispatch/metrics.ts';
+import { AppProblemTracker } from '../../dispatch/app-problems.ts';
 import { OutboundPolicy } from '../../outbound/index.ts';
 import { withTemplates } from '../../dispatch/render-step.ts';
 import { TemplateCache } from '../../templates/cache.ts';
@@ -33,15 +34,19 @@ export function workerRole(ctx: Context, services: Services, only?: readonly str
       if (!wanted || wanted.includes('inbox')) channels.set('inbox', createInboxChannel(ctx.pool));
       // Templates render for each recipient just before the channel sends (src/dispatch/render-step.ts).
       const sending = withTemplates(channels, new TemplateCache(ctx.pool));
+      // One tracker for every channel and both transports: app problems are written on change only.
+      const problems = new AppProblemTracker(services.credentials, deps.log);
+      const metrics = engineMetrics(ctx.metrics);
       if (ctx.config.dispatch.mode === 'nats') {
         // Scale-out mode: deliveries arrive as JetStream messages (docs/brokers.md).
-        const { dispatchWorker } = await import('../../brokers/dispatch/roles.ts');
-        const w = dispatchWorker(ctx, sending);
+        const { dispatchWorker } = await import('./dispatch.ts');
+        const w = dispatchWorker(ctx, sending, { metrics, problems });
         await w.start();
         worker = w;
         return;
       }
-      const w = new DeliveryWorker(ctx.pool, sending, deps.log, engineMetrics(ctx.metrics), {
+      const w = new DeliveryWorker(ctx.pool, sending, deps.log, metrics, {
+        problems,
         batchSize: ctx.config.worker.batchSize,
         concurrency: ctx.config.worker.concurrency,
         leaseSeconds: ctx.config.worker.leaseSeconds,

@@ -1,9 +1,9 @@
 import type { Context, Role } from '../../core/context.ts';
 import type { Channel, Provider } from '../../channels/types.ts';
 import { PROVIDERS } from '../../channels/types.ts';
-import { createBroker } from '../index.ts';
-import { DispatchPublisher } from './publisher.ts';
-import { DispatchWorker } from './worker.ts';
+import { createBroker } from '../../brokers/index.ts';
+import { DispatchPublisher } from '../../dispatch/broker/publisher.ts';
+import { DispatchWorker, type DispatchWorkerOptions } from '../../dispatch/broker/worker.ts';
 
 /**
  * HERALD_DISPATCH_MODE=nats: the scheduler role also publishes due deliveries to JetStream
@@ -29,12 +29,17 @@ export function dispatchPublisherRole(ctx: Context): Role {
   };
 }
 
-export function dispatchWorker(ctx: Context, channels: ReadonlyMap<Provider, Channel>): { start(): Promise<void>; stop(): Promise<void> } {
+export function dispatchWorker(
+  ctx: Context,
+  channels: ReadonlyMap<Provider, Channel>,
+  engine: Pick<DispatchWorkerOptions, 'metrics' | 'problems'>,
+): { start(): Promise<void>; stop(): Promise<void> } {
   const broker = createBroker('nats', ctx.config, ctx.log);
   const worker = new DispatchWorker({
     pool: ctx.pool,
     broker,
     channels,
+    ...engine,
     log: ctx.log.child({ role: 'worker', dispatch: 'nats' }),
     prefix: ctx.config.dispatch.subjectPrefix,
     drainTimeoutMs: ctx.config.shutdownTimeoutMs,

@@ -1,4 +1,8 @@
 import type { Queryable } from '../db/pool.ts';
+import { EVENT_INSERT } from '../events/outbox.ts';
+import { eventTypeSql } from '../events/types.ts';
+import { currentActor } from '../events/actor.ts';
+import { channelDeliveriesSql, insertDeliveriesSql, pushDeliveriesSql, type FanOutSource } from './fan-out.ts';
 
 /**
  * Notification SQL: creation with fan-out into deliveries, reads, cancellation and re-drive.
@@ -7,10 +11,41 @@ import type { Queryable } from '../db/pool.ts';
  * `fanOutDevice`, so a far-future notification still reaches devices added in the meantime.
  */
 
-export const PROVIDER_OF_PLATFORM_SQL = `CASE d.platform WHEN 'ios' THEN 'apns' WHEN 'android' THEN 'fcm' ELSE 'webpush' END`;
 
-// A user's preferences switch channels off with {"channels": {"email": false}}; absent = on.
-const PREFERS = (channelSql: string) => `(u.preferences -> 'channels' -> ${channelSql}) IS DISTINCT FROM 'false'::jsonb`;
+/** One notification whose values are the statement's parameters $1 (id), $2 (user ids), $3 (channels), $4 (target app), $5 (send at), $6 (expires at). */
+const ONE: FanOutSource = {
+  isRecipient: (column) => `${column} = ANY ($2::text[])`,
+  id: '$1::text',
+  channels: '$3::text[]',
+  targetApp: '$4::text',
+  sendAt: '$5::timestamptz',
+  expiresAt: '$6::timestamptz',
+};
+
+/** The notifications whose ids are $1, each recipient as t.uid. */
+const MANY: FanOutSource = {
+  from: 'notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)',
+  isRecipient: (column) => `${column} = t.uid`,
+  where: 'n.id = ANY ($1::text[])',
+  id: 'n.id',
+  channels: 'n.channels',
+  targetApp: 'n.target_app',
+  sendAt: 'n.send_at',
+  expiresAt: 'n.expires_at',
+};
+
+/** The push notifications not come due yet of the user of device $1, for that device only. */
+const FUTURE_FOR_DEVICE: FanOutSource = {
+  from: 'notifications n',
+  isRecipient: (column) => `${column} = ANY (n.user_ids)`,
+  where: `d.id = $1 AND n.cancelled_at IS NULL AND n.send_at > now()
+        AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.notification_id = n.id AND x.device_id = d.id)`,
+  id: 'n.id',
+  channels: 'n.channels',
+  targetApp: 'n.target_app',
+  sendAt: 'n.send_at',
+  expiresAt: 'n.expires_at',
+};
 
 export interface NewNotificationRow {
   readonly id: string;
@@ -51,15 +86,7 @@ export async function ensureUsers(db: Queryable, userIds: readonly string[]): Pr
 /** One delivery per valid device (push) and per other channel, for every addressed user. */
 export async function fanOutUsers(db: Queryable, n: NewNotificationRow): Promise<number> {
   const { rowCount } = await db.query(
-    `INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at)
-     SELECT $1::text, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, $5::timestamptz, $5::timestamptz, $6::timestamptz
-       FROM devices d JOIN users u ON u.id = d.user_id
-      WHERE 'push' = ANY ($3::text[]) AND d.user_id = ANY ($2::text[]) AND d.status = 'active'
-        AND ($4::text IS NULL OR d.app_id = $4) AND ${PREFERS(`'push'`)}
-     UNION ALL
-     SELECT $1::text, u.id, NULL, COALESCE($4::text, 'default'), c.ch, c.ch, $5::timestamptz, $5::timestamptz, $6::timestamptz
-       FROM users u CROSS JOIN unnest($3::text[]) AS c(ch)
-      WHERE u.id = ANY ($2::text[]) AND c.ch <> 'push' AND ${PREFERS('c.ch')}`,
+    insertDeliveriesSql(pushDeliveriesSql(ONE), channelDeliveriesSql(ONE)),
     [n.id, n.userIds, n.channels, n.targetApp, n.sendAt, n.expiresAt],
   );
   return rowCount ?? 0;
@@ -77,19 +104,25 @@ export async function fanOutRawDevice(db: Queryable, n: NewNotificationRow, prov
 
 /** A device registered now joins its user's push notifications that have not come due. */
 export async function fanOutDevice(db: Queryable, deviceId: string): Promise<number> {
-  const { rowCount } = await db.query(
-    `INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at)
-     SELECT n.id, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, n.send_at, n.send_at, n.expires_at
-       FROM devices d
-       JOIN users u ON u.id = d.user_id
-       JOIN notifications n ON d.user_id = ANY (n.user_ids)
-      WHERE d.id = $1 AND d.status = 'active' AND ${PREFERS(`'push'`)}
-        AND n.cancelled_at IS NULL AND 'push' = ANY (n.channels) AND n.send_at > now()
-        AND (n.target_app IS NULL OR n.target_app = d.app_id)
-        AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.notification_id = n.id AND x.device_id = d.id)`,
-    [deviceId],
+  const { rowCount } = await db.query(insertDeliveriesSql(pushDeliveriesSql(FUTURE_FOR_DEVICE)), [deviceId],
   );
   return rowCount ?? 0;
+}
+
+/** Cancel a reminder's notifications that have not come due, with their pending deliveries. */
+export async function cancelReminderOccurrences(db: Queryable, reminderId: string): Promise<Array<{ id: string; userIds: string[] }>> {
+  const { rows } = await db.query<{ id: string; user_ids: string[] }>(
+    `UPDATE notifications SET cancelled_at = now()
+      WHERE reminder_id = $1 AND cancelled_at IS NULL AND send_at > now()
+      RETURNING id, user_ids`,
+    [reminderId],
+  );
+  if (rows.length === 0) return [];
+  await db.query(
+    `UPDATE deliveries SET status = 'cancelled', updated_at = now() WHERE notification_id = ANY ($1::text[]) AND status = 'pending'`,
+    [rows.map((r) => r.id)],
+  );
+  return rows.map((r) => ({ id: r.id, userIds: r.user_ids }));
 }
 
 /** Cancel what is still pending; returns the cancelled deliveries' notification and user ids. */
@@ -206,23 +239,11 @@ export async function insertBulk(db: Queryable, rows: readonly NewNotificationRo
     ],
   );
   const ids = rows.map((r) => r.id);
-  const { rowCount } = await db.query(
-    `INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at)
-     SELECT n.id, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, n.send_at, n.send_at, n.expires_at
-       FROM notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)
-       JOIN devices d ON d.user_id = t.uid JOIN users u ON u.id = d.user_id
-      WHERE n.id = ANY ($1::text[]) AND 'push' = ANY (n.channels) AND d.status = 'active'
-        AND (n.target_app IS NULL OR d.app_id = n.target_app) AND ${PREFERS(`'push'`)}
-     UNION ALL
-     SELECT n.id, u.id, NULL, COALESCE(n.target_app, 'default'), c.ch, c.ch, n.send_at, n.send_at, n.expires_at
-       FROM notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)
-       JOIN users u ON u.id = t.uid CROSS JOIN LATERAL unnest(n.channels) AS c(ch)
-      WHERE n.id = ANY ($1::text[]) AND c.ch <> 'push' AND ${PREFERS('c.ch')}`,
-    [ids],
+  const { rowCount } = await db.query(insertDeliveriesSql(pushDeliveriesSql(MANY), channelDeliveriesSql(MANY)), [ids],
   );
   await db.query(
-    `INSERT INTO events (user_id, type, item_type, item_id, data)
-     SELECT t.uid, 'notification:created', 'notification', n.id,
+    `${EVENT_INSERT}
+     SELECT t.uid, ${eventTypeSql('notification:created')}, 'notification', n.id,
             jsonb_build_object('sendAt', n.send_at, 'channels', n.channels, 'source', n.source)
        FROM notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)
       WHERE n.id = ANY ($1::text[])`,
@@ -230,6 +251,18 @@ export async function insertBulk(db: Queryable, rows: readonly NewNotificationRo
   );
   return rowCount ?? 0;
 }
+
+/** The batch statement's recipients: `r` (one row per notification and user), `u` from `ru`. */
+const BATCH: FanOutSource = {
+  from: 'r',
+  users: 'ru u',
+  isRecipient: (column) => `${column} = r.uid`,
+  id: 'r.id',
+  channels: 'r.channels',
+  targetApp: 'r.target_app',
+  sendAt: 'r.send_at',
+  expiresAt: 'r.expires_at',
+};
 
 /** A row of a batch: a notification to users, or (`provider` set) to one raw device. */
 export interface NewBatchRow extends NewNotificationRow {
@@ -264,26 +297,23 @@ export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): 
        SELECT v.*, t.uid FROM v CROSS JOIN LATERAL unnest(v.user_ids) AS t(uid)
      ), nu AS (
        INSERT INTO users (id) SELECT DISTINCT uid FROM r ON CONFLICT (id) DO NOTHING
+     ), ru AS (
+       SELECT DISTINCT r.uid AS id, x.preferences FROM r LEFT JOIN users x ON x.id = r.uid
      ), d AS (
-       INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at)
-       SELECT r.id, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, r.send_at, r.send_at, r.expires_at
-         FROM r JOIN devices d ON d.user_id = r.uid JOIN users u ON u.id = d.user_id
-        WHERE 'push' = ANY (r.channels) AND d.status = 'active'
-          AND (r.target_app IS NULL OR d.app_id = r.target_app) AND ${PREFERS(`'push'`)}
-       UNION ALL
-       SELECT r.id, r.uid, NULL, COALESCE(r.target_app, 'default'), c.ch, c.ch, r.send_at, r.send_at, r.expires_at
-         FROM r LEFT JOIN users u ON u.id = r.uid CROSS JOIN LATERAL unnest(r.channels) AS c(ch)
-        WHERE c.ch <> 'push' AND ${PREFERS('c.ch')}
-       UNION ALL
-       SELECT v.id, NULL, NULL, v.app_id, 'push', v.provider, v.send_at, v.send_at, v.expires_at FROM v WHERE v.provider IS NOT NULL
+       ${insertDeliveriesSql(
+         pushDeliveriesSql(BATCH),
+         channelDeliveriesSql(BATCH),
+         `SELECT v.id, NULL, NULL, v.app_id, 'push', v.provider, v.send_at, v.send_at, v.expires_at FROM v WHERE v.provider IS NOT NULL`,
+       )}
        RETURNING notification_id
      ), per AS (
        SELECT notification_id, count(*)::int AS n FROM d GROUP BY notification_id
      ), e AS (
-       INSERT INTO events (user_id, type, item_type, item_id, data)
-       SELECT t.uid, 'notification:created', 'notification', v.id,
+       INSERT INTO events (user_id, type, item_type, item_id, data, actor)
+       SELECT t.uid, ${eventTypeSql('notification:created')}, 'notification', v.id,
               jsonb_build_object('sendAt', to_char(v.send_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'channels', to_jsonb(v.channels),
-                                 'source', v.source, 'deliveries', COALESCE(per.n, 0))
+                                 'source', v.source, 'deliveries', COALESCE(per.n, 0)),
+              $12::text
          FROM v LEFT JOIN per ON per.notification_id = v.id
          CROSS JOIN LATERAL unnest(CASE WHEN cardinality(v.user_ids) = 0 THEN ARRAY[NULL]::text[] ELSE v.user_ids END) AS t(uid)
      ), total AS (
@@ -302,6 +332,7 @@ export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): 
       rows.map((r) => r.expiresAt),
       rows.map((r) => r.source),
       rows.map((r) => r.provider ?? null),
+      currentActor(),
     ],
   });
   return out[0]?.deliveries ?? 0;

@@ -1,4 +1,4 @@
-import type { ClaimedDelivery } from '../../dispatch/store.ts';
+import type { ClaimedDelivery } from '../repository.ts';
 
 /** Subject a provider's due deliveries are published to: `<prefix>.<provider>`. */
 export function dispatchSubject(prefix: string, provider: string): string {

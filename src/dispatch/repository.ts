@@ -1,6 +1,9 @@
 import type { Pool, Queryable } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import type { DeliveryJob, Provider, NotificationContent, Platform, WebPushSubscription } from '../channels/types.ts';
+import { EVENT_INSERT } from '../events/outbox.ts';
+import { eventTypeSql } from '../events/types.ts';
+import { markDevicesInvalid } from '../devices/repository.ts';
 
 /**
  * The work-queue SQL. A claim takes due rows with FOR UPDATE SKIP LOCKED and leases them
@@ -132,10 +135,10 @@ export type Outcome =
   | { readonly id: string; readonly kind: 'failed' | 'expired' | 'cancelled'; readonly error: string; readonly detail?: string | undefined }
   | { readonly id: string; readonly kind: 'device-invalid'; readonly error: string; readonly detail?: string | undefined; readonly deviceId: string | null };
 
-const EVENT_OF: Record<string, string> = {
-  sent: 'notification:sent',
-  failed: 'notification:failed',
-  expired: 'notification:expired',
+const EVENT_OF = {
+  sent: eventTypeSql('notification:sent'),
+  failed: eventTypeSql('notification:failed'),
+  expired: eventTypeSql('notification:expired'),
 };
 
 /** The longest retry delay a row is written with (a provider's Retry-After is clamped before). */
@@ -250,9 +253,9 @@ async function writeOutcomes(pool: Pool, outcomes: readonly Outcome[]): Promise<
            FROM v
           WHERE d.id = v.id AND d.status = 'sending'
          RETURNING d.id, d.notification_id, d.user_id, d.device_id, d.channel, d.provider, d.status, d.attempts, d.provider_id, d.last_error)
-       INSERT INTO events (user_id, type, item_type, item_id, data)
+       ${EVENT_INSERT}
        SELECT upd.user_id,
-              CASE upd.status WHEN 'sent' THEN '${EVENT_OF.sent}' WHEN 'failed' THEN '${EVENT_OF.failed}' ELSE '${EVENT_OF.expired}' END,
+              CASE upd.status WHEN 'sent' THEN ${EVENT_OF.sent} WHEN 'failed' THEN ${EVENT_OF.failed} ELSE ${EVENT_OF.expired} END,
               'notification', upd.notification_id,
               jsonb_strip_nulls(jsonb_build_object('deliveryId', upd.id::text, 'channel', upd.channel, 'provider', upd.provider,
                 'deviceId', upd.device_id, 'attempts', upd.attempts, 'providerId', upd.provider_id,
@@ -267,13 +270,7 @@ async function writeOutcomes(pool: Pool, outcomes: readonly Outcome[]): Promise<
 }
 
 async function invalidateDevices(db: Queryable, devices: ReadonlyArray<{ deviceId: string; reason: string }>): Promise<void> {
-  const { rows } = await db.query<{ id: string; user_id: string; invalid_reason: string }>(
-    `UPDATE devices d SET status = 'invalid', invalid_reason = v.reason, invalidated_at = now(), updated_at = now()
-       FROM unnest($1::text[], $2::text[]) AS v(id, reason)
-      WHERE d.id = v.id AND d.status = 'active'
-      RETURNING d.id, d.user_id, d.invalid_reason`,
-    [devices.map((d) => d.deviceId), devices.map((d) => d.reason)],
-  );
+  const rows = await markDevicesInvalid(db, devices);
   if (rows.length === 0) return;
   await db.query(
     `UPDATE deliveries SET status = 'cancelled', last_error = 'the device is invalid', updated_at = now()
@@ -281,8 +278,8 @@ async function invalidateDevices(db: Queryable, devices: ReadonlyArray<{ deviceI
     [rows.map((r) => r.id)],
   );
   await db.query(
-    `INSERT INTO events (user_id, type, item_type, item_id, data)
-     SELECT user_id, 'device:invalidated', 'device', id, jsonb_build_object('reason', reason)
+    `${EVENT_INSERT}
+     SELECT user_id, ${eventTypeSql('device:invalidated')}, 'device', id, jsonb_build_object('reason', reason)
        FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, user_id, reason)`,
     [rows.map((r) => r.id), rows.map((r) => r.user_id), rows.map((r) => r.invalid_reason)],
   );
@@ -296,6 +293,22 @@ export async function nextRunAt(db: Queryable, providers: readonly Provider[] | 
     [providers && providers.length > 0 ? providers : null],
   );
   return rows[0]?.at ?? undefined;
+}
+
+/**
+ * Extend the leases of rows still in flight in a live worker. A lease is the safety net for a
+ * worker that vanished without its liveness lock being noticed; a worker that is merely slow
+ * (a starved CPU, a slow provider) must not lose its rows to another claim and have them sent twice.
+ */
+export async function renewLeases(db: Queryable, workerId: string, ids: readonly string[], leaseSeconds: number): Promise<number> {
+  if (ids.length === 0) return 0;
+  const { rowCount } = await db.query(
+    `UPDATE deliveries SET run_at = now() + make_interval(secs => $3)
+      WHERE id = ANY ($1::bigint[]) AND status = 'sending' AND locked_by = $2
+        AND run_at < now() + make_interval(secs => $3 / 2.0)`,
+    [ids, workerId, leaseSeconds],
+  );
+  return rowCount ?? 0;
 }
 
 /** Give back leased rows on shutdown so another worker takes them at once. */

@@ -3,5 +3,5 @@
  * workers through JetStream (or any Broker), and verdicts are recorded back in PostgreSQL.
  */
 export { DispatchPublisher, type DispatchPublisherOptions } from './publisher.ts';
-export { DispatchWorker, outcomeOf, type DispatchWorkerOptions } from './worker.ts';
+export { DispatchWorker, type DispatchWorkerOptions } from './worker.ts';
 export { dispatchSubject, encodeJob, decodeJob } from './job.ts';

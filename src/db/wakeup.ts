@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/pool.ts';
+import type { Queryable } from './pool.ts';
 
 /**
  * Workers LISTEN on this channel; whoever makes deliveries due (API, scheduler, retries) sends

@@ -1,0 +1,1 @@
+export { RateLimiter, type LimitRule, type LimitDecision } from './rate-limiter.ts';
