@@ -17,7 +17,7 @@ export async function notifyRemindersDue(db: Queryable, at: Date): Promise<void>
   await db.query(`SELECT pg_notify($1, $2)`, [REMINDERS_CHANNEL, String(at.getTime())]);
 }
 
-/** The event relay's channel (migration 0050's trigger NOTIFYs it on every insert into events). */
+/** The event relay's channel (migration 0050's trigger NOTIFYs it whenever rows are added to the events table). */
 export const EVENTS_CHANNEL = 'herald_events';
 
 /**

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
-import { EVENT_INSERT } from '../events/outbox.ts';
+import { EVENT_INSERT, EVENT_INSERT_WITH_ACTOR } from '../events/outbox.ts';
 import { eventTypeSql } from '../events/types.ts';
 import { currentActor } from '../events/actor.ts';
 import { channelDeliveriesSql, insertDeliveriesSql, pushDeliveriesSql, type FanOutSource } from './fan-out.ts';
@@ -309,7 +309,7 @@ export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): 
      ), per AS (
        SELECT notification_id, count(*)::int AS n FROM d GROUP BY notification_id
      ), e AS (
-       INSERT INTO events (user_id, type, item_type, item_id, data, actor)
+       ${EVENT_INSERT_WITH_ACTOR}
        SELECT t.uid, ${eventTypeSql('notification:created')}, 'notification', v.id,
               jsonb_build_object('sendAt', to_char(v.send_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'channels', to_jsonb(v.channels),
                                  'source', v.source, 'deliveries', COALESCE(per.n, 0)),
