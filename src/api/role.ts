@@ -14,9 +14,11 @@ export function apiRole(ctx: Context, services: Services): Role & { readonly add
       app = await buildApp({ ctx, services, draining: () => draining });
       address = await app.listen({ port: ctx.config.port, host: ctx.config.host });
       ctx.log.info({ address }, 'api listening');
+      services.console.rollup.start();
     },
     async stop() {
       draining = true;
+      await services.console.rollup.stop();
       await app?.close();
     },
   };

@@ -15,6 +15,7 @@ import { FcmSender } from '../channels/fcm/sender.ts';
 import { engineMetrics } from '../dispatch/metrics.ts';
 import { backlog } from '../dispatch/store.ts';
 import { OutboundPolicy } from '../outbound/index.ts';
+import { ConsoleService } from '../console/index.ts';
 
 /**
  * The domain services, built once per process from the context and handed to the API and the
@@ -36,6 +37,8 @@ export interface Services {
   readonly notifications: NotificationService;
   readonly inbox: InboxService;
   readonly templates: TemplateService;
+  /** The operator console's statistics, searches and re-drive (its rollup loop runs in the API role). */
+  readonly console: ConsoleService;
   /** Close what the services hold open (inbox streams, the FCM connections of token checks). */
   close(): Promise<void>;
 }
@@ -66,6 +69,7 @@ export function buildServices(ctx: Context): Services {
       await Promise.allSettled([services.inbox.close(), fcmChecks.close(), recurrences.close()]);
     },
     templates: new TemplateService(ctx.pool),
+    console: new ConsoleService(ctx.pool, ctx.log),
   };
   const metrics = engineMetrics(ctx.metrics);
   services.health.addGauges('deliveries', async () => {
