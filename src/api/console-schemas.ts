@@ -80,3 +80,8 @@ export const UserSearchPage = Type.Object({
 export const AppList = Type.Object({
   items: Type.Array(Type.Intersect([AppView, Type.Object({ vapidPublicKey: Type.Optional(Type.String({ description: 'the Web Push public key browsers subscribe with' })) })])),
 });
+
+export const NotificationParams = Type.Object({ notificationId: Type.String({ minLength: 1, maxLength: 64 }) });
+export const NotificationEvents = Type.Object({
+  items: Type.Array(Type.Object({ id: Type.String(), userId: Nullable(Type.String()), type: Type.String(), data: Type.Unknown(), createdAt: DateTime })),
+});

@@ -7,6 +7,14 @@ import { foldOutcomes } from './stats.ts';
 import { DeliveryRollup } from './rollup.ts';
 
 export type { Overview, DeadLetter, DeadLetterFilter, UserHit };
+
+export interface NotificationEvent {
+  readonly id: string;
+  readonly userId: string | null;
+  readonly type: string;
+  readonly data: unknown;
+  readonly createdAt: string;
+}
 export { LATENESS_BOUNDS_MS } from './stats.ts';
 
 /**
@@ -42,6 +50,23 @@ export class ConsoleService {
 
   users(query: string | undefined, limit: number, cursor: string | undefined): Promise<{ items: UserHit[]; nextCursor?: string }> {
     return searchUsers(this.#pool, query, limit, cursor);
+  }
+
+  /**
+   * A notification's history: the events about it, oldest first. Read through each recipient's
+   * events (the `events_user` index), so no index on the append-heavy events table is added for
+   * it; at most the first 100 recipients of a broadcast. Undefined: no such notification.
+   */
+  async notificationEvents(id: string, limit: number): Promise<NotificationEvent[] | undefined> {
+    const n = await this.#pool.query<{ user_ids: string[] }>(`SELECT user_ids FROM notifications WHERE id = $1`, [id]);
+    if (n.rows.length === 0) return undefined;
+    const { rows } = await this.#pool.query<{ id: string; user_id: string | null; type: string; data: unknown; created_at: Date }>(
+      `SELECT id::text, user_id, type, data, created_at FROM events
+        WHERE user_id = ANY ($1::text[]) AND item_type = 'notification' AND item_id = $2
+        ORDER BY id LIMIT $3`,
+      [n.rows[0]!.user_ids.slice(0, 100), id, limit],
+    );
+    return rows.map((r) => ({ id: r.id, userId: r.user_id, type: r.type, data: r.data, createdAt: r.created_at.toISOString() }));
   }
 
   /** App ids, `default` (configured from the environment) first; at most `limit`. */

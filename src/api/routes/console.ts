@@ -5,8 +5,9 @@ import type { FastifyError, FastifyPluginAsync } from 'fastify';
 import type { ApiDeps } from '../types.ts';
 import { errorBody } from '../plugins/errors.ts';
 import { errors } from '../schemas.ts';
+import { notFound } from '../../errors/index.ts';
 import { jsonOnly } from './scopes.ts';
-import { AppList, DeadLetterPage, DeadLetterQuery, DeliveryStats, Redrive, Redriven, StatsQuery, UserSearchPage, UserSearchQuery } from '../console-schemas.ts';
+import { NotificationEvents, NotificationParams, AppList, DeadLetterPage, DeadLetterQuery, DeliveryStats, Redrive, Redriven, StatsQuery, UserSearchPage, UserSearchQuery } from '../console-schemas.ts';
 
 /**
  * The operator console (docs/console.md): its page at `/console/`, built by `npm run build` into
@@ -51,6 +52,20 @@ export const consoleRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services
   }, async (request, reply) => {
     const ids = await services.console.redrive([...new Set((request.body as Redrive).ids)]);
     return reply.status(202).send({ redriven: ids.length, ids });
+  });
+
+  app.get('/v1/notifications/:notificationId/events', {
+    schema: {
+      tags: [...tags, 'notifications'],
+      summary: 'A notification’s history: the events about it (created, sent, failed, retried, cancelled), oldest first',
+      params: NotificationParams,
+      response: { 200: NotificationEvents, ...errors(400, 401, 403, 404) },
+    },
+  }, async (request) => {
+    const { notificationId } = request.params as { notificationId: string };
+    const items = await services.console.notificationEvents(notificationId, 500);
+    if (!items) throw notFound('notification', notificationId);
+    return { items };
   });
 
   app.get('/v1/users', {
