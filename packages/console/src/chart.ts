@@ -50,7 +50,7 @@ export class HcChart extends HTMLElement {
       title: this.chartTitle,
       series: [
         {},
-        ...series.map((s, i) => ({ label: s.label, stroke: s.colour ?? PALETTE[i % PALETTE.length]!, width: 2, points: { show: true, size: 4 }, spanGaps: false })),
+        ...series.map((s, i) => ({ label: s.label, stroke: s.colour ?? PALETTE[i % PALETTE.length]!, width: 2, points: { show: true, size: 6 }, spanGaps: false })),
       ],
       axes: [{}, { label: unit, size: 60 }],
       scales: { y: { range: (_u, min, max) => [0, Math.max(1, max ?? min ?? 1) * 1.1] } },
