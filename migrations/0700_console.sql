@@ -2,14 +2,16 @@
 --
 -- delivery_minutes: outcomes per minute, channel, provider and outcome; sent deliveries also by a
 -- lateness bucket (how long after its due time each was sent), so percentiles come from a
--- histogram. One process at a time folds finished outcomes into it (it holds the state row's
--- lock while it does, others skip); readers add the few outcomes newer than `folded_to` from the
--- index below, so the overview is live without scanning the table.
+-- histogram. It is folded from the outcome events the outcome writer already appends
+-- (notification:sent|failed|expired, each naming its delivery, channel and provider), read by
+-- the events primary key from `folded_id` on: the deliveries table gets no index for it, and its
+-- writes cost nothing more. One process at a time folds (it holds the state row's lock, others
+-- skip); readers add the few events after `folded_id`, so the overview is live.
 CREATE TABLE delivery_minutes (
   minute           timestamptz NOT NULL,
   channel          text NOT NULL,
   provider         text NOT NULL,
-  outcome          text NOT NULL,                -- sent | failed | expired | cancelled
+  outcome          text NOT NULL,                -- sent | failed | expired
   lateness_bucket  smallint NOT NULL,            -- index into the console's lateness bounds; 0 unless sent
   count            bigint NOT NULL,
   PRIMARY KEY (minute, channel, provider, outcome, lateness_bucket)
@@ -17,14 +19,10 @@ CREATE TABLE delivery_minutes (
 
 CREATE TABLE delivery_minutes_state (
   id         boolean PRIMARY KEY DEFAULT true CHECK (id),
-  folded_to  timestamptz NOT NULL                -- outcomes before this are in delivery_minutes
+  folded_id  bigint NOT NULL                     -- events up to this id are in delivery_minutes
 );
-INSERT INTO delivery_minutes_state (folded_to) VALUES (now());
-
--- Finished deliveries by the time they finished: the fold and the live part of the overview read
--- a range of minutes of it. Rows enter it once, when they reach an outcome.
-CREATE INDEX deliveries_outcomes ON deliveries (updated_at)
-  WHERE status IN ('sent', 'failed', 'expired', 'cancelled');
+-- From the start: the first folds catch up with the last days of events already stored.
+INSERT INTO delivery_minutes_state (folded_id) VALUES (0);
 
 -- Dead letters newest first (keyset pages), a small index: only failed rows are in it.
 CREATE INDEX deliveries_dead_letters ON deliveries (updated_at DESC, id DESC) WHERE status = 'failed';

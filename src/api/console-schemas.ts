@@ -19,7 +19,8 @@ export const DeliveryStats = Type.Object({
   generatedAt: DateTime,
   from: DateTime,
   minutes: Type.Integer(),
-  perMinute: Type.Array(Type.Object({ minute: DateTime, channel: Type.String(), outcome: Type.String({ description: 'sent, failed, expired or cancelled' }), count: Type.Integer() })),
+  step: Type.Integer({ description: 'minutes per point: 1 up to a two-hour window, 5 up to six hours, else 15' }),
+  perMinute: Type.Array(Type.Object({ minute: DateTime, channel: Type.String(), outcome: Type.String({ description: 'sent, failed or expired' }), count: Type.Integer() })),
   lateness: Type.Object({
     boundsMs: Type.Array(Type.Number(), { description: 'upper bounds of the lateness buckets the percentiles are read from' }),
     sent: Type.Integer(),
@@ -27,7 +28,7 @@ export const DeliveryStats = Type.Object({
     p99Ms: Ms,
     perMinute: Type.Array(Type.Object({ minute: DateTime, p50Ms: Ms, p99Ms: Ms })),
   }, { description: 'from a delivery’s due time to its send: percentiles are the upper bound of the bucket they fall in' }),
-  byProvider: Type.Array(Type.Object({ provider: Type.String(), sent: Type.Integer(), failed: Type.Integer(), expired: Type.Integer(), cancelled: Type.Integer() })),
+  byProvider: Type.Array(Type.Object({ provider: Type.String(), sent: Type.Integer(), failed: Type.Integer(), expired: Type.Integer() })),
   backlog: Type.Object({ due: Type.Integer(), oldestDueSeconds: Type.Number() }, { description: 'deliveries due and not yet claimed' }),
 });
 

@@ -3,7 +3,7 @@ import type { Logger } from '../log/index.ts';
 import { overview, type Overview } from './overview.ts';
 import { searchDeadLetters, redriveDeadLetters, type DeadLetter, type DeadLetterFilter } from './dead-letters.ts';
 import { searchUsers, type UserHit } from './user-search.ts';
-import { foldOutcomes } from './stats.ts';
+import { foldOutcomes, type FoldResult } from './stats.ts';
 import { DeliveryRollup } from './rollup.ts';
 
 export type { Overview, DeadLetter, DeadLetterFilter, UserHit };
@@ -36,7 +36,7 @@ export class ConsoleService {
   }
 
   /** Fold finished outcomes into the rollup now (the API role does this every few seconds). */
-  fold(): Promise<boolean> {
+  fold(): Promise<FoldResult> {
     return foldOutcomes(this.#pool);
   }
 

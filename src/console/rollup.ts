@@ -25,12 +25,17 @@ export class DeliveryRollup {
     if (this.#timer) return;
     this.#timer = setInterval(() => {
       if (this.#running) return;
-      this.#running = foldOutcomes(this.#pool).then(
+      this.#running = this.#foldAll().then(
         () => undefined,
         (err: unknown) => this.#log.warn({ err }, 'could not fold delivery outcomes into the console rollup; trying again'),
       ).finally(() => { this.#running = undefined; });
     }, FOLD_EVERY_MS);
     this.#timer.unref();
+  }
+
+  /** Fold until caught up (a full step means more is waiting), unless stopped meanwhile. */
+  async #foldAll(): Promise<void> {
+    while (this.#timer && (await foldOutcomes(this.#pool)) === 'more');
   }
 
   async stop(): Promise<void> {

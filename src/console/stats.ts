@@ -3,53 +3,74 @@ import { withTransaction } from '../db/pool.ts';
 
 /**
  * Delivery outcomes per minute for the console's overview, from the `delivery_minutes` rollup
- * (migrations/0700_console.sql) plus the few outcomes not folded into it yet. Neither part
- * scans the deliveries table: the rollup is read by its primary key's minute range, the recent
- * outcomes by the `deliveries_outcomes` index from `folded_to` on.
+ * (migrations/0700_console.sql) plus the outcome events not folded into it yet. The rollup is
+ * folded from the events the outcome writer appends anyway (`notification:sent|failed|expired`
+ * with deliveryId, channel and provider), read by the events primary key: neither the fold nor
+ * a poll scans a table, and the engine's writes carry no extra index.
  */
 
 /** Upper bounds (ms) of the lateness buckets; bucket k holds lateness in [BOUNDS[k-1], BOUNDS[k]), the last bucket everything above. */
 export const LATENESS_BOUNDS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 300_000] as const;
-export const OUTCOMES = ['sent', 'failed', 'expired', 'cancelled'] as const;
+export const OUTCOMES = ['sent', 'failed', 'expired'] as const;
 
-/** Outcomes younger than this are left to the live part: a writer's transaction may still be open. */
+/** Events younger than this are left to the live part: a transaction with a lower id may still be open. */
 const FOLD_LAG = '5 seconds';
-/** At most this much per fold, so catching up after a pause is a series of small statements. */
-const FOLD_STEP = '10 minutes';
-/** Rollup rows kept (and the furthest back a fold starts). */
+/** At most this many events per fold, so catching up is a series of bounded statements. */
+export const FOLD_STEP = 200_000;
+/** At most this many of the newest events after the last fold are read live by a poll (a fold far behind shows the newest). */
+const LIVE_CAP = 200_000;
+/** Rollup rows kept (older events are skipped by a fold that catches up). */
 export const RETENTION_DAYS = 7;
 
-const BUCKET = `CASE WHEN d.status = 'sent'
-  THEN width_bucket(extract(epoch FROM coalesce(d.sent_at, d.updated_at) - d.due_at) * 1000, $1::float8[]) ELSE 0 END`;
+/**
+ * One outcome event as a rollup key: minute, channel, provider, outcome and lateness bucket (from
+ * the delivery row, by primary key). `e` is a set of events; only outcome events that name their
+ * delivery count.
+ */
+const OUTCOME_ROWS = `
+  SELECT date_trunc('minute', e.created_at) AS minute, e.data->>'channel' AS channel, e.data->>'provider' AS provider,
+         substr(e.type, 14) AS outcome,
+         CASE WHEN e.type = 'notification:sent'
+              THEN coalesce(width_bucket(extract(epoch FROM coalesce(d.sent_at, e.created_at) - d.due_at) * 1000, $1::float8[]), 0)
+              ELSE 0 END AS bucket,
+         count(*) AS count
+    FROM e
+    LEFT JOIN deliveries d ON e.type = 'notification:sent' AND d.id = CASE WHEN e.data->>'deliveryId' ~ '^[0-9]{1,18}$' THEN (e.data->>'deliveryId')::bigint END
+   WHERE e.type IN ('notification:sent', 'notification:failed', 'notification:expired')
+     AND e.data ? 'deliveryId' AND e.data->>'channel' IS NOT NULL AND e.data->>'provider' IS NOT NULL
+   GROUP BY 1, 2, 3, 4, 5`;
+
+export type FoldResult = 'busy' | 'caught-up' | 'more';
 
 /**
- * Fold finished outcomes into the rollup. Whoever holds the state row's lock folds; another
- * process trying at the same moment skips (SKIP LOCKED), so any number of API replicas may run
- * the loop. Returns whether this call folded.
+ * Fold the next outcome events into the rollup. Whoever holds the state row's lock folds; another
+ * process trying at the same moment gets 'busy' (SKIP LOCKED), so any number of API replicas may
+ * run the loop. 'more': the step was full, fold again at once.
  */
-export async function foldOutcomes(pool: Pool): Promise<boolean> {
+export async function foldOutcomes(pool: Pool): Promise<FoldResult> {
   return withTransaction(pool, async (db) => {
-    const { rows } = await db.query<{ start: string; upto: string; ahead: boolean }>(
-      `SELECT s.start::text, s.upto::text, s.upto > s.start AS ahead
-         FROM (SELECT greatest(folded_to, now() - interval '${RETENTION_DAYS} days') AS start FROM delivery_minutes_state FOR UPDATE SKIP LOCKED) f,
-              LATERAL (SELECT f.start, least(f.start + interval '${FOLD_STEP}', now() - interval '${FOLD_LAG}') AS upto) s`,
+    const state = await db.query<{ folded_id: string }>(`SELECT folded_id::text FROM delivery_minutes_state FOR UPDATE SKIP LOCKED`);
+    const from = state.rows[0]?.folded_id;
+    if (from === undefined) return 'busy';
+    // The last event of this step that is old enough; the step is the next FOLD_STEP ids.
+    const { rows } = await db.query<{ upto: string | null; full: boolean }>(
+      `SELECT max(id) FILTER (WHERE created_at < now() - interval '${FOLD_LAG}')::text AS upto, count(*) = $2 AS full
+         FROM (SELECT id, created_at FROM events WHERE id > $1::bigint ORDER BY id LIMIT $2) s`,
+      [from, FOLD_STEP],
     );
-    const state = rows[0];
-    if (!state) return false;
-    if (state.ahead) {
+    const upto = rows[0]?.upto;
+    if (upto) {
       await db.query(
-        `INSERT INTO delivery_minutes AS m (minute, channel, provider, outcome, lateness_bucket, count)
-         SELECT date_trunc('minute', d.updated_at), d.channel, d.provider, d.status, ${BUCKET}, count(*)
-           FROM deliveries d
-          WHERE d.status IN ('sent', 'failed', 'expired', 'cancelled') AND d.updated_at >= $2::timestamptz AND d.updated_at < $3::timestamptz
-          GROUP BY 1, 2, 3, 4, 5
+        `WITH e AS (SELECT * FROM events WHERE id > $2::bigint AND id <= $3::bigint AND created_at >= now() - interval '${RETENTION_DAYS} days')
+         INSERT INTO delivery_minutes AS m (minute, channel, provider, outcome, lateness_bucket, count)
+         ${OUTCOME_ROWS}
          ON CONFLICT (minute, channel, provider, outcome, lateness_bucket) DO UPDATE SET count = m.count + EXCLUDED.count`,
-        [LATENESS_BOUNDS_MS, state.start, state.upto],
+        [LATENESS_BOUNDS_MS, from, upto],
       );
-      await db.query(`UPDATE delivery_minutes_state SET folded_to = $1::timestamptz`, [state.upto]);
+      await db.query(`UPDATE delivery_minutes_state SET folded_id = $1::bigint`, [upto]);
     }
     await db.query(`DELETE FROM delivery_minutes WHERE minute < now() - interval '${RETENTION_DAYS} days'`);
-    return true;
+    return upto && rows[0]?.full ? 'more' : 'caught-up';
   });
 }
 
@@ -62,26 +83,33 @@ export interface MinuteRow {
   readonly count: number;
 }
 
-/** Outcome counts of the last `minutes` minutes (the current one included), rollup and live part together. */
-export async function minuteRows(db: Queryable, minutes: number): Promise<{ from: Date; now: Date; rows: MinuteRow[] }> {
+/** The chart step for a window: per minute up to two hours, then coarser, so a poll returns at most a few thousand rows. */
+export function stepFor(minutes: number): number {
+  return minutes <= 120 ? 1 : minutes <= 360 ? 5 : 15;
+}
+
+/**
+ * Outcome counts of the last `minutes` minutes (the current one included) in steps of `step`
+ * minutes, rollup and live part together, summed in PostgreSQL per step.
+ */
+export async function minuteRows(db: Queryable, minutes: number, step: number): Promise<{ from: Date; now: Date; rows: MinuteRow[] }> {
   const bounds = await db.query<{ from: Date; now: Date }>(
     `SELECT date_trunc('minute', now()) - ($1::int - 1) * interval '1 minute' AS from, now() AS now`,
     [minutes],
   );
   const { from, now } = bounds.rows[0]!;
   const { rows } = await db.query<{ minute: Date; channel: string; provider: string; outcome: string; bucket: number; count: string }>(
-    `WITH r AS (
+    `WITH e AS (SELECT * FROM (SELECT * FROM events WHERE id > (SELECT folded_id FROM delivery_minutes_state) ORDER BY id DESC LIMIT ${LIVE_CAP}) l
+                 WHERE l.created_at >= $2::timestamptz),
+     live AS (${OUTCOME_ROWS}),
+     r AS (
        SELECT m.minute, m.channel, m.provider, m.outcome, m.lateness_bucket AS bucket, m.count
          FROM delivery_minutes m WHERE m.minute >= $2::timestamptz
        UNION ALL
-       SELECT date_trunc('minute', d.updated_at), d.channel, d.provider, d.status, ${BUCKET}, count(*)
-         FROM deliveries d
-        WHERE d.status IN ('sent', 'failed', 'expired', 'cancelled')
-          AND d.updated_at >= greatest((SELECT folded_to FROM delivery_minutes_state), $2::timestamptz)
-        GROUP BY 1, 2, 3, 4, 5)
-     SELECT r.minute, r.channel, r.provider, r.outcome, r.bucket::int AS bucket, sum(r.count)::text AS count
-       FROM r GROUP BY 1, 2, 3, 4, 5 ORDER BY 1`,
-    [LATENESS_BOUNDS_MS, from],
+       SELECT minute, channel, provider, outcome, bucket, count FROM live)
+     SELECT date_bin($3::int * interval '1 minute', r.minute, $2::timestamptz) AS minute, r.channel, r.provider, r.outcome, r.bucket::int AS bucket, sum(r.count)::text AS count
+       FROM r GROUP BY 1, 2, 3, 4, 5`,
+    [LATENESS_BOUNDS_MS, from, step],
   );
   return {
     from,

@@ -4858,7 +4858,6 @@ export interface paths {
                                 oldestDueSeconds: number;
                             };
                             byProvider: {
-                                cancelled: number;
                                 expired: number;
                                 failed: number;
                                 provider: string;
@@ -4888,9 +4887,11 @@ export interface paths {
                                 count: number;
                                 /** Format: date-time */
                                 minute: string;
-                                /** @description sent, failed, expired or cancelled */
+                                /** @description sent, failed or expired */
                                 outcome: string;
                             }[];
+                            /** @description minutes per point: 1 up to a two-hour window, 5 up to six hours, else 15 */
+                            step: number;
                         };
                     };
                 };

@@ -37,7 +37,7 @@ export class HcChart extends HTMLElement {
 
   draw(x: readonly number[], series: readonly ChartSeries[]): void {
     const data = [x, ...series.map((s) => s.values)] as unknown as uPlot.AlignedData;
-    const labels = series.map((s) => s.label).join('\u0000');
+    const labels = [this.chartTitle, ...series.map((s) => s.label)].join('\u0000');
     if (this.#plot && labels === this.#labels) {
       this.#plot.setData(data);
       return;

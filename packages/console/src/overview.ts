@@ -5,7 +5,7 @@ import type { HcChart, ChartSeries } from './chart.ts';
 
 type Stats = Awaited<ReturnType<typeof load>>;
 const POLL_MS = 2_000;
-const OUTCOME_COLOURS: Record<string, string> = { sent: '#2ca02c', failed: '#d62728', expired: '#ff7f0e', cancelled: '#7f7f7f' };
+const OUTCOME_COLOURS: Record<string, string> = { sent: '#2ca02c', failed: '#d62728', expired: '#ff7f0e' };
 
 function load(minutes: number) {
   return unwrap(herald.GET('/v1/stats/deliveries', { params: { query: { minutes } } }));
@@ -58,7 +58,7 @@ export class HcOverview extends LitElement {
     const s = this.stats;
     if (!s) return;
     const start = Date.parse(s.from) / 1000;
-    const x = Array.from({ length: s.minutes }, (_, i) => start + i * 60);
+    const x = Array.from({ length: Math.ceil(s.minutes / s.step) }, (_, i) => start + i * 60 * s.step);
     const index = new Map(x.map((t, i) => [t, i]));
     const at = (iso: string) => index.get(Date.parse(iso) / 1000);
 
@@ -109,8 +109,8 @@ export class HcOverview extends LitElement {
         <div class="tile" data-tile="p99"><span class="value">${ms(s?.lateness.p99Ms)}</span><span class="label">lateness p99</span></div>
       </section>
       <section class="charts">
-        <hc-chart id="deliveries-chart" .chartTitle=${'Deliveries per minute, by channel and outcome'} .unit=${'deliveries'}></hc-chart>
-        <hc-chart id="lateness-chart" .chartTitle=${'Lateness (due → sent), per minute'} .unit=${'ms'}></hc-chart>
+        <hc-chart id="deliveries-chart" .chartTitle=${`Deliveries per ${s && s.step > 1 ? `${s.step} minutes` : 'minute'}, by channel and outcome`} .unit=${'deliveries'}></hc-chart>
+        <hc-chart id="lateness-chart" .chartTitle=${`Lateness (due → sent), per ${s && s.step > 1 ? `${s.step} minutes` : 'minute'}`} .unit=${'ms'}></hc-chart>
       </section>
       <div class="columns">
         <section>
@@ -126,8 +126,8 @@ export class HcOverview extends LitElement {
         <section>
           <h2>Failures by provider</h2>
           <table class="data" id="providers">
-            <thead><tr><th scope="col">provider</th><th scope="col" class="num">sent</th><th scope="col" class="num">failed</th><th scope="col" class="num">expired</th><th scope="col" class="num">cancelled</th></tr></thead>
-            <tbody>${(s?.byProvider ?? []).map((p) => html`<tr data-provider=${p.provider}><td>${p.provider}</td><td class="num">${p.sent}</td><td class="num">${p.failed}</td><td class="num">${p.expired}</td><td class="num">${p.cancelled}</td></tr>`)}</tbody>
+            <thead><tr><th scope="col">provider</th><th scope="col" class="num">sent</th><th scope="col" class="num">failed</th><th scope="col" class="num">expired</th></tr></thead>
+            <tbody>${(s?.byProvider ?? []).map((p) => html`<tr data-provider=${p.provider}><td>${p.provider}</td><td class="num">${p.sent}</td><td class="num">${p.failed}</td><td class="num">${p.expired}</td></tr>`)}</tbody>
           </table>
         </section>
       </div>`;
