@@ -144,6 +144,32 @@ test('dead letters: filtered, paged newest first, re-driven and then sent', asyn
   assert.ok(events.items.some((e: Json) => e.type === 'notification:retried' && e.itemId === chosen[0].notificationId));
 });
 
+test('a rare dead-letter filter gives short pages, each looking at a bounded number of rows', async () => {
+  // 2,100 more failed rows, one (the oldest) with an unusual error; the page window is 2,000 rows.
+  await h.db.pool.query(`INSERT INTO notifications (id, channels, payload, send_at) VALUES ('bulk-dl', ARRAY['webhook'], '{}', now())`);
+  await h.db.pool.query(
+    `INSERT INTO deliveries (notification_id, channel, provider, status, due_at, run_at, updated_at, attempts, last_error)
+     SELECT 'bulk-dl', 'webhook', 'webhook', 'failed', now(), now(), now() - interval '1 hour' - g * interval '1 second', 5,
+            CASE WHEN g = 2100 THEN 'TLS handshake refused' ELSE 'webhook answered 410' END
+       FROM generate_series(1, 2100) g`,
+  );
+  const first = await get('/v1/dead-letters?error=handshake');
+  assert.deepEqual(first.items, [], 'not among the newest 2,000');
+  assert.ok(first.nextCursor, 'but the walk goes on');
+  const second = await get(`/v1/dead-letters?error=handshake&cursor=${first.nextCursor}`);
+  assert.deepEqual(second.items.map((d: Json) => d.lastError), ['TLS handshake refused']);
+  assert.equal(second.nextCursor, undefined);
+  let seen = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await get(`/v1/dead-letters?limit=200${cursor ? `&cursor=${cursor}` : ''}`);
+    seen += page.items.length;
+    cursor = page.nextCursor;
+  } while (cursor);
+  assert.equal(seen, 2101, 'every dead letter once, in pages');
+  await h.db.pool.query(`DELETE FROM notifications WHERE id = 'bulk-dl'`);
+});
+
 test('user search by id prefix and by e-mail prefix, in keyset pages', async () => {
   for (const [id, email] of [['ada', 'Ada@Example.com'], ['adam', 'adam@example.org'], ['ad_x', null], ['bob', 'bob@example.com']] as const) {
     await h.request({ method: 'PUT', url: `/v1/users/${id}`, payload: email ? { email } : {} });

@@ -110,7 +110,7 @@ export class HcDeadLetters extends LitElement {
           <td class="num">${d.attempts}</td>
           <td><span class="err">${d.lastError ?? ''}</span>${d.lastErrorDetail ? html`<div class="sub">${d.lastErrorDetail}</div>` : nothing}</td></tr>`)}</tbody>
       </table>
-      ${this.items?.length === 0 ? html`<p class="ok">No dead letters.</p>` : nothing}
-      ${this.next ? html`<button @click=${() => void this.#load(true)}>More</button>` : nothing}`;
+      ${this.items?.length === 0 && !this.next ? html`<p class="ok">No dead letters.</p>` : nothing}
+      ${this.next ? html`<button @click=${() => void this.#load(true)}>${this.items?.length === 0 ? 'None among the newest; look further' : 'More'}</button>` : nothing}`;
   }
 }
