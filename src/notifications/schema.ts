@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { PLATFORMS } from '../core/notification.ts';
 
 /**
  * `POST /v1/notifications` body. The API validates with it, and so does broker ingest, so a
@@ -10,7 +11,7 @@ const Str = (max: number) => Type.String({ maxLength: max });
  * URL in a notification is script that runs in whichever inbox, page or e-mail renders it.
  */
 export const HttpUrl = Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048, description: 'an absolute http(s) URL' });
-const Platform = Type.Union([Type.Literal('ios'), Type.Literal('android'), Type.Literal('web')]);
+const Platform = Type.Union(PLATFORMS.map((p) => Type.Literal(p)));
 export const ChannelSchema = Type.Union([Type.Literal('push'), Type.Literal('email'), Type.Literal('webhook'), Type.Literal('inbox')]);
 const UserId = Type.String({ minLength: 1, maxLength: 200 });
 
@@ -101,37 +102,3 @@ export const NotificationBody = Type.Object(
   { additionalProperties: false },
 );
 export type NotificationBodyType = Static<typeof NotificationBody>;
-
-export const DeliveryView = Type.Object({
-  id: Type.String(),
-  channel: Type.String(),
-  provider: Type.String(),
-  userId: Type.Optional(Type.String()),
-  deviceId: Type.Optional(Type.String()),
-  status: Type.String(),
-  attempts: Type.Integer(),
-  dueAt: Type.String(),
-  lastError: Type.Optional(Type.String()),
-  lastErrorDetail: Type.Optional(Type.String({ description: "What the provider or the network said about the last failure (a push service's answer body, a connection error). API-key routes only: never shown through /v1/me." })),
-  providerId: Type.Optional(Type.String()),
-  sentAt: Type.Optional(Type.String()),
-});
-
-export const NotificationView = Type.Object({
-  id: Type.String(),
-  status: Type.String(),
-  sendAt: Type.String(),
-  createdAt: Type.String(),
-  source: Type.Optional(Type.String()),
-  appId: Type.Optional(Type.String()),
-  reminderId: Type.Optional(Type.String()),
-  userIds: Type.Array(Type.String()),
-  channels: Type.Array(Type.String()),
-  title: Type.Optional(Type.String()),
-  body: Type.Optional(Type.String()),
-  cancelledAt: Type.Optional(Type.String()),
-  template: Type.Optional(Type.Object({ key: Type.String(), version: Type.Integer() }, { description: 'the template version this notification renders' })),
-  deliveries: Type.Optional(Type.Array(DeliveryView)),
-});
-
-export const CreatedView = Type.Object({ id: Type.String(), status: Type.String(), sendAt: Type.String() });

@@ -115,8 +115,15 @@ export async function createInTransaction(client: PoolClient | Queryable, input:
   return { id: row.id, status: sendAt > now ? 'scheduled' : 'pending', sendAt: sendAt.toISOString(), created: true };
 }
 
+/** A notification with its deliveries and the status they add up to (status.ts). */
+export interface NotificationRecord {
+  readonly notification: store.NotificationRow;
+  readonly deliveries: readonly store.DeliveryRow[];
+  readonly status: string;
+}
+
 export interface NotificationPage {
-  readonly items: unknown[];
+  readonly items: NotificationRecord[];
   readonly total: number;
   readonly limit: number;
   readonly offset: number;
@@ -172,25 +179,22 @@ export class NotificationService implements NotificationCreator {
     });
   }
 
-  /**
-   * One notification; `forUser`: as that user sees it (404 unless a recipient; only their
-   * deliveries). Read by the user themselves (`audience: 'user'`, the `/v1/me` routes), they are
-   * shown as the only recipient — the audience of a notification is the application's business,
-   * not something one recipient may learn (a broadcast would list every other user's id) — and
-   * no delivery's lastErrorDetail. Operators (API-key routes) see both.
-   */
-  async get(id: string, forUser?: string, audience: Audience = 'user'): Promise<Record<string, unknown>> {
+  /** One notification; `forUser`: as that user has it (404 unless a recipient; only their deliveries). */
+  async get(id: string, forUser?: string): Promise<NotificationRecord> {
     const n = await store.getNotification(this.#pool, id);
     if (!n || (forUser !== undefined && !n.user_ids.includes(forUser))) throw notFound('notification', id);
     const deliveries = await store.getDeliveries(this.#pool, [id], forUser);
-    return view(n, deliveries, true, audience, audience === 'user' && forUser !== undefined ? [forUser] : undefined);
+    return { notification: n, deliveries, status: notificationStatus(n, deliveries) };
   }
 
-  async listForUser(userId: string, limit: number, offset: number, audience: Audience = 'user'): Promise<NotificationPage> {
+  /** The user's notifications, newest first, each with that user's deliveries. */
+  async listForUser(userId: string, limit: number, offset: number): Promise<NotificationPage> {
     const { rows, total } = await store.listForUser(this.#pool, userId, limit, offset);
     const deliveries = await store.getDeliveries(this.#pool, rows.map((r) => r.id), userId);
-    const recipients = audience === 'user' ? [userId] : undefined;
-    const items = rows.map((n) => view(n, deliveries.filter((d) => d.notification_id === n.id), true, audience, recipients));
+    const items = rows.map((n) => {
+      const own = deliveries.filter((d) => d.notification_id === n.id);
+      return { notification: n, deliveries: own, status: notificationStatus(n, own) };
+    });
     return { items, total, limit, offset };
   }
 
@@ -231,50 +235,4 @@ export class NotificationService implements NotificationCreator {
       return { redriven: rows.length };
     });
   }
-}
-
-function iso(d: Date | null | undefined): string | undefined {
-  return d ? d.toISOString() : undefined;
-}
-
-/**
- * Who reads a view. A delivery's lastErrorDetail (a provider's answer body, a network error naming
- * an address) is for operators only: for Web Push the provider is any URL the end user chose.
- */
-export type Audience = 'operator' | 'user';
-
-/** `recipients`: the user ids to show instead of the whole audience. */
-export function view(n: store.NotificationRow, deliveries: readonly store.DeliveryRow[], withDeliveries: boolean, audience: Audience = 'user', recipients?: readonly string[]): Record<string, unknown> {
-  const payload = n.payload as { title?: string; body?: string; template?: { key: string; version: number } };
-  return {
-    id: n.id,
-    status: notificationStatus(n, deliveries),
-    sendAt: n.send_at.toISOString(),
-    createdAt: n.created_at.toISOString(),
-    source: n.source ?? undefined,
-    appId: n.app_id,
-    reminderId: n.reminder_id ?? undefined,
-    userIds: recipients ?? n.user_ids,
-    channels: n.channels,
-    title: payload.title,
-    body: payload.body,
-    cancelledAt: iso(n.cancelled_at),
-    template: payload.template ? { key: payload.template.key, version: payload.template.version } : undefined,
-    deliveries: withDeliveries
-      ? deliveries.map((d) => ({
-          id: d.id,
-          channel: d.channel,
-          provider: d.provider,
-          userId: d.user_id ?? undefined,
-          deviceId: d.device_id ?? undefined,
-          status: d.status,
-          attempts: d.attempts,
-          dueAt: d.due_at.toISOString(),
-          lastError: d.last_error ?? undefined,
-          lastErrorDetail: audience === 'operator' ? (d.last_error_detail ?? undefined) : undefined,
-          providerId: d.provider_id ?? undefined,
-          sentAt: iso(d.sent_at),
-        }))
-      : undefined,
-  };
 }

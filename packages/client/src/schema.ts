@@ -3327,7 +3327,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -3620,7 +3620,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Update a reminder (seed 002 form of PATCH) */
+        /** Update a reminder (the form of PATCH the old NestJS system used) */
         post: {
             parameters: {
                 query?: never;
@@ -3646,7 +3646,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -3938,7 +3938,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -6743,7 +6743,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -7038,7 +7038,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Update a reminder (seed 002 form of PATCH) */
+        /** Update a reminder (the form of PATCH the old NestJS system used) */
         post: {
             parameters: {
                 query?: never;
@@ -7066,7 +7066,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -7362,7 +7362,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;

@@ -1,13 +1,13 @@
-import type { Context, Role } from '../runtime/context.ts';
-import type { Services } from '../runtime/services.ts';
-import { createChannels, type ChannelDeps } from '../channels/index.ts';
-import { createInboxChannel } from '../channels/inbox/index.ts';
-import type { Provider } from '../channels/types.ts';
-import { DeliveryWorker } from './worker.ts';
-import { engineMetrics } from './metrics.ts';
-import { OutboundPolicy } from '../outbound/index.ts';
-import { withTemplates } from './render-step.ts';
-import { TemplateCache } from '../templates/cache.ts';
+import type { Context, Role } from '../../core/context.ts';
+import type { Services } from '../services.ts';
+import { createChannels, type ChannelDeps } from '../../channels/index.ts';
+import { createInboxChannel } from '../../channels/inbox/index.ts';
+import type { Provider } from '../../channels/types.ts';
+import { DeliveryWorker } from '../../dispatch/worker.ts';
+import { engineMetrics } from '../../dispatch/metrics.ts';
+import { OutboundPolicy } from '../../outbound/index.ts';
+import { withTemplates } from '../../dispatch/render-step.ts';
+import { TemplateCache } from '../../templates/cache.ts';
 
 /**
  * The `worker` role: every channel this process can send (or those named by
@@ -25,7 +25,7 @@ export function workerRole(ctx: Context, services: Services, only?: readonly str
     outbound: new OutboundPolicy(ctx.config.outbound.allow),
   };
   let worker: { stop(timeoutMs?: number): Promise<void> } | undefined;
-  let channels: Map<Provider, import('../channels/types.ts').Channel> | undefined;
+  let channels: Map<Provider, import('../../channels/types.ts').Channel> | undefined;
   return {
     name: 'worker',
     async start() {
@@ -35,7 +35,7 @@ export function workerRole(ctx: Context, services: Services, only?: readonly str
       const sending = withTemplates(channels, new TemplateCache(ctx.pool));
       if (ctx.config.dispatch.mode === 'nats') {
         // Scale-out mode: deliveries arrive as JetStream messages (docs/brokers.md).
-        const { dispatchWorker } = await import('../brokers/dispatch/roles.ts');
+        const { dispatchWorker } = await import('../../brokers/dispatch/roles.ts');
         const w = dispatchWorker(ctx, sending);
         await w.start();
         worker = w;

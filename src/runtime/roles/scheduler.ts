@@ -1,6 +1,6 @@
-import type { Context, Role } from '../runtime/context.ts';
-import type { RecurrenceEvaluator } from '../reminders/recurrence-pool.ts';
-import { ReminderScheduler } from './index.ts';
+import type { Context, Role } from '../../core/context.ts';
+import type { RecurrenceEvaluator } from '../../reminders/recurrence-pool.ts';
+import { ReminderScheduler } from '../../scheduler/index.ts';
 
 /**
  * The `scheduler` role: rolls reminders to their next occurrence as each one fires, and in
@@ -14,7 +14,7 @@ export function schedulerRole(ctx: Context, recurrences: RecurrenceEvaluator): R
     async start() {
       await scheduler.start();
       if (ctx.config.dispatch.mode === 'nats') {
-        const { dispatchPublisherRole } = await import('../brokers/dispatch/roles.ts');
+        const { dispatchPublisherRole } = await import('../../brokers/dispatch/roles.ts');
         publisher = dispatchPublisherRole(ctx);
         await publisher.start();
       }
