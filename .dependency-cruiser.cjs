@@ -9,7 +9,7 @@ const LAYERS = [
   { name: 'domain', folders: ['users', 'devices', 'apps', 'reminders', 'notifications', 'templates', 'events', 'inbox', 'auth', 'limits', 'privacy'] },
   { name: 'channels', folders: ['channels'] },
   { name: 'engine', folders: ['dispatch', 'scheduler', 'retention'] },
-  { name: 'edges', folders: ['api', 'ingest', 'ingest-apns', 'relay', 'brokers'] },
+  { name: 'edges', folders: ['api', 'console', 'ingest', 'ingest-apns', 'relay', 'brokers'] },
   { name: 'runtime', folders: ['runtime', 'cli'] },
 ];
 

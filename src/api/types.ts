@@ -10,6 +10,7 @@ import type { EventService } from '../events/index.ts';
 import type { NotificationService } from '../notifications/service.ts';
 import type { InboxService } from '../inbox/index.ts';
 import type { TemplateService } from '../templates/index.ts';
+import type { ConsoleService } from '../console/index.ts';
 
 /**
  * The domain services the routes call: a subset of what the composition root builds
@@ -27,6 +28,8 @@ export interface ApiServices {
   readonly inbox: InboxService;
   readonly templates: TemplateService;
   readonly keys: KeyService;
+  /** The operator console's statistics, searches and re-drive (src/console/). */
+  readonly console: ConsoleService;
 }
 
 /** What every route module is registered with (kept apart from app.ts so routes do not import it). */

@@ -16,6 +16,7 @@ import { engineMetrics } from '../dispatch/metrics.ts';
 import { backlog } from '../dispatch/repository.ts';
 import { OutboundPolicy } from '../outbound/index.ts';
 import { KeyService } from '../auth/key-service.ts';
+import { ConsoleService } from '../console/index.ts';
 
 /**
  * The domain services, built once per process from the context and handed to the API and the
@@ -39,6 +40,8 @@ export interface Services {
   readonly templates: TemplateService;
   /** API keys made through /v1/keys (scopes, apps, expiry). */
   readonly keys: KeyService;
+  /** The operator console's statistics, searches and re-drive (its rollup loop runs in the API role). */
+  readonly console: ConsoleService;
   /** Close what the services hold open (inbox streams, the FCM connections of token checks). */
   close(): Promise<void>;
 }
@@ -80,6 +83,7 @@ export function buildServices(ctx: Context, options: ServiceOptions = {}): Servi
     },
     templates: new TemplateService(ctx.pool),
     keys: new KeyService(ctx.pool),
+    console: new ConsoleService(ctx.pool, ctx.log),
   };
   const metrics = engineMetrics(ctx.metrics);
   services.health.addGauges('deliveries', async () => {

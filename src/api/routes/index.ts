@@ -12,6 +12,7 @@ import { assetRoutes } from './assets.ts';
 import { templateRoutes } from './templates.ts';
 import { keyRoutes } from './keys.ts';
 import { auditRoutes } from './audit.ts';
+import { consoleRoutes } from './console.ts';
 
 /** Every route module, registered in one place. */
 export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
@@ -28,4 +29,5 @@ export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
   await app.register(templateRoutes, deps);
   await app.register(keyRoutes, deps);
   await app.register(auditRoutes, deps);
+  await app.register(consoleRoutes, deps);
 }
