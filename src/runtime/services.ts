@@ -9,6 +9,7 @@ import { EventService } from '../events/index.ts';
 import { NotificationService } from '../notifications/service.ts';
 import { InboxService } from '../inbox/index.ts';
 import { TemplateService } from '../templates/index.ts';
+import { TopicService } from '../topics/index.ts';
 import { engineHooks } from '../scheduler/hooks.ts';
 import { validatePushDevice } from '../channels/fcm/validate.ts';
 import { FcmSender } from '../channels/fcm/sender.ts';
@@ -36,6 +37,7 @@ export interface Services {
   readonly notifications: NotificationService;
   readonly inbox: InboxService;
   readonly templates: TemplateService;
+  readonly topics: TopicService;
   /** Close what the services hold open (inbox streams, the FCM connections of token checks). */
   close(): Promise<void>;
 }
@@ -66,6 +68,7 @@ export function buildServices(ctx: Context): Services {
       await Promise.allSettled([services.inbox.close(), fcmChecks.close(), recurrences.close()]);
     },
     templates: new TemplateService(ctx.pool),
+    topics: new TopicService(ctx.pool),
   };
   const metrics = engineMetrics(ctx.metrics);
   services.health.addGauges('deliveries', async () => {

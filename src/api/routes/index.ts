@@ -10,6 +10,7 @@ import { notificationRoutes } from './notifications.ts';
 import { inboxRoutes } from './inbox.ts';
 import { assetRoutes } from './assets.ts';
 import { templateRoutes } from './templates.ts';
+import { topicRoutes } from './topics.ts';
 
 /** Every route module, registered in one place. */
 export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
@@ -24,4 +25,5 @@ export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
   await app.register(inboxRoutes, deps);
   await app.register(assetRoutes);
   await app.register(templateRoutes, deps);
+  await app.register(topicRoutes, deps);
 }
