@@ -23,8 +23,11 @@ export const WebPushSubscriptionSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const AudienceKey = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$', description: 'a topic or notification type key of the app' });
 const To = Type.Union([
   Type.Object({ userId: UserId }, { additionalProperties: false }),
+  Type.Object({ topic: AudienceKey }, { additionalProperties: false, description: 'a broadcast to every subscriber of the topic (docs/audiences.md)' }),
+  Type.Object({ all: Type.Literal(true), appId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false, description: 'a broadcast to every user' }),
   Type.Object({ userIds: Type.Array(UserId, { minItems: 1, maxItems: 10_000, uniqueItems: true }) }, { additionalProperties: false }),
   Type.Object(
     {
@@ -60,6 +63,7 @@ export const NotificationBody = Type.Object(
   {
     to: To,
     template: Type.Optional(TemplateRefSchema),
+    type: Type.Optional(Type.Union([AudienceKey], { description: 'a notification type of the app (docs/audiences.md): its defaults and each user’s preferences decide the channels' })),
     appId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     channels: Type.Optional(Type.Array(ChannelSchema, { minItems: 1, maxItems: 4, uniqueItems: true })),
     sendAt: Type.Optional(Type.String({ format: 'date-time' })),
@@ -131,7 +135,24 @@ export const NotificationView = Type.Object({
   body: Type.Optional(Type.String()),
   cancelledAt: Type.Optional(Type.String()),
   template: Type.Optional(Type.Object({ key: Type.String(), version: Type.Integer() }, { description: 'the template version this notification renders' })),
-  deliveries: Type.Optional(Type.Array(DeliveryView)),
+  type: Type.Optional(Type.String({ description: 'the notification type (docs/audiences.md)' })),
+  audience: Type.Optional(Type.Object({
+    kind: Type.Union([Type.Literal('topic'), Type.Literal('all')]),
+    topic: Type.Optional(Type.String()),
+    status: Type.String({ description: 'fan-out: waiting, running, complete or cancelled' }),
+    recipients: Type.Integer({ description: 'audience size when fan-out began (0 before)' }),
+    fannedOut: Type.Integer({ description: 'recipients whose deliveries exist' }),
+    deliveries: Type.Integer({ description: 'deliveries made by the fan-out' }),
+    complete: Type.Boolean(),
+    startedAt: Type.Optional(Type.String()),
+    completedAt: Type.Optional(Type.String()),
+  }, { description: 'a broadcast’s audience and fan-out progress (API-key routes only)' })),
+  counts: Type.Optional(Type.Object({
+    pending: Type.Integer(), sending: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), expired: Type.Integer(), cancelled: Type.Integer(),
+  }, { description: 'deliveries by status' })),
+  deliveries: Type.Optional(Type.Array(DeliveryView, { description: 'every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries)' })),
 });
+
+export const DeliveryPage = Type.Object({ items: Type.Array(DeliveryView), nextCursor: Type.Union([Type.String(), Type.Null()]) });
 
 export const CreatedView = Type.Object({ id: Type.String(), status: Type.String(), sendAt: Type.String() });

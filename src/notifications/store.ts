@@ -9,8 +9,11 @@ import type { Queryable } from '../db/pool.ts';
 
 export const PROVIDER_OF_PLATFORM_SQL = `CASE d.platform WHEN 'ios' THEN 'apns' WHEN 'android' THEN 'fcm' ELSE 'webpush' END`;
 
-// A user's preferences switch channels off with {"channels": {"email": false}}; absent = on.
-const PREFERS = (channelSql: string) => `(u.preferences -> 'channels' -> ${channelSql}) IS DISTINCT FROM 'false'::jsonb`;
+// Whether user `u` wants channel `channelSql` of notification `n`: their per-channel switches
+// ({"channels": {"email": false}}; absent = on), their choices for the notification's type (`p`,
+// joined by TYPE_CHOICES) and the type's rule (defaults, required): SQL function herald_wants.
+const PREFERS = (channelSql: string) => `herald_wants(u.preferences, p.channels, n.type_rule, ${channelSql})`;
+const TYPE_CHOICES = `LEFT JOIN user_type_preferences p ON p.app_id = n.app_id AND p.user_id = u.id AND p.type_key = n.type`;
 
 export interface NewNotificationRow {
   readonly id: string;
@@ -25,15 +28,18 @@ export interface NewNotificationRow {
   readonly expiresAt: Date | null;
   readonly source: string;
   readonly dedupeKey: string | null;
+  /** The notification type's key and rule (docs/audiences.md); null without a type. */
+  readonly type: string | null;
+  readonly typeRule: unknown;
 }
 
 /** Insert the notification; false when its dedupe key was already used. */
 export async function insertNotification(db: Queryable, n: NewNotificationRow): Promise<boolean> {
   const { rowCount } = await db.query(
-    `INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source, dedupe_key)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12)
+    `INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source, dedupe_key, type, type_rule)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13, $14::jsonb)
      ON CONFLICT (dedupe_key) DO NOTHING`,
-    [n.id, n.appId, n.targetApp, n.userIds, n.reminderId, n.channels, JSON.stringify(n.payload), n.sendAt, n.ttlSeconds, n.expiresAt, n.source, n.dedupeKey],
+    [n.id, n.appId, n.targetApp, n.userIds, n.reminderId, n.channels, JSON.stringify(n.payload), n.sendAt, n.ttlSeconds, n.expiresAt, n.source, n.dedupeKey, n.type, n.typeRule === null ? null : JSON.stringify(n.typeRule)],
   );
   return rowCount === 1;
 }
@@ -52,15 +58,15 @@ export async function ensureUsers(db: Queryable, userIds: readonly string[]): Pr
 export async function fanOutUsers(db: Queryable, n: NewNotificationRow): Promise<number> {
   const { rowCount } = await db.query(
     `INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at)
-     SELECT $1::text, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, $5::timestamptz, $5::timestamptz, $6::timestamptz
-       FROM devices d JOIN users u ON u.id = d.user_id
-      WHERE 'push' = ANY ($3::text[]) AND d.user_id = ANY ($2::text[]) AND d.status = 'active'
-        AND ($4::text IS NULL OR d.app_id = $4) AND ${PREFERS(`'push'`)}
+     SELECT n.id, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, n.send_at, n.send_at, n.expires_at
+       FROM notifications n JOIN users u ON u.id = ANY ($2::text[]) JOIN devices d ON d.user_id = u.id ${TYPE_CHOICES}
+      WHERE n.id = $1 AND 'push' = ANY (n.channels) AND d.status = 'active'
+        AND (n.target_app IS NULL OR d.app_id = n.target_app) AND ${PREFERS(`'push'`)}
      UNION ALL
-     SELECT $1::text, u.id, NULL, COALESCE($4::text, 'default'), c.ch, c.ch, $5::timestamptz, $5::timestamptz, $6::timestamptz
-       FROM users u CROSS JOIN unnest($3::text[]) AS c(ch)
-      WHERE u.id = ANY ($2::text[]) AND c.ch <> 'push' AND ${PREFERS('c.ch')}`,
-    [n.id, n.userIds, n.channels, n.targetApp, n.sendAt, n.expiresAt],
+     SELECT n.id, u.id, NULL, COALESCE(n.target_app, 'default'), c.ch, c.ch, n.send_at, n.send_at, n.expires_at
+       FROM notifications n CROSS JOIN unnest(n.channels) AS c(ch) JOIN users u ON u.id = ANY ($2::text[]) ${TYPE_CHOICES}
+      WHERE n.id = $1 AND c.ch <> 'push' AND ${PREFERS('c.ch')}`,
+    [n.id, n.userIds],
   );
   return rowCount ?? 0;
 }
@@ -83,6 +89,7 @@ export async function fanOutDevice(db: Queryable, deviceId: string): Promise<num
        FROM devices d
        JOIN users u ON u.id = d.user_id
        JOIN notifications n ON d.user_id = ANY (n.user_ids)
+       ${TYPE_CHOICES}
       WHERE d.id = $1 AND d.status = 'active' AND ${PREFERS(`'push'`)}
         AND n.cancelled_at IS NULL AND 'push' = ANY (n.channels) AND n.send_at > now()
         AND (n.target_app IS NULL OR n.target_app = d.app_id)
@@ -125,6 +132,7 @@ export interface NotificationRow {
   created_at: Date;
   cancelled_at: Date | null;
   source: string | null;
+  type: string | null;
 }
 
 export interface DeliveryRow {
@@ -154,6 +162,17 @@ export async function getDeliveries(db: Queryable, notificationIds: readonly str
     `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at
        FROM deliveries WHERE notification_id = ANY ($1::text[]) AND ($2::text IS NULL OR user_id = $2) ORDER BY id`,
     [notificationIds, userId ?? null],
+  );
+  return rows;
+}
+
+/** `limit + 1` deliveries of a notification after the id `after`, in id order (index deliveries_notification_id). */
+export async function getDeliveriesPage(db: Queryable, notificationId: string, status: string | undefined, after: string | undefined, limit: number): Promise<DeliveryRow[]> {
+  const { rows } = await db.query<DeliveryRow>(
+    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at
+       FROM deliveries WHERE notification_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR id > $3)
+      ORDER BY deliveries.notification_id, deliveries.id LIMIT $4`, // qualified: a bare id would sort the text output column
+    [notificationId, status ?? null, after ?? null, limit + 1],
   );
   return rows;
 }
@@ -188,10 +207,10 @@ export async function redrive(db: Queryable, notificationId: string, includeExpi
 export async function insertBulk(db: Queryable, rows: readonly NewNotificationRow[]): Promise<number> {
   if (rows.length === 0) return 0;
   await db.query(
-    `INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source)
-     SELECT v.id, v.app_id, v.target_app, string_to_array(v.user_ids, E'\\x1f'), NULL, string_to_array(v.channels, ','), v.payload::jsonb, v.send_at, v.ttl, v.expires_at, v.source
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[])
-         AS v(id, app_id, target_app, user_ids, channels, payload, send_at, ttl, expires_at, source)`,
+    `INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source, type, type_rule)
+     SELECT v.id, v.app_id, v.target_app, string_to_array(v.user_ids, E'\\x1f'), NULL, string_to_array(v.channels, ','), v.payload::jsonb, v.send_at, v.ttl, v.expires_at, v.source, v.type, v.type_rule::jsonb
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[], $11::text[], $12::text[])
+         AS v(id, app_id, target_app, user_ids, channels, payload, send_at, ttl, expires_at, source, type, type_rule)`,
     [
       rows.map((r) => r.id),
       rows.map((r) => r.appId),
@@ -203,6 +222,8 @@ export async function insertBulk(db: Queryable, rows: readonly NewNotificationRo
       rows.map((r) => r.ttlSeconds),
       rows.map((r) => r.expiresAt),
       rows.map((r) => r.source),
+      rows.map((r) => r.type),
+      rows.map((r) => (r.typeRule === null ? null : JSON.stringify(r.typeRule))),
     ],
   );
   const ids = rows.map((r) => r.id);
@@ -210,13 +231,13 @@ export async function insertBulk(db: Queryable, rows: readonly NewNotificationRo
     `INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at)
      SELECT n.id, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, n.send_at, n.send_at, n.expires_at
        FROM notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)
-       JOIN devices d ON d.user_id = t.uid JOIN users u ON u.id = d.user_id
+       JOIN devices d ON d.user_id = t.uid JOIN users u ON u.id = d.user_id ${TYPE_CHOICES}
       WHERE n.id = ANY ($1::text[]) AND 'push' = ANY (n.channels) AND d.status = 'active'
         AND (n.target_app IS NULL OR d.app_id = n.target_app) AND ${PREFERS(`'push'`)}
      UNION ALL
      SELECT n.id, u.id, NULL, COALESCE(n.target_app, 'default'), c.ch, c.ch, n.send_at, n.send_at, n.expires_at
        FROM notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)
-       JOIN users u ON u.id = t.uid CROSS JOIN LATERAL unnest(n.channels) AS c(ch)
+       JOIN users u ON u.id = t.uid CROSS JOIN LATERAL unnest(n.channels) AS c(ch) ${TYPE_CHOICES}
       WHERE n.id = ANY ($1::text[]) AND c.ch <> 'push' AND ${PREFERS('c.ch')}`,
     [ids],
   );

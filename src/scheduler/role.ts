@@ -1,18 +1,23 @@
 import type { Context, Role } from '../runtime/context.ts';
 import type { RecurrenceEvaluator } from '../reminders/recurrence-pool.ts';
 import { ReminderScheduler } from './index.ts';
+import { BroadcastFanOut } from './fan-out.ts';
 
 /**
- * The `scheduler` role: rolls reminders to their next occurrence as each one fires, and in
+ * The `scheduler` role: rolls reminders to their next occurrence as each one fires, fans
+ * broadcasts out to their audiences, and in
  * HERALD_DISPATCH_MODE=nats also publishes due deliveries to JetStream for the workers.
  */
 export function schedulerRole(ctx: Context, recurrences: RecurrenceEvaluator): Role {
   const scheduler = new ReminderScheduler(ctx.pool, ctx.log, recurrences);
+  // Broadcasts (to a topic, to everyone) are fanned out here, chunk by chunk (docs/audiences.md).
+  const fanOut = new BroadcastFanOut(ctx.pool, ctx.log, { chunkSize: ctx.config.audiences.chunkSize });
   let publisher: Role | undefined;
   return {
     name: 'scheduler',
     async start() {
       await scheduler.start();
+      await fanOut.start();
       if (ctx.config.dispatch.mode === 'nats') {
         const { dispatchPublisherRole } = await import('../brokers/dispatch/roles.ts');
         publisher = dispatchPublisherRole(ctx);
@@ -21,6 +26,7 @@ export function schedulerRole(ctx: Context, recurrences: RecurrenceEvaluator): R
     },
     async stop() {
       await publisher?.stop();
+      await fanOut.stop();
       await scheduler.stop();
     },
   };

@@ -2626,10 +2626,36 @@ export interface paths {
                         "application/json": {
                             items: {
                                 appId?: string;
+                                /** @description a broadcast’s audience and fan-out progress (API-key routes only) */
+                                audience?: {
+                                    complete: boolean;
+                                    completedAt?: string;
+                                    /** @description deliveries made by the fan-out */
+                                    deliveries: number;
+                                    /** @description recipients whose deliveries exist */
+                                    fannedOut: number;
+                                    kind: "topic" | "all";
+                                    /** @description audience size when fan-out began (0 before) */
+                                    recipients: number;
+                                    startedAt?: string;
+                                    /** @description fan-out: waiting, running, complete or cancelled */
+                                    status: string;
+                                    topic?: string;
+                                };
                                 body?: string;
                                 cancelledAt?: string;
                                 channels: string[];
+                                /** @description deliveries by status */
+                                counts?: {
+                                    cancelled: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
                                 createdAt: string;
+                                /** @description every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries) */
                                 deliveries?: {
                                     attempts: number;
                                     channel: string;
@@ -2656,6 +2682,8 @@ export interface paths {
                                     version: number;
                                 };
                                 title?: string;
+                                /** @description the notification type (docs/audiences.md) */
+                                type?: string;
                                 userIds: string[];
                             }[];
                             limit: number;
@@ -2749,10 +2777,36 @@ export interface paths {
                     content: {
                         "application/json": {
                             appId?: string;
+                            /** @description a broadcast’s audience and fan-out progress (API-key routes only) */
+                            audience?: {
+                                complete: boolean;
+                                completedAt?: string;
+                                /** @description deliveries made by the fan-out */
+                                deliveries: number;
+                                /** @description recipients whose deliveries exist */
+                                fannedOut: number;
+                                kind: "topic" | "all";
+                                /** @description audience size when fan-out began (0 before) */
+                                recipients: number;
+                                startedAt?: string;
+                                /** @description fan-out: waiting, running, complete or cancelled */
+                                status: string;
+                                topic?: string;
+                            };
                             body?: string;
                             cancelledAt?: string;
                             channels: string[];
+                            /** @description deliveries by status */
+                            counts?: {
+                                cancelled: number;
+                                expired: number;
+                                failed: number;
+                                pending: number;
+                                sending: number;
+                                sent: number;
+                            };
                             createdAt: string;
+                            /** @description every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries) */
                             deliveries?: {
                                 attempts: number;
                                 channel: string;
@@ -2779,6 +2833,8 @@ export interface paths {
                                 version: number;
                             };
                             title?: string;
+                            /** @description the notification type (docs/audiences.md) */
+                            type?: string;
                             userIds: string[];
                         };
                     };
@@ -4092,7 +4148,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send a notification now or at sendAt (to a user, several users, or one raw device) */
+        /** Send a notification now or at sendAt (to a user, several users, one raw device, a topic or everyone) */
         post: {
             parameters: {
                 query?: never;
@@ -4158,6 +4214,13 @@ export interface paths {
                         to: {
                             userId: string;
                         } | {
+                            /** @description a topic or notification type key of the app */
+                            topic: string;
+                        } | {
+                            /** @enum {boolean} */
+                            all: true;
+                            appId?: string;
+                        } | {
                             userIds: string[];
                         } | {
                             device: {
@@ -4176,6 +4239,8 @@ export interface paths {
                             };
                         };
                         ttlSeconds?: number;
+                        /** @description a topic or notification type key of the app */
+                        type?: string;
                         /**
                          * Format: uri
                          * @description an absolute http(s) URL
@@ -4348,10 +4413,36 @@ export interface paths {
                     content: {
                         "application/json": {
                             appId?: string;
+                            /** @description a broadcast’s audience and fan-out progress (API-key routes only) */
+                            audience?: {
+                                complete: boolean;
+                                completedAt?: string;
+                                /** @description deliveries made by the fan-out */
+                                deliveries: number;
+                                /** @description recipients whose deliveries exist */
+                                fannedOut: number;
+                                kind: "topic" | "all";
+                                /** @description audience size when fan-out began (0 before) */
+                                recipients: number;
+                                startedAt?: string;
+                                /** @description fan-out: waiting, running, complete or cancelled */
+                                status: string;
+                                topic?: string;
+                            };
                             body?: string;
                             cancelledAt?: string;
                             channels: string[];
+                            /** @description deliveries by status */
+                            counts?: {
+                                cancelled: number;
+                                expired: number;
+                                failed: number;
+                                pending: number;
+                                sending: number;
+                                sent: number;
+                            };
                             createdAt: string;
+                            /** @description every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries) */
                             deliveries?: {
                                 attempts: number;
                                 channel: string;
@@ -4378,6 +4469,8 @@ export interface paths {
                                 version: number;
                             };
                             title?: string;
+                            /** @description the notification type (docs/audiences.md) */
+                            type?: string;
                             userIds: string[];
                         };
                     };
@@ -4450,7 +4543,7 @@ export interface paths {
         };
         put?: never;
         post?: never;
-        /** Cancel a notification before anything was sent (409 after) */
+        /** Cancel a notification before anything was sent (409 after); a broadcast also part-way */
         delete: {
             parameters: {
                 query?: never;
@@ -4551,6 +4644,130 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/notifications/{notificationId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A notification’s deliveries a page at a time (a broadcast’s million), optionally of one status */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                    limit?: number;
+                    status?: "pending" | "sending" | "sent" | "failed" | "expired" | "cancelled";
+                };
+                header?: never;
+                path: {
+                    notificationId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                attempts: number;
+                                channel: string;
+                                deviceId?: string;
+                                dueAt: string;
+                                id: string;
+                                lastError?: string;
+                                /** @description What the provider or the network said about the last failure (a push service's answer body, a connection error). API-key routes only: never shown through /v1/me. */
+                                lastErrorDetail?: string;
+                                provider: string;
+                                providerId?: string;
+                                sentAt?: string;
+                                status: string;
+                                userId?: string;
+                            }[];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -6809,10 +7026,36 @@ export interface paths {
                         "application/json": {
                             items: {
                                 appId?: string;
+                                /** @description a broadcast’s audience and fan-out progress (API-key routes only) */
+                                audience?: {
+                                    complete: boolean;
+                                    completedAt?: string;
+                                    /** @description deliveries made by the fan-out */
+                                    deliveries: number;
+                                    /** @description recipients whose deliveries exist */
+                                    fannedOut: number;
+                                    kind: "topic" | "all";
+                                    /** @description audience size when fan-out began (0 before) */
+                                    recipients: number;
+                                    startedAt?: string;
+                                    /** @description fan-out: waiting, running, complete or cancelled */
+                                    status: string;
+                                    topic?: string;
+                                };
                                 body?: string;
                                 cancelledAt?: string;
                                 channels: string[];
+                                /** @description deliveries by status */
+                                counts?: {
+                                    cancelled: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
                                 createdAt: string;
+                                /** @description every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries) */
                                 deliveries?: {
                                     attempts: number;
                                     channel: string;
@@ -6839,6 +7082,8 @@ export interface paths {
                                     version: number;
                                 };
                                 title?: string;
+                                /** @description the notification type (docs/audiences.md) */
+                                type?: string;
                                 userIds: string[];
                             }[];
                             limit: number;
@@ -6934,10 +7179,36 @@ export interface paths {
                     content: {
                         "application/json": {
                             appId?: string;
+                            /** @description a broadcast’s audience and fan-out progress (API-key routes only) */
+                            audience?: {
+                                complete: boolean;
+                                completedAt?: string;
+                                /** @description deliveries made by the fan-out */
+                                deliveries: number;
+                                /** @description recipients whose deliveries exist */
+                                fannedOut: number;
+                                kind: "topic" | "all";
+                                /** @description audience size when fan-out began (0 before) */
+                                recipients: number;
+                                startedAt?: string;
+                                /** @description fan-out: waiting, running, complete or cancelled */
+                                status: string;
+                                topic?: string;
+                            };
                             body?: string;
                             cancelledAt?: string;
                             channels: string[];
+                            /** @description deliveries by status */
+                            counts?: {
+                                cancelled: number;
+                                expired: number;
+                                failed: number;
+                                pending: number;
+                                sending: number;
+                                sent: number;
+                            };
                             createdAt: string;
+                            /** @description every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries) */
                             deliveries?: {
                                 attempts: number;
                                 channel: string;
@@ -6964,6 +7235,8 @@ export interface paths {
                                 version: number;
                             };
                             title?: string;
+                            /** @description the notification type (docs/audiences.md) */
+                            type?: string;
                             userIds: string[];
                         };
                     };

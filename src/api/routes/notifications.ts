@@ -5,7 +5,8 @@ import { targetUserId } from '../plugins/auth.ts';
 import { errors } from '../schemas.ts';
 import { SCOPES, jsonOnly, type Scope } from './scopes.ts';
 import type { Audience } from '../../notifications/service.ts';
-import { CreatedView, NotificationBody, NotificationView } from '../../notifications/schema.ts';
+import { CreatedView, DeliveryPage, NotificationBody, NotificationView } from '../../notifications/schema.ts';
+import { CursorPage } from '../audience-schemas.ts';
 import type { NotificationInput } from '../../notifications/types.ts';
 
 const IdParams = Type.Object({ notificationId: Type.String({ minLength: 1, maxLength: 64 }) });
@@ -26,7 +27,7 @@ export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { ser
   app.post('/v1/notifications', {
     schema: {
       tags,
-      summary: 'Send a notification now or at sendAt (to a user, several users, or one raw device)',
+      summary: 'Send a notification now or at sendAt (to a user, several users, one raw device, a topic or everyone)',
       body: NotificationBody,
       response: { 202: CreatedView, ...errors(400, 401, 403, 409, 413, 415, 422) },
     },
@@ -39,8 +40,21 @@ export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { ser
     schema: { tags, summary: 'A notification with the status of every delivery', params: IdParams, response: { 200: NotificationView, ...errors(400, 401, 403, 404) } },
   }, async (request) => services.notifications.get((request.params as { notificationId: string }).notificationId, undefined, 'operator'));
 
+  app.get('/v1/notifications/:notificationId/deliveries', {
+    schema: {
+      tags,
+      summary: 'A notification’s deliveries a page at a time (a broadcast’s million), optionally of one status',
+      params: IdParams,
+      querystring: Type.Composite([CursorPage, Type.Object({ status: Type.Optional(Type.Union(['pending', 'sending', 'sent', 'failed', 'expired', 'cancelled'].map((s) => Type.Literal(s)))) })]),
+      response: { 200: DeliveryPage, ...errors(400, 401, 403, 404) },
+    },
+  }, async (request) => {
+    const q = request.query as { limit: number; cursor?: string; status?: string };
+    return services.notifications.deliveries((request.params as { notificationId: string }).notificationId, q.status, q.limit, q.cursor);
+  });
+
   app.delete('/v1/notifications/:notificationId', {
-    schema: { tags, summary: 'Cancel a notification before anything was sent (409 after)', params: IdParams, response: { 204: { type: 'null', description: 'cancelled' }, ...errors(400, 401, 403, 404, 409) } },
+    schema: { tags, summary: 'Cancel a notification before anything was sent (409 after); a broadcast also part-way', params: IdParams, response: { 204: { type: 'null', description: 'cancelled' }, ...errors(400, 401, 403, 404, 409) } },
   }, async (request, reply) => {
     await services.notifications.cancel((request.params as { notificationId: string }).notificationId);
     return reply.status(204).send();
