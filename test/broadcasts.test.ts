@@ -178,3 +178,30 @@ test('bad broadcasts answer 4xx and store nothing', async () => {
   const afterCounts = (await h.db.pool.query(`SELECT (SELECT count(*) FROM notifications) n, (SELECT count(*) FROM broadcasts) b`)).rows[0];
   assert.deepEqual(afterCounts, before);
 });
+
+test('a reminder can broadcast each occurrence to a topic; only API keys may ask for that', async () => {
+  const members = await topicWith('rem-topic', 5);
+  const date = new Date(Date.now() + 3_600_000).toISOString();
+  const res = await h.request({ method: 'POST', url: '/v1/users/rem-owner/reminders', payload: { date, message: 'Doors open', channels: ['inbox'], topic: 'rem-topic' } });
+  assert.equal(res.statusCode, 201, res.body);
+  assert.equal(res.json().topic, 'rem-topic');
+  const { rows } = await h.db.pool.query(`SELECT n.id FROM notifications n JOIN broadcasts b ON b.notification_id = n.id WHERE n.reminder_id = $1 AND n.cancelled_at IS NULL`, [res.json().id]);
+  assert.equal(rows.length, 1);
+  const id = rows[0].id as string;
+  await h.db.pool.query(`UPDATE broadcasts SET start_at = now() WHERE notification_id = $1`, [id]);
+  await drain();
+  const { rows: got } = await h.db.pool.query(`SELECT user_id FROM deliveries WHERE notification_id = $1 ORDER BY user_id`, [id]);
+  assert.deepEqual(got.map((r) => r.user_id), members);
+
+  // Moving the reminder cancels the waiting broadcast of the old time.
+  const moved = await h.request({ method: 'PATCH', url: `/v1/users/rem-owner/reminders/${res.json().id}`, payload: { date: new Date(Date.now() + 7_200_000).toISOString() } });
+  assert.equal(moved.statusCode, 200, moved.body);
+  const { rows: open } = await h.db.pool.query(`SELECT b.status FROM broadcasts b JOIN notifications n ON n.id = b.notification_id WHERE n.reminder_id = $1 ORDER BY b.created_at`, [res.json().id]);
+  assert.deepEqual(open.map((r) => r.status), ['complete', 'waiting']);
+
+  const asEndUser = await h.app.inject({ method: 'POST', url: '/v1/me/reminders', headers: await asUser('rem-owner'), payload: { date, message: 'x', topic: 'rem-topic' } });
+  assert.equal(asEndUser.statusCode, 403, asEndUser.body);
+  const unknown = await h.request({ method: 'POST', url: '/v1/users/rem-owner/reminders', payload: { date, message: 'x', topic: 'nope' } });
+  assert.equal(unknown.statusCode, 422, unknown.body);
+  assert.equal(unknown.json().error.code, 'UNKNOWN_TOPIC');
+});

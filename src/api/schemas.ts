@@ -134,6 +134,8 @@ const reminderFields = {
   timezone: Type.Optional(Nullable(Type.String({ maxLength: 64, description: 'IANA zone the rule runs in (default: the user’s, else UTC)' }))),
   appId: Type.Optional(AppId),
   template: Type.Optional(Nullable(TemplateRefSchema)),
+  topic: Type.Optional(Nullable(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$', description: 'broadcast each occurrence to this topic of the app instead of the user (API keys only; docs/audiences.md)' }))),
+  type: Type.Optional(Nullable(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$', description: 'a notification type of the app (docs/audiences.md)' }))),
 };
 export const ReminderBody = Type.Object(reminderFields, { additionalProperties: false });
 export type ReminderBody = Static<typeof ReminderBody>;
@@ -156,6 +158,8 @@ export const ReminderView = Type.Object({
   timezone: Nullable(Type.String()),
   nextFireAt: Nullable(DateTime),
   template: Type.Optional(Type.Object({ key: Type.String(), version: Type.Integer(), data: Type.Record(Type.String(), Type.Unknown()) }, { description: 'the pinned template its notifications render' })),
+  topic: Type.Optional(Type.String()),
+  type: Type.Optional(Type.String()),
   createdAt: DateTime,
   updatedAt: DateTime,
 });

@@ -48,6 +48,8 @@ export function reminderView(r: Reminder) {
     timezone: r.timezone,
     nextFireAt: r.nextFireAt ? iso(r.nextFireAt) : null,
     ...(r.template ? { template: { key: r.template.key, version: r.template.version, data: r.template.data } } : {}),
+    ...(r.topic ? { topic: r.topic } : {}),
+    ...(r.type ? { type: r.type } : {}),
     createdAt: iso(r.createdAt),
     updatedAt: iso(r.updatedAt),
   };

@@ -85,6 +85,12 @@ export class BroadcastFanOut {
     return withTransaction(this.#pool, async (client) => {
       const b = await broadcasts.claimBroadcast(client);
       if (!b) return { kind: 'idle' } as const;
+      // Cancelled another way (a reminder's occurrence moved or deleted): nothing more to fan out.
+      const { rows } = await client.query<{ cancelled: boolean }>(`SELECT cancelled_at IS NOT NULL AS cancelled FROM notifications WHERE id = $1`, [b.notification_id]);
+      if (rows[0]?.cancelled !== false) {
+        await broadcasts.setBroadcastStatus(client, b.notification_id, 'cancelled');
+        return { kind: 'chunk', notificationId: b.notification_id, users: 0, deliveries: 0, complete: true } as const;
+      }
       let audienceAt = b.audience_at;
       if (b.status === 'waiting' || !audienceAt) {
         const started = await broadcasts.startBroadcast(client, b);

@@ -17,7 +17,9 @@ export async function scheduleReminderOccurrence(client: Queryable, r: ReminderR
   const created = await createInTransaction(
     client,
     {
-      to: { userId: r.userId },
+      // A reminder naming a topic broadcasts each occurrence to the topic's subscribers.
+      to: r.topic ? { topic: r.topic } : { userId: r.userId },
+      ...(r.type ? { type: r.type } : {}),
       appId: r.appId === 'default' ? undefined : r.appId,
       channels,
       sendAt: fireAt.toISOString(),
@@ -42,6 +44,7 @@ async function cancelFutureOccurrences(client: Queryable, reminderId: string): P
     [reminderId],
   );
   if (rows.length === 0) return;
+  await client.query(`UPDATE broadcasts SET status = 'cancelled', updated_at = now() WHERE notification_id = ANY ($1::text[]) AND status IN ('waiting', 'running')`, [rows.map((r) => r.id)]);
   await client.query(
     `UPDATE deliveries SET status = 'cancelled', updated_at = now() WHERE notification_id = ANY ($1::text[]) AND status = 'pending'`,
     [rows.map((r) => r.id)],

@@ -2965,6 +2965,8 @@ export interface paths {
                                 };
                                 timezone: string | null;
                                 title: string | null;
+                                topic?: string;
+                                type?: string;
                                 /** Format: date-time */
                                 updatedAt: string;
                                 url: string | null;
@@ -3069,6 +3071,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
+                        /** @description broadcast each occurrence to this topic of the app instead of the user (API keys only; docs/audiences.md) */
+                        topic?: string | null;
+                        /** @description a notification type of the app (docs/audiences.md) */
+                        type?: string | null;
                         /**
                          * Format: uri
                          * @description an absolute http(s) URL
@@ -3109,6 +3115,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
@@ -3270,6 +3278,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
@@ -3388,6 +3398,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
+                        /** @description broadcast each occurrence to this topic of the app instead of the user (API keys only; docs/audiences.md) */
+                        topic?: string | null;
+                        /** @description a notification type of the app (docs/audiences.md) */
+                        type?: string | null;
                         /**
                          * Format: uri
                          * @description an absolute http(s) URL
@@ -3428,6 +3442,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
@@ -3680,6 +3696,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
+                        /** @description broadcast each occurrence to this topic of the app instead of the user (API keys only; docs/audiences.md) */
+                        topic?: string | null;
+                        /** @description a notification type of the app (docs/audiences.md) */
+                        type?: string | null;
                         /**
                          * Format: uri
                          * @description an absolute http(s) URL
@@ -3720,6 +3740,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
@@ -7370,6 +7392,8 @@ export interface paths {
                                 };
                                 timezone: string | null;
                                 title: string | null;
+                                topic?: string;
+                                type?: string;
                                 /** Format: date-time */
                                 updatedAt: string;
                                 url: string | null;
@@ -7477,6 +7501,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
+                        /** @description broadcast each occurrence to this topic of the app instead of the user (API keys only; docs/audiences.md) */
+                        topic?: string | null;
+                        /** @description a notification type of the app (docs/audiences.md) */
+                        type?: string | null;
                         /**
                          * Format: uri
                          * @description an absolute http(s) URL
@@ -7517,6 +7545,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
@@ -7680,6 +7710,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
@@ -7800,6 +7832,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
+                        /** @description broadcast each occurrence to this topic of the app instead of the user (API keys only; docs/audiences.md) */
+                        topic?: string | null;
+                        /** @description a notification type of the app (docs/audiences.md) */
+                        type?: string | null;
                         /**
                          * Format: uri
                          * @description an absolute http(s) URL
@@ -7840,6 +7876,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
@@ -8096,6 +8134,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
+                        /** @description broadcast each occurrence to this topic of the app instead of the user (API keys only; docs/audiences.md) */
+                        topic?: string | null;
+                        /** @description a notification type of the app (docs/audiences.md) */
+                        type?: string | null;
                         /**
                          * Format: uri
                          * @description an absolute http(s) URL
@@ -8136,6 +8178,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
