@@ -51,3 +51,49 @@ export const SubscriberList = Type.Object({
   items: Type.Array(Type.Object({ userId: Type.String(), subscribedAt: Type.String() })),
   nextCursor: Type.Union([Type.String(), Type.Null()]),
 });
+
+const channelProps = <T extends ReturnType<typeof Type.Boolean> | ReturnType<typeof Type.Union>>(value: () => T) =>
+  ({ push: Type.Optional(value()), email: Type.Optional(value()), inbox: Type.Optional(value()), webhook: Type.Optional(value()) });
+const Switches = Type.Object(channelProps(() => Type.Boolean()), { additionalProperties: false });
+
+export const TypeParams = Type.Object({ appId: AppId, key: Key });
+export const TypeBody = Type.Object(
+  {
+    name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+    description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
+    required: Type.Optional(Type.Boolean({ description: 'users cannot switch it off (security alerts, receipts)' })),
+    channels: Type.Optional(Type.Union([Switches], { description: 'default per channel for users who chose nothing (absent: on)' })),
+  },
+  { additionalProperties: false },
+);
+export const TypeView = Type.Object({
+  key: Type.String(),
+  appId: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  description: Type.Union([Type.String(), Type.Null()]),
+  required: Type.Boolean(),
+  channels: Type.Record(Type.String(), Type.Boolean()),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+export const TypeList = Type.Object({ items: Type.Array(TypeView) });
+
+const Effective = Type.Object({ enabled: Type.Boolean(), source: Type.Union([Type.Literal('default'), Type.Literal('user'), Type.Literal('required')]) });
+export const PreferencesView = Type.Object({
+  appId: Type.String(),
+  channels: Type.Object({ push: Type.Boolean(), email: Type.Boolean(), inbox: Type.Boolean(), webhook: Type.Boolean() }, { description: 'switches for every type' }),
+  types: Type.Array(Type.Object({
+    key: Type.String(),
+    name: Type.Union([Type.String(), Type.Null()]),
+    description: Type.Union([Type.String(), Type.Null()]),
+    required: Type.Boolean(),
+    channels: Type.Object({ push: Effective, email: Effective, inbox: Effective, webhook: Effective }, { description: 'effective value per channel and why' }),
+  })),
+});
+export const PreferencesPatch = Type.Object(
+  {
+    channels: Type.Optional(Switches),
+    types: Type.Optional(Type.Record(Key, Type.Object(channelProps(() => Type.Union([Type.Boolean(), Type.Null()])), { additionalProperties: false }), { maxProperties: 200, description: '{"<type key>": {"email": false}}; null: back to the type’s default' })),
+  },
+  { additionalProperties: false },
+);

@@ -10,6 +10,7 @@ import { NotificationService } from '../notifications/service.ts';
 import { InboxService } from '../inbox/index.ts';
 import { TemplateService } from '../templates/index.ts';
 import { TopicService } from '../topics/index.ts';
+import { PreferenceService } from '../preferences/index.ts';
 import { engineHooks } from '../scheduler/hooks.ts';
 import { validatePushDevice } from '../channels/fcm/validate.ts';
 import { FcmSender } from '../channels/fcm/sender.ts';
@@ -38,6 +39,7 @@ export interface Services {
   readonly inbox: InboxService;
   readonly templates: TemplateService;
   readonly topics: TopicService;
+  readonly preferences: PreferenceService;
   /** Close what the services hold open (inbox streams, the FCM connections of token checks). */
   close(): Promise<void>;
 }
@@ -69,6 +71,7 @@ export function buildServices(ctx: Context): Services {
     },
     templates: new TemplateService(ctx.pool),
     topics: new TopicService(ctx.pool),
+    preferences: new PreferenceService(ctx.pool),
   };
   const metrics = engineMetrics(ctx.metrics);
   services.health.addGauges('deliveries', async () => {

@@ -312,6 +312,437 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/apps/{appId}/notification-types": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The app’s notification types */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                appId: string;
+                                channels: {
+                                    [key: string]: boolean;
+                                };
+                                createdAt: string;
+                                description: string | null;
+                                key: string;
+                                name: string | null;
+                                required: boolean;
+                                updatedAt: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/apps/{appId}/notification-types/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A notification type */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                    /** @description letters, digits, `.`, `_`, `:` and `-`; 1–100 characters */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            channels: {
+                                [key: string]: boolean;
+                            };
+                            createdAt: string;
+                            description: string | null;
+                            key: string;
+                            name: string | null;
+                            required: boolean;
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        /** Declare or replace a notification type of the app */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                    /** @description letters, digits, `.`, `_`, `:` and `-`; 1–100 characters */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description default per channel for users who chose nothing (absent: on) */
+                        channels?: {
+                            email?: boolean;
+                            inbox?: boolean;
+                            push?: boolean;
+                            webhook?: boolean;
+                        };
+                        description?: string | null;
+                        name?: string | null;
+                        /** @description users cannot switch it off (security alerts, receipts) */
+                        required?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            channels: {
+                                [key: string]: boolean;
+                            };
+                            createdAt: string;
+                            description: string | null;
+                            key: string;
+                            name: string | null;
+                            required: boolean;
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Delete a notification type and the choices users made for it */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                    /** @description letters, digits, `.`, `_`, `:` and `-`; 1–100 characters */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description deleted */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/apps/{appId}/templates": {
         parameters: {
             query?: never;
@@ -2911,6 +3342,326 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/me/preferences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every notification type with its effective value per channel and why */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            /** @description switches for every type */
+                            channels: {
+                                email: boolean;
+                                inbox: boolean;
+                                push: boolean;
+                                webhook: boolean;
+                            };
+                            types: {
+                                /** @description effective value per channel and why */
+                                channels: {
+                                    email: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    inbox: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    push: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    webhook: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                };
+                                description: string | null;
+                                key: string;
+                                name: string | null;
+                                required: boolean;
+                            }[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Switch channels, for every type or per type (null: back to the default) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        channels?: {
+                            email?: boolean;
+                            inbox?: boolean;
+                            push?: boolean;
+                            webhook?: boolean;
+                        };
+                        /** @description {"<type key>": {"email": false}}; null: back to the type’s default */
+                        types?: {
+                            [key: string]: {
+                                email?: boolean | null;
+                                inbox?: boolean | null;
+                                push?: boolean | null;
+                                webhook?: boolean | null;
+                            };
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            /** @description switches for every type */
+                            channels: {
+                                email: boolean;
+                                inbox: boolean;
+                                push: boolean;
+                                webhook: boolean;
+                            };
+                            types: {
+                                /** @description effective value per channel and why */
+                                channels: {
+                                    email: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    inbox: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    push: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    webhook: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                };
+                                description: string | null;
+                                key: string;
+                                name: string | null;
+                                required: boolean;
+                            }[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/v1/me/reminders": {
@@ -7335,6 +8086,336 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{userId}/preferences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every notification type with its effective value per channel and why */
+        get: {
+            parameters: {
+                query?: {
+                    appId?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description the application’s user id: 1–200 characters without whitespace, control characters or `/`, not `.` or `..` */
+                    userId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            /** @description switches for every type */
+                            channels: {
+                                email: boolean;
+                                inbox: boolean;
+                                push: boolean;
+                                webhook: boolean;
+                            };
+                            types: {
+                                /** @description effective value per channel and why */
+                                channels: {
+                                    email: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    inbox: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    push: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    webhook: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                };
+                                description: string | null;
+                                key: string;
+                                name: string | null;
+                                required: boolean;
+                            }[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Switch channels, for every type or per type (null: back to the default) */
+        patch: {
+            parameters: {
+                query?: {
+                    appId?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description the application’s user id: 1–200 characters without whitespace, control characters or `/`, not `.` or `..` */
+                    userId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        channels?: {
+                            email?: boolean;
+                            inbox?: boolean;
+                            push?: boolean;
+                            webhook?: boolean;
+                        };
+                        /** @description {"<type key>": {"email": false}}; null: back to the type’s default */
+                        types?: {
+                            [key: string]: {
+                                email?: boolean | null;
+                                inbox?: boolean | null;
+                                push?: boolean | null;
+                                webhook?: boolean | null;
+                            };
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            /** @description switches for every type */
+                            channels: {
+                                email: boolean;
+                                inbox: boolean;
+                                push: boolean;
+                                webhook: boolean;
+                            };
+                            types: {
+                                /** @description effective value per channel and why */
+                                channels: {
+                                    email: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    inbox: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    push: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    webhook: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                };
+                                description: string | null;
+                                key: string;
+                                name: string | null;
+                                required: boolean;
+                            }[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/v1/users/{userId}/reminders": {

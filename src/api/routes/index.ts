@@ -11,6 +11,7 @@ import { inboxRoutes } from './inbox.ts';
 import { assetRoutes } from './assets.ts';
 import { templateRoutes } from './templates.ts';
 import { topicRoutes } from './topics.ts';
+import { preferenceRoutes } from './preferences.ts';
 
 /** Every route module, registered in one place. */
 export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
@@ -26,4 +27,5 @@ export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
   await app.register(assetRoutes);
   await app.register(templateRoutes, deps);
   await app.register(topicRoutes, deps);
+  await app.register(preferenceRoutes, deps);
 }
