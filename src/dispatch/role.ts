@@ -8,6 +8,7 @@ import { engineMetrics } from './metrics.ts';
 import { OutboundPolicy } from '../outbound/index.ts';
 import { withTemplates } from './render-step.ts';
 import { TemplateCache } from '../templates/cache.ts';
+import { withUnsubscribeLinks } from './unsubscribe-step.ts';
 
 /**
  * The `worker` role: every channel this process can send (or those named by
@@ -32,7 +33,8 @@ export function workerRole(ctx: Context, services: Services, only?: readonly str
       channels = createChannels(deps, wanted);
       if (!wanted || wanted.includes('inbox')) channels.set('inbox', createInboxChannel(ctx.pool));
       // Templates render for each recipient just before the channel sends (src/dispatch/render-step.ts).
-      const sending = withTemplates(channels, new TemplateCache(ctx.pool));
+      // E-mails of non-required types get their one-click unsubscribe link (./unsubscribe-step.ts).
+      const sending = withUnsubscribeLinks(withTemplates(channels, new TemplateCache(ctx.pool)), services.unsubscribeLinks);
       if (ctx.config.dispatch.mode === 'nats') {
         // Scale-out mode: deliveries arrive as JetStream messages (docs/brokers.md).
         const { dispatchWorker } = await import('../brokers/dispatch/roles.ts');

@@ -3,6 +3,7 @@ import { withTransaction } from '../db/pool.ts';
 import { HeraldError, notFound } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
 import * as types from './types-repository.ts';
+import { unsubscribe, type UnsubscribeLinks } from './unsubscribe.ts';
 
 export const PREFERENCE_CHANNELS = ['push', 'email', 'inbox', 'webhook'] as const;
 export type PreferenceChannel = (typeof PREFERENCE_CHANNELS)[number];
@@ -69,8 +70,15 @@ export function effective(type: Pick<types.TypeRow, 'required' | 'channels'>, gl
  */
 export class PreferenceService {
   readonly #pool: Pool;
-  constructor(pool: Pool) {
+  readonly #links: UnsubscribeLinks;
+  constructor(pool: Pool, links: UnsubscribeLinks) {
     this.#pool = pool;
+    this.#links = links;
+  }
+
+  /** A one-click unsubscribe link used (404 for a tampered, expired or used one). */
+  unsubscribe(token: string): Promise<{ appId: string; type: string }> {
+    return unsubscribe(this.#pool, this.#links, token);
   }
 
   async putType(appId: string, key: string, input: TypeInput): Promise<NotificationType> {

@@ -11,6 +11,7 @@ import { InboxService } from '../inbox/index.ts';
 import { TemplateService } from '../templates/index.ts';
 import { TopicService } from '../topics/index.ts';
 import { PreferenceService } from '../preferences/index.ts';
+import { UnsubscribeLinks } from '../preferences/unsubscribe.ts';
 import { engineHooks } from '../scheduler/hooks.ts';
 import { validatePushDevice } from '../channels/fcm/validate.ts';
 import { FcmSender } from '../channels/fcm/sender.ts';
@@ -40,6 +41,8 @@ export interface Services {
   readonly templates: TemplateService;
   readonly topics: TopicService;
   readonly preferences: PreferenceService;
+  /** Signs and checks one-click unsubscribe links (RFC 8058). */
+  readonly unsubscribeLinks: UnsubscribeLinks;
   /** Close what the services hold open (inbox streams, the FCM connections of token checks). */
   close(): Promise<void>;
 }
@@ -53,6 +56,7 @@ export function buildServices(ctx: Context): Services {
   // Where URLs that requests name (Web Push endpoints, webhook URLs) may point: checked on the way in.
   const outbound = new OutboundPolicy(ctx.config.outbound.allow);
   const recurrences = new RecurrenceEvaluator(ctx.config.recurrence);
+  const unsubscribeLinks = new UnsubscribeLinks(ctx.keyring, { publicUrl: ctx.config.audiences.publicUrl, days: ctx.config.audiences.unsubscribeLinkDays });
   const services: Services = {
     health: new Health(),
     // Registration-time token check (seed 002's dry run), for apps that set fcm.validateTokens.
@@ -71,7 +75,8 @@ export function buildServices(ctx: Context): Services {
     },
     templates: new TemplateService(ctx.pool),
     topics: new TopicService(ctx.pool),
-    preferences: new PreferenceService(ctx.pool),
+    preferences: new PreferenceService(ctx.pool, unsubscribeLinks),
+    unsubscribeLinks,
   };
   const metrics = engineMetrics(ctx.metrics);
   services.health.addGauges('deliveries', async () => {
