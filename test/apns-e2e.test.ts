@@ -13,7 +13,8 @@ import { eventually, startEngine, type RunningEngine } from './helpers/engine.ts
 import { startPubSubEmulator, type PubSubEmulator } from './helpers/pubsub-emulator.ts';
 import { createTestPki, startFakeApns, type FakeApns, type FakeAction, type TestPki } from './fakes/apns-server.ts';
 import { apnsIdFor, createApnsChannel } from '../src/channels/apns/index.ts';
-import { ApnsIngest, ingestApnsRole } from '../src/ingest-apns/index.ts';
+import { ApnsIngest } from '../src/ingest-apns/index.ts';
+import { ingestApnsRole } from '../src/runtime/roles/ingest-apns.ts';
 
 const BUNDLE = 'com.example.e2e';
 process.env.METADATA_SERVER_DETECTION = 'none'; // the emulator needs no Google credentials

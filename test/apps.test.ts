@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import webpush from 'web-push';
 import { createHarness, type TestHarness } from './helpers/app.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 import { keyringFrom } from '../src/apps/secret-key.ts';
 import { randomBytes } from 'node:crypto';
 
@@ -29,8 +29,7 @@ before(async () => {
     HERALD_FCM_SERVICE_ACCOUNT_FILE: path.join(dir, 'sa.json'),
     HERALD_WEBHOOK_URL: 'https://hooks.example.com/in',
     HERALD_WEBHOOK_SECRET: 'whsec',
-  });
-  h.services.hooks = NO_HOOKS;
+  }, { hooks: NO_HOOKS });
 });
 after(async () => {
   await h.close();

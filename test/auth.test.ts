@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, generateKeyPair, exportJWK } from 'jose';
 import { createHarness, TEST_JWT_SECRET, type TestHarness } from './helpers/app.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 
 /** The three ways in (docs/api.md § Authentication), each on a harness configured for it. */
 let jwks: Server;
@@ -13,8 +13,7 @@ let es256: CryptoKey;
 const harnesses: TestHarness[] = [];
 
 async function harness(env: Record<string, string> = {}): Promise<TestHarness> {
-  const h = await createHarness(env);
-  h.services.hooks = NO_HOOKS;
+  const h = await createHarness(env, { hooks: NO_HOOKS });
   harnesses.push(h);
   return h;
 }

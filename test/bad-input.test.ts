@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
 import { createHarness, TEST_JWT_SECRET, type TestHarness } from './helpers/app.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 
 /**
  * Bad input to every endpoint that takes a body: each answers its documented 4xx with a stable
@@ -14,8 +14,7 @@ let reminderId: string;
 const inHours = (n: number) => new Date(Date.now() + n * 3_600_000).toISOString();
 
 before(async () => {
-  h = await createHarness();
-  h.services.hooks = NO_HOOKS;
+  h = await createHarness({}, { hooks: NO_HOOKS });
   userToken = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('me-user').setExpirationTime('5m').sign(new TextEncoder().encode(TEST_JWT_SECRET));
   const r = await h.request({ method: 'POST', url: '/v1/users/base/reminders', payload: { date: inHours(2), message: 'base' } });
   reminderId = r.json().id;

@@ -2,12 +2,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
 import { createHarness, TEST_JWT_SECRET, type TestHarness } from './helpers/app.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 
 let h: TestHarness;
 before(async () => {
-  h = await createHarness();
-  h.services.hooks = NO_HOOKS;
+  h = await createHarness({}, { hooks: NO_HOOKS });
 });
 after(async () => {
   await h.close();
@@ -85,7 +84,7 @@ test('an unknown appId is 422 UNKNOWN_APP', async () => {
 });
 
 test('validateDevice rejects an android token with 422 INVALID_DEVICE_TOKEN and the reason', async () => {
-  h.services.hooks = { ...NO_HOOKS, async validateDevice(d) { return d.token === 'bad-token' ? 'UNREGISTERED' : undefined; } };
+  h.useHooks({ ...NO_HOOKS, async validateDevice(d) { return d.token === 'bad-token' ? 'UNREGISTERED' : undefined; } });
   try {
     const bad = await h.request({ method: 'POST', url: '/v1/users/val/devices', payload: { platform: 'android', token: 'bad-token' } });
     assert.equal(bad.statusCode, 422);
@@ -94,7 +93,7 @@ test('validateDevice rejects an android token with 422 INVALID_DEVICE_TOKEN and 
     const good = await h.request({ method: 'POST', url: '/v1/users/val/devices', payload: { platform: 'android', token: 'good-token' } });
     assert.equal(good.statusCode, 201);
   } finally {
-    h.services.hooks = NO_HOOKS;
+    h.useHooks(NO_HOOKS);
   }
   assert.equal((await h.db.pool.query(`SELECT 1 FROM devices WHERE token = 'bad-token'`)).rowCount, 0);
 });

@@ -16,7 +16,7 @@ before(async () => {
   fake = await new FakeFcmServer().start();
   h = await createHarness();
   sender = new FcmSender({ ca: fake.certificate.ca });
-  h.services.hooks = { ...h.services.hooks, validateDevice: (device) => validatePushDevice(h.services.credentials, device, sender) };
+  h.useHooks({ ...h.services.hooks, validateDevice: (device) => validatePushDevice(h.services.credentials, device, sender) });
   for (const [appId, validateTokens] of [['strict', true], ['lenient', false]] as const) {
     const res = await h.request({
       method: 'PUT',

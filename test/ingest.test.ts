@@ -10,11 +10,12 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { IngestSource } from '../src/config/index.ts';
 import { createLogger } from '../src/log/index.ts';
 import { DEAD_LETTER_REASON, NatsBroker, PubSubBroker, SnsSqsBroker, type Broker, type BrokerMessage } from '../src/brokers/index.ts';
-import { NotificationIngest, ingestRole } from '../src/ingest/index.ts';
+import { NotificationIngest } from '../src/ingest/index.ts';
+import { ingestRole } from '../src/runtime/roles/ingest.ts';
 import type { NotificationCreator } from '../src/notifications/types.ts';
-import { buildServices, type Services } from '../src/runtime/services.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { testContext } from './helpers/app.ts';
+import type { Services } from '../src/runtime/services.ts';
+import type { TestDatabase } from './helpers/db.ts';
+import { createHarness, testContext, type TestHarness } from './helpers/app.ts';
 import { startNatsServer, startPubSubEmulator, startSqsEmulator } from './helpers/broker-emulators.ts';
 
 const log = createLogger('silent');
@@ -86,18 +87,20 @@ async function notificationsOf(db: TestDatabase, userId: string): Promise<Array<
 }
 
 describe('broker ingest', () => {
+  let h: TestHarness;
   let db: TestDatabase;
   let services: Services;
   before(async () => {
-    db = await createTestDatabase();
-    services = buildServices(await testContext(db));
+    h = await createHarness();
+    db = h.db;
+    services = h.services;
   });
   after(async () => {
     const nc = await connect({ servers: NATS_URL });
     const jsm = await jetstreamManager(nc);
     for await (const s of jsm.streams.list()) if (s.config.name.includes(RUN)) await jsm.streams.delete(s.config.name);
     await nc.close();
-    await db.close();
+    await h.close();
   });
 
   it('the role runs only when a source is named, and refuses an unknown one', async () => {

@@ -2,14 +2,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
 import { createHarness, TEST_JWT_SECRET, type TestHarness } from './helpers/app.ts';
-import { NO_HOOKS, type ReminderRow } from '../src/runtime/hooks.ts';
+import { NO_HOOKS, type ReminderRow } from '../src/core/hooks.ts';
 import { nextOccurrence } from '../src/reminders/index.ts';
 import { nextOccurrenceByWalking } from '../src/reminders/schedule.ts';
 
 let h: TestHarness;
 before(async () => {
-  h = await createHarness();
-  h.services.hooks = NO_HOOKS;
+  h = await createHarness({}, { hooks: NO_HOOKS });
 });
 after(async () => {
   await h.close();
@@ -132,7 +131,7 @@ test('another user’s reminder through /v1/me is 404 for every verb', async () 
 test('a recurring reminder uses the user’s timezone and the hooks see the saved row', async () => {
   await h.request({ method: 'PUT', url: '/v1/users/berliner', payload: { timezone: 'Europe/Berlin' } });
   const seen: ReminderRow[] = [];
-  h.services.hooks = { ...NO_HOOKS, async reminderSaved(_c, row) { seen.push(row); } };
+  h.useHooks({ ...NO_HOOKS, async reminderSaved(_c, row) { seen.push(row); } });
   try {
     const res = await h.request({ method: 'POST', url: '/v1/users/berliner/reminders', payload: { date: '2099-01-05T08:00:00Z', message: 'weekly', recurrence: 'RRULE:FREQ=WEEKLY;BYDAY=MO,WE' } });
     assert.equal(res.statusCode, 201, res.body);
@@ -142,7 +141,7 @@ test('a recurring reminder uses the user’s timezone and the hooks see the save
     assert.equal(seen.length, 1);
     assert.equal(seen[0]!.id, res.json().id);
   } finally {
-    h.services.hooks = NO_HOOKS;
+    h.useHooks(NO_HOOKS);
   }
 });
 

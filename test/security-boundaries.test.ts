@@ -7,12 +7,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHarness, type TestHarness } from './helpers/app.ts';
 import { asUser } from './helpers/user-token.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 
 let h: TestHarness;
 before(async () => {
-  h = await createHarness();
-  h.services.hooks = NO_HOOKS;
+  h = await createHarness({}, { hooks: NO_HOOKS });
   for (const appId of ['second', 'third']) {
     const res = await h.request({ method: 'PUT', url: `/v1/apps/${appId}`, payload: { name: appId, webhook: { url: `https://${appId}.example.com/hook`, secret: `${appId}-secret` } } });
     assert.equal(res.statusCode, 200, res.body);

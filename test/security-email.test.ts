@@ -11,7 +11,7 @@ import { Registry } from 'prom-client';
 import { SMTPServer } from 'smtp-server';
 import { createHarness, type TestHarness } from './helpers/app.ts';
 import { asUser } from './helpers/user-token.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { createLogger } from '../src/log/index.ts';
 import { EmailChannel } from '../src/channels/email/index.ts';
@@ -21,10 +21,8 @@ import type { DeliveryJob } from '../src/channels/types.ts';
 let h: TestHarness;
 let gateway: TestHarness;
 before(async () => {
-  h = await createHarness();
-  h.services.hooks = NO_HOOKS;
-  gateway = await createHarness({ HERALD_TRUST_GATEWAY_HEADERS: 'true' });
-  gateway.services.hooks = NO_HOOKS;
+  h = await createHarness({}, { hooks: NO_HOOKS });
+  gateway = await createHarness({ HERALD_TRUST_GATEWAY_HEADERS: 'true' }, { hooks: NO_HOOKS });
 });
 after(async () => {
   await h.close();

@@ -1,13 +1,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { createHarness, testContext, type TestHarness } from './helpers/app.ts';
-import { createTestDatabase } from './helpers/db.ts';
+import { createHarness, type TestHarness } from './helpers/app.ts';
 import { freePort } from './helpers/herald-process.ts';
-import { buildApp, type App } from '../src/api/app.ts';
-import { buildServices } from '../src/runtime/services.ts';
+import type { App } from '../src/api/app.ts';
 import { createPool } from '../src/db/pool.ts';
-import { createApiKey } from '../src/auth/api-keys.ts';
 import { ConfigError, loadConfig } from '../src/config/index.ts';
 
 /**
@@ -59,11 +56,10 @@ test('JSON nested 10,000 deep is refused with 400 before it is parsed; ordinary 
 });
 
 test('a database outage answers 503 UNAVAILABLE with Retry-After, not 500', async () => {
-  const db = await createTestDatabase(2);
-  const ctx = await testContext(db);
   // Nothing listens on this port: every connection is refused.
   const down = createPool(`postgres://postgres@127.0.0.1:${await freePort()}/herald`, 2);
-  const app = await buildApp({ ctx: { ...ctx, pool: down }, services: buildServices({ ...ctx, pool: down }), draining: () => false });
+  const outage = await createHarness({}, { poolSize: 2, pool: down });
+  const app = outage.app;
   try {
     for (const url of ['/v1/users/u1', '/v1/users/u1/reminders']) {
       const res = await app.inject({ url, headers: { authorization: 'Bearer hk_some_key_that_needs_the_database' } });
@@ -72,9 +68,8 @@ test('a database outage answers 503 UNAVAILABLE with Retry-After, not 500', asyn
       assert.match(String(res.headers['retry-after']), /^\d+$/);
     }
   } finally {
-    await app.close();
+    await outage.close();
     await down.end();
-    await db.close();
   }
   // A database that goes away under a running herald: its connections are terminated.
   const h2 = await createHarness();
@@ -101,22 +96,11 @@ test('a database outage answers 503 UNAVAILABLE with Retry-After, not 500', asyn
 
 /** A listening app with the given HERALD_* limits. */
 async function listening(env: Record<string, string>): Promise<{ app: App; port: number; apiKey: string; close(): Promise<void> }> {
-  const db = await createTestDatabase(2);
-  const ctx = await testContext(db, env);
-  const services = buildServices(ctx);
-  const app = await buildApp({ ctx, services, draining: () => false });
+  const server = await createHarness(env, { poolSize: 2 });
+  const app = server.app;
   await app.listen({ port: 0, host: '127.0.0.1' });
   const port = (app.server.address() as { port: number }).port;
-  return {
-    app,
-    port,
-    apiKey: (await createApiKey(db.pool, 'slow')).key,
-    async close() {
-      await app.close();
-      await services.recurrences.close();
-      await db.close();
-    },
-  };
+  return { app, port, apiKey: server.apiKey, close: () => server.close() };
 }
 
 /** Resolves with what the server sent when it closes the socket, or 'open' if it is still open after `ms`. */
@@ -209,17 +193,16 @@ test('every response carries security headers (helmet), and the API documentatio
 
 /** The client address herald sees for a request from `remoteAddress` carrying X-Forwarded-For. */
 async function seenAddress(env: Record<string, string>, remoteAddress: string): Promise<string> {
-  const db = await createTestDatabase(1);
-  const ctx = await testContext(db, env);
-  const services = buildServices(ctx);
-  const app = await buildApp({ ctx, services, draining: () => false });
-  app.get('/test/whoami', { config: { auth: 'public' }, schema: { hide: true } }, async (request) => ({ ip: request.ip }));
+  const server = await createHarness(env, {
+    poolSize: 1,
+    routes: (app) => app.get('/test/whoami', { config: { auth: 'public' }, schema: { hide: true } }, async (request) => ({ ip: request.ip })),
+  });
+  const app = server.app;
   try {
     const res = await app.inject({ url: '/test/whoami', remoteAddress, headers: { 'x-forwarded-for': '6.6.6.6, 10.1.2.3' } });
     return res.json().ip as string;
   } finally {
-    await app.close();
-    await db.close();
+    await server.close();
   }
 }
 

@@ -12,7 +12,7 @@ import { ensureBuilt, freePort, spawnHerald, tempDir, waitFor200, ROOT } from '.
 import { nextOccurrence } from '../src/reminders/schedule.ts';
 import { RecurrenceEvaluator, RecurrenceError } from '../src/reminders/recurrence-pool.ts';
 import { ReminderScheduler } from '../src/scheduler/index.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 
 /**
  * Threat: a recurrence rule as a weapon. One request with a rule that rrule cannot finish froze
@@ -23,8 +23,7 @@ import { NO_HOOKS } from '../src/runtime/hooks.ts';
  */
 let h: TestHarness;
 before(async () => {
-  h = await createHarness();
-  h.services.hooks = NO_HOOKS;
+  h = await createHarness({}, { hooks: NO_HOOKS });
 });
 after(async () => {
   await h.close();

@@ -8,13 +8,12 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { createHarness, type TestHarness } from './helpers/app.ts';
 import { asUser } from './helpers/user-token.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 
 let h: TestHarness;
 let address: string;
 before(async () => {
-  h = await createHarness({ HERALD_SSE_MAX_STREAMS_PER_USER: '3' });
-  h.services.hooks = NO_HOOKS;
+  h = await createHarness({ HERALD_SSE_MAX_STREAMS_PER_USER: '3' }, { hooks: NO_HOOKS });
   address = await h.app.listen({ port: 0, host: '127.0.0.1' });
 });
 after(async () => {

@@ -8,12 +8,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHarness, type TestHarness } from './helpers/app.ts';
 import { userToken } from './helpers/user-token.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 
 const harnesses: TestHarness[] = [];
 async function harness(env: Record<string, string> = {}): Promise<TestHarness> {
-  const h = await createHarness(env);
-  h.services.hooks = NO_HOOKS;
+  const h = await createHarness(env, { hooks: NO_HOOKS });
   harnesses.push(h);
   return h;
 }

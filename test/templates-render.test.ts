@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { CompiledTemplate } from '../src/templates/render.ts';
 import { checkDefinition } from '../src/templates/compile.ts';
 import { checkData } from '../src/templates/data.ts';
-import { localeChain } from '../src/templates/locale.ts';
+import { localeChain } from '../src/core/locale.ts';
 import { renderBuiltInReminder } from '../src/templates/builtin.ts';
 import type { TemplateDefinition } from '../src/templates/types.ts';
 

@@ -1,13 +1,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHarness, type TestHarness } from './helpers/app.ts';
-import { NO_HOOKS } from '../src/runtime/hooks.ts';
+import { NO_HOOKS } from '../src/core/hooks.ts';
 
 let h: TestHarness;
 before(async () => {
-  h = await createHarness();
   // The API contract on its own: the engine's hooks have their own tests.
-  h.services.hooks = NO_HOOKS;
+  h = await createHarness({}, { hooks: NO_HOOKS });
 });
 after(async () => {
   await h.close();
@@ -64,14 +63,14 @@ test('DELETE removes the user with devices and reminders, and records user:delet
 
 test('the domain hooks run inside the transaction: a failing hook rolls the change back', async () => {
   await h.request({ method: 'PUT', url: '/v1/users/carol', payload: {} });
-  const saved = h.services.hooks;
-  h.services.hooks = { ...saved, async userDeleted() { throw new Error('engine refused'); } };
+  const saved = h.hooks;
+  h.useHooks({ ...saved, async userDeleted() { throw new Error('engine refused'); } });
   try {
     const res = await h.request({ method: 'DELETE', url: '/v1/users/carol' });
     assert.equal(res.statusCode, 500);
     assert.equal(res.json().error.code, 'INTERNAL');
   } finally {
-    h.services.hooks = saved;
+    h.useHooks(saved);
   }
   assert.equal((await h.db.pool.query(`SELECT 1 FROM users WHERE id = 'carol'`)).rowCount, 1);
   assert.deepEqual(await events('carol'), ['user:updated']);

@@ -1,4 +1,5 @@
 import { Type, type TSchema, type Static } from '@sinclair/typebox';
+import { PLATFORMS } from '../core/notification.ts';
 import { USER_ID_PATTERN } from '../users/id.ts';
 import { APP_ID_PATTERN } from '../apps/id.ts';
 import { HttpUrl, TemplateRefSchema } from '../notifications/schema.ts';
@@ -80,7 +81,7 @@ export const UserView = Type.Object({
 
 export const DeviceBody = Type.Object(
   {
-    platform: Type.Union([Type.Literal('ios'), Type.Literal('android'), Type.Literal('web')]),
+    platform: Type.Union(PLATFORMS.map((p) => Type.Literal(p))),
     token: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'ios: hex APNs token; android: FCM registration token' })),
     subscription: Type.Optional(
       Type.Object(
@@ -128,7 +129,7 @@ const reminderFields = {
   url: Type.Optional(Nullable(HttpUrl)),
   notifyOffset: Type.Optional(Type.Integer({ minimum: 0, maximum: 527040, description: 'minutes before date' })),
   channels: Type.Optional(Type.Array(Channel, { minItems: 1, maxItems: 4 })),
-  notifyType: Type.Optional(Type.Union([Type.Literal('push'), Type.Literal('email')], { description: 'seed 002: synonym of channels: [notifyType]' })),
+  notifyType: Type.Optional(Type.Union([Type.Literal('push'), Type.Literal('email')], { description: 'the old NestJS system\'s field: synonym of channels: [notifyType]' })),
   isRecurring: Type.Optional(Type.Boolean({ description: 'true without recurrence: daily' })),
   recurrence: Type.Optional(Nullable(Type.String({ maxLength: 500, description: 'RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE' }))),
   timezone: Type.Optional(Nullable(Type.String({ maxLength: 64, description: 'IANA zone the rule runs in (default: the user’s, else UTC)' }))),
@@ -247,3 +248,55 @@ export const AppView = Type.Object({
   createdAt: Nullable(DateTime),
   updatedAt: Nullable(DateTime),
 });
+
+/** A notification as `GET /v1/notifications/{id}` shows it (src/api/views.ts builds it). */
+export const DeliveryView = Type.Object({
+  id: Type.String(),
+  channel: Type.String(),
+  provider: Type.String(),
+  userId: Type.Optional(Type.String()),
+  deviceId: Type.Optional(Type.String()),
+  status: Type.String(),
+  attempts: Type.Integer(),
+  dueAt: Type.String(),
+  lastError: Type.Optional(Type.String()),
+  lastErrorDetail: Type.Optional(Type.String({ description: "What the provider or the network said about the last failure (a push service's answer body, a connection error). API-key routes only: never shown through /v1/me." })),
+  providerId: Type.Optional(Type.String()),
+  sentAt: Type.Optional(Type.String()),
+});
+
+export const NotificationView = Type.Object({
+  id: Type.String(),
+  status: Type.String(),
+  sendAt: Type.String(),
+  createdAt: Type.String(),
+  source: Type.Optional(Type.String()),
+  appId: Type.Optional(Type.String()),
+  reminderId: Type.Optional(Type.String()),
+  userIds: Type.Array(Type.String()),
+  channels: Type.Array(Type.String()),
+  title: Type.Optional(Type.String()),
+  body: Type.Optional(Type.String()),
+  cancelledAt: Type.Optional(Type.String()),
+  template: Type.Optional(Type.Object({ key: Type.String(), version: Type.Integer() }, { description: 'the template version this notification renders' })),
+  type: Type.Optional(Type.String({ description: 'the notification type (docs/audiences.md)' })),
+  audience: Type.Optional(Type.Object({
+    kind: Type.Union([Type.Literal('topic'), Type.Literal('all')]),
+    topic: Type.Optional(Type.String()),
+    status: Type.String({ description: 'fan-out: waiting, running, complete or cancelled' }),
+    recipients: Type.Integer({ description: 'audience size when fan-out began (0 before)' }),
+    fannedOut: Type.Integer({ description: 'recipients whose deliveries exist' }),
+    deliveries: Type.Integer({ description: 'deliveries made by the fan-out' }),
+    complete: Type.Boolean(),
+    startedAt: Type.Optional(Type.String()),
+    completedAt: Type.Optional(Type.String()),
+  }, { description: 'a broadcast’s audience and fan-out progress (API-key routes only)' })),
+  counts: Type.Optional(Type.Object({
+    pending: Type.Integer(), sending: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), expired: Type.Integer(), cancelled: Type.Integer(),
+  }, { description: 'deliveries by status' })),
+  deliveries: Type.Optional(Type.Array(DeliveryView, { description: 'every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries)' })),
+});
+
+export const DeliveryPage = Type.Object({ items: Type.Array(DeliveryView), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+
+export const CreatedView = Type.Object({ id: Type.String(), status: Type.String(), sendAt: Type.String() });

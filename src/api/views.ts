@@ -3,6 +3,8 @@ import type { Device } from '../devices/index.ts';
 import type { Reminder } from '../reminders/index.ts';
 import type { StoredEvent } from '../events/index.ts';
 import type { AppView } from '../apps/index.ts';
+import type { NotificationRecord } from '../notifications/service.ts';
+import type { DeliveryRow } from '../notifications/store.ts';
 
 /** Domain objects as the API shows them: RFC 3339 timestamps, absent rather than null where docs/api.md says "optional". */
 const iso = (d: Date) => d.toISOString();
@@ -61,4 +63,74 @@ export function eventView(e: StoredEvent) {
 
 export function appView(a: AppView) {
   return { ...a, createdAt: a.createdAt ? iso(a.createdAt) : null, updatedAt: a.updatedAt ? iso(a.updatedAt) : null };
+}
+
+/**
+ * Who reads a notification. A delivery's lastErrorDetail (a provider's answer body, a network error
+ * naming an address) is for operators only (API-key routes): for Web Push the provider is any URL
+ * the end user chose.
+ */
+export type Audience = 'operator' | 'user';
+
+/**
+ * `recipients`: the user ids to show instead of the whole audience. Read by the user themselves
+ * (the `/v1/me` routes) they are shown as the only recipient — the audience of a notification is
+ * the application's business, not something one recipient may learn (a broadcast would list every
+ * other user's id).
+ */
+export function notificationView(record: NotificationRecord, audience: Audience, recipients?: readonly string[]) {
+  const { notification: n, deliveries, status, counts, broadcast: b } = record;
+  const payload = n.payload as { title?: string; body?: string; template?: { key: string; version: number } };
+  const isoOrNone = (d: Date | null | undefined) => (d ? iso(d) : undefined);
+  return {
+    id: n.id,
+    status,
+    sendAt: iso(n.send_at),
+    createdAt: iso(n.created_at),
+    source: n.source ?? undefined,
+    appId: n.app_id,
+    reminderId: n.reminder_id ?? undefined,
+    userIds: [...(recipients ?? n.user_ids)],
+    channels: n.channels,
+    title: payload.title,
+    body: payload.body,
+    cancelledAt: isoOrNone(n.cancelled_at),
+    template: payload.template ? { key: payload.template.key, version: payload.template.version } : undefined,
+    type: n.type ?? undefined,
+    // A broadcast's audience and progress are the application's business: operators only.
+    audience: b && audience === 'operator'
+      ? {
+          kind: b.kind,
+          topic: b.topic_key ?? undefined,
+          status: b.status,
+          recipients: b.recipients ?? 0,
+          fannedOut: b.fanned_out,
+          deliveries: b.deliveries,
+          complete: b.status === 'complete',
+          startedAt: isoOrNone(b.audience_at),
+          completedAt: isoOrNone(b.completed_at),
+        }
+      : undefined,
+    counts: counts ? { pending: counts.pending, sending: counts.sending, sent: counts.sent, failed: counts.failed, expired: counts.expired, cancelled: counts.cancelled } : undefined,
+    deliveries: deliveries.map(deliveryView(audience)),
+  };
+}
+
+/** One delivery as a reader sees it (lastErrorDetail for operators only). */
+export function deliveryView(audience: Audience) {
+  const isoOrNone = (d: Date | null | undefined) => (d ? iso(d) : undefined);
+  return (d: DeliveryRow) => ({
+    id: d.id,
+    channel: d.channel,
+    provider: d.provider,
+    userId: d.user_id ?? undefined,
+    deviceId: d.device_id ?? undefined,
+    status: d.status,
+    attempts: d.attempts,
+    dueAt: iso(d.due_at),
+    lastError: d.last_error ?? undefined,
+    lastErrorDetail: audience === 'operator' ? (d.last_error_detail ?? undefined) : undefined,
+    providerId: d.provider_id ?? undefined,
+    sentAt: isoOrNone(d.sent_at),
+  });
 }

@@ -3,7 +3,7 @@ import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import { coerceError } from '../log/index.ts';
 import type { AppChannel, AppCredentialStore, AppCredentials } from './types.ts';
-import type { Keyring } from './crypto.ts';
+import type { Keyring } from '../core/keyring.ts';
 import { findApp, setProblem } from './repository.ts';
 import { defaultAppFromEnv } from './env-default.ts';
 

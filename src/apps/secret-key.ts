@@ -2,7 +2,7 @@ import { createHash, hkdfSync, randomBytes, scrypt } from 'node:crypto';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Keyring, type SealingKey } from './crypto.ts';
+import { Keyring, type SealingKey } from '../core/keyring.ts';
 
 const scryptAsync = promisify(scrypt) as (password: string, salt: string, keylen: number, options: { N: number; r: number; p: number; maxmem: number }) => Promise<Buffer>;
 

@@ -31,7 +31,7 @@ export interface FcmCredentials {
   readonly serviceAccount: FcmServiceAccount;
   /** API origin override (HERALD_FCM_URL). */
   readonly url?: string | undefined;
-  /** Validate Android/web tokens with validate_only at registration (seed 002's dry run). */
+  /** Validate Android/web tokens with validate_only at registration (the old NestJS system's dry run). */
   readonly validateTokens?: boolean | undefined;
 }
 

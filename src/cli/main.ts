@@ -19,7 +19,7 @@ Roles (run until SIGTERM/SIGINT):
   relay                     publishes outbox events to HERALD_EVENTS_BROKER
   ingest [--from pubsub|sqs|nats]
                             turns broker messages into notifications
-  ingest-apns               seed-000 worker: Pub/Sub APNs messages into deliveries
+  ingest-apns               Pub/Sub APNs messages (the old APNs worker's) into deliveries
 
 Administration:
   migrate                   apply database migrations and exit

@@ -1,7 +1,8 @@
 import type { Queryable } from '../db/pool.ts';
+import type { Platform } from '../core/notification.ts';
 
 /** The devices table: every query on it lives here. */
-export type Platform = 'ios' | 'android' | 'web';
+export type { Platform };
 
 export interface WebSubscription {
   readonly endpoint: string;

@@ -4,7 +4,7 @@ import { withTransaction } from '../db/pool.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
-import type { DeviceRow, DomainHooks } from '../runtime/hooks.ts';
+import type { DeviceRow, DomainHooks } from '../core/hooks.ts';
 import { ensureUser } from '../users/index.ts';
 import { appExists } from '../apps/repository.ts';
 import { OutboundPolicy, refuseUnlessAllowed } from '../outbound/index.ts';
@@ -124,7 +124,7 @@ export class DeviceService {
     }
     const hooks = this.#hooks();
     if (hooks.validateDevice && input.platform !== 'ios') {
-      // Seed 002 verified FCM tokens with a dry-run send before accepting them.
+      // The old NestJS system verified FCM tokens with a dry-run send before accepting them.
       const reason = await hooks.validateDevice({ userId, appId, platform: input.platform, token });
       if (reason) throw new HeraldError('INVALID_DEVICE_TOKEN', `the provider rejected the token: ${reason}`, { reason });
     }

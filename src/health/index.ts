@@ -1,6 +1,6 @@
 /**
  * Liveness problems and on-demand gauges that roles contribute: /healthz answers 503 while any
- * check reports a problem (seed 000's probe: the subscription is gone), and /metrics refreshes
+ * check reports a problem (the old APNs worker's probe: the subscription is gone), and /metrics refreshes
  * the gauges (backlog, oldest due age) before it is scraped.
  */
 export type HealthCheck = () => Promise<string | undefined>;

@@ -8,7 +8,7 @@ import { HeraldError } from '../errors/index.ts';
 import { decide } from './message.ts';
 
 /**
- * Pulls seed 000's subscription and turns each message into a notification through the engine
+ * Pulls the old APNs worker's subscription and turns each message into a notification through the engine
  * (so it gets retries, expiry and status). A message is acked only after `create` resolved,
  * i.e. the notification and its delivery are durably recorded; if herald dies before that,
  * Pub/Sub redelivers and the message id keeps it one notification.
@@ -35,7 +35,7 @@ export interface ApnsIngestOptions {
 /** gRPC status codes the client reports. */
 const ALREADY_EXISTS = 6;
 const NOT_FOUND = 5;
-/** Seed 000 used a one-minute ack deadline; the client extends it while a message is handled. */
+/** The old APNs worker used a one-minute ack deadline; the client extends it while a message is handled. */
 const ACK_DEADLINE_SECONDS = 60;
 
 export const HEALTH_CHECK = 'ingest-apns';
@@ -82,7 +82,7 @@ export class ApnsIngest {
       this.#options.log.error({ err: error, subscription: name }, 'Pub/Sub subscription error');
     });
     this.#subscription = subscription;
-    // Seed 000's liveness probe: /healthz fails once the subscription is gone, so the
+    // The old APNs worker's liveness probe: /healthz fails once the subscription is gone, so the
     // orchestrator restarts herald, which creates it again.
     this.#options.health.addCheck(HEALTH_CHECK, () => this.#check());
     this.#options.log.info({ topic: topicName, subscription: name }, 'APNs ingest pulling Pub/Sub');

@@ -1,14 +1,14 @@
 import type { CreateOptions, NotificationInput } from '../notifications/types.ts';
 
 /**
- * Seed 000's Pub/Sub message → a notification for one iOS device. The message format is the
+ * The old APNs worker's Pub/Sub message → a notification for one iOS device. The message format is the
  * original worker's, unchanged, so its publishers keep working:
  *   body                  the APNs JSON payload (`aps` + custom top-level keys), sent as is
  *   attribute `to`        the device token (hex)
  *   attribute `identifier` the collapse id (apns-collapse-id)
  *   attribute `appId`     (herald's addition, optional) the app whose credentials send it
  * A message older than the maximum age by publish time is dropped, never sent; the rest expire
- * at publish time + maximum age (seed 000's apns-expiration).
+ * at publish time + maximum age (the old APNs worker's apns-expiration).
  */
 
 export interface IngestMessage {

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { PLATFORMS } from '../core/notification.ts';
 
 /**
  * `POST /v1/notifications` body. The API validates with it, and so does broker ingest, so a
@@ -10,7 +11,7 @@ const Str = (max: number) => Type.String({ maxLength: max });
  * URL in a notification is script that runs in whichever inbox, page or e-mail renders it.
  */
 export const HttpUrl = Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048, description: 'an absolute http(s) URL' });
-const Platform = Type.Union([Type.Literal('ios'), Type.Literal('android'), Type.Literal('web')]);
+const Platform = Type.Union(PLATFORMS.map((p) => Type.Literal(p)));
 export const ChannelSchema = Type.Union([Type.Literal('push'), Type.Literal('email'), Type.Literal('webhook'), Type.Literal('inbox')]);
 const UserId = Type.String({ minLength: 1, maxLength: 200 });
 
@@ -105,54 +106,3 @@ export const NotificationBody = Type.Object(
   { additionalProperties: false },
 );
 export type NotificationBodyType = Static<typeof NotificationBody>;
-
-export const DeliveryView = Type.Object({
-  id: Type.String(),
-  channel: Type.String(),
-  provider: Type.String(),
-  userId: Type.Optional(Type.String()),
-  deviceId: Type.Optional(Type.String()),
-  status: Type.String(),
-  attempts: Type.Integer(),
-  dueAt: Type.String(),
-  lastError: Type.Optional(Type.String()),
-  lastErrorDetail: Type.Optional(Type.String({ description: "What the provider or the network said about the last failure (a push service's answer body, a connection error). API-key routes only: never shown through /v1/me." })),
-  providerId: Type.Optional(Type.String()),
-  sentAt: Type.Optional(Type.String()),
-});
-
-export const NotificationView = Type.Object({
-  id: Type.String(),
-  status: Type.String(),
-  sendAt: Type.String(),
-  createdAt: Type.String(),
-  source: Type.Optional(Type.String()),
-  appId: Type.Optional(Type.String()),
-  reminderId: Type.Optional(Type.String()),
-  userIds: Type.Array(Type.String()),
-  channels: Type.Array(Type.String()),
-  title: Type.Optional(Type.String()),
-  body: Type.Optional(Type.String()),
-  cancelledAt: Type.Optional(Type.String()),
-  template: Type.Optional(Type.Object({ key: Type.String(), version: Type.Integer() }, { description: 'the template version this notification renders' })),
-  type: Type.Optional(Type.String({ description: 'the notification type (docs/audiences.md)' })),
-  audience: Type.Optional(Type.Object({
-    kind: Type.Union([Type.Literal('topic'), Type.Literal('all')]),
-    topic: Type.Optional(Type.String()),
-    status: Type.String({ description: 'fan-out: waiting, running, complete or cancelled' }),
-    recipients: Type.Integer({ description: 'audience size when fan-out began (0 before)' }),
-    fannedOut: Type.Integer({ description: 'recipients whose deliveries exist' }),
-    deliveries: Type.Integer({ description: 'deliveries made by the fan-out' }),
-    complete: Type.Boolean(),
-    startedAt: Type.Optional(Type.String()),
-    completedAt: Type.Optional(Type.String()),
-  }, { description: 'a broadcast’s audience and fan-out progress (API-key routes only)' })),
-  counts: Type.Optional(Type.Object({
-    pending: Type.Integer(), sending: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), expired: Type.Integer(), cancelled: Type.Integer(),
-  }, { description: 'deliveries by status' })),
-  deliveries: Type.Optional(Type.Array(DeliveryView, { description: 'every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries)' })),
-});
-
-export const DeliveryPage = Type.Object({ items: Type.Array(DeliveryView), nextCursor: Type.Union([Type.String(), Type.Null()]) });
-
-export const CreatedView = Type.Object({ id: Type.String(), status: Type.String(), sendAt: Type.String() });

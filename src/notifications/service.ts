@@ -9,7 +9,7 @@ import { notifyDeliveriesDue } from '../dispatch/wakeup.ts';
 import type { NotificationInput, CreateOptions, CreatedNotification, NotificationCreator } from './types.ts';
 import { NotificationBody } from './schema.ts';
 import * as store from './store.ts';
-import { countDeliveries, notificationStatus, statusFromCounts } from './status.ts';
+import { countDeliveries, notificationStatus, statusFromCounts, type DeliveryCounts } from './status.ts';
 import { decodeCursor, page } from '../db/cursor.ts';
 import { OutboundPolicy, refuseUnlessAllowed } from '../outbound/index.ts';
 import { pinTemplates, type PinMemo, type PinnedSend } from '../templates/pin.ts';
@@ -163,8 +163,19 @@ export async function createInTransaction(client: PoolClient | Queryable, input:
   return { id: row.id, status: sendAt > now ? 'scheduled' : 'pending', sendAt: sendAt.toISOString(), created: true };
 }
 
+/** A notification with its deliveries and the status they add up to (status.ts). */
+export interface NotificationRecord {
+  readonly notification: store.NotificationRow;
+  readonly deliveries: readonly store.DeliveryRow[];
+  readonly status: string;
+  /** Deliveries by status (of a broadcast: all of them, though `deliveries` holds the first page). */
+  readonly counts?: DeliveryCounts;
+  /** A broadcast's audience and fan-out progress (operators only). */
+  readonly broadcast?: broadcasts.BroadcastRow;
+}
+
 export interface NotificationPage {
-  readonly items: unknown[];
+  readonly items: NotificationRecord[];
   readonly total: number;
   readonly limit: number;
   readonly offset: number;
@@ -221,51 +232,45 @@ export class NotificationService implements NotificationCreator {
   }
 
   /**
-   * One notification; `forUser`: as that user sees it (404 unless a recipient; only their
-   * deliveries). Read by the user themselves (`audience: 'user'`, the `/v1/me` routes), they are
-   * shown as the only recipient — the audience of a notification is the application's business,
-   * not something one recipient may learn (a broadcast would list every other user's id) — and
-   * no delivery's lastErrorDetail. Operators (API-key routes) see both.
+   * One notification; `forUser`: as that user has it (404 unless a recipient; only their
+   * deliveries). A broadcast read by an operator comes with its fan-out progress and counts by
+   * status, and only its first deliveries (it may have a million; the rest: `deliveries()`).
+   * A broadcast's recipient is whoever it made a delivery for.
    */
-  async get(id: string, forUser?: string, audience: Audience = 'user'): Promise<Record<string, unknown>> {
+  async get(id: string, forUser?: string): Promise<NotificationRecord> {
     const n = await store.getNotification(this.#pool, id);
     if (!n) throw notFound('notification', id);
     const b = await broadcasts.getBroadcast(this.#pool, id);
     if (b && forUser === undefined) {
-      // A broadcast may have a million deliveries: counts, and the first page (the rest at /deliveries).
-      const [counts, first] = await Promise.all([broadcasts.deliveryCounts(this.#pool, id), store.getDeliveriesPage(this.#pool, id, undefined, undefined, FIRST_PAGE)]);
-      const { attempted: _a, ...shown } = counts;
-      return {
-        ...view(n, first.slice(0, FIRST_PAGE), true, audience),
-        status: statusFromCounts(n, counts, new Date(), b.status === 'waiting' || b.status === 'running'),
-        audience: audienceView(b),
-        counts: shown,
-      };
+      const counts = await broadcasts.deliveryCounts(this.#pool, id);
+      const first = await store.getDeliveriesPage(this.#pool, id, undefined, undefined, FIRST_PAGE);
+      const fanningOut = b.status === 'waiting' || b.status === 'running';
+      return { notification: n, deliveries: first.slice(0, FIRST_PAGE), status: statusFromCounts(n, counts, new Date(), fanningOut), counts, broadcast: b };
     }
     if (forUser !== undefined && !b && !n.user_ids.includes(forUser)) throw notFound('notification', id);
     const deliveries = await store.getDeliveries(this.#pool, [id], forUser);
-    // A broadcast's recipient is whoever it made a delivery for.
     if (b && deliveries.length === 0) throw notFound('notification', id);
-    const { attempted: _a, ...counts } = countDeliveries(deliveries);
-    return { ...view(n, deliveries, true, audience, audience === 'user' && forUser !== undefined ? [forUser] : undefined), counts };
+    return { notification: n, deliveries, status: notificationStatus(n, deliveries), counts: countDeliveries(deliveries) };
   }
 
   /** A notification's deliveries a page at a time, in id order; `status` narrows to one status. */
-  async deliveries(id: string, status: string | undefined, limit: number, cursor: string | undefined, audience: Audience = 'operator'): Promise<{ items: unknown[]; nextCursor: string | null }> {
+  async deliveries(id: string, status: string | undefined, limit: number, cursor: string | undefined): Promise<{ items: store.DeliveryRow[]; nextCursor: string | null }> {
     const after = decodeCursor(cursor, 1)?.[0];
     if (after !== undefined && !/^\d{1,19}$/.test(after)) throw new HeraldError('VALIDATION_FAILED', 'cursor: not a cursor this list returned', [{ field: 'querystring.cursor', message: 'is not a valid cursor' }]);
     const n = await store.getNotification(this.#pool, id);
     if (!n) throw notFound('notification', id);
     const rows = await store.getDeliveriesPage(this.#pool, id, status, after, limit);
-    const p = page(rows, limit, (r) => [r.id]);
-    return { items: (view(n, p.items, true, audience).deliveries as unknown[]), nextCursor: p.nextCursor };
+    return page(rows, limit, (r) => [r.id]);
   }
 
-  async listForUser(userId: string, limit: number, offset: number, audience: Audience = 'user'): Promise<NotificationPage> {
+  /** The user's notifications, newest first, each with that user's deliveries. */
+  async listForUser(userId: string, limit: number, offset: number): Promise<NotificationPage> {
     const { rows, total } = await store.listForUser(this.#pool, userId, limit, offset);
     const deliveries = await store.getDeliveries(this.#pool, rows.map((r) => r.id), userId);
-    const recipients = audience === 'user' ? [userId] : undefined;
-    const items = rows.map((n) => view(n, deliveries.filter((d) => d.notification_id === n.id), true, audience, recipients));
+    const items = rows.map((n) => {
+      const own = deliveries.filter((d) => d.notification_id === n.id);
+      return { notification: n, deliveries: own, status: notificationStatus(n, own) };
+    });
     return { items, total, limit, offset };
   }
 
@@ -326,64 +331,3 @@ export class NotificationService implements NotificationCreator {
 
 /** Deliveries shown inline on a broadcast; the rest are paged at /deliveries. */
 const FIRST_PAGE = 100;
-
-function audienceView(b: broadcasts.BroadcastRow): Record<string, unknown> {
-  return {
-    kind: b.kind,
-    topic: b.topic_key ?? undefined,
-    status: b.status,
-    recipients: b.recipients ?? 0,
-    fannedOut: b.fanned_out,
-    deliveries: b.deliveries,
-    complete: b.status === 'complete',
-    startedAt: iso(b.audience_at),
-    completedAt: iso(b.completed_at),
-  };
-}
-
-function iso(d: Date | null | undefined): string | undefined {
-  return d ? d.toISOString() : undefined;
-}
-
-/**
- * Who reads a view. A delivery's lastErrorDetail (a provider's answer body, a network error naming
- * an address) is for operators only: for Web Push the provider is any URL the end user chose.
- */
-export type Audience = 'operator' | 'user';
-
-/** `recipients`: the user ids to show instead of the whole audience. */
-export function view(n: store.NotificationRow, deliveries: readonly store.DeliveryRow[], withDeliveries: boolean, audience: Audience = 'user', recipients?: readonly string[]): Record<string, unknown> {
-  const payload = n.payload as { title?: string; body?: string; template?: { key: string; version: number } };
-  return {
-    id: n.id,
-    status: notificationStatus(n, deliveries),
-    sendAt: n.send_at.toISOString(),
-    createdAt: n.created_at.toISOString(),
-    source: n.source ?? undefined,
-    appId: n.app_id,
-    reminderId: n.reminder_id ?? undefined,
-    userIds: recipients ?? n.user_ids,
-    channels: n.channels,
-    title: payload.title,
-    body: payload.body,
-    cancelledAt: iso(n.cancelled_at),
-    template: payload.template ? { key: payload.template.key, version: payload.template.version } : undefined,
-    type: n.type ?? undefined,
-    deliveries: withDeliveries
-      ? deliveries.map((d) => ({
-          id: d.id,
-          channel: d.channel,
-          provider: d.provider,
-          userId: d.user_id ?? undefined,
-          deviceId: d.device_id ?? undefined,
-          status: d.status,
-          attempts: d.attempts,
-          dueAt: d.due_at.toISOString(),
-          lastError: d.last_error ?? undefined,
-          lastErrorDetail: audience === 'operator' ? (d.last_error_detail ?? undefined) : undefined,
-          providerId: d.provider_id ?? undefined,
-          sentAt: iso(d.sent_at),
-        }))
-      : undefined,
-  };
-}

@@ -1,4 +1,4 @@
-import type { ChannelName, NotificationContent, Platform, WebPushSubscription } from '../channels/types.ts';
+import type { ChannelName, NotificationContent, Platform, WebPushSubscription } from '../core/notification.ts';
 import type { TemplateRef } from '../templates/types.ts';
 
 /** `POST /v1/notifications` (docs/api.md, Notifications): addressing, timing and content. */
@@ -30,7 +30,7 @@ export interface NotificationInput extends NotificationContent {
 export interface CreateOptions {
   /** api, reminder, ingest:pubsub, ingest-apns, ... recorded on the notification. */
   readonly source: string;
-  /** Absolute expiry overriding ttlSeconds (seed 000: publish time + max age). */
+  /** Absolute expiry overriding ttlSeconds (the old APNs worker: publish time + max age). */
   readonly expiresAt?: Date;
   /** Exactly-once creation per key (broker message ids); a repeat returns the first result. */
   readonly dedupeKey?: string;

@@ -3,7 +3,7 @@ import type { Pool } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import { notFound } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
-import type { Keyring } from '../apps/crypto.ts';
+import type { Keyring } from '../core/keyring.ts';
 
 /**
  * One-click unsubscribe links for e-mail (RFC 8058; docs/audiences.md). A token names one

@@ -1,31 +1,3 @@
-/**
- * The event relay role: outbox rows of `events` → HERALD_EVENTS_TOPIC on HERALD_EVENTS_BROKER.
- * Not configured (undefined) unless HERALD_EVENTS_BROKER is set.
- */
-import type { Context, Role } from '../runtime/context.ts';
-import { createBroker } from '../brokers/index.ts';
-import { EventRelay } from './relay.ts';
-
+/** The event relay: outbox rows of `events` → HERALD_EVENTS_TOPIC on HERALD_EVENTS_BROKER (role: src/runtime/roles/relay.ts). */
 export { EventRelay, eventMessage, EVENTS_CHANNEL, type RelayOptions } from './relay.ts';
 export { claimEvents, markPublished, unpublishedCount, type OutboxEvent } from './store.ts';
-
-export function relayRole(ctx: Context): Role | undefined {
-  const brokerName = ctx.config.events.broker;
-  if (!brokerName) return undefined;
-  const log = ctx.log.child({ role: 'relay' });
-  const broker = createBroker(brokerName, ctx.config, log);
-  const relay = new EventRelay({ pool: ctx.pool, broker, topic: ctx.config.events.topic, log, metrics: ctx.metrics });
-  return {
-    name: 'relay',
-    async start() {
-      // A broker that is down at start-up is a backlog, not a failed start: the topic is
-      // created (or found) on the first successful publish.
-      await relay.start();
-      log.info({ broker: brokerName, topic: ctx.config.events.topic }, 'event relay started');
-    },
-    async stop() {
-      await relay.stop();
-      await broker.close();
-    },
-  };
-}

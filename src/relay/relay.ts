@@ -44,7 +44,7 @@ export function eventMessage(e: OutboxEvent): { body: string; attributes: Record
       data: e.data,
       createdAt: e.createdAt.toISOString(),
     }),
-    // Seed 002's attribute names, so its subscribers' filter policies keep working.
+    // The old NestJS system's attribute names, so its subscribers' filter policies keep working.
     attributes: { eventType: e.type, eventItemType: e.itemType, userId: e.userId ?? '' },
   };
 }

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
-import type { ReminderRow } from '../runtime/hooks.ts';
+import type { ReminderRow } from '../core/hooks.ts';
 
 /** The reminders table: every query on it lives here. */
 export interface Reminder extends ReminderRow {
@@ -103,7 +103,7 @@ export async function findReminder(db: Queryable, userId: string, id: string, lo
   return rows[0] ? toReminder(rows[0]) : undefined;
 }
 
-/** Newest first, with the total for paging (seed 002's limit/offset/total). */
+/** Newest first, with the total for paging (the old NestJS system's limit/offset/total). */
 export async function listReminders(db: Queryable, userId: string, limit: number, offset: number): Promise<{ items: Reminder[]; total: number }> {
   // The window count is taken before LIMIT: page and total in one query (a second one only for a page past the end).
   const page = await db.query<Row & { total: number }>(

@@ -1,5 +1,6 @@
 import rrulePkg from 'rrule';
 import { DateTime, IANAZone } from 'luxon';
+import { isValidTimeZone } from '../core/time-zone.ts';
 import { parseRule, type RuleOptions } from './rrule-parse.ts';
 
 const { RRule } = rrulePkg;
@@ -30,18 +31,7 @@ export interface Schedulable {
 
 export const DAILY = 'FREQ=DAILY';
 
-// luxon checks a zone by building an Intl.DateTimeFormat each time (~0.1 ms); zone names are few.
-const zoneValidity = new Map<string, boolean>();
-
-export function isValidTimeZone(zone: string): boolean {
-  let valid = zoneValidity.get(zone);
-  if (valid === undefined) {
-    valid = IANAZone.isValidZone(zone);
-    if (zoneValidity.size > 10_000) zoneValidity.clear();
-    zoneValidity.set(zone, valid);
-  }
-  return valid;
-}
+export { isValidTimeZone };
 
 /** Check an RRULE (with or without the `RRULE:` prefix); throws INVALID_RECURRENCE. See rrule-parse.ts. */
 export function parseRecurrence(text: string): RuleOptions {

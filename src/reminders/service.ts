@@ -3,7 +3,7 @@ import { withTransaction } from '../db/pool.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
-import type { DomainHooks } from '../runtime/hooks.ts';
+import type { DomainHooks } from '../core/hooks.ts';
 import { findUser, ensureUser } from '../users/repository.ts';
 import { appExists } from '../apps/repository.ts';
 import { DAILY, firstFireTime, isValidTimeZone, parseRecurrence } from './schedule.ts';
@@ -22,7 +22,7 @@ import {
 
 export type Channel = 'push' | 'email' | 'webhook' | 'inbox';
 
-/** POST body (seed 002's fields plus channels, recurrence and timezone). */
+/** POST body (the old NestJS system's fields plus channels, recurrence and timezone). */
 export interface ReminderInput {
   readonly date: string;
   /** Required unless a template is given. */
@@ -110,7 +110,7 @@ export class ReminderService {
     const now = this.#now();
     const rescheduled = !current || input.date !== undefined || input.notifyOffset !== undefined;
     // Any moment in the future will do: workers wake on NOTIFY and a timer set to the next due
-    // time, so a reminder seconds ahead fires on time. (Seed 002 wanted a minute of lead because
+    // time, so a reminder seconds ahead fires on time. (The old NestJS system wanted a minute of lead because
     // its scheduler ran once a minute.)
     const fireAt = firstFireTime({ date, notifyOffset });
     if (rescheduled && fireAt.getTime() <= now.getTime()) {

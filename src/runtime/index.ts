@@ -8,10 +8,10 @@ import { startEmbedded, type EmbeddedDatabase } from '../db/embedded.ts';
 import { migrate, loadMigrations } from '../db/migrate.ts';
 import { resolveKeyring } from '../apps/secret-key.ts';
 import { ensureBootstrapKey } from '../auth/api-keys.ts';
-import type { Context, Role } from './context.ts';
+import type { Context, Role } from '../core/context.ts';
 import { buildServices, type Services } from './services.ts';
-import { ROLE_FACTORIES, type RoleOptions } from './roles.ts';
-import { opsRole } from '../api/ops.ts';
+import { ROLE_FACTORIES, type RoleOptions } from './roles/index.ts';
+import { opsRole } from './roles/ops.ts';
 
 export interface Database {
   readonly pool: Pool;

@@ -1,6 +1,6 @@
-import type { Context } from './context.ts';
+import type { Context } from '../core/context.ts';
 import { Health } from '../health/index.ts';
-import { NO_HOOKS, type DomainHooks } from './hooks.ts';
+import { NO_HOOKS, type DomainHooks } from '../core/hooks.ts';
 import { UserService } from '../users/index.ts';
 import { DeviceService } from '../devices/index.ts';
 import { ReminderService, RecurrenceEvaluator } from '../reminders/index.ts';
@@ -25,8 +25,8 @@ import { OutboundPolicy } from '../outbound/index.ts';
  */
 export interface Services {
   readonly health: Health;
-  /** The engine's hooks into user/device/reminder transactions; services read this field on every call. */
-  hooks: DomainHooks;
+  /** The engine's hooks into user/device/reminder transactions (scheduling, fan-out, cancelling). */
+  readonly hooks: DomainHooks;
   readonly users: UserService;
   readonly devices: DeviceService;
   readonly reminders: ReminderService;
@@ -47,20 +47,30 @@ export interface Services {
   close(): Promise<void>;
 }
 
-export function buildServices(ctx: Context): Services {
+export interface ServiceOptions {
+  /**
+   * The hooks the domain services run, asked on every call with the engine's own: tests answer
+   * with theirs (none, or one that records what it saw). Default: the engine's.
+   */
+  readonly hooks?: ((engine: DomainHooks) => DomainHooks) | undefined;
+}
+
+export function buildServices(ctx: Context, options: ServiceOptions = {}): Services {
   const credentials = new CredentialStore({ pool: ctx.pool, keyring: ctx.keyring, config: ctx.config, dataDir: ctx.dataDir, log: ctx.log });
-  const hooks = (): DomainHooks => services.hooks;
   // One sender for every registration-time token check: its OAuth tokens and HTTP/2 connections
   // are kept across registrations instead of an OAuth exchange and a TLS handshake per device.
   const fcmChecks = new FcmSender({ url: ctx.config.fcm.url });
+  // Registration-time token check (FCM's validate_only dry run), for apps that set fcm.validateTokens.
+  const engine = engineHooks({ ...NO_HOOKS, validateDevice: (device) => validatePushDevice(credentials, device, fcmChecks) });
+  const custom = options.hooks;
+  const hooks = custom ? (): DomainHooks => custom(engine) : (): DomainHooks => engine;
   // Where URLs that requests name (Web Push endpoints, webhook URLs) may point: checked on the way in.
   const outbound = new OutboundPolicy(ctx.config.outbound.allow);
   const recurrences = new RecurrenceEvaluator(ctx.config.recurrence);
   const unsubscribeLinks = new UnsubscribeLinks(ctx.keyring, { publicUrl: ctx.config.audiences.publicUrl, days: ctx.config.audiences.unsubscribeLinkDays });
   const services: Services = {
     health: new Health(),
-    // Registration-time token check (seed 002's dry run), for apps that set fcm.validateTokens.
-    hooks: engineHooks({ ...NO_HOOKS, validateDevice: (device) => validatePushDevice(credentials, device, fcmChecks) }),
+    hooks: engine,
     users: new UserService(ctx.pool, hooks),
     devices: new DeviceService(ctx.pool, hooks, outbound),
     reminders: new ReminderService(ctx.pool, hooks, recurrences),

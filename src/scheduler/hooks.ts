@@ -1,5 +1,5 @@
 import type { PoolClient, Queryable } from '../db/pool.ts';
-import type { DomainHooks, ReminderRow } from '../runtime/hooks.ts';
+import type { DomainHooks, ReminderRow } from '../core/hooks.ts';
 import { appendEvents } from '../events/outbox.ts';
 import type { ChannelName } from '../channels/types.ts';
 import { createInTransaction } from '../notifications/service.ts';
@@ -7,8 +7,8 @@ import { cancelPendingWhere, fanOutDevice } from '../notifications/store.ts';
 import { notifyDeliveriesDue, notifyRemindersDue } from '../dispatch/wakeup.ts';
 
 /**
- * What the engine does inside the domain services' transactions (replacing the seed's event
- * service, which learnt of reminder changes from a queue and could miss them): a saved reminder
+ * What the engine does inside the domain services' transactions (replacing the old NestJS
+ * system's event service, which learnt of reminder changes from a queue and could miss them): a saved reminder
  * gets the notification of its next occurrence, a deleted one loses it, a new device joins the
  * user's future push notifications, and a removed device or user cancels what was pending.
  */

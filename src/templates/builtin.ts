@@ -9,7 +9,7 @@ import { CompiledTemplate, type Recipient } from './render.ts';
  * later (and the environment-configured `default` app, which has no row of its own).
  *
  * `herald.reminder` is the e-mail of a notification that brings no e-mail content of its own
- * (reminders first of all, seed 002's SES template): a greeting with the user's name, the title,
+ * (reminders first of all, the old NestJS system's SES template): a greeting with the user's name, the title,
  * the message and a link. ICU has no "if present", so presence travels as booleans.
  */
 export const REMINDER_TEMPLATE = 'herald.reminder';

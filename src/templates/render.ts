@@ -1,7 +1,7 @@
 import { formatToParts, IntlMessageFormat, type Formatters } from 'intl-messageformat';
 import type { TemplateChannel, TemplateDefinition, VariableSpec } from './types.ts';
 import { compileChannel, HTML_NAME, URL_NAME, type CompiledField } from './compile.ts';
-import { canonicalLocale, isTimeZone, localeChain } from './locale.ts';
+import { canonicalLocale, isTimeZone, localeChain } from '../core/locale.ts';
 
 /**
  * Rendering: one channel of a template version for one recipient — the locale picked by the

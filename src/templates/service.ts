@@ -7,7 +7,7 @@ import type { LocaleContent, Problem, TemplateChannel, TemplateDefinition, Templ
 import { TEMPLATE_CHANNELS } from './types.ts';
 import { checkDefinition } from './compile.ts';
 import { checkData, summariseProblems } from './data.ts';
-import { canonicalLocale } from './locale.ts';
+import { canonicalLocale } from '../core/locale.ts';
 import { CompiledTemplate, type RenderedChannel } from './render.ts';
 import { BUILT_IN, REMINDER_TEMPLATE, REMINDER_VARIABLES } from './builtin.ts';
 import * as repo from './repository.ts';

@@ -74,7 +74,7 @@ export async function replaceUser(db: Queryable, id: string, fields: UserFields)
 /**
  * Devices and reminders may name a user herald has not seen yet (a JWT's `sub`): create a bare
  * row. An e-mail address the caller's credentials carry (the JWT `email` claim, or the gateway's
- * `x-consumer-username` as in seed 002) fills an empty `email`, so e-mail reminders can reach them.
+ * `x-consumer-username` as in the old NestJS system) fills an empty `email`, so e-mail reminders can reach them.
  */
 export async function ensureUser(db: Queryable, id: string, email?: string): Promise<void> {
   if (email === undefined) {

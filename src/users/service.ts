@@ -2,8 +2,8 @@ import type { Pool } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import { HeraldError, notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
-import type { DomainHooks } from '../runtime/hooks.ts';
-import { isValidTimeZone } from '../reminders/schedule.ts';
+import type { DomainHooks } from '../core/hooks.ts';
+import { isValidTimeZone } from '../core/time-zone.ts';
 import { findUser, replaceUser, lockUser, deleteUser, type User, type UserFields } from './repository.ts';
 import { isSingleMailbox } from './email.ts';
 
@@ -23,7 +23,7 @@ export class UserService {
   readonly #pool: Pool;
   readonly #hooks: () => DomainHooks;
 
-  /** `hooks` is read on every call: the engine installs its hooks after services are built. */
+  /** `hooks` is asked on every call, so whoever builds the services decides which hooks run when. */
   constructor(pool: Pool, hooks: () => DomainHooks) {
     this.#pool = pool;
     this.#hooks = hooks;

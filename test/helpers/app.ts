@@ -10,7 +10,9 @@ import { loadMigrations } from '../../src/db/migrate.ts';
 import { createApiKey } from '../../src/auth/api-keys.ts';
 import { keyringFrom } from '../../src/apps/secret-key.ts';
 import { buildApp, type App } from '../../src/api/app.ts';
-import type { Context } from '../../src/runtime/context.ts';
+import type { Context } from '../../src/core/context.ts';
+import type { DomainHooks } from '../../src/core/hooks.ts';
+import type { Pool } from '../../src/db/pool.ts';
 import { buildServices, type Services } from '../../src/runtime/services.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 
@@ -23,7 +25,22 @@ export interface TestHarness {
   readonly apiKey: string;
   /** inject() with the admin key and JSON body unless headers say otherwise. */
   request(options: InjectOptions): Promise<LightMyRequestResponse>;
+  /** The domain hooks the services run now. */
+  readonly hooks: DomainHooks;
+  /** Run these domain hooks from now on (undefined: the engine's, `services.hooks`). */
+  useHooks(hooks: DomainHooks | undefined): void;
   close(): Promise<void>;
+}
+
+export interface HarnessOptions {
+  /** Connections of the test database's pool (default 10). */
+  readonly poolSize?: number;
+  /** The pool the app and the services use instead of the test database's (one whose server is down, say). */
+  readonly pool?: Pool;
+  /** Domain hooks in place of the engine's from the start (NO_HOOKS: users, devices and reminders alone). */
+  readonly hooks?: DomainHooks;
+  /** Routes a test adds to the app before it is ready. */
+  readonly routes?: (app: App) => void;
 }
 
 export const TEST_JWT_SECRET = 'test-user-jwt-secret-0123456789abcdef';
@@ -60,12 +77,18 @@ export async function testContext(db: TestDatabase, env: Record<string, string> 
   };
 }
 
-/** A fresh database, context, services and API app for one test file. */
-export async function createHarness(env: Record<string, string> = {}): Promise<TestHarness> {
-  const db = await createTestDatabase();
-  const ctx = await testContext(db, env);
-  const services = buildServices(ctx);
+/**
+ * A fresh database, context, services and API app: the one setup every test file starts from
+ * (the engine's helpers in engine.ts build on it).
+ */
+export async function createHarness(env: Record<string, string> = {}, options: HarnessOptions = {}): Promise<TestHarness> {
+  const db = await createTestDatabase(options.poolSize);
+  const tested = await testContext(db, env);
+  const ctx = options.pool ? { ...tested, pool: options.pool } : tested;
+  let hooks = options.hooks;
+  const services = buildServices(ctx, { hooks: (engine) => hooks ?? engine });
   const app = await buildApp({ ctx, services, draining: () => false });
+  options.routes?.(app);
   await app.ready();
   const { key } = await createApiKey(db.pool, 'test');
   return {
@@ -77,6 +100,12 @@ export async function createHarness(env: Record<string, string> = {}): Promise<T
     request(options) {
       const headers: Record<string, string> = { authorization: `Bearer ${key}`, ...(options.headers as Record<string, string> | undefined) };
       return app.inject({ ...options, headers });
+    },
+    get hooks() {
+      return hooks ?? services.hooks;
+    },
+    useHooks(next) {
+      hooks = next;
     },
     async close() {
       await app.close();

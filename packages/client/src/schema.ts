@@ -3804,7 +3804,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -4105,7 +4105,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Update a reminder (seed 002 form of PATCH) */
+        /** Update a reminder (the form of PATCH the old NestJS system used) */
         post: {
             parameters: {
                 query?: never;
@@ -4131,7 +4131,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -4429,7 +4429,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -8726,7 +8726,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -9029,7 +9029,7 @@ export interface paths {
             };
         };
         put?: never;
-        /** Update a reminder (seed 002 form of PATCH) */
+        /** Update a reminder (the form of PATCH the old NestJS system used) */
         post: {
             parameters: {
                 query?: never;
@@ -9057,7 +9057,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;
@@ -9359,7 +9359,7 @@ export interface paths {
                         message?: string;
                         /** @description minutes before date */
                         notifyOffset?: number;
-                        /** @description seed 002: synonym of channels: [notifyType] */
+                        /** @description the old NestJS system's field: synonym of channels: [notifyType] */
                         notifyType?: "push" | "email";
                         /** @description RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=MO,WE */
                         recurrence?: string | null;

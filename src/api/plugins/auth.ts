@@ -57,9 +57,9 @@ async function resolveCaller(request: FastifyRequest, deps: AuthDeps): Promise<C
   }
   if (deps.trustGatewayHeaders) {
     // The gateway vouches for these, but they are still what a user id and an e-mail must be: a
-    // user id like a JWT `sub`, and seed 002's `x-consumer-username` only when it is one mailbox
+    // user id like a JWT `sub`, and the old NestJS system's `x-consumer-username` only when it is one mailbox
     // (a gateway's consumer name is often not an address at all). Gateway users belong to the
-    // default app, as seed 002's single app did.
+    // default app, as the old NestJS system's single app did.
     const header = request.headers['x-authenticated-userid'];
     const userId = typeof header === 'string' ? header.trim() : undefined;
     if (userId !== undefined && userId !== '') {

@@ -1,11 +1,11 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { requestApp, targetUserId } from '../plugins/auth.ts';
 import { DeviceBody, DeviceList, DeviceParams, DeviceView, errors } from '../schemas.ts';
 import { deviceView } from '../views.ts';
 import { SCOPES, callerEmail, jsonOnly, type RouteDeps } from './scopes.ts';
 
 /** Devices (docs/api.md § Devices), for admins under /v1/users/{userId} and for users under /v1/me. */
-export const deviceRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
+export const deviceRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { services }) => {
   jsonOnly(app);
   for (const scope of SCOPES) {
     const tags = ['devices', scope.tag];
@@ -21,7 +21,7 @@ export const deviceRoutes: FastifyPluginAsync<RouteDeps> = async (app, { service
         response: { 200: DeviceView, 201: DeviceView, ...errors(400, 401, 403, 409, 413, 415, 422) },
       },
     }, async (request, reply) => {
-      const body = request.body as DeviceBody;
+      const body = request.body;
       const input = { ...body, appId: requestApp(request, body.appId) };
       const trusted = request.caller?.kind === 'admin';
       const { device, created } = await services.devices.register(targetUserId(request), input, { email: callerEmail(request), trusted });
@@ -37,8 +37,8 @@ export const deviceRoutes: FastifyPluginAsync<RouteDeps> = async (app, { service
       config,
       schema: { tags, summary: 'Remove a device', params: scope.params(DeviceParams.properties), response: { 204: { type: 'null', description: 'removed' }, ...errors(400, 401, 403, 404) } },
     }, async (request, reply) => {
-      await services.devices.remove(targetUserId(request), (request.params as { deviceId: string }).deviceId);
-      return reply.status(204).send();
+      await services.devices.remove(targetUserId(request), request.params.deviceId);
+      return reply.status(204).send(null);
     });
   }
 };

@@ -1,11 +1,11 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { targetUserId } from '../plugins/auth.ts';
 import { EventList, EventQuery, errors } from '../schemas.ts';
 import { eventView } from '../views.ts';
 import { SCOPES, type RouteDeps } from './scopes.ts';
 
-/** The user's event history (seed 002's event store), oldest first after a cursor. */
-export const eventRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
+/** The user's event history (the old NestJS system's event store), oldest first after a cursor. */
+export const eventRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { services }) => {
   for (const scope of SCOPES) {
     app.get(`${scope.prefix}/events`, {
       config: { auth: scope.auth },
@@ -17,7 +17,7 @@ export const eventRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services
         response: { 200: EventList, ...errors(400, 401, 403) },
       },
     }, async (request) => {
-      const { limit, after } = request.query as { limit: number; after?: string };
+      const { limit, after } = request.query;
       const page = await services.events.list(targetUserId(request), after, limit);
       return { items: page.items.map(eventView), ...(page.next ? { next: page.next } : {}) };
     });

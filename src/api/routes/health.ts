@@ -1,9 +1,9 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiDeps } from '../types.ts';
 import { migrationsApplied } from '../../db/migrate.ts';
 import { errorBody } from '../plugins/errors.ts';
 
-export const healthRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
+export const healthRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, deps) => {
   const { ctx } = deps;
   const hide = { hide: true };
 

@@ -1,5 +1,5 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
 import type { ApiDeps } from '../types.ts';
 import { targetUserId } from '../plugins/auth.ts';
 import { errors } from '../schemas.ts';
@@ -32,7 +32,7 @@ const STREAM_RETRY_AFTER_SECONDS = 30;
  * `inbox` event per new item. A reconnecting EventSource sends Last-Event-ID and gets the items
  * it missed first.
  */
-export const inboxRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
+export const inboxRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { services }) => {
   const tags = ['inbox'];
   // Open streams hold their connections; end them before the server closes (else close waits).
   // On shutdown the stream ends and EventSource reconnects (to another replica).
@@ -51,14 +51,14 @@ export const inboxRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }
         response: { 200: Type.Object({ items: Type.Array(Item), total: Type.Integer(), unread: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }), ...errors(400, 401, 403) },
       },
     }, async (request) => {
-      const q = request.query as { limit: number; offset: number; unread: boolean };
+      const q = request.query;
       return services.inbox.list(targetUserId(request), q.limit, q.offset, q.unread);
     });
 
     app.post(`${scope.prefix}/inbox/:itemId/read`, {
       config: { auth: scope.auth },
       schema: { tags: [...tags, scope.tag], summary: 'Mark an inbox item read', params: scope.params(ItemId), response: { 200: Item, ...errors(400, 401, 403, 404) } },
-    }, async (request) => services.inbox.markRead(targetUserId(request), (request.params as { itemId: string }).itemId));
+    }, async (request) => services.inbox.markRead(targetUserId(request), request.params.itemId));
 
     app.post(`${scope.prefix}/inbox/read-all`, {
       config: { auth: scope.auth },

@@ -1,13 +1,12 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
 import type { ApiDeps } from '../types.ts';
 import { targetUserId } from '../plugins/auth.ts';
-import { errors } from '../schemas.ts';
-import { SCOPES, jsonOnly, type Scope } from './scopes.ts';
-import type { Audience } from '../../notifications/service.ts';
-import { CreatedView, DeliveryPage, NotificationBody, NotificationView } from '../../notifications/schema.ts';
+import { CreatedView, DeliveryPage, NotificationView, errors } from '../schemas.ts';
 import { CursorPage } from '../audience-schemas.ts';
-import type { NotificationInput } from '../../notifications/types.ts';
+import { deliveryView, notificationView, type Audience } from '../views.ts';
+import { SCOPES, jsonOnly, type Scope } from './scopes.ts';
+import { NotificationBody } from '../../notifications/schema.ts';
 
 const IdParams = Type.Object({ notificationId: Type.String({ minLength: 1, maxLength: 64 }) });
 const Page = Type.Object({
@@ -20,7 +19,7 @@ const RetryQuery = Type.Object({ includeExpired: Type.Boolean({ default: false }
 const audienceOf = (scope: Scope): Audience => (scope.auth === 'admin' ? 'operator' : 'user');
 
 /** Notifications (docs/api.md § Notifications): send now or at sendAt, read status, cancel, re-drive. */
-export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
+export const notificationRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { services }) => {
   jsonOnly(app);
   const tags = ['notifications'];
 
@@ -32,13 +31,13 @@ export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { ser
       response: { 202: CreatedView, ...errors(400, 401, 403, 409, 413, 415, 422) },
     },
   }, async (request, reply) => {
-    const created = await services.notifications.create(request.body as NotificationInput, { source: 'api' });
+    const created = await services.notifications.create(request.body, { source: 'api' });
     return reply.status(202).send({ id: created.id, status: created.status, sendAt: created.sendAt });
   });
 
   app.get('/v1/notifications/:notificationId', {
     schema: { tags, summary: 'A notification with the status of every delivery', params: IdParams, response: { 200: NotificationView, ...errors(400, 401, 403, 404) } },
-  }, async (request) => services.notifications.get((request.params as { notificationId: string }).notificationId, undefined, 'operator'));
+  }, async (request) => notificationView(await services.notifications.get(request.params.notificationId), 'operator'));
 
   app.get('/v1/notifications/:notificationId/deliveries', {
     schema: {
@@ -49,15 +48,16 @@ export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { ser
       response: { 200: DeliveryPage, ...errors(400, 401, 403, 404) },
     },
   }, async (request) => {
-    const q = request.query as { limit: number; cursor?: string; status?: string };
-    return services.notifications.deliveries((request.params as { notificationId: string }).notificationId, q.status, q.limit, q.cursor);
+    const q = request.query;
+    const page = await services.notifications.deliveries(request.params.notificationId, q.status, q.limit, q.cursor);
+    return { items: page.items.map(deliveryView('operator')), nextCursor: page.nextCursor };
   });
 
   app.delete('/v1/notifications/:notificationId', {
     schema: { tags, summary: 'Cancel a notification before anything was sent (409 after); a broadcast also part-way', params: IdParams, response: { 204: { type: 'null', description: 'cancelled' }, ...errors(400, 401, 403, 404, 409) } },
   }, async (request, reply) => {
-    await services.notifications.cancel((request.params as { notificationId: string }).notificationId);
-    return reply.status(204).send();
+    await services.notifications.cancel(request.params.notificationId);
+    return reply.status(204).send(null);
   });
 
   app.post('/v1/notifications/:notificationId/retry', {
@@ -68,7 +68,7 @@ export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { ser
       querystring: RetryQuery,
       response: { 202: Type.Object({ redriven: Type.Integer() }), ...errors(400, 401, 403, 404, 409) },
     },
-  }, async (request, reply) => reply.status(202).send(await services.notifications.retry((request.params as { notificationId: string }).notificationId, (request.query as { includeExpired: boolean }).includeExpired)));
+  }, async (request, reply) => reply.status(202).send(await services.notifications.retry(request.params.notificationId, request.query.includeExpired)));
 
   for (const scope of SCOPES) {
     app.get(`${scope.prefix}/notifications`, {
@@ -81,8 +81,11 @@ export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { ser
         response: { 200: Type.Object({ items: Type.Array(NotificationView), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }), ...errors(400, 401, 403) },
       },
     }, async (request) => {
-      const q = request.query as { limit: number; offset: number };
-      return services.notifications.listForUser(targetUserId(request), q.limit, q.offset, audienceOf(scope));
+      const q = request.query;
+      const userId = targetUserId(request);
+      const audience = audienceOf(scope);
+      const page = await services.notifications.listForUser(userId, q.limit, q.offset);
+      return { ...page, items: page.items.map((item) => notificationView(item, audience, audience === 'user' ? [userId] : undefined)) };
     });
     app.get(`${scope.prefix}/notifications/:notificationId`, {
       config: { auth: scope.auth },
@@ -92,6 +95,11 @@ export const notificationRoutes: FastifyPluginAsync<ApiDeps> = async (app, { ser
         params: scope.params({ notificationId: Type.String({ minLength: 1, maxLength: 64 }) }),
         response: { 200: NotificationView, ...errors(400, 401, 403, 404) },
       },
-    }, async (request) => services.notifications.get((request.params as { notificationId: string }).notificationId, targetUserId(request), audienceOf(scope)));
+    }, async (request) => {
+      const userId = targetUserId(request);
+      const audience = audienceOf(scope);
+      const record = await services.notifications.get(request.params.notificationId, userId);
+      return notificationView(record, audience, audience === 'user' ? [userId] : undefined);
+    });
   }
 };

@@ -1,12 +1,12 @@
-import { Type, type TProperties } from '@sinclair/typebox';
+import { Type, type TObject, type TProperties } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthRequirement } from '../plugins/auth.ts';
 import { UserId } from '../schemas.ts';
-import type { Services } from '../../runtime/services.ts';
+import type { ApiServices } from '../types.ts';
 
 /** What these route modules need (a subset of ApiDeps, named here so routes do not import app.ts back). */
 export interface RouteDeps {
-  readonly services: Services;
+  readonly services: ApiServices;
 }
 
 /**
@@ -18,12 +18,13 @@ export interface Scope {
   readonly prefix: string;
   readonly auth: AuthRequirement;
   readonly tag: string;
-  params(extra?: TProperties): ReturnType<typeof Type.Object>;
+  /** The path parameters: the scope's own (`userId` for admin routes, read through targetUserId) and `extra`. */
+  params<T extends TProperties = {}>(extra?: T): TObject<T>;
 }
 
 export const SCOPES: readonly Scope[] = [
-  { prefix: '/v1/users/:userId', auth: 'admin', tag: 'admin', params: (extra = {}) => Type.Object({ userId: UserId, ...extra }) },
-  { prefix: '/v1/me', auth: 'user', tag: 'me', params: (extra = {}) => Type.Object(extra) },
+  { prefix: '/v1/users/:userId', auth: 'admin', tag: 'admin', params: <T extends TProperties>(extra?: T) => Type.Object({ userId: UserId, ...extra }) as unknown as TObject<T> },
+  { prefix: '/v1/me', auth: 'user', tag: 'me', params: <T extends TProperties>(extra?: T) => Type.Object({ ...extra }) as TObject<T> },
 ];
 
 /**

@@ -1,16 +1,15 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AppParams, errors } from '../schemas.ts';
 import { PreviewBody, PreviewView, TemplateBody, TemplateList, TemplateParams, TemplateVersionParams, TemplateView, VersionList } from '../template-schemas.ts';
 import { jsonOnly, type RouteDeps } from './scopes.ts';
-import type { PreviewInput, RenderedChannel, TemplateInput, TemplateVersion } from '../../templates/index.ts';
+import type { RenderedChannel, TemplateVersion } from '../../templates/index.ts';
 
 /** Templates (docs/templates.md): versioned per app, rendered per recipient; admin (API key) routes. */
-export const templateRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
+export const templateRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { services }) => {
   jsonOnly(app);
   const tags = ['templates'];
   const templates = services.templates;
   const one = '/v1/apps/:appId/templates/:key';
-  type Params = { appId: string; key: string };
 
   app.put(one, {
     schema: {
@@ -21,36 +20,36 @@ export const templateRoutes: FastifyPluginAsync<RouteDeps> = async (app, { servi
       response: { 200: TemplateView, ...errors(400, 401, 403, 404, 413, 415, 422) },
     },
   }, async (request) => {
-    const { appId, key } = request.params as Params;
-    return templateView(await templates.put(appId, key, request.body as TemplateInput));
+    const { appId, key } = request.params;
+    return templateView(await templates.put(appId, key, request.body));
   });
 
   app.get('/v1/apps/:appId/templates', {
     schema: { tags, summary: 'The app’s templates (latest versions) and the built-in ones', params: AppParams, response: { 200: TemplateList, ...errors(400, 401, 403, 404) } },
   }, async (request) => {
-    const items = await templates.list((request.params as { appId: string }).appId);
+    const items = await templates.list(request.params.appId);
     return { items: items.map((t) => ({ ...t, updatedAt: t.updatedAt ? t.updatedAt.toISOString() : null })) };
   });
 
   app.get(one, {
     schema: { tags, summary: 'The latest version of a template', params: TemplateParams, response: { 200: TemplateView, ...errors(400, 401, 403, 404) } },
   }, async (request) => {
-    const { appId, key } = request.params as Params;
+    const { appId, key } = request.params;
     return templateView(await templates.get(appId, key));
   });
 
   app.delete(one, {
     schema: { tags, summary: 'Delete a template; queued notifications still render their pinned version', params: TemplateParams, response: { 204: { type: 'null', description: 'deleted' }, ...errors(400, 401, 403, 404, 409) } },
   }, async (request, reply) => {
-    const { appId, key } = request.params as Params;
+    const { appId, key } = request.params;
     await templates.delete(appId, key);
-    return reply.status(204).send();
+    return reply.status(204).send(null);
   });
 
   app.get(`${one}/versions`, {
     schema: { tags, summary: 'Every version of a template, newest first', params: TemplateParams, response: { 200: VersionList, ...errors(400, 401, 403, 404) } },
   }, async (request) => {
-    const { appId, key } = request.params as Params;
+    const { appId, key } = request.params;
     const items = await templates.versions(appId, key);
     return { items: items.map((v) => ({ ...v, createdAt: v.createdAt ? v.createdAt.toISOString() : null })) };
   });
@@ -58,7 +57,7 @@ export const templateRoutes: FastifyPluginAsync<RouteDeps> = async (app, { servi
   app.get(`${one}/versions/:version`, {
     schema: { tags, summary: 'One version of a template (deleted templates’ versions stay readable)', params: TemplateVersionParams, response: { 200: TemplateView, ...errors(400, 401, 403, 404) } },
   }, async (request) => {
-    const { appId, key, version } = request.params as Params & { version: number };
+    const { appId, key, version } = request.params;
     return templateView(await templates.version(appId, key, version));
   });
 
@@ -71,8 +70,8 @@ export const templateRoutes: FastifyPluginAsync<RouteDeps> = async (app, { servi
       response: { 200: PreviewView, ...errors(400, 401, 403, 404, 413, 415, 422) },
     },
   }, async (request) => {
-    const { appId, key } = request.params as Params;
-    const result = await templates.preview(appId, key, request.body as PreviewInput);
+    const { appId, key } = request.params;
+    const result = await templates.preview(appId, key, request.body);
     return { key: result.key, version: result.version, rendered: Object.fromEntries(result.rendered.map((r) => [r.channel, renderedView(r)])) };
   });
 };

@@ -1,17 +1,18 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Static } from '@sinclair/typebox';
 import { targetUserId } from '../plugins/auth.ts';
 import { UserBody, UserParams, UserView, errors } from '../schemas.ts';
 import { userView } from '../views.ts';
 import { jsonOnly, type RouteDeps } from './scopes.ts';
 
 /** Users (docs/api.md § Users): PUT creates or replaces, GET reads, DELETE removes with devices and reminders. */
-export const userRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
+export const userRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { services }) => {
   jsonOnly(app);
   const tags = ['users'];
 
-  const put = async (request: { body: unknown } & Parameters<typeof targetUserId>[0]) => {
+  const put = async (request: { body: Static<typeof UserBody> } & Parameters<typeof targetUserId>[0]) => {
     const self = request.caller?.kind === 'user' ? { vouchedEmail: request.caller.email } : undefined;
-    const { user } = await services.users.put(targetUserId(request), request.body as UserBody, { self });
+    const { user } = await services.users.put(targetUserId(request), request.body, { self });
     return userView(user);
   };
   const get = async (request: Parameters<typeof targetUserId>[0]) => userView(await services.users.get(targetUserId(request)));
@@ -26,7 +27,7 @@ export const userRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services 
     schema: { tags, summary: 'Delete a user with their devices, reminders and pending notifications', params: UserParams, response: { 204: { type: 'null', description: 'deleted' }, ...errors(400, 401, 403, 404) } },
   }, async (request, reply) => {
     await services.users.delete(targetUserId(request));
-    return reply.status(204).send();
+    return reply.status(204).send(null);
   });
 
   app.get('/v1/me', {

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ApiDeps } from '../types.ts';
 import { AppParams, errors } from '../schemas.ts';
@@ -14,7 +14,7 @@ const VapidPublicKey = Type.Object({
  * Public and CORS-open: web pages on the application's own origin call it before any user is
  * signed in, and the key is public by design (RFC 8292 §3.2).
  */
-export const webpushRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
+export const webpushRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { services }) => {
   app.get('/v1/apps/:appId/webpush/vapid-public-key', {
     config: { auth: 'public' },
     schema: {
@@ -25,7 +25,7 @@ export const webpushRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services
       response: { 200: VapidPublicKey, ...errors(400, 404) },
     },
   }, async (request, reply) => {
-    const { appId } = request.params as { appId: string };
+    const { appId } = request.params;
     const credentials = await services.credentials.get(appId);
     const publicKey = credentials?.webpush?.vapidPublicKey;
     if (!publicKey) throw new HeraldError('NOT_FOUND', `No app ${appId} with Web Push keys.`, { resource: 'app', id: appId });

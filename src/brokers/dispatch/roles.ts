@@ -1,4 +1,4 @@
-import type { Context, Role } from '../../runtime/context.ts';
+import type { Context, Role } from '../../core/context.ts';
 import type { Channel, Provider } from '../../channels/types.ts';
 import { PROVIDERS } from '../../channels/types.ts';
 import { createBroker } from '../index.ts';

@@ -36,7 +36,7 @@ export interface NatsBrokerOptions {
   readonly publishTimeoutMs?: number;
 }
 
-/** Stream and consumer names may not contain `.`, `*`, `>` or whitespace (ADR-6). */
+/** Stream and consumer names may not contain `.`, `*`, `>` or whitespace (NATS's naming rules, ADR-6 of nats-io/nats-architecture-and-design). */
 export function natsName(value: string): string {
   return value.replace(/[^A-Za-z0-9_-]/g, '_');
 }

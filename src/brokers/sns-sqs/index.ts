@@ -40,7 +40,7 @@ export interface SnsSqsBrokerOptions {
 const MAX_VISIBILITY_SECONDS = 43_200; // SQS maximum: 12 hours
 
 /**
- * AWS SNS → SQS, as seed 002 wired it: a topic is an SNS topic (a name, or an ARN used as is),
+ * AWS SNS → SQS, as the old NestJS system wired it: a topic is an SNS topic (a name, or an ARN used as is),
  * a subscription is an SQS queue subscribed to it with raw message delivery (the body arrives
  * unwrapped and the SNS message attributes become SQS message attributes), and each queue has
  * a `<queue>-dlq` dead-letter queue with a redrive policy.

@@ -47,7 +47,7 @@ export function apnsIdFor(deliveryId: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-/** Apple caps apns-collapse-id at 64 bytes; longer ids become their SHA-256 hex (as seed 000 did). */
+/** Apple caps apns-collapse-id at 64 bytes; longer ids become their SHA-256 hex (as the old APNs worker did). */
 export function collapseIdHeader(id: string): string {
   return Buffer.byteLength(id) > 64 ? createHash('sha256').update(id).digest('hex') : id;
 }

@@ -1,9 +1,9 @@
 import type { AppCredentialStore } from '../../apps/types.ts';
-import type { DeviceRow } from '../../runtime/hooks.ts';
+import type { DeviceRow } from '../../core/hooks.ts';
 import type { FcmSender } from './sender.ts';
 
 /**
- * `DomainHooks.validateDevice` for push devices: seed 002 checked each registration token with a
+ * `DomainHooks.validateDevice` for push devices: the old NestJS system checked each registration token with a
  * dry-run send; herald does it with FCM's `validate_only: true` when the app sets
  * `fcm.validateTokens`. Only a definite "this token is dead" rejects the registration: an
  * unreachable FCM or a credential problem must not stop users registering. `sender` is the

@@ -1,10 +1,10 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Context, Role } from '../runtime/context.ts';
-import type { Services } from '../runtime/services.ts';
-import { registerErrorHandling } from './plugins/errors.ts';
-import { clientErrorHandler, serverFactory } from './plugins/http-server.ts';
-import { healthRoutes } from './routes/health.ts';
-import { coerceError } from '../log/index.ts';
+import type { Context, Role } from '../../core/context.ts';
+import type { Services } from '../services.ts';
+import { registerErrorHandling } from '../../api/plugins/errors.ts';
+import { clientErrorHandler, serverFactory } from '../../api/plugins/http-server.ts';
+import { healthRoutes } from '../../api/routes/health.ts';
+import { coerceError } from '../../log/index.ts';
 
 /**
  * Processes that run no API (`herald worker`, `scheduler`, `relay`, `ingest-apns`) still answer
@@ -17,7 +17,7 @@ export function opsRole(ctx: Context, services: Services): Role {
   return {
     name: 'ops',
     async start() {
-      // The same limits on slow and many clients as the API's server (plugins/http-server.ts).
+      // The same limits on slow and many clients as the API's server (src/api/plugins/http-server.ts).
       const server = Fastify({
         loggerInstance: ctx.log.child({ role: 'ops' }) as FastifyBaseLogger,
         return503OnClosing: true,

@@ -1,9 +1,9 @@
-import type { RoleName } from '../config/index.ts';
-import type { Context, Role } from './context.ts';
-import type { Services } from './services.ts';
-import { apiRole } from '../api/role.ts';
-import { workerRole } from '../dispatch/role.ts';
-import { schedulerRole } from '../scheduler/role.ts';
+import type { RoleName } from '../../config/index.ts';
+import type { Context, Role } from '../../core/context.ts';
+import type { Services } from '../services.ts';
+import { apiRole } from './api.ts';
+import { workerRole } from './worker.ts';
+import { schedulerRole } from './scheduler.ts';
 
 export interface RoleOptions {
   /** `herald worker --channels ...` */
@@ -25,7 +25,7 @@ export const ROLE_FACTORIES: Record<RoleName, RoleFactory> = {
   api: async (ctx, services) => apiRole(ctx, services),
   scheduler: async (ctx, services) => schedulerRole(ctx, services.recurrences),
   worker: async (ctx, services, options) => workerRole(ctx, services, options.channels),
-  relay: async (ctx) => (await import('../relay/index.ts')).relayRole(ctx),
-  ingest: async (ctx, services, options) => (await import('../ingest/index.ts')).ingestRole(ctx, services.notifications, options.ingestFrom),
-  'ingest-apns': async (ctx, services, options) => (await import('../ingest-apns/index.ts')).ingestApnsRole(ctx, services, options.optional),
+  relay: async (ctx) => (await import('./relay.ts')).relayRole(ctx),
+  ingest: async (ctx, services, options) => (await import('./ingest.ts')).ingestRole(ctx, services.notifications, options.ingestFrom),
+  'ingest-apns': async (ctx, services, options) => (await import('./ingest-apns.ts')).ingestApnsRole(ctx, services, options.optional),
 };

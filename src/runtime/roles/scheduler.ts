@@ -1,7 +1,7 @@
-import type { Context, Role } from '../runtime/context.ts';
-import type { RecurrenceEvaluator } from '../reminders/recurrence-pool.ts';
-import { ReminderScheduler } from './index.ts';
-import { BroadcastFanOut } from './fan-out.ts';
+import type { Context, Role } from '../../core/context.ts';
+import type { RecurrenceEvaluator } from '../../reminders/recurrence-pool.ts';
+import { ReminderScheduler } from '../../scheduler/index.ts';
+import { BroadcastFanOut } from '../../scheduler/fan-out.ts';
 
 /**
  * The `scheduler` role: rolls reminders to their next occurrence as each one fires, fans
@@ -19,7 +19,7 @@ export function schedulerRole(ctx: Context, recurrences: RecurrenceEvaluator): R
       await scheduler.start();
       await fanOut.start();
       if (ctx.config.dispatch.mode === 'nats') {
-        const { dispatchPublisherRole } = await import('../brokers/dispatch/roles.ts');
+        const { dispatchPublisherRole } = await import('../../brokers/dispatch/roles.ts');
         publisher = dispatchPublisherRole(ctx);
         await publisher.start();
       }

@@ -1,6 +1,6 @@
-import type { Context, Role } from '../runtime/context.ts';
-import type { Services } from '../runtime/services.ts';
-import { buildApp, type App } from './app.ts';
+import type { Context, Role } from '../../core/context.ts';
+import type { Services } from '../services.ts';
+import { buildApp, type App } from '../../api/app.ts';
 
 /** The `api` role: the HTTP server. On stop it answers 503 on /readyz, finishes requests, closes. */
 export function apiRole(ctx: Context, services: Services): Role & { readonly address: () => string | undefined } {

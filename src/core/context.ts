@@ -1,8 +1,8 @@
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
-import type { Pool } from '../db/pool.ts';
-import type { Keyring } from '../apps/crypto.ts';
+import type { Pool } from 'pg';
+import type { Keyring } from './keyring.ts';
 
 /**
  * What every role is handed by the composition root (src/runtime/index.ts): configuration,

@@ -1,4 +1,5 @@
-import type { PoolClient } from '../db/pool.ts';
+import type { PoolClient } from 'pg';
+import type { Platform } from './notification.ts';
 
 /**
  * Points where the domain services (users, devices, reminders) let the delivery engine act in
@@ -31,7 +32,7 @@ export interface DeviceRow {
   readonly id: string;
   readonly userId: string;
   readonly appId: string;
-  readonly platform: 'ios' | 'android' | 'web';
+  readonly platform: Platform;
   readonly token: string;
 }
 
@@ -42,7 +43,7 @@ export interface DomainHooks {
   deviceRemoved(client: PoolClient, deviceId: string, userId: string): Promise<void>;
   userDeleted(client: PoolClient, userId: string): Promise<void>;
   /**
-   * Optional check of a new device's token with its provider (FCM `validate_only`, seed 002's
+   * Optional check of a new device's token with its provider (FCM `validate_only`, the old NestJS system's
    * dry run). Returns a reason when the provider rejects the token; called outside transactions.
    */
   validateDevice?(device: Omit<DeviceRow, 'id'>): Promise<string | undefined>;

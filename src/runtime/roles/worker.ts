@@ -1,14 +1,14 @@
-import type { Context, Role } from '../runtime/context.ts';
-import type { Services } from '../runtime/services.ts';
-import { createChannels, type ChannelDeps } from '../channels/index.ts';
-import { createInboxChannel } from '../channels/inbox/index.ts';
-import type { Provider } from '../channels/types.ts';
-import { DeliveryWorker } from './worker.ts';
-import { engineMetrics } from './metrics.ts';
-import { OutboundPolicy } from '../outbound/index.ts';
-import { withTemplates } from './render-step.ts';
-import { TemplateCache } from '../templates/cache.ts';
-import { withUnsubscribeLinks } from './unsubscribe-step.ts';
+import type { Context, Role } from '../../core/context.ts';
+import type { Services } from '../services.ts';
+import { createChannels, type ChannelDeps } from '../../channels/index.ts';
+import { createInboxChannel } from '../../channels/inbox/index.ts';
+import type { Provider } from '../../channels/types.ts';
+import { DeliveryWorker } from '../../dispatch/worker.ts';
+import { engineMetrics } from '../../dispatch/metrics.ts';
+import { OutboundPolicy } from '../../outbound/index.ts';
+import { withTemplates } from '../../dispatch/render-step.ts';
+import { TemplateCache } from '../../templates/cache.ts';
+import { withUnsubscribeLinks } from '../../dispatch/unsubscribe-step.ts';
 
 /**
  * The `worker` role: every channel this process can send (or those named by
@@ -26,18 +26,18 @@ export function workerRole(ctx: Context, services: Services, only?: readonly str
     outbound: new OutboundPolicy(ctx.config.outbound.allow),
   };
   let worker: { stop(timeoutMs?: number): Promise<void> } | undefined;
-  let channels: Map<Provider, import('../channels/types.ts').Channel> | undefined;
+  let channels: Map<Provider, import('../../channels/types.ts').Channel> | undefined;
   return {
     name: 'worker',
     async start() {
       channels = createChannels(deps, wanted);
       if (!wanted || wanted.includes('inbox')) channels.set('inbox', createInboxChannel(ctx.pool));
       // Templates render for each recipient just before the channel sends (src/dispatch/render-step.ts).
-      // E-mails of non-required types get their one-click unsubscribe link (./unsubscribe-step.ts).
+      // E-mails of non-required types get their one-click unsubscribe link (src/dispatch/unsubscribe-step.ts).
       const sending = withUnsubscribeLinks(withTemplates(channels, new TemplateCache(ctx.pool)), services.unsubscribeLinks);
       if (ctx.config.dispatch.mode === 'nats') {
         // Scale-out mode: deliveries arrive as JetStream messages (docs/brokers.md).
-        const { dispatchWorker } = await import('../brokers/dispatch/roles.ts');
+        const { dispatchWorker } = await import('../../brokers/dispatch/roles.ts');
         const w = dispatchWorker(ctx, sending);
         await w.start();
         worker = w;
