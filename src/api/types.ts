@@ -11,6 +11,9 @@ import type { NotificationService } from '../notifications/service.ts';
 import type { InboxService } from '../inbox/index.ts';
 import type { TemplateService } from '../templates/index.ts';
 import type { ConsoleService } from '../console/index.ts';
+import type { TopicService } from '../topics/index.ts';
+import type { PreferenceService } from '../preferences/index.ts';
+import type { UnsubscribeLinks } from '../preferences/unsubscribe.ts';
 
 /**
  * The domain services the routes call: a subset of what the composition root builds
@@ -30,6 +33,9 @@ export interface ApiServices {
   readonly keys: KeyService;
   /** The operator console's statistics, searches and re-drive (src/console/). */
   readonly console: ConsoleService;
+  readonly topics: TopicService;
+  readonly preferences: PreferenceService;
+  readonly unsubscribeLinks: UnsubscribeLinks;
 }
 
 /** What every route module is registered with (kept apart from app.ts so routes do not import it). */
