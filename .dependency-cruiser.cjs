@@ -6,10 +6,10 @@
 const LAYERS = [
   { name: 'core', folders: ['core', 'config', 'log', 'errors', 'health', 'outbound'] },
   { name: 'db', folders: ['db'] },
-  { name: 'domain', folders: ['users', 'devices', 'apps', 'reminders', 'notifications', 'templates', 'events', 'inbox', 'auth', 'limits', 'privacy'] },
+  { name: 'domain', folders: ['users', 'devices', 'apps', 'reminders', 'notifications', 'templates', 'events', 'inbox', 'auth', 'limits', 'privacy', 'topics', 'preferences'] },
   { name: 'channels', folders: ['channels'] },
   { name: 'engine', folders: ['dispatch', 'scheduler', 'retention'] },
-  { name: 'edges', folders: ['api', 'ingest', 'ingest-apns', 'relay', 'brokers'] },
+  { name: 'edges', folders: ['api', 'console', 'ingest', 'ingest-apns', 'relay', 'brokers'] },
   { name: 'runtime', folders: ['runtime', 'cli'] },
 ];
 

@@ -7,7 +7,7 @@
 #   docker build -t herald .
 #   docker run --rm -p 3000:3000 -e HERALD_DATABASE_URL=postgres://... -e HERALD_SECRET_KEY=... herald
 #
-# Three stages: `build` compiles src/ and bundles the inbox web component with the dev
+# Three stages: `build` compiles src/ and bundles the inbox web component and the console with the dev
 # dependencies (TypeScript, Vite), `deps` installs the
 # production dependencies only, and the runtime is plain Alpine with Node's binary copied in: no
 # npm, yarn or corepack, no compiler, no sources. See docs/deploy.md.
@@ -23,13 +23,15 @@ COPY package.json package-lock.json ./
 # The workspaces' manifests, so npm ci installs what the browser packages build with.
 COPY packages/client/package.json ./packages/client/
 COPY packages/inbox/package.json ./packages/inbox/
+COPY packages/console/package.json ./packages/console/
 # --ignore-scripts: the package's `prepare` script would compile before the sources are copied,
 # and the embedded PostgreSQL binaries' install step is not needed to compile.
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY packages ./packages
-# Compiles src/ to dist/ and builds packages/inbox/dist/herald-inbox.js (served at /assets/).
+# Compiles src/ to dist/ and builds packages/inbox/dist/herald-inbox.js (served at /assets/) and
+# the operator console, packages/console/dist (served at /console/).
 RUN npm run build
 # The incremental build's record (dist/.tsbuildinfo) is of no use in the image.
 RUN rm -f dist/.tsbuildinfo
@@ -62,6 +64,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # The <herald-inbox> component herald serves at /assets/herald-inbox.js (one bundled file).
 COPY --from=build /app/packages/inbox/dist ./packages/inbox/dist
+# The operator console herald serves at /console/ (one page and its hashed assets).
+COPY --from=build /app/packages/console/dist ./packages/console/dist
 # migrations/ is read at run time from the package root; package.json gives `herald version`.
 COPY package.json ./
 COPY bin ./bin

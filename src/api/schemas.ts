@@ -135,6 +135,8 @@ const reminderFields = {
   timezone: Type.Optional(Nullable(Type.String({ maxLength: 64, description: 'IANA zone the rule runs in (default: the user’s, else UTC)' }))),
   appId: Type.Optional(AppId),
   template: Type.Optional(Nullable(TemplateRefSchema)),
+  topic: Type.Optional(Nullable(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$', description: 'broadcast each occurrence to this topic of the app instead of the user (API keys only; docs/audiences.md)' }))),
+  type: Type.Optional(Nullable(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$', description: 'a notification type of the app (docs/audiences.md)' }))),
 };
 export const ReminderBody = Type.Object(reminderFields, { additionalProperties: false });
 export type ReminderBody = Static<typeof ReminderBody>;
@@ -157,6 +159,8 @@ export const ReminderView = Type.Object({
   timezone: Nullable(Type.String()),
   nextFireAt: Nullable(DateTime),
   template: Type.Optional(Type.Object({ key: Type.String(), version: Type.Integer(), data: Type.Record(Type.String(), Type.Unknown()) }, { description: 'the pinned template its notifications render' })),
+  topic: Type.Optional(Type.String()),
+  type: Type.Optional(Type.String()),
   createdAt: DateTime,
   updatedAt: DateTime,
 });
@@ -277,7 +281,24 @@ export const NotificationView = Type.Object({
   body: Type.Optional(Type.String()),
   cancelledAt: Type.Optional(Type.String()),
   template: Type.Optional(Type.Object({ key: Type.String(), version: Type.Integer() }, { description: 'the template version this notification renders' })),
-  deliveries: Type.Optional(Type.Array(DeliveryView)),
+  type: Type.Optional(Type.String({ description: 'the notification type (docs/audiences.md)' })),
+  audience: Type.Optional(Type.Object({
+    kind: Type.Union([Type.Literal('topic'), Type.Literal('all')]),
+    topic: Type.Optional(Type.String()),
+    status: Type.String({ description: 'fan-out: waiting, running, complete or cancelled' }),
+    recipients: Type.Integer({ description: 'audience size when fan-out began (0 before)' }),
+    fannedOut: Type.Integer({ description: 'recipients whose deliveries exist' }),
+    deliveries: Type.Integer({ description: 'deliveries made by the fan-out' }),
+    complete: Type.Boolean(),
+    startedAt: Type.Optional(Type.String()),
+    completedAt: Type.Optional(Type.String()),
+  }, { description: 'a broadcast’s audience and fan-out progress (API-key routes only)' })),
+  counts: Type.Optional(Type.Object({
+    pending: Type.Integer(), sending: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), expired: Type.Integer(), cancelled: Type.Integer(),
+  }, { description: 'deliveries by status' })),
+  deliveries: Type.Optional(Type.Array(DeliveryView, { description: 'every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries)' })),
 });
+
+export const DeliveryPage = Type.Object({ items: Type.Array(DeliveryView), nextCursor: Type.Union([Type.String(), Type.Null()]) });
 
 export const CreatedView = Type.Object({ id: Type.String(), status: Type.String(), sendAt: Type.String() });

@@ -10,6 +10,10 @@ import type { EventService } from '../events/index.ts';
 import type { NotificationService } from '../notifications/service.ts';
 import type { InboxService } from '../inbox/index.ts';
 import type { TemplateService } from '../templates/index.ts';
+import type { ConsoleService } from '../console/index.ts';
+import type { TopicService } from '../topics/index.ts';
+import type { PreferenceService } from '../preferences/index.ts';
+import type { UnsubscribeLinks } from '../preferences/unsubscribe.ts';
 
 /**
  * The domain services the routes call: a subset of what the composition root builds
@@ -27,6 +31,11 @@ export interface ApiServices {
   readonly inbox: InboxService;
   readonly templates: TemplateService;
   readonly keys: KeyService;
+  /** The operator console's statistics, searches and re-drive (src/console/). */
+  readonly console: ConsoleService;
+  readonly topics: TopicService;
+  readonly preferences: PreferenceService;
+  readonly unsubscribeLinks: UnsubscribeLinks;
 }
 
 /** What every route module is registered with (kept apart from app.ts so routes do not import it). */

@@ -4,6 +4,7 @@ import type { Reminder } from '../reminders/index.ts';
 import type { StoredEvent } from '../events/index.ts';
 import type { AppView } from '../apps/index.ts';
 import type { NotificationRecord } from '../notifications/service.ts';
+import type { DeliveryRow } from '../notifications/repository.ts';
 
 /** Domain objects as the API shows them: RFC 3339 timestamps, absent rather than null where docs/api.md says "optional". */
 const iso = (d: Date) => d.toISOString();
@@ -49,6 +50,8 @@ export function reminderView(r: Reminder) {
     timezone: r.timezone,
     nextFireAt: r.nextFireAt ? iso(r.nextFireAt) : null,
     ...(r.template ? { template: { key: r.template.key, version: r.template.version, data: r.template.data } } : {}),
+    ...(r.topic ? { topic: r.topic } : {}),
+    ...(r.type ? { type: r.type } : {}),
     createdAt: iso(r.createdAt),
     updatedAt: iso(r.updatedAt),
   };
@@ -76,7 +79,7 @@ export type Audience = 'operator' | 'user';
  * other user's id).
  */
 export function notificationView(record: NotificationRecord, audience: Audience, recipients?: readonly string[]) {
-  const { notification: n, deliveries, status } = record;
+  const { notification: n, deliveries, status, counts, broadcast: b } = record;
   const payload = n.payload as { title?: string; body?: string; template?: { key: string; version: number } };
   const isoOrNone = (d: Date | null | undefined) => (d ? iso(d) : undefined);
   return {
@@ -93,19 +96,41 @@ export function notificationView(record: NotificationRecord, audience: Audience,
     body: payload.body,
     cancelledAt: isoOrNone(n.cancelled_at),
     template: payload.template ? { key: payload.template.key, version: payload.template.version } : undefined,
-    deliveries: deliveries.map((d) => ({
-      id: d.id,
-      channel: d.channel,
-      provider: d.provider,
-      userId: d.user_id ?? undefined,
-      deviceId: d.device_id ?? undefined,
-      status: d.status,
-      attempts: d.attempts,
-      dueAt: iso(d.due_at),
-      lastError: d.last_error ?? undefined,
-      lastErrorDetail: audience === 'operator' ? (d.last_error_detail ?? undefined) : undefined,
-      providerId: d.provider_id ?? undefined,
-      sentAt: isoOrNone(d.sent_at),
-    })),
+    type: n.type ?? undefined,
+    // A broadcast's audience and progress are the application's business: operators only.
+    audience: b && audience === 'operator'
+      ? {
+          kind: b.kind,
+          topic: b.topic_key ?? undefined,
+          status: b.status,
+          recipients: b.recipients ?? 0,
+          fannedOut: b.fanned_out,
+          deliveries: b.deliveries,
+          complete: b.status === 'complete',
+          startedAt: isoOrNone(b.audience_at),
+          completedAt: isoOrNone(b.completed_at),
+        }
+      : undefined,
+    counts: counts ? { pending: counts.pending, sending: counts.sending, sent: counts.sent, failed: counts.failed, expired: counts.expired, cancelled: counts.cancelled } : undefined,
+    deliveries: deliveries.map(deliveryView(audience)),
   };
+}
+
+/** One delivery as a reader sees it (lastErrorDetail for operators only). */
+export function deliveryView(audience: Audience) {
+  const isoOrNone = (d: Date | null | undefined) => (d ? iso(d) : undefined);
+  return (d: DeliveryRow) => ({
+    id: d.id,
+    channel: d.channel,
+    provider: d.provider,
+    userId: d.user_id ?? undefined,
+    deviceId: d.device_id ?? undefined,
+    status: d.status,
+    attempts: d.attempts,
+    dueAt: iso(d.due_at),
+    lastError: d.last_error ?? undefined,
+    lastErrorDetail: audience === 'operator' ? (d.last_error_detail ?? undefined) : undefined,
+    providerId: d.provider_id ?? undefined,
+    sentAt: isoOrNone(d.sent_at),
+  });
 }

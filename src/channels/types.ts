@@ -45,6 +45,8 @@ export interface DeliveryJob {
   readonly device: DeliveryDevice | undefined;
   readonly content: NotificationContent;
   readonly reminderId?: string | undefined;
+  /** E-mail of a non-required notification type: its one-click unsubscribe link (RFC 8058). */
+  readonly unsubscribeUrl?: string | undefined;
 }
 
 /**

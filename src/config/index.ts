@@ -96,6 +96,7 @@ export interface Config {
   readonly dispatch: { readonly mode: 'postgres' | 'nats'; readonly subjectPrefix: string };
   readonly shutdownTimeoutMs: number;
   readonly recurrence: { readonly budgetMs: number; readonly threads: number };
+  readonly audiences: { readonly chunkSize: number; readonly publicUrl: string | undefined; readonly unsubscribeLinkDays: number };
 }
 
 /** A bad environment: every problem found, each naming its variable. */
@@ -288,6 +289,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     shutdownTimeoutMs: n('HERALD_SHUTDOWN_TIMEOUT_MS'),
     recurrence: { budgetMs: n('HERALD_RECURRENCE_BUDGET_MS'), threads: n('HERALD_RECURRENCE_THREADS') },
+    audiences: { chunkSize: n('HERALD_FANOUT_CHUNK_SIZE'), publicUrl: s('HERALD_PUBLIC_URL')?.replace(/\/+$/, ''), unsubscribeLinkDays: n('HERALD_UNSUBSCRIBE_LINK_DAYS') },
   };
   return deepFreeze(config);
 }

@@ -104,5 +104,8 @@ export const VARIABLES: readonly VarSpec[] = [
   { name: 'HERALD_NATS_URL', kind: { type: 'url', protocols: ['nats:', 'tls:'] }, default: 'nats://127.0.0.1:4222', description: 'NATS server' },
   { name: 'HERALD_RECURRENCE_BUDGET_MS', kind: { type: 'int', min: 10, max: 60000 }, default: '1000', description: 'time one recurrence evaluation may take on its worker thread before the thread is terminated and the rule refused (valid rules take a few milliseconds)' },
   { name: 'HERALD_RECURRENCE_THREADS', kind: { type: 'int', min: 1, max: 64 }, default: '2', description: 'worker threads that evaluate recurrence rules, per process' },
+  { name: 'HERALD_FANOUT_CHUNK_SIZE', kind: { type: 'int', min: 1, max: 100000 }, default: '5000', description: 'recipients a broadcast fans out per transaction (the cursor moves once per chunk; a crash repeats at most one uncommitted chunk)' },
+  { name: 'HERALD_PUBLIC_URL', kind: { type: 'url', protocols: ['http:', 'https:'] }, description: "herald's public origin as recipients reach it (e.g. https://notify.example.com): e-mails of non-required notification types carry a one-click unsubscribe link under it (RFC 8058); unset: no such link" },
+  { name: 'HERALD_UNSUBSCRIBE_LINK_DAYS', kind: { type: 'int', min: 1, max: 3650 }, default: '60', description: 'how long a one-click unsubscribe link stays valid after its e-mail is sent' },
   { name: 'HERALD_SHUTDOWN_TIMEOUT_MS', kind: { type: 'int', min: 0, max: 600000 }, default: '25000', description: 'how long graceful shutdown waits for in-flight work' },
 ];

@@ -22,6 +22,10 @@ export interface ReminderRow {
   readonly nextFireAt: Date | null;
   /** A stored template its notifications render (src/templates/), pinned when the reminder was saved. */
   readonly template?: { readonly appId: string; readonly key: string; readonly version: number; readonly data: Readonly<Record<string, unknown>> } | null;
+  /** A topic of the reminder's app: each occurrence is a broadcast to its subscribers (docs/audiences.md). */
+  readonly topic?: string | null;
+  /** A notification type of the reminder's app. */
+  readonly type?: string | null;
 }
 
 export interface DeviceRow {

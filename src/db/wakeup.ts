@@ -8,6 +8,8 @@ import type { Queryable } from './pool.ts';
 export const DELIVERIES_CHANNEL = 'herald_deliveries';
 export const REMINDERS_CHANNEL = 'herald_reminders';
 export const INBOX_CHANNEL = 'herald_inbox';
+/** Broadcasts waiting for fan-out (src/scheduler/fan-out.ts); payload: start time, epoch ms. */
+export const BROADCASTS_CHANNEL = 'herald_broadcasts';
 
 export async function notifyDeliveriesDue(db: Queryable, at: Date): Promise<void> {
   await db.query(`SELECT pg_notify($1, $2)`, [DELIVERIES_CHANNEL, String(at.getTime())]);
@@ -87,4 +89,8 @@ export class WakeupCoalescer {
     }
     this.#running = false;
   }
+}
+
+export async function notifyBroadcastsDue(db: Queryable, at: Date): Promise<void> {
+  await db.query(`SELECT pg_notify($1, $2)`, [BROADCASTS_CHANNEL, String(at.getTime())]);
 }

@@ -25,6 +25,17 @@ export const EVENT_TYPES = {
   'template:deleted': 'template',
   'key:created': 'key',
   'key:revoked': 'key',
+  'notification:fan-out-started': 'notification',
+  'notification:fanned-out': 'notification',
+  'topic:created': 'topic',
+  'topic:updated': 'topic',
+  'topic:deleted': 'topic',
+  'subscription:created': 'topic',
+  'subscription:deleted': 'topic',
+  'notification-type:created': 'notification-type',
+  'notification-type:updated': 'notification-type',
+  'notification-type:deleted': 'notification-type',
+  'preferences:updated': 'preferences',
 } as const;
 
 export type EventType = keyof typeof EVENT_TYPES;

@@ -2,21 +2,26 @@
  * The one fan-out rule, as SQL: a notification becomes one delivery per active device of each
  * recipient (`push`, the provider chosen by the device's platform, only devices of the targeted
  * app) and one per other requested channel, minus the channels a user switched off in
- * `preferences.channels`. Creation (one notification, or a bulk of them) and a device registered
+ * `preferences.channels` or, for the notification's type, in their per-type choices (a required
+type ignores opt-outs). Creation (one notification, or a bulk of them) and a device registered
  * later (joining future notifications) build their statements here, so the rule is written once.
  */
 
 export const PROVIDER_OF_PLATFORM_SQL = `CASE d.platform WHEN 'ios' THEN 'apns' WHEN 'android' THEN 'fcm' ELSE 'webpush' END`;
 
-// A user's preferences switch channels off with {"channels": {"email": false}}; absent = on.
-const PREFERS = (channelSql: string) => `(u.preferences -> 'channels' -> ${channelSql}) IS DISTINCT FROM 'false'::jsonb`;
+// Whether user `u` wants channel `channelSql` of notification `n`: their per-channel switches
+// ({"channels": {"email": false}}; absent = on), their choices for the notification's type (`p`,
+// joined by TYPE_CHOICES) and the type's rule (default channels, required): SQL function
+// herald_wants (migrations/0300_audiences.sql, docs/audiences.md).
+const PREFERS = (channelSql: string) => `herald_wants(u.preferences, p.channels, n.type_rule, ${channelSql})`;
+const TYPE_CHOICES = `LEFT JOIN user_type_preferences p ON p.app_id = n.app_id AND p.user_id = u.id AND p.type_key = n.type`;
 
 const COLUMNS = 'notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at';
 
 /** SQL expressions for the notification(s) being fanned out. */
 export interface FanOutSource {
-  /** FROM items that produce the notification rows (none: the values are parameters). */
-  readonly from?: string;
+  /** FROM items that produce the notification rows, aliased `n` (its type and app choose the preferences). */
+  readonly from: string;
   /** Whether the user id in `column` is one of the notification's recipients. */
   readonly isRecipient: (column: string) => string;
   /** More conditions on the notification (and the device, for push). */
@@ -34,7 +39,7 @@ export interface FanOutSource {
 }
 
 function fromWith(s: FanOutSource, rest: string): string {
-  return s.from ? `${s.from} CROSS JOIN ${rest}` : rest;
+  return `${s.from} CROSS JOIN ${rest} ${TYPE_CHOICES}`;
 }
 
 /** One push delivery per active device of each recipient. */

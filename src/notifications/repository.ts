@@ -12,14 +12,16 @@ import { channelDeliveriesSql, insertDeliveriesSql, pushDeliveriesSql, type FanO
  */
 
 
-/** One notification whose values are the statement's parameters $1 (id), $2 (user ids), $3 (channels), $4 (target app), $5 (send at), $6 (expires at). */
+/** The notification $1 (just inserted), to the users $2. */
 const ONE: FanOutSource = {
+  from: 'notifications n',
   isRecipient: (column) => `${column} = ANY ($2::text[])`,
-  id: '$1::text',
-  channels: '$3::text[]',
-  targetApp: '$4::text',
-  sendAt: '$5::timestamptz',
-  expiresAt: '$6::timestamptz',
+  where: 'n.id = $1',
+  id: 'n.id',
+  channels: 'n.channels',
+  targetApp: 'n.target_app',
+  sendAt: 'n.send_at',
+  expiresAt: 'n.expires_at',
 };
 
 /** The notifications whose ids are $1, each recipient as t.uid. */
@@ -60,15 +62,18 @@ export interface NewNotificationRow {
   readonly expiresAt: Date | null;
   readonly source: string;
   readonly dedupeKey: string | null;
+  /** The notification type's key and rule (docs/audiences.md); null without a type. */
+  readonly type: string | null;
+  readonly typeRule: unknown;
 }
 
 /** Insert the notification; false when its dedupe key was already used. */
 export async function insertNotification(db: Queryable, n: NewNotificationRow): Promise<boolean> {
   const { rowCount } = await db.query(
-    `INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source, dedupe_key)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12)
+    `INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source, dedupe_key, type, type_rule)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13, $14::jsonb)
      ON CONFLICT (dedupe_key) DO NOTHING`,
-    [n.id, n.appId, n.targetApp, n.userIds, n.reminderId, n.channels, JSON.stringify(n.payload), n.sendAt, n.ttlSeconds, n.expiresAt, n.source, n.dedupeKey],
+    [n.id, n.appId, n.targetApp, n.userIds, n.reminderId, n.channels, JSON.stringify(n.payload), n.sendAt, n.ttlSeconds, n.expiresAt, n.source, n.dedupeKey, n.type, n.typeRule === null ? null : JSON.stringify(n.typeRule)],
   );
   return rowCount === 1;
 }
@@ -87,7 +92,7 @@ export async function ensureUsers(db: Queryable, userIds: readonly string[]): Pr
 export async function fanOutUsers(db: Queryable, n: NewNotificationRow): Promise<number> {
   const { rowCount } = await db.query(
     insertDeliveriesSql(pushDeliveriesSql(ONE), channelDeliveriesSql(ONE)),
-    [n.id, n.userIds, n.channels, n.targetApp, n.sendAt, n.expiresAt],
+    [n.id, n.userIds],
   );
   return rowCount ?? 0;
 }
@@ -158,6 +163,7 @@ export interface NotificationRow {
   created_at: Date;
   cancelled_at: Date | null;
   source: string | null;
+  type: string | null;
 }
 
 export interface DeliveryRow {
@@ -187,6 +193,17 @@ export async function getDeliveries(db: Queryable, notificationIds: readonly str
     `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at
        FROM deliveries WHERE notification_id = ANY ($1::text[]) AND ($2::text IS NULL OR user_id = $2) ORDER BY id`,
     [notificationIds, userId ?? null],
+  );
+  return rows;
+}
+
+/** `limit + 1` deliveries of a notification after the id `after`, in id order (index deliveries_notification_id). */
+export async function getDeliveriesPage(db: Queryable, notificationId: string, status: string | undefined, after: string | undefined, limit: number): Promise<DeliveryRow[]> {
+  const { rows } = await db.query<DeliveryRow>(
+    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at
+       FROM deliveries WHERE notification_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR id > $3)
+      ORDER BY deliveries.notification_id, deliveries.id LIMIT $4`, // qualified: a bare id would sort the text output column
+    [notificationId, status ?? null, after ?? null, limit + 1],
   );
   return rows;
 }
@@ -221,10 +238,10 @@ export async function redrive(db: Queryable, notificationId: string, includeExpi
 export async function insertBulk(db: Queryable, rows: readonly NewNotificationRow[]): Promise<number> {
   if (rows.length === 0) return 0;
   await db.query(
-    `INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source)
-     SELECT v.id, v.app_id, v.target_app, string_to_array(v.user_ids, E'\\x1f'), NULL, string_to_array(v.channels, ','), v.payload::jsonb, v.send_at, v.ttl, v.expires_at, v.source
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[])
-         AS v(id, app_id, target_app, user_ids, channels, payload, send_at, ttl, expires_at, source)`,
+    `INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source, type, type_rule)
+     SELECT v.id, v.app_id, v.target_app, string_to_array(v.user_ids, E'\\x1f'), NULL, string_to_array(v.channels, ','), v.payload::jsonb, v.send_at, v.ttl, v.expires_at, v.source, v.type, v.type_rule::jsonb
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[], $11::text[], $12::text[])
+         AS v(id, app_id, target_app, user_ids, channels, payload, send_at, ttl, expires_at, source, type, type_rule)`,
     [
       rows.map((r) => r.id),
       rows.map((r) => r.appId),
@@ -236,6 +253,8 @@ export async function insertBulk(db: Queryable, rows: readonly NewNotificationRo
       rows.map((r) => r.ttlSeconds),
       rows.map((r) => r.expiresAt),
       rows.map((r) => r.source),
+      rows.map((r) => r.type),
+      rows.map((r) => (r.typeRule === null ? null : JSON.stringify(r.typeRule))),
     ],
   );
   const ids = rows.map((r) => r.id);
@@ -254,14 +273,14 @@ export async function insertBulk(db: Queryable, rows: readonly NewNotificationRo
 
 /** The batch statement's recipients: `r` (one row per notification and user), `u` from `ru`. */
 const BATCH: FanOutSource = {
-  from: 'r',
+  from: 'r n',
   users: 'ru u',
-  isRecipient: (column) => `${column} = r.uid`,
-  id: 'r.id',
-  channels: 'r.channels',
-  targetApp: 'r.target_app',
-  sendAt: 'r.send_at',
-  expiresAt: 'r.expires_at',
+  isRecipient: (column) => `${column} = n.uid`,
+  id: 'n.id',
+  channels: 'n.channels',
+  targetApp: 'n.target_app',
+  sendAt: 'n.send_at',
+  expiresAt: 'n.expires_at',
 };
 
 /** A row of a batch: a notification to users, or (`provider` set) to one raw device. */
@@ -287,12 +306,12 @@ export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): 
        SELECT set_config('herald.events_notify', 'off', true)
      ), v AS (
        SELECT v.id, v.app_id, v.target_app, string_to_array(v.user_ids, E'\\x1f') AS user_ids, string_to_array(v.channels, ',') AS channels,
-              v.payload::jsonb AS payload, v.send_at, v.ttl, v.expires_at, v.source, v.provider
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[], $11::text[])
-           AS v(id, app_id, target_app, user_ids, channels, payload, send_at, ttl, expires_at, source, provider)
+              v.payload::jsonb AS payload, v.send_at, v.ttl, v.expires_at, v.source, v.provider, v.type, v.type_rule::jsonb AS type_rule
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[], $11::text[], $13::text[], $14::text[])
+           AS v(id, app_id, target_app, user_ids, channels, payload, send_at, ttl, expires_at, source, provider, type, type_rule)
      ), n AS (
-       INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source)
-       SELECT id, app_id, target_app, user_ids, NULL, channels, payload, send_at, ttl, expires_at, source FROM v
+       INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source, type, type_rule)
+       SELECT id, app_id, target_app, user_ids, NULL, channels, payload, send_at, ttl, expires_at, source, type, type_rule FROM v
      ), r AS (
        SELECT v.*, t.uid FROM v CROSS JOIN LATERAL unnest(v.user_ids) AS t(uid)
      ), nu AS (
@@ -333,6 +352,8 @@ export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): 
       rows.map((r) => r.source),
       rows.map((r) => r.provider ?? null),
       currentActor(),
+      rows.map((r) => r.type),
+      rows.map((r) => (r.typeRule === null ? null : JSON.stringify(r.typeRule))),
     ],
   });
   return out[0]?.deliveries ?? 0;

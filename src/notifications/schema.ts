@@ -24,8 +24,11 @@ export const WebPushSubscriptionSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const AudienceKey = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$', description: 'a topic or notification type key of the app' });
 const To = Type.Union([
   Type.Object({ userId: UserId }, { additionalProperties: false }),
+  Type.Object({ topic: AudienceKey }, { additionalProperties: false, description: 'a broadcast to every subscriber of the topic (docs/audiences.md)' }),
+  Type.Object({ all: Type.Literal(true), appId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false, description: 'a broadcast to every user' }),
   Type.Object({ userIds: Type.Array(UserId, { minItems: 1, maxItems: 10_000, uniqueItems: true }) }, { additionalProperties: false }),
   Type.Object(
     {
@@ -61,6 +64,7 @@ export const NotificationBody = Type.Object(
   {
     to: To,
     template: Type.Optional(TemplateRefSchema),
+    type: Type.Optional(Type.Union([AudienceKey], { description: 'a notification type of the app (docs/audiences.md): its defaults and each user’s preferences decide the channels' })),
     appId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     channels: Type.Optional(Type.Array(ChannelSchema, { minItems: 1, maxItems: 4, uniqueItems: true })),
     sendAt: Type.Optional(Type.String({ format: 'date-time' })),

@@ -9,9 +9,13 @@ import { WakeupCoalescer, notifyDeliveriesDue } from '../db/wakeup.ts';
 import type { NotificationInput, CreateOptions, CreatedNotification, NotificationCreator, BatchItemResult } from './types.ts';
 import { NotificationBody } from './schema.ts';
 import * as store from './repository.ts';
-import { notificationStatus } from './status.ts';
+import { countDeliveries, notificationStatus, statusFromCounts, type DeliveryCounts } from './status.ts';
+import { decodeCursor, page } from '../db/cursor.ts';
 import { OutboundPolicy, refuseUnlessAllowed } from '../outbound/index.ts';
 import { pinTemplates, type PinMemo, type PinnedSend } from '../templates/pin.ts';
+import { getType, ruleOf, type TypeRule } from '../preferences/types-repository.ts';
+import * as broadcasts from './broadcasts.ts';
+import { notifyBroadcastsDue } from '../db/wakeup.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, removeAdditional: false });
 (addFormats as unknown as (a: Ajv) => void)(ajv);
@@ -73,33 +77,75 @@ function rawDeviceProvider(input: NotificationInput): string | undefined {
 }
 
 function contentOf(input: NotificationInput): Record<string, unknown> {
-  const { to, appId: _appId, channels: _channels, sendAt: _sendAt, ...content } = input;
+  const { to, appId: _appId, channels: _channels, sendAt: _sendAt, type: _type, ...content } = input;
   // The raw device target travels with the content: the worker needs its token.
   return 'device' in to ? { ...content, to } : content;
 }
 
-function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, provider: string | undefined, pinned: PinnedSend): store.NewNotificationRow {
+/** A broadcast's audience: a topic's subscribers or every user; undefined for other targets. */
+function audienceOf(input: NotificationInput): { kind: broadcasts.AudienceKind; topic: string | null } | undefined {
+  if ('topic' in input.to) return { kind: 'topic', topic: input.to.topic };
+  if ('all' in input.to) return { kind: 'all', topic: null };
+  return undefined;
+}
+
+/** The app a notification is sent in: `appId`, or the `to.all.appId` of a broadcast to everyone. */
+export function appOf(input: NotificationInput): string | undefined {
+  return input.appId ?? ('all' in input.to ? input.to.appId : undefined);
+}
+
+/** The notification's type, as a rule fan-out applies; 422 UNKNOWN_TYPE when the app has no such type. */
+async function typeRuleOf(db: Queryable, input: NotificationInput): Promise<TypeRule | null> {
+  if (input.type === undefined) return null;
+  const appId = appOf(input) ?? 'default';
+  const row = await getType(db, appId, input.type);
+  if (!row) throw new HeraldError('UNKNOWN_TYPE', `app "${appId}" has no notification type "${input.type}"`, [{ field: 'body.type', message: 'no such notification type' }]);
+  return ruleOf(row);
+}
+
+/** Without `channels`, a type that names channels it sends on decides them; else push + inbox. */
+function defaultChannels(rule: TypeRule | null): readonly string[] {
+  const on = rule ? Object.entries(rule.channels).filter(([, v]) => v).map(([k]) => k) : [];
+  return on.length > 0 ? on : DEFAULT_CHANNELS;
+}
+
+function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, provider: string | undefined, pinned: PinnedSend, rule: TypeRule | null = null): store.NewNotificationRow {
   let sendAt = input.sendAt ? new Date(input.sendAt) : now;
   if (Number.isNaN(sendAt.getTime())) throw new HeraldError('VALIDATION_FAILED', 'sendAt: must be an RFC 3339 date-time', [{ field: 'body.sendAt', message: 'must be date-time' }]);
   if (sendAt < now) sendAt = now;
   const ttl = input.ttlSeconds ?? null;
   const expiresAt = options.expiresAt ?? (ttl !== null ? new Date(sendAt.getTime() + ttl * 1000) : null);
   const userIds = 'userId' in input.to ? [input.to.userId] : 'userIds' in input.to ? [...input.to.userIds] : [];
+  const appId = appOf(input);
   return {
     id: uuidv7(now.getTime()),
-    appId: input.appId ?? 'default',
-    targetApp: input.appId ?? null,
+    appId: appId ?? 'default',
+    targetApp: appId ?? null,
     userIds,
     reminderId: options.reminderId ?? null,
-    channels: provider ? ['push'] : [...(input.channels ?? DEFAULT_CHANNELS)],
+    channels: provider ? ['push'] : [...(input.channels ?? defaultChannels(rule))],
     // A template is stored pinned: its exact version and the checked data (src/templates/pin.ts).
-    payload: { ...contentOf(input), ...pinned },
+    // The type travels with the content: the e-mail step needs it for the unsubscribe link.
+    payload: { ...contentOf(input), ...pinned, ...(rule ? { type: rule.key, typeRequired: rule.required } : {}) },
     sendAt,
     ttlSeconds: ttl,
     expiresAt,
     source: options.source,
     dedupeKey: options.dedupeKey ?? null,
+    type: rule?.key ?? null,
+    typeRule: rule ? { required: rule.required, channels: rule.channels } : null,
   };
+}
+
+/**
+ * A user- or device-addressed notification checked and made a row for `insertBatch`, exactly as
+ * createInTransaction checks it (type rule, templates, target). Broadcasts are not for this.
+ */
+async function prepareRow(db: Queryable, input: NotificationInput, options: CreateOptions, now: Date, memo?: PinMemo): Promise<store.NewBatchRow> {
+  const provider = rawDeviceProvider(input);
+  const rule = await typeRuleOf(db, input);
+  const pinned = await pinTemplates(db, { ...input, appId: appOf(input) }, provider ? ['push'] : input.channels ?? defaultChannels(rule), memo);
+  return { ...toRow(input, options, now, provider, pinned, rule), provider };
 }
 
 export interface CreateInTxOptions extends CreateOptions {
@@ -114,12 +160,25 @@ export interface CreateInTxOptions extends CreateOptions {
 export async function createInTransaction(client: PoolClient | Queryable, input: NotificationInput, options: CreateInTxOptions): Promise<CreatedNotification> {
   const now = options.now ?? new Date();
   const provider = rawDeviceProvider(input);
-  const pinned = await pinTemplates(client, input, provider ? ['push'] : DEFAULT_CHANNELS);
-  const row = toRow(input, options, now, provider, pinned);
+  const rule = await typeRuleOf(client, input);
+  const pinned = await pinTemplates(client, { ...input, appId: appOf(input) }, provider ? ['push'] : input.channels ?? defaultChannels(rule));
+  const row = toRow(input, options, now, provider, pinned, rule);
   const { sendAt, userIds } = row;
+  const audience = audienceOf(input);
+  if (audience?.kind === 'topic') {
+    const { rowCount } = await client.query(`SELECT 1 FROM topics WHERE app_id = $1 AND key = $2 FOR KEY SHARE`, [row.appId, audience.topic]);
+    if (!rowCount) throw new HeraldError('UNKNOWN_TOPIC', `app "${row.appId}" has no topic "${audience.topic}"`, [{ field: 'body.to.topic', message: 'no such topic' }]);
+  }
   if (!(await store.insertNotification(client, row))) {
     const existing = await store.findByDedupeKey(client, options.dedupeKey!);
     return { id: existing!.id, status: 'duplicate', sendAt: existing!.send_at.toISOString(), created: false };
+  }
+  if (audience) {
+    // A broadcast: its deliveries are made in the background, chunk by chunk (src/scheduler/fan-out.ts).
+    await broadcasts.insertBroadcast(client, { notificationId: row.id, appId: row.appId, kind: audience.kind, topicKey: audience.topic, startAt: sendAt });
+    await appendEvent(client, { userId: null, type: 'notification:created', itemType: 'notification', itemId: row.id, data: { sendAt: sendAt.toISOString(), channels: row.channels, source: options.source, audience: { kind: audience.kind, ...(audience.topic ? { topic: audience.topic } : {}) }, ...(row.type ? { type: row.type } : {}) } });
+    await notifyBroadcastsDue(client, sendAt);
+    return { id: row.id, status: sendAt > now ? 'scheduled' : 'pending', sendAt: sendAt.toISOString(), created: true };
   }
   let deliveries: number;
   if (provider) {
@@ -143,6 +202,10 @@ export interface NotificationRecord {
   readonly notification: store.NotificationRow;
   readonly deliveries: readonly store.DeliveryRow[];
   readonly status: string;
+  /** Deliveries by status (of a broadcast: all of them, though `deliveries` holds the first page). */
+  readonly counts?: DeliveryCounts;
+  /** A broadcast's audience and fan-out progress (operators only). */
+  readonly broadcast?: broadcasts.BroadcastRow;
 }
 
 export interface NotificationPage {
@@ -176,12 +239,11 @@ export class NotificationService implements NotificationCreator {
 
   async create(input: NotificationInput, options: CreateOptions): Promise<CreatedNotification> {
     this.#checkTarget(input);
-    if (options.dedupeKey !== undefined) return withTransaction(this.#pool, (client) => createInTransaction(client, input, options));
-    // Without a dedupe key: the same checks, then one statement (one round trip, its own transaction).
+    if (options.dedupeKey !== undefined || audienceOf(input)) return withTransaction(this.#pool, (client) => createInTransaction(client, input, options));
+    // Without a dedupe key, to users or a device: the same checks, then one statement (one round
+    // trip, its own transaction).
     const now = new Date();
-    const provider = rawDeviceProvider(input);
-    const pinned = await pinTemplates(this.#pool, input, provider ? ['push'] : DEFAULT_CHANNELS);
-    const row = { ...toRow(input, options, now, provider, pinned), provider };
+    const row = await prepareRow(this.#pool, input, options, now);
     this.#wakeAfter(await store.insertBatch(this.#pool, [row]), row.sendAt);
     return { id: row.id, status: row.sendAt > now ? 'scheduled' : 'pending', sendAt: row.sendAt.toISOString(), created: true };
   }
@@ -200,7 +262,7 @@ export class NotificationService implements NotificationCreator {
       let earliest: Date | undefined;
       const memo: PinMemo = new Map();
       for (const input of inputs) {
-        if ('device' in input.to || options.dedupeKey) {
+        if ('device' in input.to || 'topic' in input.to || 'all' in input.to || input.type !== undefined || options.dedupeKey) {
           out.push(await createInTransaction(client, input, options));
           continue;
         }
@@ -236,16 +298,21 @@ export class NotificationService implements NotificationCreator {
       }
     });
     if (accepted.length === 0) return results;
-    // Templates are read first (a memo per batch); the rows then go in with one statement, which
-    // is its own transaction: all the valid items are created, or none.
+    // Templates and types are read first (a memo per batch); the rows then go in with one
+    // statement, its own transaction: all the valid items are created, or none. Broadcasts (to a
+    // topic or everyone) are created as a single POST creates them, in the same transaction.
     const now = new Date();
     const memo: PinMemo = new Map();
     const rows: store.NewBatchRow[] = [];
+    const broadcastItems: Array<{ index: number; input: NotificationInput }> = [];
     let earliest: Date | undefined;
-    for (const { index, input, provider } of accepted) {
+    for (const { index, input } of accepted) {
+      if (audienceOf(input)) {
+        broadcastItems.push({ index, input });
+        continue;
+      }
       try {
-        const pinned = await pinTemplates(this.#pool, input, provider ? ['push'] : DEFAULT_CHANNELS, memo);
-        const row = { ...toRow(input, options, now, provider, pinned), provider };
+        const row = await prepareRow(this.#pool, input, options, now, memo);
         rows.push(row);
         if (!earliest || row.sendAt < earliest) earliest = row.sendAt;
         results[index] = { id: row.id, status: row.sendAt > now ? 'scheduled' : 'pending', sendAt: row.sendAt.toISOString() };
@@ -253,16 +320,59 @@ export class NotificationService implements NotificationCreator {
         results[index] = itemError(err, index);
       }
     }
+    if (broadcastItems.length > 0) {
+      const deliveries = await withTransaction(this.#pool, async (client) => {
+        for (const { index, input } of broadcastItems) {
+          await client.query('SAVEPOINT item');
+          try {
+            const c = await createInTransaction(client, input, { ...options, now });
+            results[index] = { id: c.id, status: c.status, sendAt: c.sendAt };
+            await client.query('RELEASE SAVEPOINT item');
+          } catch (err) {
+            await client.query('ROLLBACK TO SAVEPOINT item');
+            results[index] = itemError(err, index);
+          }
+        }
+        return store.insertBatch(client, rows);
+      });
+      this.#wake.eventsAdded();
+      if (earliest && deliveries > 0) this.#wake.deliveriesDue(earliest);
+      return results;
+    }
     if (earliest) this.#wakeAfter(await store.insertBatch(this.#pool, rows), earliest);
     return results;
   }
 
-  /** One notification; `forUser`: as that user has it (404 unless a recipient; only their deliveries). */
+  /**
+   * One notification; `forUser`: as that user has it (404 unless a recipient; only their
+   * deliveries). A broadcast read by an operator comes with its fan-out progress and counts by
+   * status, and only its first deliveries (it may have a million; the rest: `deliveries()`).
+   * A broadcast's recipient is whoever it made a delivery for.
+   */
   async get(id: string, forUser?: string): Promise<NotificationRecord> {
     const n = await store.getNotification(this.#pool, id);
-    if (!n || (forUser !== undefined && !n.user_ids.includes(forUser))) throw notFound('notification', id);
+    if (!n) throw notFound('notification', id);
+    const b = await broadcasts.getBroadcast(this.#pool, id);
+    if (b && forUser === undefined) {
+      const counts = await broadcasts.deliveryCounts(this.#pool, id);
+      const first = await store.getDeliveriesPage(this.#pool, id, undefined, undefined, FIRST_PAGE);
+      const fanningOut = b.status === 'waiting' || b.status === 'running';
+      return { notification: n, deliveries: first.slice(0, FIRST_PAGE), status: statusFromCounts(n, counts, new Date(), fanningOut), counts, broadcast: b };
+    }
+    if (forUser !== undefined && !b && !n.user_ids.includes(forUser)) throw notFound('notification', id);
     const deliveries = await store.getDeliveries(this.#pool, [id], forUser);
-    return { notification: n, deliveries, status: notificationStatus(n, deliveries) };
+    if (b && deliveries.length === 0) throw notFound('notification', id);
+    return { notification: n, deliveries, status: notificationStatus(n, deliveries), counts: countDeliveries(deliveries) };
+  }
+
+  /** A notification's deliveries a page at a time, in id order; `status` narrows to one status. */
+  async deliveries(id: string, status: string | undefined, limit: number, cursor: string | undefined): Promise<{ items: store.DeliveryRow[]; nextCursor: string | null }> {
+    const after = decodeCursor(cursor, 1)?.[0];
+    if (after !== undefined && !/^\d{1,19}$/.test(after)) throw new HeraldError('VALIDATION_FAILED', 'cursor: not a cursor this list returned', [{ field: 'querystring.cursor', message: 'is not a valid cursor' }]);
+    const n = await store.getNotification(this.#pool, id);
+    if (!n) throw notFound('notification', id);
+    const rows = await store.getDeliveriesPage(this.#pool, id, status, after, limit);
+    return page(rows, limit, (r) => [r.id]);
   }
 
   /** The user's notifications, newest first, each with that user's deliveries. */
@@ -276,16 +386,32 @@ export class NotificationService implements NotificationCreator {
     return { items, total, limit, offset };
   }
 
-  /** Cancel before anything was sent (204); 409 once a delivery was sent or is being sent. */
+  /**
+   * Cancel before anything was sent (204); 409 once a delivery was sent or is being sent. A
+   * broadcast can be cancelled part-way: its fan-out stops and what is still pending is
+   * cancelled (409 only once it has nothing left to stop).
+   */
   async cancel(id: string): Promise<void> {
     await withTransaction(this.#pool, async (client) => {
+      // The broadcast row first: the fan-out loop holds it for the length of a chunk, so this
+      // waits for a running chunk to commit and then sees (and cancels) its deliveries too.
+      const b = await broadcasts.getBroadcast(client, id, true);
       const { rows } = await client.query<{ user_ids: string[]; cancelled_at: Date | null }>(
-        `SELECT user_ids, cancelled_at FROM notifications WHERE id = $1 FOR UPDATE`,
+        `SELECT user_ids, cancelled_at FROM notifications WHERE id = $1 FOR NO KEY UPDATE`,
         [id],
       );
       const n = rows[0];
       if (!n) throw notFound('notification', id);
       if (n.cancelled_at) return;
+      if (b) {
+        await client.query(`UPDATE notifications SET cancelled_at = now() WHERE id = $1`, [id]);
+        const open = b.status === 'waiting' || b.status === 'running';
+        if (open) await broadcasts.setBroadcastStatus(client, id, 'cancelled');
+        const { rowCount } = await client.query(`UPDATE deliveries SET status = 'cancelled', locked_by = NULL, updated_at = now() WHERE notification_id = $1 AND status = 'pending'`, [id]);
+        if (!open && !rowCount) throw new HeraldError('CONFLICT', 'Every delivery of this broadcast was already sent or ended; there is nothing left to cancel.');
+        await appendEvent(client, { userId: null, type: 'notification:cancelled', itemType: 'notification', itemId: id, data: { fannedOut: b.fanned_out, recipients: b.recipients, cancelledDeliveries: rowCount ?? 0 } });
+        return;
+      }
       const { rows: started } = await client.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM deliveries WHERE notification_id = $1 AND status IN ('sending', 'sent')`,
         [id],
@@ -314,3 +440,6 @@ export class NotificationService implements NotificationCreator {
     });
   }
 }
+
+/** Deliveries shown inline on a broadcast; the rest are paged at /deliveries. */
+const FIRST_PAGE = 100;

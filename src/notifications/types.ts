@@ -6,6 +6,8 @@ export interface NotificationInput extends NotificationContent {
   readonly to:
     | { readonly userId: string }
     | { readonly userIds: readonly string[] }
+    | { readonly topic: string }
+    | { readonly all: true; readonly appId?: string }
     | {
         readonly device: {
           readonly platform: Platform;
@@ -21,6 +23,8 @@ export interface NotificationInput extends NotificationContent {
   readonly sendAt?: string;
   /** A stored template rendered per recipient at send time (docs/templates.md). */
   readonly template?: TemplateRef;
+  /** A notification type of the app (docs/audiences.md). */
+  readonly type?: string;
 }
 
 export interface CreateOptions {

@@ -37,6 +37,9 @@ export const ERASURE_STEPS: readonly ErasureStep[] = [
   },
   { table: 'rate_limits', sql: `DELETE FROM rate_limits WHERE ${CALLER('bucket')}` },
   { table: 'app_users', sql: `DELETE FROM app_users WHERE user_id = $1` },
+  { table: 'topic_subscriptions', sql: `DELETE FROM topic_subscriptions WHERE user_id = $1` },
+  { table: 'user_type_preferences', sql: `DELETE FROM user_type_preferences WHERE user_id = $1` },
+  { table: 'unsubscribe_uses', sql: `DELETE FROM unsubscribe_uses WHERE user_id = $1` },
   { table: 'users', sql: `DELETE FROM users WHERE id = $1` },
 ];
 

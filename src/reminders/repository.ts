@@ -25,12 +25,14 @@ interface Row {
   timezone: string | null;
   next_fire_at: Date | null;
   template: ReminderRow['template'];
+  topic: string | null;
+  type: string | null;
   created_at: Date;
   updated_at: Date;
 }
 
 const COLUMNS = `id, user_id, app_id, date, title, message, url, notify_offset, channels, recurrence, timezone,
-  next_fire_at, template, created_at, updated_at`;
+  next_fire_at, template, topic, type, created_at, updated_at`;
 
 function toReminder(r: Row): Reminder {
   return {
@@ -47,12 +49,14 @@ function toReminder(r: Row): Reminder {
     timezone: r.timezone,
     nextFireAt: r.next_fire_at,
     template: r.template ?? null,
+    topic: r.topic,
+    type: r.type,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
 }
 
-const values = (v: ReminderValues) => [v.appId, v.date, v.title, v.message, v.url, v.notifyOffset, v.channels, v.recurrence, v.timezone, v.nextFireAt, v.template ? JSON.stringify(v.template) : null];
+const values = (v: ReminderValues) => [v.appId, v.date, v.title, v.message, v.url, v.notifyOffset, v.channels, v.recurrence, v.timezone, v.nextFireAt, v.template ? JSON.stringify(v.template) : null, v.topic ?? null, v.type ?? null];
 
 /** An event row written by the same statement as the change (the outbox of src/events/outbox.ts, inlined to save a round trip). */
 export interface InlineEvent {
@@ -69,9 +73,9 @@ export async function insertReminder(db: Queryable, id: string, userId: string, 
   const { rows } = await db.query<Row>(
     `WITH u AS (INSERT INTO users (id) VALUES ($2) ON CONFLICT (id) DO NOTHING),
      r AS (
-       INSERT INTO reminders (id, user_id, app_id, date, title, message, url, notify_offset, channels, recurrence, timezone, next_fire_at, template)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb) RETURNING ${COLUMNS}),
-     e AS (${EVENT_INSERT} SELECT user_id, $14, 'reminder', id, $15::jsonb FROM r)
+       INSERT INTO reminders (id, user_id, app_id, date, title, message, url, notify_offset, channels, recurrence, timezone, next_fire_at, template, topic, type)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15) RETURNING ${COLUMNS}),
+     e AS (${EVENT_INSERT} SELECT user_id, $16, 'reminder', id, $17::jsonb FROM r)
      SELECT * FROM r`,
     [id, userId, ...values(v), event.type, JSON.stringify(event.data ?? {})],
   );
@@ -83,9 +87,9 @@ export async function updateReminder(db: Queryable, id: string, v: ReminderValue
   const { rows } = await db.query<Row>(
     `WITH r AS (
        UPDATE reminders SET app_id = $2, date = $3, title = $4, message = $5, url = $6, notify_offset = $7, channels = $8,
-         recurrence = $9, timezone = $10, next_fire_at = $11, template = $12::jsonb, updated_at = now()
+         recurrence = $9, timezone = $10, next_fire_at = $11, template = $12::jsonb, topic = $13, type = $14, updated_at = now()
        WHERE id = $1 RETURNING ${COLUMNS}),
-     e AS (${EVENT_INSERT} SELECT user_id, $13, 'reminder', id, $14::jsonb FROM r)
+     e AS (${EVENT_INSERT} SELECT user_id, $15, 'reminder', id, $16::jsonb FROM r)
      SELECT * FROM r`,
     [id, ...values(v), event.type, JSON.stringify(event.data ?? {})],
   );

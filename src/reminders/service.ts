@@ -39,6 +39,10 @@ export interface ReminderInput {
   readonly appId?: string | undefined;
   /** A stored template its notifications render; null (PATCH) removes it. */
   readonly template?: TemplateRef | null | undefined;
+  /** Broadcast each occurrence to this topic of the app (API keys only); null (PATCH) removes it. */
+  readonly topic?: string | null | undefined;
+  /** A notification type of the app; null (PATCH) removes it. */
+  readonly type?: string | null | undefined;
 }
 
 /** PATCH body: any subset. */
@@ -121,6 +125,14 @@ export class ReminderService {
     const message = input.message ?? current?.message ?? '';
     const channels = channelsOf(input) ?? current?.channels ?? ['push'];
     const template = await this.#template(client, input, current, { appId, channels, title, message });
+    const topic = input.topic !== undefined ? input.topic : (current?.topic ?? null);
+    const type = input.type !== undefined ? input.type : (current?.type ?? null);
+    if (topic !== null && !(await client.query(`SELECT 1 FROM topics WHERE app_id = $1 AND key = $2`, [appId, topic])).rowCount) {
+      throw new HeraldError('UNKNOWN_TOPIC', `app "${appId}" has no topic "${topic}"`, [{ field: 'body.topic', message: 'no such topic' }]);
+    }
+    if (type !== null && !(await client.query(`SELECT 1 FROM notification_types WHERE app_id = $1 AND key = $2`, [appId, type])).rowCount) {
+      throw new HeraldError('UNKNOWN_TYPE', `app "${appId}" has no notification type "${type}"`, [{ field: 'body.type', message: 'no such notification type' }]);
+    }
     const schedule = { date, notifyOffset, recurrence, timezone };
     const nextFireAt = await this.#recurrences.next(schedule, now);
     if (recurrence && !nextFireAt && rescheduled) throw new HeraldError('INVALID_RECURRENCE', 'the recurrence has no occurrence in the future');
@@ -136,6 +148,8 @@ export class ReminderService {
       timezone,
       nextFireAt,
       template,
+      topic,
+      type,
     };
   }
 

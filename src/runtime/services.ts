@@ -9,6 +9,9 @@ import { EventService } from '../events/index.ts';
 import { NotificationService } from '../notifications/service.ts';
 import { InboxService } from '../inbox/index.ts';
 import { TemplateService } from '../templates/index.ts';
+import { TopicService } from '../topics/index.ts';
+import { PreferenceService } from '../preferences/index.ts';
+import { UnsubscribeLinks } from '../preferences/unsubscribe.ts';
 import { engineHooks } from '../scheduler/hooks.ts';
 import { validatePushDevice } from '../channels/fcm/validate.ts';
 import { FcmSender } from '../channels/fcm/sender.ts';
@@ -16,6 +19,7 @@ import { engineMetrics } from '../dispatch/metrics.ts';
 import { backlog } from '../dispatch/repository.ts';
 import { OutboundPolicy } from '../outbound/index.ts';
 import { KeyService } from '../auth/key-service.ts';
+import { ConsoleService } from '../console/index.ts';
 
 /**
  * The domain services, built once per process from the context and handed to the API and the
@@ -39,6 +43,12 @@ export interface Services {
   readonly templates: TemplateService;
   /** API keys made through /v1/keys (scopes, apps, expiry). */
   readonly keys: KeyService;
+  /** The operator console's statistics, searches and re-drive (its rollup loop runs in the API role). */
+  readonly console: ConsoleService;
+  readonly topics: TopicService;
+  readonly preferences: PreferenceService;
+  /** Signs and checks one-click unsubscribe links (RFC 8058). */
+  readonly unsubscribeLinks: UnsubscribeLinks;
   /** Close what the services hold open (inbox streams, the FCM connections of token checks). */
   close(): Promise<void>;
 }
@@ -63,6 +73,7 @@ export function buildServices(ctx: Context, options: ServiceOptions = {}): Servi
   // Where URLs that requests name (Web Push endpoints, webhook URLs) may point: checked on the way in.
   const outbound = new OutboundPolicy(ctx.config.outbound.allow);
   const recurrences = new RecurrenceEvaluator(ctx.config.recurrence);
+  const unsubscribeLinks = new UnsubscribeLinks(ctx.keyring, { publicUrl: ctx.config.audiences.publicUrl, days: ctx.config.audiences.unsubscribeLinkDays });
   const services: Services = {
     health: new Health(),
     hooks: engine,
@@ -80,6 +91,10 @@ export function buildServices(ctx: Context, options: ServiceOptions = {}): Servi
     },
     templates: new TemplateService(ctx.pool),
     keys: new KeyService(ctx.pool),
+    console: new ConsoleService(ctx.pool, ctx.log),
+    topics: new TopicService(ctx.pool, ctx.config.userCaps.topics),
+    preferences: new PreferenceService(ctx.pool, unsubscribeLinks),
+    unsubscribeLinks,
   };
   const metrics = engineMetrics(ctx.metrics);
   services.health.addGauges('deliveries', async () => {

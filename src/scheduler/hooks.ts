@@ -17,7 +17,9 @@ export async function scheduleReminderOccurrence(client: Queryable, r: ReminderR
   const created = await createInTransaction(
     client,
     {
-      to: { userId: r.userId },
+      // A reminder naming a topic broadcasts each occurrence to the topic's subscribers.
+      to: r.topic ? { topic: r.topic } : { userId: r.userId },
+      ...(r.type ? { type: r.type } : {}),
       appId: r.appId === 'default' ? undefined : r.appId,
       channels,
       sendAt: fireAt.toISOString(),
@@ -36,6 +38,9 @@ export async function scheduleReminderOccurrence(client: Queryable, r: ReminderR
 /** Cancel the reminder's notifications that have not come due yet. */
 async function cancelFutureOccurrences(client: Queryable, reminderId: string): Promise<void> {
   const cancelled = await cancelReminderOccurrences(client, reminderId);
+  if (cancelled.length === 0) return;
+  // A broadcast of a cancelled occurrence stops its fan-out where it is.
+  await client.query(`UPDATE broadcasts SET status = 'cancelled', updated_at = now() WHERE notification_id = ANY ($1::text[]) AND status IN ('waiting', 'running')`, [cancelled.map((n) => n.id)]);
   await appendEvents(client, cancelled.flatMap((n) => n.userIds.map((u) => ({ userId: u, type: 'notification:cancelled' as const, itemType: 'notification' as const, itemId: n.id, data: { reminderId } }))));
 }
 

@@ -54,7 +54,7 @@ export function browserSkip(): string | false {
 export interface BrowserSession {
   readonly browser: Browser;
   /** A new page in its own context; its uncaught errors and console errors go to `errors(page)`. */
-  page(options?: { viewport?: { width: number; height: number } }): Promise<Page>;
+  page(options?: { viewport?: { width: number; height: number }; bypassCSP?: boolean }): Promise<Page>;
   /** Uncaught exceptions and console.error messages of a page so far. */
   errors(page: Page): readonly string[];
   /** A PNG of the page (or of one element) in .tmp/screenshots/<name>.png; returns its path. */
@@ -72,7 +72,8 @@ export async function launchBrowser(): Promise<BrowserSession> {
   return {
     browser,
     async page(options = {}) {
-      const context = await browser.newContext({ viewport: options.viewport ?? { width: 1024, height: 720 } });
+      // bypassCSP: for axe-core, which is injected as an inline script into pages whose CSP forbids that.
+      const context = await browser.newContext({ viewport: options.viewport ?? { width: 1024, height: 720 }, bypassCSP: options.bypassCSP ?? false });
       contexts.add(context);
       // Bounded waits: a missing element fails the test in seconds instead of hanging it.
       context.setDefaultTimeout(15_000);

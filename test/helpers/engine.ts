@@ -11,6 +11,7 @@ import { engineMetrics } from '../../src/dispatch/metrics.ts';
 import { AppProblemTracker } from '../../src/dispatch/app-problems.ts';
 import { withTemplates } from '../../src/dispatch/render-step.ts';
 import { TemplateCache } from '../../src/templates/cache.ts';
+import { withUnsubscribeLinks } from '../../src/dispatch/unsubscribe-step.ts';
 import { ReminderScheduler } from '../../src/scheduler/index.ts';
 import { TEST_OUTBOUND_ALLOW, type TestHarness } from './app.ts';
 
@@ -46,7 +47,7 @@ export async function startEngine(h: TestHarness, extra: Channel[] = [], options
   ]);
   for (const c of extra) channels.set(c.provider, c);
   // As the worker role does: templates render just before each channel sends.
-  const worker = new DeliveryWorker(h.db.pool, withTemplates(channels, new TemplateCache(h.db.pool)), h.ctx.log, engineMetrics(h.ctx.metrics), {
+  const worker = new DeliveryWorker(h.db.pool, withUnsubscribeLinks(withTemplates(channels, new TemplateCache(h.db.pool)), h.services.unsubscribeLinks), h.ctx.log, engineMetrics(h.ctx.metrics), {
     batchSize: 100,
     concurrency: 200,
     leaseSeconds: 30,

@@ -4,6 +4,101 @@
  */
 
 export interface paths {
+    "/v1/apps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every app: configured channels, reported problems and the VAPID public key */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: ({
+                                /** @description configured channels with key ids, bundle id, environment: never secrets */
+                                channels: {
+                                    [key: string]: unknown;
+                                };
+                                /** Format: date-time */
+                                createdAt: string | null;
+                                /** @description the locale templates fall back to */
+                                defaultLocale: string;
+                                id: string;
+                                name: string;
+                                /** @description days this app keeps finished notifications, inbox items and events; null: the operator default */
+                                retentionDays: number | null;
+                                /** @description credential problems providers reported, per channel */
+                                status: {
+                                    [key: string]: {
+                                        at: string;
+                                        problem: string;
+                                    };
+                                };
+                                /** Format: date-time */
+                                updatedAt: string | null;
+                            } & {
+                                /** @description the Web Push public key browsers subscribe with */
+                                vapidPublicKey?: string;
+                            })[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/apps/{appId}": {
         parameters: {
             query?: never;
@@ -313,6 +408,437 @@ export interface paths {
         };
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/apps/{appId}/notification-types": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The app’s notification types */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                appId: string;
+                                channels: {
+                                    [key: string]: boolean;
+                                };
+                                createdAt: string;
+                                description: string | null;
+                                key: string;
+                                name: string | null;
+                                required: boolean;
+                                updatedAt: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/apps/{appId}/notification-types/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A notification type */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                    /** @description letters, digits, `.`, `_`, `:` and `-`; 1–100 characters */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            channels: {
+                                [key: string]: boolean;
+                            };
+                            createdAt: string;
+                            description: string | null;
+                            key: string;
+                            name: string | null;
+                            required: boolean;
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        /** Declare or replace a notification type of the app */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                    /** @description letters, digits, `.`, `_`, `:` and `-`; 1–100 characters */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description default per channel for users who chose nothing (absent: on) */
+                        channels?: {
+                            email?: boolean;
+                            inbox?: boolean;
+                            push?: boolean;
+                            webhook?: boolean;
+                        };
+                        description?: string | null;
+                        name?: string | null;
+                        /** @description users cannot switch it off (security alerts, receipts) */
+                        required?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            channels: {
+                                [key: string]: boolean;
+                            };
+                            createdAt: string;
+                            description: string | null;
+                            key: string;
+                            name: string | null;
+                            required: boolean;
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Delete a notification type and the choices users made for it */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    appId: string;
+                    /** @description letters, digits, `.`, `_`, `:` and `-`; 1–100 characters */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description deleted */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -1548,6 +2074,245 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Failed deliveries, newest first, filtered by app, channel, provider and error text */
+        get: {
+            parameters: {
+                query?: {
+                    appId?: string;
+                    channel?: "push" | "email" | "webhook" | "inbox";
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                    /** @description text the last error contains (case-insensitive) */
+                    error?: string;
+                    limit?: number;
+                    provider?: "apns" | "fcm" | "webpush" | "email" | "webhook" | "inbox";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                appId: string;
+                                attempts: number;
+                                channel: string;
+                                /** Format: date-time */
+                                createdAt: string;
+                                deviceId: string | null;
+                                /** Format: date-time */
+                                failedAt: string;
+                                id: string;
+                                lastError: string | null;
+                                /** @description what the provider or the network said (operators only) */
+                                lastErrorDetail: string | null;
+                                notificationId: string;
+                                provider: string;
+                                userId: string | null;
+                            }[];
+                            nextCursor?: string;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/dead-letters/redrive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send chosen failed deliveries again from the first attempt (ids no longer failed are skipped) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description ids of failed deliveries */
+                        ids: string[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description the deliveries sent again */
+                            ids: string[];
+                            redriven: number;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -3063,10 +3828,36 @@ export interface paths {
                         "application/json": {
                             items: {
                                 appId?: string;
+                                /** @description a broadcast’s audience and fan-out progress (API-key routes only) */
+                                audience?: {
+                                    complete: boolean;
+                                    completedAt?: string;
+                                    /** @description deliveries made by the fan-out */
+                                    deliveries: number;
+                                    /** @description recipients whose deliveries exist */
+                                    fannedOut: number;
+                                    kind: "topic" | "all";
+                                    /** @description audience size when fan-out began (0 before) */
+                                    recipients: number;
+                                    startedAt?: string;
+                                    /** @description fan-out: waiting, running, complete or cancelled */
+                                    status: string;
+                                    topic?: string;
+                                };
                                 body?: string;
                                 cancelledAt?: string;
                                 channels: string[];
+                                /** @description deliveries by status */
+                                counts?: {
+                                    cancelled: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
                                 createdAt: string;
+                                /** @description every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries) */
                                 deliveries?: {
                                     attempts: number;
                                     channel: string;
@@ -3093,6 +3884,8 @@ export interface paths {
                                     version: number;
                                 };
                                 title?: string;
+                                /** @description the notification type (docs/audiences.md) */
+                                type?: string;
                                 userIds: string[];
                             }[];
                             limit: number;
@@ -3186,10 +3979,36 @@ export interface paths {
                     content: {
                         "application/json": {
                             appId?: string;
+                            /** @description a broadcast’s audience and fan-out progress (API-key routes only) */
+                            audience?: {
+                                complete: boolean;
+                                completedAt?: string;
+                                /** @description deliveries made by the fan-out */
+                                deliveries: number;
+                                /** @description recipients whose deliveries exist */
+                                fannedOut: number;
+                                kind: "topic" | "all";
+                                /** @description audience size when fan-out began (0 before) */
+                                recipients: number;
+                                startedAt?: string;
+                                /** @description fan-out: waiting, running, complete or cancelled */
+                                status: string;
+                                topic?: string;
+                            };
                             body?: string;
                             cancelledAt?: string;
                             channels: string[];
+                            /** @description deliveries by status */
+                            counts?: {
+                                cancelled: number;
+                                expired: number;
+                                failed: number;
+                                pending: number;
+                                sending: number;
+                                sent: number;
+                            };
                             createdAt: string;
+                            /** @description every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries) */
                             deliveries?: {
                                 attempts: number;
                                 channel: string;
@@ -3216,6 +4035,8 @@ export interface paths {
                                 version: number;
                             };
                             title?: string;
+                            /** @description the notification type (docs/audiences.md) */
+                            type?: string;
                             userIds: string[];
                         };
                     };
@@ -3294,6 +4115,326 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/preferences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every notification type with its effective value per channel and why */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            /** @description switches for every type */
+                            channels: {
+                                email: boolean;
+                                inbox: boolean;
+                                push: boolean;
+                                webhook: boolean;
+                            };
+                            types: {
+                                /** @description effective value per channel and why */
+                                channels: {
+                                    email: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    inbox: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    push: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    webhook: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                };
+                                description: string | null;
+                                key: string;
+                                name: string | null;
+                                required: boolean;
+                            }[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Switch channels, for every type or per type (null: back to the default) */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        channels?: {
+                            email?: boolean;
+                            inbox?: boolean;
+                            push?: boolean;
+                            webhook?: boolean;
+                        };
+                        /** @description {"<type key>": {"email": false}}; null: back to the type’s default */
+                        types?: {
+                            [key: string]: {
+                                email?: boolean | null;
+                                inbox?: boolean | null;
+                                push?: boolean | null;
+                                webhook?: boolean | null;
+                            };
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            /** @description switches for every type */
+                            channels: {
+                                email: boolean;
+                                inbox: boolean;
+                                push: boolean;
+                                webhook: boolean;
+                            };
+                            types: {
+                                /** @description effective value per channel and why */
+                                channels: {
+                                    email: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    inbox: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    push: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    webhook: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                };
+                                description: string | null;
+                                key: string;
+                                name: string | null;
+                                required: boolean;
+                            }[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
     "/v1/me/reminders": {
         parameters: {
             query?: never;
@@ -3346,6 +4487,8 @@ export interface paths {
                                 };
                                 timezone: string | null;
                                 title: string | null;
+                                topic?: string;
+                                type?: string;
                                 /** Format: date-time */
                                 updatedAt: string;
                                 url: string | null;
@@ -3450,6 +4593,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
+                        /** @description broadcast each occurrence to this topic of the app instead of the user (API keys only; docs/audiences.md) */
+                        topic?: string | null;
+                        /** @description a notification type of the app (docs/audiences.md) */
+                        type?: string | null;
                         /**
                          * Format: uri
                          * @description an absolute http(s) URL
@@ -3490,6 +4637,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
@@ -3651,6 +4800,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
@@ -3769,6 +4920,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
+                        /** @description broadcast each occurrence to this topic of the app instead of the user (API keys only; docs/audiences.md) */
+                        topic?: string | null;
+                        /** @description a notification type of the app (docs/audiences.md) */
+                        type?: string | null;
                         /**
                          * Format: uri
                          * @description an absolute http(s) URL
@@ -3809,6 +4964,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
@@ -4061,6 +5218,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
+                        /** @description broadcast each occurrence to this topic of the app instead of the user (API keys only; docs/audiences.md) */
+                        topic?: string | null;
+                        /** @description a notification type of the app (docs/audiences.md) */
+                        type?: string | null;
                         /**
                          * Format: uri
                          * @description an absolute http(s) URL
@@ -4101,6 +5262,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
@@ -4224,6 +5387,302 @@ export interface paths {
         };
         trace?: never;
     };
+    "/v1/me/topics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The topics the calling user is subscribed to */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                appId: string;
+                                createdAt: string;
+                                description: string | null;
+                                key: string;
+                                name: string | null;
+                                selfSubscribe: boolean;
+                                subscribedAt: string;
+                                subscribers: number;
+                                updatedAt: string;
+                            }[];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/topics/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Subscribe oneself (404 unless the topic allows it) */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description letters, digits, `.`, `_`, `:` and `-`; 1–100 characters */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            added: number;
+                            already: number;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Unsubscribe oneself (404 unless the topic allows it) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description letters, digits, `.`, `_`, `:` and `-`; 1–100 characters */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            removed: number;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/notifications": {
         parameters: {
             query?: never;
@@ -4233,7 +5692,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Send a notification now or at sendAt (to a user, several users, or one raw device) */
+        /** Send a notification now or at sendAt (to a user, several users, one raw device, a topic or everyone) */
         post: {
             parameters: {
                 query?: never;
@@ -4299,6 +5758,13 @@ export interface paths {
                         to: {
                             userId: string;
                         } | {
+                            /** @description a topic or notification type key of the app */
+                            topic: string;
+                        } | {
+                            /** @enum {boolean} */
+                            all: true;
+                            appId?: string;
+                        } | {
                             userIds: string[];
                         } | {
                             device: {
@@ -4317,6 +5783,8 @@ export interface paths {
                             };
                         };
                         ttlSeconds?: number;
+                        /** @description a topic or notification type key of the app */
+                        type?: string;
                         /**
                          * Format: uri
                          * @description an absolute http(s) URL
@@ -4489,10 +5957,36 @@ export interface paths {
                     content: {
                         "application/json": {
                             appId?: string;
+                            /** @description a broadcast’s audience and fan-out progress (API-key routes only) */
+                            audience?: {
+                                complete: boolean;
+                                completedAt?: string;
+                                /** @description deliveries made by the fan-out */
+                                deliveries: number;
+                                /** @description recipients whose deliveries exist */
+                                fannedOut: number;
+                                kind: "topic" | "all";
+                                /** @description audience size when fan-out began (0 before) */
+                                recipients: number;
+                                startedAt?: string;
+                                /** @description fan-out: waiting, running, complete or cancelled */
+                                status: string;
+                                topic?: string;
+                            };
                             body?: string;
                             cancelledAt?: string;
                             channels: string[];
+                            /** @description deliveries by status */
+                            counts?: {
+                                cancelled: number;
+                                expired: number;
+                                failed: number;
+                                pending: number;
+                                sending: number;
+                                sent: number;
+                            };
                             createdAt: string;
+                            /** @description every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries) */
                             deliveries?: {
                                 attempts: number;
                                 channel: string;
@@ -4519,6 +6013,8 @@ export interface paths {
                                 version: number;
                             };
                             title?: string;
+                            /** @description the notification type (docs/audiences.md) */
+                            type?: string;
                             userIds: string[];
                         };
                     };
@@ -4591,7 +6087,7 @@ export interface paths {
         };
         put?: never;
         post?: never;
-        /** Cancel a notification before anything was sent (409 after) */
+        /** Cancel a notification before anything was sent (409 after); a broadcast also part-way */
         delete: {
             parameters: {
                 query?: never;
@@ -4692,6 +6188,241 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/notifications/{notificationId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A notification’s deliveries a page at a time (a broadcast’s million), optionally of one status */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                    limit?: number;
+                    status?: "pending" | "sending" | "sent" | "failed" | "expired" | "cancelled";
+                };
+                header?: never;
+                path: {
+                    notificationId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                attempts: number;
+                                channel: string;
+                                deviceId?: string;
+                                dueAt: string;
+                                id: string;
+                                lastError?: string;
+                                /** @description What the provider or the network said about the last failure (a push service's answer body, a connection error). API-key routes only: never shown through /v1/me. */
+                                lastErrorDetail?: string;
+                                provider: string;
+                                providerId?: string;
+                                sentAt?: string;
+                                status: string;
+                                userId?: string;
+                            }[];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/notifications/{notificationId}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A notification’s history: the events about it (created, sent, failed, retried, cancelled), oldest first */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    notificationId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** Format: date-time */
+                                createdAt: string;
+                                data: unknown;
+                                id: string;
+                                type: string;
+                                userId: string | null;
+                            }[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -4896,6 +6627,13 @@ export interface paths {
                             to: {
                                 userId: string;
                             } | {
+                                /** @description a topic or notification type key of the app */
+                                topic: string;
+                            } | {
+                                /** @enum {boolean} */
+                                all: true;
+                                appId?: string;
+                            } | {
                                 userIds: string[];
                             } | {
                                 device: {
@@ -4914,6 +6652,8 @@ export interface paths {
                                 };
                             };
                             ttlSeconds?: number;
+                            /** @description a topic or notification type key of the app */
+                            type?: string;
                             /**
                              * Format: uri
                              * @description an absolute http(s) URL
@@ -5063,6 +6803,1212 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/stats/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Delivery outcomes per minute by channel, lateness percentiles, failures by provider and the due backlog */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description the window: this many minutes up to now, the current one included */
+                    minutes?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description deliveries due and not yet claimed */
+                            backlog: {
+                                due: number;
+                                oldestDueSeconds: number;
+                            };
+                            byProvider: {
+                                expired: number;
+                                failed: number;
+                                provider: string;
+                                sent: number;
+                            }[];
+                            /** Format: date-time */
+                            from: string;
+                            /** Format: date-time */
+                            generatedAt: string;
+                            /** @description from a delivery’s due time to its send: percentiles are the upper bound of the bucket they fall in */
+                            lateness: {
+                                /** @description upper bounds of the lateness buckets the percentiles are read from */
+                                boundsMs: number[];
+                                p50Ms: number | null;
+                                p99Ms: number | null;
+                                perMinute: {
+                                    /** Format: date-time */
+                                    minute: string;
+                                    p50Ms: number | null;
+                                    p99Ms: number | null;
+                                }[];
+                                sent: number;
+                            };
+                            minutes: number;
+                            perMinute: {
+                                channel: string;
+                                count: number;
+                                /** Format: date-time */
+                                minute: string;
+                                /** @description sent, failed or expired */
+                                outcome: string;
+                            }[];
+                            /** @description minutes per point: 1 up to a two-hour window, 5 up to six hours, else 15 */
+                            step: number;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/topics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Topics by app and key, a page at a time */
+        get: {
+            parameters: {
+                query?: {
+                    appId?: string;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                appId: string;
+                                createdAt: string;
+                                description: string | null;
+                                key: string;
+                                name: string | null;
+                                selfSubscribe: boolean;
+                                subscribers: number;
+                                updatedAt: string;
+                            }[];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/topics/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A topic with its subscriber count */
+        get: {
+            parameters: {
+                query?: {
+                    appId?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description letters, digits, `.`, `_`, `:` and `-`; 1–100 characters */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            createdAt: string;
+                            description: string | null;
+                            key: string;
+                            name: string | null;
+                            selfSubscribe: boolean;
+                            subscribers: number;
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        /** Create or replace a topic */
+        put: {
+            parameters: {
+                query?: {
+                    appId?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description letters, digits, `.`, `_`, `:` and `-`; 1–100 characters */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        appId?: string;
+                        description?: string | null;
+                        name?: string | null;
+                        /** @description end users may subscribe and unsubscribe themselves (`/v1/me/topics/{key}`) */
+                        selfSubscribe?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            createdAt: string;
+                            description: string | null;
+                            key: string;
+                            name: string | null;
+                            selfSubscribe: boolean;
+                            subscribers: number;
+                            updatedAt: string;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        /** Delete a topic and its subscriptions */
+        delete: {
+            parameters: {
+                query?: {
+                    appId?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description letters, digits, `.`, `_`, `:` and `-`; 1–100 characters */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description deleted */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/topics/{key}/subscribers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A topic’s subscribers by user id, a page at a time */
+        get: {
+            parameters: {
+                query?: {
+                    appId?: string;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description letters, digits, `.`, `_`, `:` and `-`; 1–100 characters */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                subscribedAt: string;
+                                userId: string;
+                            }[];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Subscribe up to 10,000 users (idempotent; unknown users: 422 listing them, nobody subscribed) */
+        post: {
+            parameters: {
+                query?: {
+                    appId?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description letters, digits, `.`, `_`, `:` and `-`; 1–100 characters */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        appId?: string;
+                        userIds: string[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            added: number;
+                            already: number;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        /** Unsubscribe up to 10,000 users (idempotent) */
+        delete: {
+            parameters: {
+                query?: {
+                    appId?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description letters, digits, `.`, `_`, `:` and `-`; 1–100 characters */
+                    key: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        appId?: string;
+                        userIds: string[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            removed: number;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/unsubscribe/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A page with an unsubscribe button (a GET changes nothing) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    token: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** One-click unsubscribe (RFC 8058): switch off this type’s e-mail for the link’s user; works once */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    token: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            /** @enum {string} */
+                            channel: "email";
+                            type: string;
+                            unsubscribed: boolean;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Find users by the start of their id, or of their e-mail address when the query has an @ */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                    limit?: number;
+                    /** @description the start of a user id, or of an e-mail address when it has an @ */
+                    query?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                /** Format: date-time */
+                                createdAt: string;
+                                email: string | null;
+                                id: string;
+                                name: string | null;
+                            }[];
+                            nextCursor?: string;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -6383,10 +9329,36 @@ export interface paths {
                         "application/json": {
                             items: {
                                 appId?: string;
+                                /** @description a broadcast’s audience and fan-out progress (API-key routes only) */
+                                audience?: {
+                                    complete: boolean;
+                                    completedAt?: string;
+                                    /** @description deliveries made by the fan-out */
+                                    deliveries: number;
+                                    /** @description recipients whose deliveries exist */
+                                    fannedOut: number;
+                                    kind: "topic" | "all";
+                                    /** @description audience size when fan-out began (0 before) */
+                                    recipients: number;
+                                    startedAt?: string;
+                                    /** @description fan-out: waiting, running, complete or cancelled */
+                                    status: string;
+                                    topic?: string;
+                                };
                                 body?: string;
                                 cancelledAt?: string;
                                 channels: string[];
+                                /** @description deliveries by status */
+                                counts?: {
+                                    cancelled: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
                                 createdAt: string;
+                                /** @description every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries) */
                                 deliveries?: {
                                     attempts: number;
                                     channel: string;
@@ -6413,6 +9385,8 @@ export interface paths {
                                     version: number;
                                 };
                                 title?: string;
+                                /** @description the notification type (docs/audiences.md) */
+                                type?: string;
                                 userIds: string[];
                             }[];
                             limit: number;
@@ -6508,10 +9482,36 @@ export interface paths {
                     content: {
                         "application/json": {
                             appId?: string;
+                            /** @description a broadcast’s audience and fan-out progress (API-key routes only) */
+                            audience?: {
+                                complete: boolean;
+                                completedAt?: string;
+                                /** @description deliveries made by the fan-out */
+                                deliveries: number;
+                                /** @description recipients whose deliveries exist */
+                                fannedOut: number;
+                                kind: "topic" | "all";
+                                /** @description audience size when fan-out began (0 before) */
+                                recipients: number;
+                                startedAt?: string;
+                                /** @description fan-out: waiting, running, complete or cancelled */
+                                status: string;
+                                topic?: string;
+                            };
                             body?: string;
                             cancelledAt?: string;
                             channels: string[];
+                            /** @description deliveries by status */
+                            counts?: {
+                                cancelled: number;
+                                expired: number;
+                                failed: number;
+                                pending: number;
+                                sending: number;
+                                sent: number;
+                            };
                             createdAt: string;
+                            /** @description every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries) */
                             deliveries?: {
                                 attempts: number;
                                 channel: string;
@@ -6538,6 +9538,8 @@ export interface paths {
                                 version: number;
                             };
                             title?: string;
+                            /** @description the notification type (docs/audiences.md) */
+                            type?: string;
                             userIds: string[];
                         };
                     };
@@ -6616,6 +9618,336 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/users/{userId}/preferences": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every notification type with its effective value per channel and why */
+        get: {
+            parameters: {
+                query?: {
+                    appId?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description the application’s user id: 1–200 characters without whitespace, control characters or `/`, not `.` or `..` */
+                    userId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            /** @description switches for every type */
+                            channels: {
+                                email: boolean;
+                                inbox: boolean;
+                                push: boolean;
+                                webhook: boolean;
+                            };
+                            types: {
+                                /** @description effective value per channel and why */
+                                channels: {
+                                    email: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    inbox: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    push: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    webhook: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                };
+                                description: string | null;
+                                key: string;
+                                name: string | null;
+                                required: boolean;
+                            }[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Switch channels, for every type or per type (null: back to the default) */
+        patch: {
+            parameters: {
+                query?: {
+                    appId?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description the application’s user id: 1–200 characters without whitespace, control characters or `/`, not `.` or `..` */
+                    userId: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        channels?: {
+                            email?: boolean;
+                            inbox?: boolean;
+                            push?: boolean;
+                            webhook?: boolean;
+                        };
+                        /** @description {"<type key>": {"email": false}}; null: back to the type’s default */
+                        types?: {
+                            [key: string]: {
+                                email?: boolean | null;
+                                inbox?: boolean | null;
+                                push?: boolean | null;
+                                webhook?: boolean | null;
+                            };
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appId: string;
+                            /** @description switches for every type */
+                            channels: {
+                                email: boolean;
+                                inbox: boolean;
+                                push: boolean;
+                                webhook: boolean;
+                            };
+                            types: {
+                                /** @description effective value per channel and why */
+                                channels: {
+                                    email: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    inbox: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    push: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                    webhook: {
+                                        enabled: boolean;
+                                        source: "default" | "user" | "required";
+                                    };
+                                };
+                                description: string | null;
+                                key: string;
+                                name: string | null;
+                                required: boolean;
+                            }[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        trace?: never;
+    };
     "/v1/users/{userId}/reminders": {
         parameters: {
             query?: never;
@@ -6671,6 +10003,8 @@ export interface paths {
                                 };
                                 timezone: string | null;
                                 title: string | null;
+                                topic?: string;
+                                type?: string;
                                 /** Format: date-time */
                                 updatedAt: string;
                                 url: string | null;
@@ -6778,6 +10112,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
+                        /** @description broadcast each occurrence to this topic of the app instead of the user (API keys only; docs/audiences.md) */
+                        topic?: string | null;
+                        /** @description a notification type of the app (docs/audiences.md) */
+                        type?: string | null;
                         /**
                          * Format: uri
                          * @description an absolute http(s) URL
@@ -6818,6 +10156,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
@@ -6981,6 +10321,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
@@ -7101,6 +10443,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
+                        /** @description broadcast each occurrence to this topic of the app instead of the user (API keys only; docs/audiences.md) */
+                        topic?: string | null;
+                        /** @description a notification type of the app (docs/audiences.md) */
+                        type?: string | null;
                         /**
                          * Format: uri
                          * @description an absolute http(s) URL
@@ -7141,6 +10487,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
@@ -7397,6 +10745,10 @@ export interface paths {
                         /** @description IANA zone the rule runs in (default: the user’s, else UTC) */
                         timezone?: string | null;
                         title?: string | null;
+                        /** @description broadcast each occurrence to this topic of the app instead of the user (API keys only; docs/audiences.md) */
+                        topic?: string | null;
+                        /** @description a notification type of the app (docs/audiences.md) */
+                        type?: string | null;
                         /**
                          * Format: uri
                          * @description an absolute http(s) URL
@@ -7437,6 +10789,8 @@ export interface paths {
                             };
                             timezone: string | null;
                             title: string | null;
+                            topic?: string;
+                            type?: string;
                             /** Format: date-time */
                             updatedAt: string;
                             url: string | null;
@@ -7558,6 +10912,111 @@ export interface paths {
                 };
             };
         };
+        trace?: never;
+    };
+    "/v1/users/{userId}/topics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The topics a user is subscribed to (every app, or `appId`) */
+        get: {
+            parameters: {
+                query?: {
+                    appId?: string;
+                    /** @description nextCursor of the previous page */
+                    cursor?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description the application’s user id: 1–200 characters without whitespace, control characters or `/`, not `.` or `..` */
+                    userId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: {
+                                appId: string;
+                                createdAt: string;
+                                description: string | null;
+                                key: string;
+                                name: string | null;
+                                selfSubscribe: boolean;
+                                subscribedAt: string;
+                                subscribers: number;
+                                updatedAt: string;
+                            }[];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
 }

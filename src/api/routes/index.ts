@@ -12,6 +12,10 @@ import { assetRoutes } from './assets.ts';
 import { templateRoutes } from './templates.ts';
 import { keyRoutes } from './keys.ts';
 import { auditRoutes } from './audit.ts';
+import { consoleRoutes } from './console.ts';
+import { topicRoutes } from './topics.ts';
+import { preferenceRoutes } from './preferences.ts';
+import { unsubscribeRoutes } from './unsubscribe.ts';
 
 /** Every route module, registered in one place. */
 export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
@@ -28,4 +32,8 @@ export async function registerRoutes(app: App, deps: ApiDeps): Promise<void> {
   await app.register(templateRoutes, deps);
   await app.register(keyRoutes, deps);
   await app.register(auditRoutes, deps);
+  await app.register(consoleRoutes, deps);
+  await app.register(topicRoutes, deps);
+  await app.register(preferenceRoutes, deps);
+  await app.register(unsubscribeRoutes, deps);
 }

@@ -3,8 +3,9 @@ import { Type } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import type { ApiDeps } from '../types.ts';
 import { targetUserId } from '../plugins/auth.ts';
-import { CreatedView, ErrorBody, NotificationView, errors } from '../schemas.ts';
-import { notificationView, type Audience } from '../views.ts';
+import { CreatedView, DeliveryPage, ErrorBody, NotificationView, errors } from '../schemas.ts';
+import { CursorPage } from '../audience-schemas.ts';
+import { deliveryView, notificationView, type Audience } from '../views.ts';
 import { SCOPES, jsonOnly, type Scope } from './scopes.ts';
 import { NotificationBody } from '../../notifications/schema.ts';
 
@@ -43,7 +44,7 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app
   app.post('/v1/notifications', {
     schema: {
       tags,
-      summary: 'Send a notification now or at sendAt (to a user, several users, or one raw device)',
+      summary: 'Send a notification now or at sendAt (to a user, several users, one raw device, a topic or everyone)',
       body: NotificationBody,
       response: { 202: CreatedView, ...errors(400, 401, 403, 409, 413, 415, 422) },
     },
@@ -69,8 +70,22 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app
     schema: { tags, summary: 'A notification with the status of every delivery', params: IdParams, response: { 200: NotificationView, ...errors(400, 401, 403, 404) } },
   }, async (request) => notificationView(await services.notifications.get(request.params.notificationId), 'operator'));
 
+  app.get('/v1/notifications/:notificationId/deliveries', {
+    schema: {
+      tags,
+      summary: 'A notification’s deliveries a page at a time (a broadcast’s million), optionally of one status',
+      params: IdParams,
+      querystring: Type.Composite([CursorPage, Type.Object({ status: Type.Optional(Type.Union(['pending', 'sending', 'sent', 'failed', 'expired', 'cancelled'].map((s) => Type.Literal(s)))) })]),
+      response: { 200: DeliveryPage, ...errors(400, 401, 403, 404) },
+    },
+  }, async (request) => {
+    const q = request.query;
+    const page = await services.notifications.deliveries(request.params.notificationId, q.status, q.limit, q.cursor);
+    return { items: page.items.map(deliveryView('operator')), nextCursor: page.nextCursor };
+  });
+
   app.delete('/v1/notifications/:notificationId', {
-    schema: { tags, summary: 'Cancel a notification before anything was sent (409 after)', params: IdParams, response: { 204: { type: 'null', description: 'cancelled' }, ...errors(400, 401, 403, 404, 409) } },
+    schema: { tags, summary: 'Cancel a notification before anything was sent (409 after); a broadcast also part-way', params: IdParams, response: { 204: { type: 'null', description: 'cancelled' }, ...errors(400, 401, 403, 404, 409) } },
   }, async (request, reply) => {
     await services.notifications.cancel(request.params.notificationId);
     return reply.status(204).send(null);

@@ -5,6 +5,14 @@ import { requestApp, targetUserId } from '../plugins/auth.ts';
 import { Paging, ReminderBody, ReminderList, ReminderParams, ReminderPatch, ReminderView, errors } from '../schemas.ts';
 import { reminderView } from '../views.ts';
 import { SCOPES, callerEmail, jsonOnly, type RouteDeps } from './scopes.ts';
+import { HeraldError } from '../../errors/index.ts';
+
+/** Broadcasting to a topic is the application's call: an end user's token may not name one. */
+function refuseUserTopic(request: FastifyRequest, body: { topic?: string | null | undefined }): void {
+  if (request.caller?.kind === 'user' && body.topic) {
+    throw new HeraldError('PERMISSION_DENIED', 'Only the application (an API key) may make a reminder broadcast to a topic.', [{ field: 'body.topic', message: 'not allowed with a user token' }]);
+  }
+}
 
 /**
  * Reminders (docs/api.md § Reminders, the old NestJS system's reminder service). Missing reminders — and another
@@ -21,6 +29,7 @@ export const reminderRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
     // A user token changes only reminders its own app sends (see requestApp).
     const update = async (request: FastifyRequest & { body: Static<typeof ReminderPatch>; params: { reminderId: string } }) => {
       const patch = request.body;
+      refuseUserTopic(request, patch);
       const onlyApp = request.caller?.kind === 'user' ? requestApp(request, patch.appId) : undefined;
       return reminderView(await services.reminders.update(targetUserId(request), reminderId(request), patch, { onlyApp }));
     };
@@ -36,6 +45,7 @@ export const reminderRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, 
       },
     }, async (request, reply) => {
       const body = request.body;
+      refuseUserTopic(request, body);
       const input = { ...body, appId: requestApp(request, body.appId) };
       const reminder = await services.reminders.create(targetUserId(request), input, callerEmail(request));
       return reply.status(201).send(reminderView(reminder));

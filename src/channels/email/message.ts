@@ -53,5 +53,11 @@ export function composeEmail(job: DeliveryJob, from: string, to: string): Outgoi
     'Auto-Submitted': 'auto-generated',
   };
   if (job.reminderId) headers['X-Herald-Reminder-Id'] = job.reminderId;
+  if (job.unsubscribeUrl) {
+    // RFC 8058 one-click unsubscribe, which large mailbox providers require of bulk senders: the
+    // provider POSTs "List-Unsubscribe=One-Click" to the HTTPS URI without the user leaving the inbox.
+    headers['List-Unsubscribe'] = `<${job.unsubscribeUrl}>`;
+    headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
+  }
   return { from, to, subject, text: textBody, html: htmlBody, messageId: `<${job.id}@${senderDomain(from)}>`, headers };
 }

@@ -22,9 +22,11 @@ export function apiRole(ctx: Context, services: Services): Role & { readonly add
         ops = opsRole(ctx, services, { port: ctx.config.ops.port, describe: () => api.swagger() as unknown as Record<string, unknown>, required: true });
         await ops.start();
       }
+      services.console.rollup.start();
     },
     async stop() {
       draining = true;
+      await services.console.rollup.stop();
       await ops?.stop();
       await app?.close();
     },

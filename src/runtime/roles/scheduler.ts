@@ -2,22 +2,26 @@ import type { Context, Role } from '../../core/context.ts';
 import type { RecurrenceEvaluator } from '../../reminders/recurrence-pool.ts';
 import { ReminderScheduler } from '../../scheduler/index.ts';
 import { RetentionJob } from '../../retention/job.ts';
+import { BroadcastFanOut } from '../../scheduler/fan-out.ts';
 
 /**
- * The `scheduler` role: rolls reminders to their next occurrence as each one fires, and in
- * HERALD_DISPATCH_MODE=nats also publishes due deliveries to JetStream for the workers; and runs
- * the retention pass when it is due.
+ * The `scheduler` role: rolls reminders to their next occurrence as each one fires, fans
+ * broadcasts out to their audiences, runs the retention pass when it is due, and in
+ * HERALD_DISPATCH_MODE=nats also publishes due deliveries to JetStream for the workers.
  */
 export function schedulerRole(ctx: Context, recurrences: RecurrenceEvaluator): Role {
   const scheduler = new ReminderScheduler(ctx.pool, ctx.log, recurrences);
   // Purges what is past its retention (docs/privacy.md); events stay until published when a relay runs.
   const retention = new RetentionJob(ctx.pool, ctx.log, { ...ctx.config.retention, relayPublishes: ctx.config.events.broker !== undefined });
+  // Broadcasts (to a topic, to everyone) are fanned out here, chunk by chunk (docs/audiences.md).
+  const fanOut = new BroadcastFanOut(ctx.pool, ctx.log, { chunkSize: ctx.config.audiences.chunkSize });
   let publisher: Role | undefined;
   return {
     name: 'scheduler',
     async start() {
       await scheduler.start();
       retention.start();
+      await fanOut.start();
       if (ctx.config.dispatch.mode === 'nats') {
         const { dispatchPublisherRole } = await import('./dispatch.ts');
         publisher = dispatchPublisherRole(ctx);
@@ -27,6 +31,7 @@ export function schedulerRole(ctx: Context, recurrences: RecurrenceEvaluator): R
     async stop() {
       await publisher?.stop();
       await retention.stop();
+      await fanOut.stop();
       await scheduler.stop();
     },
   };

@@ -9,6 +9,7 @@ import { AppProblemTracker } from '../../dispatch/app-problems.ts';
 import { OutboundPolicy } from '../../outbound/index.ts';
 import { withTemplates } from '../../dispatch/render-step.ts';
 import { TemplateCache } from '../../templates/cache.ts';
+import { withUnsubscribeLinks } from '../../dispatch/unsubscribe-step.ts';
 
 /**
  * The `worker` role: every channel this process can send (or those named by
@@ -33,7 +34,8 @@ export function workerRole(ctx: Context, services: Services, only?: readonly str
       channels = createChannels(deps, wanted);
       if (!wanted || wanted.includes('inbox')) channels.set('inbox', createInboxChannel(ctx.pool));
       // Templates render for each recipient just before the channel sends (src/dispatch/render-step.ts).
-      const sending = withTemplates(channels, new TemplateCache(ctx.pool));
+      // E-mails of non-required types get their one-click unsubscribe link (src/dispatch/unsubscribe-step.ts).
+      const sending = withUnsubscribeLinks(withTemplates(channels, new TemplateCache(ctx.pool)), services.unsubscribeLinks);
       // One tracker for every channel and both transports: app problems are written on change only.
       const problems = new AppProblemTracker(services.credentials, deps.log);
       const metrics = engineMetrics(ctx.metrics);

@@ -1,0 +1,99 @@
+import { Type } from '@sinclair/typebox';
+import { AppId, UserId } from './schemas.ts';
+
+/** TypeBox schemas of topics, notification types and preferences (docs/audiences.md). */
+const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const Key = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$', description: 'letters, digits, `.`, `_`, `:` and `-`; 1–100 characters' });
+export const KeyParams = Type.Object({ key: Key });
+export const AppQuery = Type.Object({ appId: Type.Optional(AppId) });
+export const DefaultAppQuery = Type.Object({ appId: Type.String({ pattern: AppId.pattern, default: 'default' }) });
+export const CursorPage = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  cursor: Type.Optional(Type.String({ maxLength: 1000, description: 'nextCursor of the previous page' })),
+});
+export const CursorPageWithApp = Type.Composite([CursorPage, AppQuery]);
+export const CursorPageDefaultApp = Type.Composite([CursorPage, DefaultAppQuery]);
+
+export const TopicBody = Type.Object(
+  {
+    name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+    description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
+    appId: Type.Optional(AppId),
+    selfSubscribe: Type.Optional(Type.Boolean({ description: 'end users may subscribe and unsubscribe themselves (`/v1/me/topics/{key}`)' })),
+  },
+  { additionalProperties: false },
+);
+
+export const TopicView = Type.Object({
+  key: Type.String(),
+  appId: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  description: Type.Union([Type.String(), Type.Null()]),
+  selfSubscribe: Type.Boolean(),
+  subscribers: Type.Integer(),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+export const TopicList = Type.Object({ items: Type.Array(TopicView), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+export const UserTopicList = Type.Object({
+  items: Type.Array(Type.Composite([TopicView, Type.Object({ subscribedAt: Type.String() })])),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+
+export const SubscribersBody = Type.Object(
+  { userIds: Type.Array(UserId, { minItems: 1, maxItems: 10_000 }), appId: Type.Optional(AppId) },
+  { additionalProperties: false },
+);
+export const Subscribed = Type.Object({ added: Type.Integer(), already: Type.Integer() });
+export const Unsubscribed = Type.Object({ removed: Type.Integer() });
+export const SubscriberList = Type.Object({
+  items: Type.Array(Type.Object({ userId: Type.String(), subscribedAt: Type.String() })),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+
+const channelProps = <T extends ReturnType<typeof Type.Boolean> | ReturnType<typeof Type.Union>>(value: () => T) =>
+  ({ push: Type.Optional(value()), email: Type.Optional(value()), inbox: Type.Optional(value()), webhook: Type.Optional(value()) });
+const Switches = Type.Object(channelProps(() => Type.Boolean()), { additionalProperties: false });
+
+export const TypeParams = Type.Object({ appId: AppId, key: Key });
+export const TypeBody = Type.Object(
+  {
+    name: Type.Optional(Nullable(Type.String({ maxLength: 200 }))),
+    description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
+    required: Type.Optional(Type.Boolean({ description: 'users cannot switch it off (security alerts, receipts)' })),
+    channels: Type.Optional(Type.Union([Switches], { description: 'default per channel for users who chose nothing (absent: on)' })),
+  },
+  { additionalProperties: false },
+);
+export const TypeView = Type.Object({
+  key: Type.String(),
+  appId: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  description: Type.Union([Type.String(), Type.Null()]),
+  required: Type.Boolean(),
+  channels: Type.Record(Type.String(), Type.Boolean()),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+export const TypeList = Type.Object({ items: Type.Array(TypeView) });
+
+const Effective = Type.Object({ enabled: Type.Boolean(), source: Type.Union([Type.Literal('default'), Type.Literal('user'), Type.Literal('required')]) });
+export const PreferencesView = Type.Object({
+  appId: Type.String(),
+  channels: Type.Object({ push: Type.Boolean(), email: Type.Boolean(), inbox: Type.Boolean(), webhook: Type.Boolean() }, { description: 'switches for every type' }),
+  types: Type.Array(Type.Object({
+    key: Type.String(),
+    name: Type.Union([Type.String(), Type.Null()]),
+    description: Type.Union([Type.String(), Type.Null()]),
+    required: Type.Boolean(),
+    channels: Type.Object({ push: Effective, email: Effective, inbox: Effective, webhook: Effective }, { description: 'effective value per channel and why' }),
+  })),
+});
+export const PreferencesPatch = Type.Object(
+  {
+    channels: Type.Optional(Switches),
+    types: Type.Optional(Type.Record(Key, Type.Object(channelProps(() => Type.Union([Type.Boolean(), Type.Null()])), { additionalProperties: false }), { maxProperties: 200, description: '{"<type key>": {"email": false}}; null: back to the type’s default' })),
+  },
+  { additionalProperties: false },
+);

@@ -1,0 +1,180 @@
+import type { Pool, Queryable } from '../db/pool.ts';
+import { withTransaction } from '../db/pool.ts';
+import { HeraldError, notFound } from '../errors/index.ts';
+import { appendEvent } from '../events/outbox.ts';
+import * as types from './types-repository.ts';
+import { unsubscribe, type UnsubscribeLinks } from './unsubscribe.ts';
+
+export const PREFERENCE_CHANNELS = ['push', 'email', 'inbox', 'webhook'] as const;
+export type PreferenceChannel = (typeof PREFERENCE_CHANNELS)[number];
+type Switches = Partial<Record<PreferenceChannel, boolean>>;
+
+export interface TypeInput {
+  readonly name?: string | null | undefined;
+  readonly description?: string | null | undefined;
+  readonly required?: boolean | undefined;
+  readonly channels?: Switches | undefined;
+}
+
+export interface NotificationType {
+  readonly key: string;
+  readonly appId: string;
+  readonly name: string | null;
+  readonly description: string | null;
+  readonly required: boolean;
+  readonly channels: Switches;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export type Source = 'default' | 'user' | 'required';
+export interface PreferenceView {
+  readonly appId: string;
+  readonly channels: Record<PreferenceChannel, boolean>;
+  readonly types: Array<{ key: string; name: string | null; description: string | null; required: boolean; channels: Record<PreferenceChannel, { enabled: boolean; source: Source }> }>;
+}
+
+export interface PreferencePatch {
+  readonly channels?: Switches | undefined;
+  readonly types?: Readonly<Record<string, Partial<Record<PreferenceChannel, boolean | null>>>> | undefined;
+}
+
+const typeView = (r: types.TypeRow): NotificationType => ({
+  key: r.key,
+  appId: r.app_id,
+  name: r.name,
+  description: r.description,
+  required: r.required,
+  channels: r.channels,
+  createdAt: r.created_at.toISOString(),
+  updatedAt: r.updated_at.toISOString(),
+});
+
+/**
+ * One channel of one type for one user: the same decision the fan-out makes in SQL
+ * (herald_wants, migrations/0300_audiences.sql), with the reason. A required type follows its
+ * defaults whatever the user chose; otherwise a channel switched off for every type wins, then
+ * the user's choice for the type, then the type's default (absent: on).
+ */
+export function effective(type: Pick<types.TypeRow, 'required' | 'channels'>, global: Switches, chosen: Switches, channel: PreferenceChannel): { enabled: boolean; source: Source } {
+  const byDefault = type.channels[channel] ?? true;
+  if (type.required) return { enabled: byDefault, source: 'required' };
+  if (chosen[channel] !== undefined) return { enabled: chosen[channel]! && global[channel] !== false, source: 'user' };
+  if (global[channel] === false) return { enabled: false, source: 'user' };
+  return { enabled: byDefault, source: 'default' };
+}
+
+/**
+ * Notification types of an app and each user's preferences by type and channel (docs/audiences.md).
+ * Changes record `notification-type:*` (no user) and `preferences:updated` events in their transaction.
+ */
+export class PreferenceService {
+  readonly #pool: Pool;
+  readonly #links: UnsubscribeLinks;
+  constructor(pool: Pool, links: UnsubscribeLinks) {
+    this.#pool = pool;
+    this.#links = links;
+  }
+
+  /** A one-click unsubscribe link used (404 for a tampered, expired or used one). */
+  unsubscribe(token: string): Promise<{ appId: string; type: string }> {
+    return unsubscribe(this.#pool, this.#links, token);
+  }
+
+  async putType(appId: string, key: string, input: TypeInput): Promise<NotificationType> {
+    return withTransaction(this.#pool, async (client) => {
+      const { row, created } = await types.upsertType(client, appId, key, {
+        name: input.name ?? null,
+        description: input.description ?? null,
+        required: input.required ?? false,
+        channels: { ...input.channels },
+      });
+      await appendEvent(client, { userId: null, type: created ? 'notification-type:created' : 'notification-type:updated', itemType: 'notification-type', itemId: `${appId}/${key}`, data: { appId, key, required: row.required, channels: row.channels } });
+      return typeView(row);
+    });
+  }
+
+  async getType(appId: string, key: string): Promise<NotificationType> {
+    const row = await types.getType(this.#pool, appId, key);
+    if (!row) throw notFound('notification type', key);
+    return typeView(row);
+  }
+
+  async listTypes(appId: string): Promise<NotificationType[]> {
+    return (await types.listTypes(this.#pool, appId)).map(typeView);
+  }
+
+  /** Delete a type and every user's choices for it; queued notifications keep the rule they were created with. */
+  async deleteType(appId: string, key: string): Promise<void> {
+    await withTransaction(this.#pool, async (client) => {
+      if (!(await types.deleteType(client, appId, key))) throw notFound('notification type', key);
+      await appendEvent(client, { userId: null, type: 'notification-type:deleted', itemType: 'notification-type', itemId: `${appId}/${key}`, data: { appId, key } });
+    });
+  }
+
+  /** `mustExist`: 404 for an unknown user (API-key routes); an end user without a profile sees the defaults. */
+  async get(appId: string, userId: string, mustExist: boolean): Promise<PreferenceView> {
+    return this.#view(this.#pool, appId, userId, mustExist);
+  }
+
+  async #view(db: Queryable, appId: string, userId: string, mustExist: boolean): Promise<PreferenceView> {
+    // One after another: `db` may be a transaction's client, which runs one query at a time.
+    const user = await db.query<{ preferences: { channels?: Switches } }>(`SELECT preferences FROM users WHERE id = $1`, [userId]);
+    const typeRows = await types.listTypes(db, appId);
+    const chosenRows = await db.query<{ type_key: string; channels: Switches }>(`SELECT type_key, channels FROM user_type_preferences WHERE app_id = $1 AND user_id = $2`, [appId, userId]);
+    if (mustExist && user.rowCount === 0) throw notFound('user', userId);
+    const global: Switches = user.rows[0]?.preferences.channels ?? {};
+    const chosen = new Map(chosenRows.rows.map((r) => [r.type_key, r.channels]));
+    const channels = Object.fromEntries(PREFERENCE_CHANNELS.map((c) => [c, global[c] !== false])) as Record<PreferenceChannel, boolean>;
+    return {
+      appId,
+      channels,
+      types: typeRows.map((t) => ({
+        key: t.key,
+        name: t.name,
+        description: t.description,
+        required: t.required,
+        channels: Object.fromEntries(PREFERENCE_CHANNELS.map((c) => [c, effective(t, global, chosen.get(t.key) ?? {}, c)])) as Record<PreferenceChannel, { enabled: boolean; source: Source }>,
+      })),
+    };
+  }
+
+  /**
+   * Change a user's switches: `channels` for every type, `types.<key>.<channel>` for one type
+   * (null: back to the type's default). Unknown types (422 UNKNOWN_TYPE) and switching off a
+   * required type (422 TYPE_REQUIRED) change nothing.
+   */
+  async patch(appId: string, userId: string, patch: PreferencePatch, options: { mustExist: boolean; via?: string }): Promise<PreferenceView> {
+    return withTransaction(this.#pool, async (client) => {
+      if (options.mustExist) {
+        const { rowCount } = await client.query(`SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE`, [userId]);
+        if (!rowCount) throw notFound('user', userId);
+      } else {
+        await client.query(`INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, [userId]);
+      }
+      const typeChanges = Object.entries(patch.types ?? {});
+      const known = new Map((await types.listTypes(client, appId)).map((t) => [t.key, t]));
+      const unknown = typeChanges.filter(([key]) => !known.has(key)).map(([key]) => key);
+      if (unknown.length > 0) throw new HeraldError('UNKNOWN_TYPE', `app "${appId}" has no notification type ${unknown.map((k) => `"${k}"`).join(', ')}`, unknown.map((k) => ({ field: `body.types.${k}`, message: 'no such notification type' })));
+      const refused = typeChanges.flatMap(([key, sw]) => (known.get(key)!.required ? Object.entries(sw).filter(([, v]) => v === false).map(([c]) => `${key}.${c}`) : []));
+      if (refused.length > 0) throw new HeraldError('TYPE_REQUIRED', `required notification types cannot be switched off: ${refused.join(', ')}`, refused.map((f) => ({ field: `body.types.${f}`, message: 'the type is required' })));
+      if (patch.channels && Object.keys(patch.channels).length > 0) {
+        await client.query(
+          `UPDATE users SET preferences = jsonb_set(preferences, '{channels}', COALESCE(preferences -> 'channels', '{}'::jsonb) || $2::jsonb), updated_at = now() WHERE id = $1`,
+          [userId, JSON.stringify(patch.channels)],
+        );
+      }
+      for (const [key, sw] of typeChanges) {
+        const set = Object.fromEntries(Object.entries(sw).filter(([, v]) => v !== null));
+        const unset = Object.entries(sw).filter(([, v]) => v === null).map(([c]) => c);
+        await client.query(
+          `INSERT INTO user_type_preferences (app_id, user_id, type_key, channels) VALUES ($1, $2, $3, $4::jsonb - $5::text[])
+           ON CONFLICT (app_id, user_id, type_key) DO UPDATE SET channels = (user_type_preferences.channels || $4::jsonb) - $5::text[], updated_at = now()`,
+          [appId, userId, key, JSON.stringify(set), unset],
+        );
+      }
+      await appendEvent(client, { userId, type: 'preferences:updated', itemType: 'preferences', itemId: `${appId}/${userId}`, data: { appId, ...(patch.channels ? { channels: patch.channels } : {}), ...(patch.types ? { types: patch.types } : {}), ...(options.via ? { via: options.via } : {}) } });
+      return this.#view(client, appId, userId, false);
+    });
+  }
+}

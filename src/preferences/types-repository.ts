@@ -1,0 +1,49 @@
+import type { Queryable } from '../db/pool.ts';
+
+/** Notification types of an app (security, marketing, ...): their defaults and whether they are required. */
+export interface TypeRow {
+  app_id: string;
+  key: string;
+  name: string | null;
+  description: string | null;
+  required: boolean;
+  channels: Record<string, boolean>;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** What a notification keeps of its type: fan-out decides with it (SQL function herald_wants). */
+export interface TypeRule {
+  readonly key: string;
+  readonly required: boolean;
+  readonly channels: Readonly<Record<string, boolean>>;
+}
+
+export async function upsertType(db: Queryable, appId: string, key: string, f: { name: string | null; description: string | null; required: boolean; channels: Record<string, boolean> }): Promise<{ row: TypeRow; created: boolean }> {
+  const { rows } = await db.query<TypeRow & { created: boolean }>(
+    `INSERT INTO notification_types (app_id, key, name, description, required, channels) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+     ON CONFLICT (app_id, key) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description, required = EXCLUDED.required,
+            channels = EXCLUDED.channels, updated_at = now()
+     RETURNING *, (xmax = 0) AS created`,
+    [appId, key, f.name, f.description, f.required, JSON.stringify(f.channels)],
+  );
+  const { created, ...row } = rows[0]!;
+  return { row, created };
+}
+
+export async function getType(db: Queryable, appId: string, key: string): Promise<TypeRow | undefined> {
+  const { rows } = await db.query<TypeRow>(`SELECT * FROM notification_types WHERE app_id = $1 AND key = $2`, [appId, key]);
+  return rows[0];
+}
+
+export async function listTypes(db: Queryable, appId: string): Promise<TypeRow[]> {
+  const { rows } = await db.query<TypeRow>(`SELECT * FROM notification_types WHERE app_id = $1 ORDER BY key`, [appId]);
+  return rows;
+}
+
+export async function deleteType(db: Queryable, appId: string, key: string): Promise<boolean> {
+  const { rowCount } = await db.query(`DELETE FROM notification_types WHERE app_id = $1 AND key = $2`, [appId, key]);
+  return rowCount === 1;
+}
+
+export const ruleOf = (t: TypeRow): TypeRule => ({ key: t.key, required: t.required, channels: t.channels });

@@ -1,0 +1,1 @@
+export { TopicService, topicView, type Topic, type TopicInput, type Page } from './service.ts';
