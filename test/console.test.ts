@@ -222,3 +222,19 @@ test('the apps page shows channels, problems and the VAPID key; templates are ed
   await session!.screenshot(page, 'console-template');
   assert.deepEqual(session!.errors(page), []);
 });
+
+test('the topics page lists topics with their subscriber counts, and a topic its subscribers', { skip }, async () => {
+  await post('/v1/users/topic-fan-1', { name: 'Fan One' }, 'PUT');
+  await post('/v1/users/topic-fan-2', { name: 'Fan Two' }, 'PUT');
+  await post('/v1/topics/match-started', { name: 'Match started' }, 'PUT');
+  await post('/v1/topics/match-started/subscribers', { userIds: ['topic-fan-1', 'topic-fan-2'] });
+  const page = await signIn(h.apiKey);
+  await page.getByRole('link', { name: 'Topics' }).click();
+  const row = page.locator('#topics tr[data-topic="match-started"]');
+  await row.getByText('Match started').waitFor();
+  assert.equal((await row.locator('td.num').innerText()).trim(), '2');
+  await row.getByRole('link', { name: 'match-started' }).click();
+  await page.locator('#subscribers').getByRole('link', { name: 'topic-fan-2' }).waitFor();
+  await session!.screenshot(page, 'console-topics');
+  assert.deepEqual(session!.errors(page), []);
+});

@@ -7,6 +7,7 @@ const PAGES: ReadonlyArray<{ path: string; label: string }> = [
   { path: 'apps', label: 'Apps' },
   { path: 'users', label: 'Users' },
   { path: 'dead-letters', label: 'Dead letters' },
+  { path: 'topics', label: 'Topics' },
   { path: 'templates', label: 'Templates' },
 ];
 
@@ -143,6 +144,8 @@ export class HeraldConsole extends LitElement {
         return html`<hc-notification .notificationId=${rest[0] ?? ''}></hc-notification>`;
       case 'dead-letters':
         return html`<hc-dead-letters></hc-dead-letters>`;
+      case 'topics':
+        return rest.length >= 2 ? html`<hc-topic .appId=${rest[0]!} .key=${rest[1]!}></hc-topic>` : html`<hc-topics></hc-topics>`;
       case 'templates':
         return rest.length >= 2 ? html`<hc-template .appId=${rest[0]!} .key=${rest[1]!}></hc-template>` : html`<hc-templates></hc-templates>`;
       default:
