@@ -33,14 +33,32 @@ if (!url) {
   url = embedded.url;
 }
 
+// A benchmark may print `SUMMARY {"figure", "value", "baseline", "baselineValue", "ratio", "goal"}`
+// lines; they are gathered into the table printed at the end.
+const summary = [];
 let failed = 0;
 for (const file of files) {
   console.log(`\n=== ${file}`);
   const code = await new Promise((resolve) => {
     const child = spawn(process.execPath, ['--expose-gc', path.join('bench', file)], {
       cwd: root,
-      stdio: 'inherit',
+      stdio: ['inherit', 'pipe', 'inherit'],
       env: { ...process.env, HERALD_BENCH_DATABASE_URL: url, HERALD_TEST_DATABASE_URL: url, HERALD_LOG_LEVEL: process.env.HERALD_LOG_LEVEL ?? 'silent' },
+    });
+    let pending = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line.startsWith('SUMMARY ')) continue;
+        try {
+          summary.push({ file, ...JSON.parse(line.slice(8)) });
+        } catch {
+          // not a summary line after all
+        }
+      }
     });
     child.on('exit', (c) => resolve(c ?? 1));
   });
@@ -50,4 +68,10 @@ for (const file of files) {
   }
 }
 await embedded?.stop();
+if (summary.length > 0) {
+  console.log('\n=== summary (each ratio against a baseline measured in the same run)');
+  console.log('| benchmark | figure | herald | baseline | baseline figure | ratio | goal |');
+  console.log('|---|---|---:|---|---:|---:|---|');
+  for (const r of summary) console.log(`| ${r.file} | ${r.figure} | ${r.value} | ${r.baseline} | ${r.baselineValue} | ${r.ratio}× | ${r.goal ?? ''} |`);
+}
 process.exit(failed ? 1 : 0);

@@ -23,6 +23,8 @@ export interface NewEvent {
  * writes a change and its events together). Types in such a SELECT come from eventTypeSql.
  */
 export const EVENT_INSERT = 'INSERT INTO events (user_id, type, item_type, item_id, data)';
+/** The same with the actor last (`currentActor()` as a parameter), for statements the API runs. */
+export const EVENT_INSERT_WITH_ACTOR = 'INSERT INTO events (user_id, type, item_type, item_id, data, actor)';
 
 export async function appendEvent(db: Queryable, event: NewEvent): Promise<void> {
   await db.query(

@@ -31,6 +31,11 @@ export interface FanOutSource {
   readonly targetApp: string;
   readonly sendAt: string;
   readonly expiresAt: string;
+  /**
+   * The FROM item that gives the recipients as `u` (id, preferences); default the users table.
+   * A statement that creates the users in the same breath cannot see them there (one snapshot).
+   */
+  readonly users?: string;
 }
 
 function fromWith(s: FanOutSource, rest: string): string {
@@ -40,7 +45,7 @@ function fromWith(s: FanOutSource, rest: string): string {
 /** One push delivery per active device of each recipient. */
 export function pushDeliveriesSql(s: FanOutSource): string {
   return `SELECT ${s.id}, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, ${s.sendAt}, ${s.sendAt}, ${s.expiresAt}
-       FROM ${fromWith(s, 'devices d JOIN users u ON u.id = d.user_id')}
+       FROM ${fromWith(s, `devices d JOIN ${s.users ?? 'users u'} ON u.id = d.user_id`)}
       WHERE ${s.isRecipient('d.user_id')} AND 'push' = ANY (${s.channels}) AND d.status = 'active'
         AND (${s.targetApp} IS NULL OR d.app_id = ${s.targetApp}) AND ${PREFERS(`'push'`)}${s.where ? ` AND ${s.where}` : ''}`;
 }
@@ -48,7 +53,7 @@ export function pushDeliveriesSql(s: FanOutSource): string {
 /** One delivery per other requested channel of each recipient. */
 export function channelDeliveriesSql(s: FanOutSource): string {
   return `SELECT ${s.id}, u.id, NULL, COALESCE(${s.targetApp}, 'default'), c.ch, c.ch, ${s.sendAt}, ${s.sendAt}, ${s.expiresAt}
-       FROM ${fromWith(s, `users u CROSS JOIN LATERAL unnest(${s.channels}) AS c(ch)`)}
+       FROM ${fromWith(s, `${s.users ?? 'users u'} CROSS JOIN LATERAL unnest(${s.channels}) AS c(ch)`)}
       WHERE ${s.isRecipient('u.id')} AND c.ch <> 'push' AND ${PREFERS('c.ch')}${s.where ? ` AND ${s.where}` : ''}`;
 }
 

@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/pool.ts';
-import { EVENT_INSERT } from '../events/outbox.ts';
+import { EVENT_INSERT, EVENT_INSERT_WITH_ACTOR } from '../events/outbox.ts';
 import { eventTypeSql } from '../events/types.ts';
+import { currentActor } from '../events/actor.ts';
 import { channelDeliveriesSql, insertDeliveriesSql, pushDeliveriesSql, type FanOutSource } from './fan-out.ts';
 
 /**
@@ -268,4 +269,92 @@ export async function insertBulk(db: Queryable, rows: readonly NewNotificationRo
     [ids],
   );
   return rowCount ?? 0;
+}
+
+/** The batch statement's recipients: `r` (one row per notification and user), `u` from `ru`. */
+const BATCH: FanOutSource = {
+  from: 'r n',
+  users: 'ru u',
+  isRecipient: (column) => `${column} = n.uid`,
+  id: 'n.id',
+  channels: 'n.channels',
+  targetApp: 'n.target_app',
+  sendAt: 'n.send_at',
+  expiresAt: 'n.expires_at',
+};
+
+/** A row of a batch: a notification to users, or (`provider` set) to one raw device. */
+export interface NewBatchRow extends NewNotificationRow {
+  readonly provider?: string | undefined;
+}
+
+/**
+ * Notifications (one, or a batch) in ONE statement, so one round trip and its own transaction:
+ * the notification rows, their recipients as users, their deliveries (fan-out to the users'
+ * devices and other channels, or the raw device), one `notification:created` event per
+ * recipient with the notification's delivery count. The CTEs read the input arrays, not each
+ * other's rows, since they all see the same snapshot. Nothing is NOTIFYed (the events trigger
+ * is told not to, migration 0800): the caller wakes workers and relay after commit
+ * (WakeupCoalescer), so call it as its own transaction, not inside a longer one.
+ * Returns the number of deliveries created.
+ */
+export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  const { rows: out } = await db.query<{ deliveries: number }>({
+    name: 'herald:notifications:insert-batch',
+    text: `WITH quiet AS (
+       SELECT set_config('herald.events_notify', 'off', true)
+     ), v AS (
+       SELECT v.id, v.app_id, v.target_app, string_to_array(v.user_ids, E'\\x1f') AS user_ids, string_to_array(v.channels, ',') AS channels,
+              v.payload::jsonb AS payload, v.send_at, v.ttl, v.expires_at, v.source, v.provider, v.type, v.type_rule::jsonb AS type_rule
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[], $11::text[], $13::text[], $14::text[])
+           AS v(id, app_id, target_app, user_ids, channels, payload, send_at, ttl, expires_at, source, provider, type, type_rule)
+     ), n AS (
+       INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source, type, type_rule)
+       SELECT id, app_id, target_app, user_ids, NULL, channels, payload, send_at, ttl, expires_at, source, type, type_rule FROM v
+     ), r AS (
+       SELECT v.*, t.uid FROM v CROSS JOIN LATERAL unnest(v.user_ids) AS t(uid)
+     ), nu AS (
+       INSERT INTO users (id) SELECT DISTINCT uid FROM r ON CONFLICT (id) DO NOTHING
+     ), ru AS (
+       SELECT DISTINCT r.uid AS id, x.preferences FROM r LEFT JOIN users x ON x.id = r.uid
+     ), d AS (
+       ${insertDeliveriesSql(
+         pushDeliveriesSql(BATCH),
+         channelDeliveriesSql(BATCH),
+         `SELECT v.id, NULL, NULL, v.app_id, 'push', v.provider, v.send_at, v.send_at, v.expires_at FROM v WHERE v.provider IS NOT NULL`,
+       )}
+       RETURNING notification_id
+     ), per AS (
+       SELECT notification_id, count(*)::int AS n FROM d GROUP BY notification_id
+     ), e AS (
+       ${EVENT_INSERT_WITH_ACTOR}
+       SELECT t.uid, ${eventTypeSql('notification:created')}, 'notification', v.id,
+              jsonb_build_object('sendAt', to_char(v.send_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'channels', to_jsonb(v.channels),
+                                 'source', v.source, 'deliveries', COALESCE(per.n, 0)),
+              $12::text
+         FROM v LEFT JOIN per ON per.notification_id = v.id
+         CROSS JOIN LATERAL unnest(CASE WHEN cardinality(v.user_ids) = 0 THEN ARRAY[NULL]::text[] ELSE v.user_ids END) AS t(uid)
+     ), total AS (
+       SELECT COALESCE(sum(n), 0)::int AS deliveries FROM per
+     )
+     SELECT total.deliveries, (SELECT count(*) FROM quiet) AS quiet FROM total`,
+    values: [
+      rows.map((r) => r.id),
+      rows.map((r) => r.appId),
+      rows.map((r) => r.targetApp),
+      rows.map((r) => r.userIds.join('\x1f')),
+      rows.map((r) => r.channels.join(',')),
+      rows.map((r) => JSON.stringify(r.payload)),
+      rows.map((r) => r.sendAt),
+      rows.map((r) => r.ttlSeconds),
+      rows.map((r) => r.expiresAt),
+      rows.map((r) => r.source),
+      rows.map((r) => r.provider ?? null),
+      currentActor(),
+      rows.map((r) => r.type),
+      rows.map((r) => (r.typeRule === null ? null : JSON.stringify(r.typeRule))),
+    ],
+  });
+  return out[0]?.deliveries ?? 0;
 }

@@ -5,8 +5,8 @@ import { withTransaction } from '../db/pool.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, notFound } from '../errors/index.ts';
 import { appendEvent, appendEvents } from '../events/outbox.ts';
-import { notifyDeliveriesDue } from '../db/wakeup.ts';
-import type { NotificationInput, CreateOptions, CreatedNotification, NotificationCreator } from './types.ts';
+import { WakeupCoalescer, notifyDeliveriesDue } from '../db/wakeup.ts';
+import type { NotificationInput, CreateOptions, CreatedNotification, NotificationCreator, BatchItemResult } from './types.ts';
 import { NotificationBody } from './schema.ts';
 import * as store from './repository.ts';
 import { countDeliveries, notificationStatus, statusFromCounts, type DeliveryCounts } from './status.ts';
@@ -21,14 +21,37 @@ const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, remov
 (addFormats as unknown as (a: Ajv) => void)(ajv);
 const validateBody = ajv.compile(NotificationBody);
 
-/** Validate an untrusted body (broker ingest) exactly as the API does. */
+/** Validation errors as the API reports them: the field (a missing or unknown one named) and why. */
+function validationDetails(errors: typeof validateBody.errors): Array<{ field: string; message: string }> {
+  return (errors ?? []).map((e) => {
+    const missing = (e.params as { missingProperty?: string }).missingProperty;
+    const extra = (e.params as { additionalProperty?: string }).additionalProperty;
+    const base = `body${e.instancePath.replace(/\//g, '.')}`;
+    return {
+      field: missing ? `${base}.${missing}` : extra ? `${base}.${extra}` : base,
+      message: extra ? `unknown field "${extra}"` : (e.message ?? 'is not valid'),
+    };
+  });
+}
+
+/** Validate an untrusted body (broker ingest, batch items) exactly as the API does. */
 export function parseNotificationInput(raw: unknown): NotificationInput {
   if (!validateBody(raw)) {
-    const e = validateBody.errors?.[0];
-    const field = `body${(e?.instancePath ?? '').replace(/\//g, '.')}`;
-    throw new HeraldError('VALIDATION_FAILED', `${field}: ${e?.message ?? 'is not valid'}`, validateBody.errors?.map((x) => ({ field: `body${x.instancePath.replace(/\//g, '.')}`, message: x.message })));
+    const details = validationDetails(validateBody.errors);
+    const first = details[0];
+    throw new HeraldError('VALIDATION_FAILED', first ? `${first.field}: ${first.message}` : 'The request is not valid.', details);
   }
   return raw as NotificationInput;
+}
+
+/** A batch item's error as its result; fields are named within the batch (body.items.3.to). */
+function itemError(err: unknown, index: number): BatchItemResult {
+  if (!(err instanceof HeraldError)) throw err;
+  const within = (field: unknown) => (typeof field === 'string' && field.startsWith('body') ? `body.items.${index}${field.slice(4)}` : field);
+  const details = Array.isArray(err.details)
+    ? err.details.map((d: unknown) => (d && typeof d === 'object' && 'field' in d ? { ...d, field: within((d as { field: unknown }).field) } : d))
+    : err.details;
+  return { error: details === undefined ? { code: err.code, message: err.message } : { code: err.code, message: err.message, details } };
 }
 
 const DEFAULT_CHANNELS = ['push', 'inbox'] as const;
@@ -114,6 +137,17 @@ function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, 
   };
 }
 
+/**
+ * A user- or device-addressed notification checked and made a row for `insertBatch`, exactly as
+ * createInTransaction checks it (type rule, templates, target). Broadcasts are not for this.
+ */
+async function prepareRow(db: Queryable, input: NotificationInput, options: CreateOptions, now: Date, memo?: PinMemo): Promise<store.NewBatchRow> {
+  const provider = rawDeviceProvider(input);
+  const rule = await typeRuleOf(db, input);
+  const pinned = await pinTemplates(db, { ...input, appId: appOf(input) }, provider ? ['push'] : input.channels ?? defaultChannels(rule), memo);
+  return { ...toRow(input, options, now, provider, pinned, rule), provider };
+}
+
 export interface CreateInTxOptions extends CreateOptions {
   readonly reminderId?: string;
   readonly now?: Date;
@@ -185,9 +219,17 @@ export class NotificationService implements NotificationCreator {
   readonly #pool: Pool;
   readonly #outbound: OutboundPolicy;
   /** `outbound`: where a raw `to.device` Web Push endpoint may point (default: no exceptions). */
+  readonly #wake: WakeupCoalescer;
   constructor(pool: Pool, outbound: OutboundPolicy = new OutboundPolicy()) {
     this.#pool = pool;
     this.#outbound = outbound;
+    this.#wake = new WakeupCoalescer(pool);
+  }
+
+  /** After commit: the relay has new events; the workers have deliveries due at `at`. */
+  #wakeAfter(deliveries: number, at: Date): void {
+    this.#wake.eventsAdded();
+    if (deliveries > 0) this.#wake.deliveriesDue(at);
   }
 
   #checkTarget(input: NotificationInput): void {
@@ -195,9 +237,15 @@ export class NotificationService implements NotificationCreator {
     if (endpoint !== undefined) refuseUnlessAllowed(this.#outbound, endpoint, 'body.to.device.subscription.endpoint');
   }
 
-  create(input: NotificationInput, options: CreateOptions): Promise<CreatedNotification> {
+  async create(input: NotificationInput, options: CreateOptions): Promise<CreatedNotification> {
     this.#checkTarget(input);
-    return withTransaction(this.#pool, (client) => createInTransaction(client, input, options));
+    if (options.dedupeKey !== undefined || audienceOf(input)) return withTransaction(this.#pool, (client) => createInTransaction(client, input, options));
+    // Without a dedupe key, to users or a device: the same checks, then one statement (one round
+    // trip, its own transaction).
+    const now = new Date();
+    const row = await prepareRow(this.#pool, input, options, now);
+    this.#wakeAfter(await store.insertBatch(this.#pool, [row]), row.sendAt);
+    return { id: row.id, status: row.sendAt > now ? 'scheduled' : 'pending', sendAt: row.sendAt.toISOString(), created: true };
   }
 
   /**
@@ -229,6 +277,70 @@ export class NotificationService implements NotificationCreator {
       if (earliest) await notifyDeliveriesDue(client, earliest);
       return out;
     });
+  }
+
+  /**
+   * `POST /v1/notifications/batch`: every item is checked as a single POST is checked (the same
+   * validator, target and template rules, and error codes); the valid ones are created together
+   * in one transaction with multi-row statements, the others are answered with their error and
+   * not created. Results in request order.
+   */
+  async createBatch(items: readonly unknown[], options: CreateOptions): Promise<BatchItemResult[]> {
+    const results: BatchItemResult[] = new Array<BatchItemResult>(items.length);
+    const accepted: Array<{ index: number; input: NotificationInput; provider: string | undefined }> = [];
+    items.forEach((raw, index) => {
+      try {
+        const input = parseNotificationInput(raw);
+        this.#checkTarget(input);
+        accepted.push({ index, input, provider: rawDeviceProvider(input) });
+      } catch (err) {
+        results[index] = itemError(err, index);
+      }
+    });
+    if (accepted.length === 0) return results;
+    // Templates and types are read first (a memo per batch); the rows then go in with one
+    // statement, its own transaction: all the valid items are created, or none. Broadcasts (to a
+    // topic or everyone) are created as a single POST creates them, in the same transaction.
+    const now = new Date();
+    const memo: PinMemo = new Map();
+    const rows: store.NewBatchRow[] = [];
+    const broadcastItems: Array<{ index: number; input: NotificationInput }> = [];
+    let earliest: Date | undefined;
+    for (const { index, input } of accepted) {
+      if (audienceOf(input)) {
+        broadcastItems.push({ index, input });
+        continue;
+      }
+      try {
+        const row = await prepareRow(this.#pool, input, options, now, memo);
+        rows.push(row);
+        if (!earliest || row.sendAt < earliest) earliest = row.sendAt;
+        results[index] = { id: row.id, status: row.sendAt > now ? 'scheduled' : 'pending', sendAt: row.sendAt.toISOString() };
+      } catch (err) {
+        results[index] = itemError(err, index);
+      }
+    }
+    if (broadcastItems.length > 0) {
+      const deliveries = await withTransaction(this.#pool, async (client) => {
+        for (const { index, input } of broadcastItems) {
+          await client.query('SAVEPOINT item');
+          try {
+            const c = await createInTransaction(client, input, { ...options, now });
+            results[index] = { id: c.id, status: c.status, sendAt: c.sendAt };
+            await client.query('RELEASE SAVEPOINT item');
+          } catch (err) {
+            await client.query('ROLLBACK TO SAVEPOINT item');
+            results[index] = itemError(err, index);
+          }
+        }
+        return store.insertBatch(client, rows);
+      });
+      this.#wake.eventsAdded();
+      if (earliest && deliveries > 0) this.#wake.deliveriesDue(earliest);
+      return results;
+    }
+    if (earliest) this.#wakeAfter(await store.insertBatch(this.#pool, rows), earliest);
+    return results;
   }
 
   /**

@@ -48,3 +48,8 @@ export interface CreatedNotification {
 export interface NotificationCreator {
   create(input: NotificationInput, options: CreateOptions): Promise<CreatedNotification>;
 }
+
+/** One item's answer in a batch (docs/api.md § Batch): created, or why not. */
+export type BatchItemResult =
+  | { readonly id: string; readonly status: string; readonly sendAt: string }
+  | { readonly error: { readonly code: string; readonly message: string; readonly details?: unknown } };

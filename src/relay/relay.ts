@@ -7,7 +7,8 @@ import { coerceError } from '../log/index.ts';
 import type { Broker } from '../brokers/index.ts';
 import { claimEvents, markPublished, type OutboxEvent } from './repository.ts';
 
-export const EVENTS_CHANNEL = 'herald_events';
+import { EVENTS_CHANNEL } from '../db/wakeup.ts';
+export { EVENTS_CHANNEL };
 
 export interface RelayOptions {
   readonly pool: Pool;

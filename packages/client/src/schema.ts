@@ -6550,6 +6550,265 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/notifications/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send up to 1000 notifications in one request and one transaction; per-item results in request order */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description each a POST /v1/notifications body; an invalid one is answered with its error and not created */
+                        items: {
+                            apns?: {
+                                headers?: {
+                                    [key: string]: string;
+                                };
+                                payload?: {
+                                    [key: string]: unknown;
+                                };
+                            };
+                            appId?: string;
+                            badge?: number;
+                            body?: string;
+                            category?: string;
+                            channels?: ("push" | "email" | "webhook" | "inbox")[];
+                            collapseId?: string;
+                            contentAvailable?: boolean;
+                            data?: {
+                                [key: string]: unknown;
+                            };
+                            email?: {
+                                html?: string;
+                                subject?: string;
+                                text?: string;
+                            };
+                            fcm?: {
+                                [key: string]: unknown;
+                            };
+                            /**
+                             * Format: uri
+                             * @description an absolute http(s) URL
+                             */
+                            image?: string;
+                            interruptionLevel?: "passive" | "active" | "time-sensitive" | "critical";
+                            mutableContent?: boolean;
+                            priority?: "high" | "normal";
+                            pushType?: "alert" | "background" | "voip" | "complication" | "fileprovider" | "mdm" | "location" | "liveactivity" | "pushtotalk" | "controls" | "widgets";
+                            /** Format: date-time */
+                            sendAt?: string;
+                            sound?: string;
+                            subtitle?: string;
+                            /** @description render this stored template for each recipient (docs/templates.md) */
+                            template?: {
+                                /** @description the template variables */
+                                data?: {
+                                    [key: string]: unknown;
+                                };
+                                /** @description a template key of the app */
+                                key: string;
+                                /** @description default: the latest */
+                                version?: number;
+                            };
+                            threadId?: string;
+                            title?: string;
+                            to: {
+                                userId: string;
+                            } | {
+                                /** @description a topic or notification type key of the app */
+                                topic: string;
+                            } | {
+                                /** @enum {boolean} */
+                                all: true;
+                                appId?: string;
+                            } | {
+                                userIds: string[];
+                            } | {
+                                device: {
+                                    environment?: "production" | "development";
+                                    platform: "ios" | "android" | "web";
+                                    subscription?: {
+                                        /** Format: uri */
+                                        endpoint: string;
+                                        expirationTime?: number | null;
+                                        keys: {
+                                            auth: string;
+                                            p256dh: string;
+                                        };
+                                    };
+                                    token?: string;
+                                };
+                            };
+                            ttlSeconds?: number;
+                            /** @description a topic or notification type key of the app */
+                            type?: string;
+                            /**
+                             * Format: uri
+                             * @description an absolute http(s) URL
+                             */
+                            url?: string;
+                            webpush?: {
+                                [key: string]: unknown;
+                            };
+                        }[];
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: ({
+                                id: string;
+                                sendAt: string;
+                                status: string;
+                            } | {
+                                error: {
+                                    /** @description stable code from docs/errors.md */
+                                    code: string;
+                                    details?: unknown;
+                                    message: string;
+                                };
+                            })[];
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+                /** @description every error: see docs/errors.md */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @description stable code from docs/errors.md */
+                                code: string;
+                                details?: unknown;
+                                message: string;
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/stats/deliveries": {
         parameters: {
             query?: never;

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { Ajv } from 'ajv';
 import type { ApiDeps } from '../types.ts';
 import { targetUserId } from '../plugins/auth.ts';
-import { CreatedView, DeliveryPage, NotificationView, errors } from '../schemas.ts';
+import { CreatedView, DeliveryPage, ErrorBody, NotificationView, errors } from '../schemas.ts';
 import { CursorPage } from '../audience-schemas.ts';
 import { deliveryView, notificationView, type Audience } from '../views.ts';
 import { SCOPES, jsonOnly, type Scope } from './scopes.ts';
@@ -13,6 +14,23 @@ const Page = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
   offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
 });
+/** At most this many notifications in one `POST /v1/notifications/batch`. */
+export const BATCH_MAX_ITEMS = 1000;
+/** The batch as documented: each item is a `POST /v1/notifications` body. */
+const BatchBody = Type.Object(
+  { items: Type.Array(NotificationBody, { minItems: 1, maxItems: BATCH_MAX_ITEMS, description: 'each a POST /v1/notifications body; an invalid one is answered with its error and not created' }) },
+  { additionalProperties: false },
+);
+/**
+ * What the route itself rejects (400 for the whole request): not an object, no items, more than
+ * the maximum. Items are checked one by one by the service, so one bad item fails only itself.
+ */
+const BatchEnvelope = Type.Object(
+  { items: Type.Array(Type.Unknown(), { minItems: 1, maxItems: BATCH_MAX_ITEMS }) },
+  { additionalProperties: false },
+);
+const envelopeAjv = new Ajv({ allErrors: false, strict: false, coerceTypes: false });
+const BatchResult = Type.Object({ items: Type.Array(Type.Union([CreatedView, ErrorBody])) });
 const RetryQuery = Type.Object({ includeExpired: Type.Boolean({ default: false }) });
 
 /** Operators (API key) see what providers answered; end users (/v1/me) never do. */
@@ -34,6 +52,19 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app
     const created = await services.notifications.create(request.body, { source: 'api' });
     return reply.status(202).send({ id: created.id, status: created.status, sendAt: created.sendAt });
   });
+
+  app.post('/v1/notifications/batch', {
+    schema: {
+      tags,
+      summary: `Send up to ${BATCH_MAX_ITEMS} notifications in one request and one transaction; per-item results in request order`,
+      body: BatchBody,
+      response: { 200: BatchResult, ...errors(400, 401, 403, 409, 413, 415, 422) },
+    },
+    validatorCompiler: ({ httpPart }) => {
+      if (httpPart !== 'body') throw new Error(`unexpected ${httpPart} schema on the batch route`);
+      return envelopeAjv.compile(BatchEnvelope);
+    },
+  }, async (request) => ({ items: await services.notifications.createBatch((request.body as { items: unknown[] }).items, { source: 'api' }) }));
 
   app.get('/v1/notifications/:notificationId', {
     schema: { tags, summary: 'A notification with the status of every delivery', params: IdParams, response: { 200: NotificationView, ...errors(400, 401, 403, 404) } },
