@@ -191,7 +191,7 @@ export async function getNotification(db: Queryable, id: string): Promise<Notifi
 export async function getDeliveries(db: Queryable, notificationIds: readonly string[], userId?: string): Promise<DeliveryRow[]> {
   const { rows } = await db.query<DeliveryRow>(
     `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at
-       FROM deliveries WHERE notification_id = ANY ($1::text[]) AND ($2::text IS NULL OR user_id = $2) ORDER BY id`,
+       FROM deliveries WHERE notification_id = ANY ($1::text[]) AND ($2::text IS NULL OR user_id = $2) ORDER BY deliveries.id`, // qualified: a bare id would sort the text output column
     [notificationIds, userId ?? null],
   );
   return rows;
