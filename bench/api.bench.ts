@@ -12,10 +12,9 @@
  *
  *   npm run bench -- api
  */
-import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import autocannon from 'autocannon';
-import { createTestDatabase } from '../test/helpers/db.ts';
+import { startBenchApi } from './support/api-process.ts';
 import { createPool } from '../src/db/pool.ts';
 import { uuidv7 } from '../src/db/ids.ts';
 import { freePort, spawnHerald, tempDir, waitFor200, type HeraldProcess } from '../test/helpers/herald-process.ts';
@@ -54,23 +53,7 @@ async function stop(proc: HeraldProcess): Promise<void> {
 
 // ---- 1. throughput
 
-const db = await createTestDatabase(2);
-const dataDir = await tempDir('herald-bench-api-');
-const apiKey = `hk_${randomBytes(24).toString('base64url')}`;
-const port = await freePort();
-const api = spawnHerald(['api'], {
-  HERALD_DATABASE_URL: db.url,
-  HERALD_SECRET_KEY: randomBytes(32).toString('hex'),
-  HERALD_API_KEY: apiKey,
-  HERALD_PORT: String(port),
-  HERALD_HOST: '127.0.0.1',
-  HERALD_DATA_DIR: dataDir,
-  HERALD_DATABASE_POOL_SIZE: '20',
-  // The write path is measured, not the per-key request limiter (which would answer 429).
-  HERALD_RATE_LIMIT_PER_KEY: '0',
-  HERALD_LOG_LEVEL: 'warn',
-});
-const base = `http://127.0.0.1:${port}`;
+const { db, dataDir, apiKey, base, api } = await startBenchApi('api');
 await waitFor200(`${base}/readyz`, api);
 const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };
 const reminder = JSON.stringify({ date: '2099-06-01T09:00:00Z', message: 'Stand-up', title: 'Reminder', notifyOffset: 10, recurrence: 'FREQ=WEEKLY;BYDAY=MO,WE', timezone: 'Europe/Berlin' });

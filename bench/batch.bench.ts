@@ -10,12 +10,11 @@
  *
  *   npm run bench -- batch
  */
-import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { createTestDatabase } from '../test/helpers/db.ts';
+import { startBenchApi } from './support/api-process.ts';
 import { createPool } from '../src/db/pool.ts';
 import { uuidv7 } from '../src/db/ids.ts';
-import { freePort, spawnHerald, tempDir, waitFor200 } from '../test/helpers/herald-process.ts';
+import { waitFor200 } from '../test/helpers/herald-process.ts';
 
 const TOTAL = Number(process.env.HERALD_BENCH_BATCH_TOTAL ?? 100_000);
 const PER_REQUEST = 1000;
@@ -34,24 +33,7 @@ async function timed(jobs: number, fn: (job: number) => Promise<void>): Promise<
   return (performance.now() - started) / 1000;
 }
 
-const db = await createTestDatabase(2);
-const dataDir = await tempDir('herald-bench-batch-');
-const apiKey = `hk_${randomBytes(24).toString('base64url')}`;
-const port = await freePort();
-const api = spawnHerald(['api'], {
-  HERALD_DATABASE_URL: db.url,
-  HERALD_SECRET_KEY: randomBytes(32).toString('hex'),
-  HERALD_API_KEY: apiKey,
-  HERALD_PORT: String(port),
-  HERALD_HOST: '127.0.0.1',
-  HERALD_DATA_DIR: dataDir,
-  HERALD_DATABASE_POOL_SIZE: '20',
-  // The write path is measured, not the per-key request limiter (which would answer 429).
-  HERALD_RATE_LIMIT_PER_KEY: '0',
-  HERALD_LOG_LEVEL: 'warn',
-  HERALD_MAX_BODY_BYTES: String(4 * 1024 * 1024),
-});
-const base = `http://127.0.0.1:${port}`;
+const { db, dataDir, apiKey, base, api } = await startBenchApi('batch', { HERALD_MAX_BODY_BYTES: String(4 * 1024 * 1024) });
 try {
   await waitFor200(`${base}/readyz`, api);
   const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };

@@ -232,6 +232,26 @@ export async function redrive(db: Queryable, notificationId: string, includeExpi
 }
 
 /**
+ * The notification rows as the parameter arrays both bulk statements unnest, in this order: id,
+ * app_id, target_app, user_ids (joined by U+001F), channels (joined by commas), payload, send_at,
+ * ttl, expires_at, source.
+ */
+function notificationArrays(rows: readonly NewNotificationRow[]): unknown[][] {
+  return [
+    rows.map((r) => r.id),
+    rows.map((r) => r.appId),
+    rows.map((r) => r.targetApp),
+    rows.map((r) => r.userIds.join('\x1f')),
+    rows.map((r) => r.channels.join(',')),
+    rows.map((r) => JSON.stringify(r.payload)),
+    rows.map((r) => r.sendAt),
+    rows.map((r) => r.ttlSeconds),
+    rows.map((r) => r.expiresAt),
+    rows.map((r) => r.source),
+  ];
+}
+
+/**
  * Bulk creation for user-addressed notifications: the notifications, their deliveries and their
  * events in three statements, whatever the count (bulk loads and benchmarks).
  */
@@ -243,16 +263,7 @@ export async function insertBulk(db: Queryable, rows: readonly NewNotificationRo
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[], $11::text[], $12::text[])
          AS v(id, app_id, target_app, user_ids, channels, payload, send_at, ttl, expires_at, source, type, type_rule)`,
     [
-      rows.map((r) => r.id),
-      rows.map((r) => r.appId),
-      rows.map((r) => r.targetApp),
-      rows.map((r) => r.userIds.join('\x1f')),
-      rows.map((r) => r.channels.join(',')),
-      rows.map((r) => JSON.stringify(r.payload)),
-      rows.map((r) => r.sendAt),
-      rows.map((r) => r.ttlSeconds),
-      rows.map((r) => r.expiresAt),
-      rows.map((r) => r.source),
+      ...notificationArrays(rows),
       rows.map((r) => r.type),
       rows.map((r) => (r.typeRule === null ? null : JSON.stringify(r.typeRule))),
     ],
@@ -340,16 +351,7 @@ export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): 
      )
      SELECT total.deliveries, (SELECT count(*) FROM quiet) AS quiet FROM total`,
     values: [
-      rows.map((r) => r.id),
-      rows.map((r) => r.appId),
-      rows.map((r) => r.targetApp),
-      rows.map((r) => r.userIds.join('\x1f')),
-      rows.map((r) => r.channels.join(',')),
-      rows.map((r) => JSON.stringify(r.payload)),
-      rows.map((r) => r.sendAt),
-      rows.map((r) => r.ttlSeconds),
-      rows.map((r) => r.expiresAt),
-      rows.map((r) => r.source),
+      ...notificationArrays(rows),
       rows.map((r) => r.provider ?? null),
       currentActor(),
       rows.map((r) => r.type),
