@@ -10,6 +10,7 @@ export const EVENT_TYPES = {
   'notification:expired': 'notification',
   'notification:cancelled': 'notification',
   'notification:retried': 'notification',
+  'notification:capped': 'notification',
   'reminder:created': 'reminder',
   'reminder:updated': 'reminder',
   'reminder:deleted': 'reminder',
