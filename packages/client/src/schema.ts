@@ -3871,6 +3871,8 @@ export interface paths {
                                     providerId?: string;
                                     sentAt?: string;
                                     status: string;
+                                    /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                    step: number;
                                     userId?: string;
                                 }[];
                                 id: string;
@@ -3878,6 +3880,23 @@ export interface paths {
                                 sendAt: string;
                                 source?: string;
                                 status: string;
+                                /** @description the fallback chain, each step with its deliveries' outcome */
+                                steps?: {
+                                    /** @description how long after the notification's time a later step is due */
+                                    after?: string;
+                                    channels: string[];
+                                    counts: {
+                                        cancelled: number;
+                                        expired: number;
+                                        failed: number;
+                                        pending: number;
+                                        sending: number;
+                                        sent: number;
+                                    };
+                                    /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), failed, expired, or none (nothing to deliver) */
+                                    status: string;
+                                    unless?: "delivered" | "read";
+                                }[];
                                 /** @description the template version this notification renders */
                                 template?: {
                                     key: string;
@@ -4022,6 +4041,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             id: string;
@@ -4029,6 +4050,23 @@ export interface paths {
                             sendAt: string;
                             source?: string;
                             status: string;
+                            /** @description the fallback chain, each step with its deliveries' outcome */
+                            steps?: {
+                                /** @description how long after the notification's time a later step is due */
+                                after?: string;
+                                channels: string[];
+                                counts: {
+                                    cancelled: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
+                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), failed, expired, or none (nothing to deliver) */
+                                status: string;
+                                unless?: "delivered" | "read";
+                            }[];
                             /** @description the template version this notification renders */
                             template?: {
                                 key: string;
@@ -5741,6 +5779,14 @@ export interface paths {
                         /** Format: date-time */
                         sendAt?: string;
                         sound?: string;
+                        /** @description a fallback chain instead of `channels`: the first step goes at the notification's time, each later one `after` it unless an earlier one was delivered or read (docs/timing.md) */
+                        steps?: {
+                            /** @description a later step: how long after the notification's time it is due ("30s", "15m", "1h", "1d") */
+                            after?: string;
+                            channels: ("push" | "email" | "webhook" | "inbox")[];
+                            /** @description a later step is not sent once an earlier step's delivery to the user was sent (delivered, the default) or its inbox item read (read) */
+                            unless?: "delivered" | "read";
+                        }[];
                         subtitle?: string;
                         /** @description render this stored template for each recipient (docs/templates.md) */
                         template?: {
@@ -6000,6 +6046,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             id: string;
@@ -6007,6 +6055,23 @@ export interface paths {
                             sendAt: string;
                             source?: string;
                             status: string;
+                            /** @description the fallback chain, each step with its deliveries' outcome */
+                            steps?: {
+                                /** @description how long after the notification's time a later step is due */
+                                after?: string;
+                                channels: string[];
+                                counts: {
+                                    cancelled: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
+                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), failed, expired, or none (nothing to deliver) */
+                                status: string;
+                                unless?: "delivered" | "read";
+                            }[];
                             /** @description the template version this notification renders */
                             template?: {
                                 key: string;
@@ -6237,6 +6302,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             nextCursor: string | null;
@@ -6610,6 +6677,14 @@ export interface paths {
                             /** Format: date-time */
                             sendAt?: string;
                             sound?: string;
+                            /** @description a fallback chain instead of `channels`: the first step goes at the notification's time, each later one `after` it unless an earlier one was delivered or read (docs/timing.md) */
+                            steps?: {
+                                /** @description a later step: how long after the notification's time it is due ("30s", "15m", "1h", "1d") */
+                                after?: string;
+                                channels: ("push" | "email" | "webhook" | "inbox")[];
+                                /** @description a later step is not sent once an earlier step's delivery to the user was sent (delivered, the default) or its inbox item read (read) */
+                                unless?: "delivered" | "read";
+                            }[];
                             subtitle?: string;
                             /** @description render this stored template for each recipient (docs/templates.md) */
                             template?: {
@@ -9372,6 +9447,8 @@ export interface paths {
                                     providerId?: string;
                                     sentAt?: string;
                                     status: string;
+                                    /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                    step: number;
                                     userId?: string;
                                 }[];
                                 id: string;
@@ -9379,6 +9456,23 @@ export interface paths {
                                 sendAt: string;
                                 source?: string;
                                 status: string;
+                                /** @description the fallback chain, each step with its deliveries' outcome */
+                                steps?: {
+                                    /** @description how long after the notification's time a later step is due */
+                                    after?: string;
+                                    channels: string[];
+                                    counts: {
+                                        cancelled: number;
+                                        expired: number;
+                                        failed: number;
+                                        pending: number;
+                                        sending: number;
+                                        sent: number;
+                                    };
+                                    /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), failed, expired, or none (nothing to deliver) */
+                                    status: string;
+                                    unless?: "delivered" | "read";
+                                }[];
                                 /** @description the template version this notification renders */
                                 template?: {
                                     key: string;
@@ -9525,6 +9619,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             id: string;
@@ -9532,6 +9628,23 @@ export interface paths {
                             sendAt: string;
                             source?: string;
                             status: string;
+                            /** @description the fallback chain, each step with its deliveries' outcome */
+                            steps?: {
+                                /** @description how long after the notification's time a later step is due */
+                                after?: string;
+                                channels: string[];
+                                counts: {
+                                    cancelled: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
+                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), failed, expired, or none (nothing to deliver) */
+                                status: string;
+                                unless?: "delivered" | "read";
+                            }[];
                             /** @description the template version this notification renders */
                             template?: {
                                 key: string;
