@@ -112,7 +112,7 @@ export function notificationView(record: NotificationRecord, audience: Audience,
           completedAt: isoOrNone(b.completed_at),
         }
       : undefined,
-    counts: counts ? { pending: counts.pending, sending: counts.sending, sent: counts.sent, failed: counts.failed, expired: counts.expired, cancelled: counts.cancelled } : undefined,
+    counts: counts ? { pending: counts.pending, sending: counts.sending, sent: counts.sent, failed: counts.failed, expired: counts.expired, cancelled: counts.cancelled, capped: counts.capped } : undefined,
     steps: n.steps ? stepsView(n.steps, deliveries) : undefined,
     deliveries: deliveries.map(deliveryView(audience)),
   };
@@ -121,7 +121,7 @@ export function notificationView(record: NotificationRecord, audience: Audience,
 /** A fallback chain with the outcome of each step's deliveries (those shown: a user sees their own). */
 function stepsView(steps: readonly StoredStep[], deliveries: readonly DeliveryRow[]) {
   return steps.map((step, i) => {
-    const counts = { pending: 0, sending: 0, sent: 0, failed: 0, expired: 0, cancelled: 0 };
+    const counts = { pending: 0, sending: 0, sent: 0, failed: 0, expired: 0, cancelled: 0, capped: 0 };
     for (const d of deliveries) if (d.step === i && d.status in counts) counts[d.status as keyof typeof counts] += 1;
     return { channels: [...step.channels], after: step.after ?? undefined, unless: step.unless ?? undefined, status: stepStatus(counts), counts };
   });
@@ -144,5 +144,6 @@ export function deliveryView(audience: Audience) {
     providerId: d.provider_id ?? undefined,
     sentAt: isoOrNone(d.sent_at),
     step: d.step,
+    deferredBy: d.deferred_by,
   });
 }

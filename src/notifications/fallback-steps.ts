@@ -86,20 +86,24 @@ export interface StepCounts {
   failed: number;
   expired: number;
   cancelled: number;
+  capped: number;
 }
 
 /**
  * A step's status from its deliveries' (a user's, or all of them): waiting (all still pending),
  * sending, sent (one or more sent), cancelled (every one cancelled: an earlier step was delivered
- * or read), failed / expired (none sent), none (nothing to deliver: no device, channel off).
+ * or read), capped (every one dropped by a frequency cap), failed / expired (none sent), none
+ * (nothing to deliver: no device, channel off).
  */
 export function stepStatus(c: StepCounts): string {
-  const total = c.pending + c.sending + c.sent + c.failed + c.expired + c.cancelled;
+  const total = c.pending + c.sending + c.sent + c.failed + c.expired + c.cancelled + c.capped;
   if (total === 0) return 'none';
   if (c.sending > 0) return 'sending';
   if (c.pending === total) return 'waiting';
   if (c.pending > 0) return 'sending';
   if (c.sent > 0) return 'sent';
   if (c.cancelled === total) return 'cancelled';
+  if (c.capped === total) return 'capped';
+  if (c.failed + c.expired === 0) return c.cancelled >= c.capped ? 'cancelled' : 'capped';
   return c.failed >= c.expired ? 'failed' : 'expired';
 }

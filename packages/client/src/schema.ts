@@ -3850,6 +3850,8 @@ export interface paths {
                                 /** @description deliveries by status */
                                 counts?: {
                                     cancelled: number;
+                                    /** @description dropped by a frequency cap */
+                                    capped: number;
                                     expired: number;
                                     failed: number;
                                     pending: number;
@@ -3861,6 +3863,8 @@ export interface paths {
                                 deliveries?: {
                                     attempts: number;
                                     channel: string;
+                                    /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                    deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                     deviceId?: string;
                                     dueAt: string;
                                     id: string;
@@ -3887,13 +3891,14 @@ export interface paths {
                                     channels: string[];
                                     counts: {
                                         cancelled: number;
+                                        capped: number;
                                         expired: number;
                                         failed: number;
                                         pending: number;
                                         sending: number;
                                         sent: number;
                                     };
-                                    /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), failed, expired, or none (nothing to deliver) */
+                                    /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
                                     status: string;
                                     unless?: "delivered" | "read";
                                 }[];
@@ -4020,6 +4025,8 @@ export interface paths {
                             /** @description deliveries by status */
                             counts?: {
                                 cancelled: number;
+                                /** @description dropped by a frequency cap */
+                                capped: number;
                                 expired: number;
                                 failed: number;
                                 pending: number;
@@ -4031,6 +4038,8 @@ export interface paths {
                             deliveries?: {
                                 attempts: number;
                                 channel: string;
+                                /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
@@ -4057,13 +4066,14 @@ export interface paths {
                                 channels: string[];
                                 counts: {
                                     cancelled: number;
+                                    capped: number;
                                     expired: number;
                                     failed: number;
                                     pending: number;
                                     sending: number;
                                     sent: number;
                                 };
-                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), failed, expired, or none (nothing to deliver) */
+                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
                                 status: string;
                                 unless?: "delivered" | "read";
                             }[];
@@ -6025,6 +6035,8 @@ export interface paths {
                             /** @description deliveries by status */
                             counts?: {
                                 cancelled: number;
+                                /** @description dropped by a frequency cap */
+                                capped: number;
                                 expired: number;
                                 failed: number;
                                 pending: number;
@@ -6036,6 +6048,8 @@ export interface paths {
                             deliveries?: {
                                 attempts: number;
                                 channel: string;
+                                /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
@@ -6062,13 +6076,14 @@ export interface paths {
                                 channels: string[];
                                 counts: {
                                     cancelled: number;
+                                    capped: number;
                                     expired: number;
                                     failed: number;
                                     pending: number;
                                     sending: number;
                                     sent: number;
                                 };
-                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), failed, expired, or none (nothing to deliver) */
+                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
                                 status: string;
                                 unless?: "delivered" | "read";
                             }[];
@@ -6272,7 +6287,7 @@ export interface paths {
                     /** @description nextCursor of the previous page */
                     cursor?: string;
                     limit?: number;
-                    status?: "pending" | "sending" | "sent" | "failed" | "expired" | "cancelled";
+                    status?: "pending" | "sending" | "sent" | "failed" | "expired" | "cancelled" | "capped";
                 };
                 header?: never;
                 path: {
@@ -6292,6 +6307,8 @@ export interface paths {
                             items: {
                                 attempts: number;
                                 channel: string;
+                                /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
@@ -9426,6 +9443,8 @@ export interface paths {
                                 /** @description deliveries by status */
                                 counts?: {
                                     cancelled: number;
+                                    /** @description dropped by a frequency cap */
+                                    capped: number;
                                     expired: number;
                                     failed: number;
                                     pending: number;
@@ -9437,6 +9456,8 @@ export interface paths {
                                 deliveries?: {
                                     attempts: number;
                                     channel: string;
+                                    /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                    deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                     deviceId?: string;
                                     dueAt: string;
                                     id: string;
@@ -9463,13 +9484,14 @@ export interface paths {
                                     channels: string[];
                                     counts: {
                                         cancelled: number;
+                                        capped: number;
                                         expired: number;
                                         failed: number;
                                         pending: number;
                                         sending: number;
                                         sent: number;
                                     };
-                                    /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), failed, expired, or none (nothing to deliver) */
+                                    /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
                                     status: string;
                                     unless?: "delivered" | "read";
                                 }[];
@@ -9598,6 +9620,8 @@ export interface paths {
                             /** @description deliveries by status */
                             counts?: {
                                 cancelled: number;
+                                /** @description dropped by a frequency cap */
+                                capped: number;
                                 expired: number;
                                 failed: number;
                                 pending: number;
@@ -9609,6 +9633,8 @@ export interface paths {
                             deliveries?: {
                                 attempts: number;
                                 channel: string;
+                                /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
@@ -9635,13 +9661,14 @@ export interface paths {
                                 channels: string[];
                                 counts: {
                                     cancelled: number;
+                                    capped: number;
                                     expired: number;
                                     failed: number;
                                     pending: number;
                                     sending: number;
                                     sent: number;
                                 };
-                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), failed, expired, or none (nothing to deliver) */
+                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
                                 status: string;
                                 unless?: "delivered" | "read";
                             }[];
