@@ -2,6 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHarness, type TestHarness } from './helpers/app.ts';
 import { eventually, scriptedChannel, startEngine, type RunningEngine } from './helpers/engine.ts';
+import { notifyDeliveriesDue } from '../src/db/wakeup.ts';
 
 /**
  * Frequency caps (docs/timing.md): decided when a delivery is about to be sent, counted from the
@@ -68,6 +69,7 @@ test('a cap defers the fourth notification to the minute the oldest of three sen
   // Ten minutes pass: every send is ten minutes older and the deferred delivery is due.
   await h.db.pool.query(`UPDATE cap_usage SET sent_at = sent_at - interval '10 minutes' WHERE user_id = 'cap-ada'`);
   await h.db.pool.query(`UPDATE deliveries SET run_at = now(), due_at = now() WHERE notification_id = $1`, [fourth]);
+  await notifyDeliveriesDue(h.db.pool, new Date());
   await settled(fourth);
   const after = await deliveriesOf(fourth);
   assert.equal(after[0]!.attempts, 1);
@@ -122,7 +124,11 @@ test('a cap on one channel counts and holds only that channel', async () => {
 test('a critical notification goes through the cap, and is not counted against it', async () => {
   assert.equal((await putType('alerts', { cap: { max: 1, per: '1h', action: 'drop' } })).statusCode, 200);
   await settled(await send('cap-fay', 'alerts'));
-  const critical = await send('cap-fay', 'alerts', { priority: 'critical' });
+  // Stored as the API stores `priority: "critical"`: in the notification's payload, read at send time.
+  const critical = await send('cap-fay', 'alerts', { sendAt: new Date(Date.now() + 3600_000).toISOString() });
+  await h.db.pool.query(`UPDATE notifications SET payload = payload || '{"priority": "critical"}' WHERE id = $1`, [critical]);
+  await h.db.pool.query(`UPDATE deliveries SET run_at = now(), due_at = now() WHERE notification_id = $1`, [critical]);
+  await notifyDeliveriesDue(h.db.pool, new Date());
   await settled(critical);
   const { rows } = await h.db.pool.query(`SELECT count(*)::int AS n FROM cap_usage WHERE user_id = 'cap-fay'`);
   assert.equal(rows[0].n, 1);

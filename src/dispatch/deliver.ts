@@ -6,6 +6,7 @@ import { outcomeOf, skipOutcome } from './outcome.ts';
 import type { EngineMetrics } from './metrics.ts';
 import type { AppProblemTracker } from './app-problems.ts';
 import type { DeliveryGate } from './cap-step.ts';
+import type { FallbackStep } from './fallback-step.ts';
 
 type Observer = { observe(v: number): void };
 
@@ -17,6 +18,8 @@ export interface DeliveryStepOptions {
   readonly problems?: AppProblemTracker | undefined;
   /** Asked before each send (frequency caps, src/dispatch/cap-step.ts); may record the outcome itself. */
   readonly gate?: DeliveryGate | undefined;
+  /** Checks a later fallback step before it is sent (fallback-step.ts). */
+  readonly fallbacks?: FallbackStep | undefined;
 }
 
 /**
@@ -31,6 +34,7 @@ export class DeliveryStep {
   readonly #backoff: BackoffPolicy;
   readonly #problems: AppProblemTracker | undefined;
   readonly #gate: DeliveryGate | undefined;
+  readonly #fallbacks: FallbackStep | undefined;
   readonly #perProvider = new Map<Provider, { lateness: Observer; sendDuration: Observer }>();
 
   constructor(options: DeliveryStepOptions) {
@@ -39,6 +43,7 @@ export class DeliveryStep {
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.#problems = options.problems;
     this.#gate = options.gate;
+    this.#fallbacks = options.fallbacks;
   }
 
   get providers(): Provider[] {
@@ -66,6 +71,11 @@ export class DeliveryStep {
   async #decide(job: ClaimedDelivery, now: number, whileSending: (() => () => void) | undefined): Promise<Outcome> {
     const skipped = skipOutcome(job, now);
     if (skipped) return skipped;
+    if (job.step) {
+      // A check that cannot run (the database is out) is a retry: the step must not go unchecked.
+      const stopped = await this.#fallbacks?.check(job).catch((err: unknown) => ({ id: job.id, kind: 'retry' as const, error: `checking the fallback step failed: ${coerceError(err).message}`, delayMs: 5_000 }));
+      if (stopped) return stopped;
+    }
     const held = await this.#gate?.check(job);
     if (held) return held;
     const channel = this.#channels.get(job.provider);

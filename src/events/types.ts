@@ -11,6 +11,8 @@ export const EVENT_TYPES = {
   'notification:cancelled': 'notification',
   'notification:retried': 'notification',
   'notification:capped': 'notification',
+  'notification:step-fired': 'notification',
+  'notification:step-cancelled': 'notification',
   'reminder:created': 'reminder',
   'reminder:updated': 'reminder',
   'reminder:deleted': 'reminder',
