@@ -3875,6 +3875,8 @@ export interface paths {
                                     providerId?: string;
                                     sentAt?: string;
                                     status: string;
+                                    /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                    step: number;
                                     userId?: string;
                                 }[];
                                 id: string;
@@ -3882,6 +3884,24 @@ export interface paths {
                                 sendAt: string;
                                 source?: string;
                                 status: string;
+                                /** @description the fallback chain, each step with its deliveries' outcome */
+                                steps?: {
+                                    /** @description how long after the notification's time a later step is due */
+                                    after?: string;
+                                    channels: string[];
+                                    counts: {
+                                        cancelled: number;
+                                        capped: number;
+                                        expired: number;
+                                        failed: number;
+                                        pending: number;
+                                        sending: number;
+                                        sent: number;
+                                    };
+                                    /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
+                                    status: string;
+                                    unless?: "delivered" | "read";
+                                }[];
                                 /** @description the template version this notification renders */
                                 template?: {
                                     key: string;
@@ -4030,6 +4050,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             id: string;
@@ -4037,6 +4059,24 @@ export interface paths {
                             sendAt: string;
                             source?: string;
                             status: string;
+                            /** @description the fallback chain, each step with its deliveries' outcome */
+                            steps?: {
+                                /** @description how long after the notification's time a later step is due */
+                                after?: string;
+                                channels: string[];
+                                counts: {
+                                    cancelled: number;
+                                    capped: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
+                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
+                                status: string;
+                                unless?: "delivered" | "read";
+                            }[];
                             /** @description the template version this notification renders */
                             template?: {
                                 key: string;
@@ -5749,6 +5789,14 @@ export interface paths {
                         /** Format: date-time */
                         sendAt?: string;
                         sound?: string;
+                        /** @description a fallback chain instead of `channels`: the first step goes at the notification's time, each later one `after` it unless an earlier one was delivered or read (docs/timing.md) */
+                        steps?: {
+                            /** @description a later step: how long after the notification's time it is due ("30s", "15m", "1h", "1d") */
+                            after?: string;
+                            channels: ("push" | "email" | "webhook" | "inbox")[];
+                            /** @description a later step is not sent once an earlier step's delivery to the user was sent (delivered, the default) or its inbox item read (read) */
+                            unless?: "delivered" | "read";
+                        }[];
                         subtitle?: string;
                         /** @description render this stored template for each recipient (docs/templates.md) */
                         template?: {
@@ -6012,6 +6060,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             id: string;
@@ -6019,6 +6069,24 @@ export interface paths {
                             sendAt: string;
                             source?: string;
                             status: string;
+                            /** @description the fallback chain, each step with its deliveries' outcome */
+                            steps?: {
+                                /** @description how long after the notification's time a later step is due */
+                                after?: string;
+                                channels: string[];
+                                counts: {
+                                    cancelled: number;
+                                    capped: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
+                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
+                                status: string;
+                                unless?: "delivered" | "read";
+                            }[];
                             /** @description the template version this notification renders */
                             template?: {
                                 key: string;
@@ -6251,6 +6319,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             nextCursor: string | null;
@@ -6624,6 +6694,14 @@ export interface paths {
                             /** Format: date-time */
                             sendAt?: string;
                             sound?: string;
+                            /** @description a fallback chain instead of `channels`: the first step goes at the notification's time, each later one `after` it unless an earlier one was delivered or read (docs/timing.md) */
+                            steps?: {
+                                /** @description a later step: how long after the notification's time it is due ("30s", "15m", "1h", "1d") */
+                                after?: string;
+                                channels: ("push" | "email" | "webhook" | "inbox")[];
+                                /** @description a later step is not sent once an earlier step's delivery to the user was sent (delivered, the default) or its inbox item read (read) */
+                                unless?: "delivered" | "read";
+                            }[];
                             subtitle?: string;
                             /** @description render this stored template for each recipient (docs/templates.md) */
                             template?: {
@@ -9390,6 +9468,8 @@ export interface paths {
                                     providerId?: string;
                                     sentAt?: string;
                                     status: string;
+                                    /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                    step: number;
                                     userId?: string;
                                 }[];
                                 id: string;
@@ -9397,6 +9477,24 @@ export interface paths {
                                 sendAt: string;
                                 source?: string;
                                 status: string;
+                                /** @description the fallback chain, each step with its deliveries' outcome */
+                                steps?: {
+                                    /** @description how long after the notification's time a later step is due */
+                                    after?: string;
+                                    channels: string[];
+                                    counts: {
+                                        cancelled: number;
+                                        capped: number;
+                                        expired: number;
+                                        failed: number;
+                                        pending: number;
+                                        sending: number;
+                                        sent: number;
+                                    };
+                                    /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
+                                    status: string;
+                                    unless?: "delivered" | "read";
+                                }[];
                                 /** @description the template version this notification renders */
                                 template?: {
                                     key: string;
@@ -9547,6 +9645,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             id: string;
@@ -9554,6 +9654,24 @@ export interface paths {
                             sendAt: string;
                             source?: string;
                             status: string;
+                            /** @description the fallback chain, each step with its deliveries' outcome */
+                            steps?: {
+                                /** @description how long after the notification's time a later step is due */
+                                after?: string;
+                                channels: string[];
+                                counts: {
+                                    cancelled: number;
+                                    capped: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
+                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
+                                status: string;
+                                unless?: "delivered" | "read";
+                            }[];
                             /** @description the template version this notification renders */
                             template?: {
                                 key: string;
