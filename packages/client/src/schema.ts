@@ -37,8 +37,19 @@ export interface paths {
                                 createdAt: string | null;
                                 /** @description the locale templates fall back to */
                                 defaultLocale: string;
+                                /** @description the zone of users who have none (docs/timing.md); null: UTC */
+                                defaultTimezone: string | null;
                                 id: string;
                                 name: string;
+                                /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                                quietHours: {
+                                    /** @description the days a window starts on (absent: every day) */
+                                    days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                    /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                    end: string;
+                                    /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                    start: string;
+                                } | null;
                                 /** @description days this app keeps finished notifications, inbox items and events; null: the operator default */
                                 retentionDays: number | null;
                                 /** @description credential problems providers reported, per channel */
@@ -133,8 +144,19 @@ export interface paths {
                             createdAt: string | null;
                             /** @description the locale templates fall back to */
                             defaultLocale: string;
+                            /** @description the zone of users who have none (docs/timing.md); null: UTC */
+                            defaultTimezone: string | null;
                             id: string;
                             name: string;
+                            /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                            quietHours: {
+                                /** @description the days a window starts on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             /** @description days this app keeps finished notifications, inbox items and events; null: the operator default */
                             retentionDays: number | null;
                             /** @description credential problems providers reported, per channel */
@@ -246,6 +268,8 @@ export interface paths {
                         };
                         /** @description BCP 47 tag templates fall back to (default en) */
                         defaultLocale?: string;
+                        /** @description IANA time zone, e.g. Europe/Berlin */
+                        defaultTimezone?: string | null;
                         email?: {
                             from: string;
                             ses?: {
@@ -262,6 +286,15 @@ export interface paths {
                             validateTokens?: boolean;
                         };
                         name: string;
+                        /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                        quietHours?: {
+                            /** @description the days a window starts on (absent: every day) */
+                            days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            end: string;
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            start: string;
+                        } | null;
                         /** @description days finished notifications, inbox items and events of this app are kept; null or absent: HERALD_RETENTION_DAYS */
                         retentionDays?: number | null;
                         webhook?: {
@@ -292,8 +325,19 @@ export interface paths {
                             createdAt: string | null;
                             /** @description the locale templates fall back to */
                             defaultLocale: string;
+                            /** @description the zone of users who have none (docs/timing.md); null: UTC */
+                            defaultTimezone: string | null;
                             id: string;
                             name: string;
+                            /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                            quietHours: {
+                                /** @description the days a window starts on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             /** @description days this app keeps finished notifications, inbox items and events; null: the operator default */
                             retentionDays: number | null;
                             /** @description credential problems providers reported, per channel */
@@ -2681,6 +2725,15 @@ export interface paths {
                                     [key: string]: boolean;
                                 };
                             };
+                            /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                            quietHours: {
+                                /** @description the days a window starts on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             timezone: string | null;
                             /** Format: date-time */
                             updatedAt: string;
@@ -2763,6 +2816,15 @@ export interface paths {
                                 webhook?: boolean;
                             };
                         };
+                        /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                        quietHours?: {
+                            /** @description the days a window starts on (absent: every day) */
+                            days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            end: string;
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            start: string;
+                        } | null;
                         /** @description IANA time zone, e.g. Europe/Berlin */
                         timezone?: string | null;
                     };
@@ -2787,6 +2849,15 @@ export interface paths {
                                     [key: string]: boolean;
                                 };
                             };
+                            /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                            quietHours: {
+                                /** @description the days a window starts on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             timezone: string | null;
                             /** Format: date-time */
                             updatedAt: string;
@@ -3878,7 +3949,10 @@ export interface paths {
                                     userId?: string;
                                 }[];
                                 id: string;
+                                /** @description sent as sendAt: {localTime}: the wall-clock time each recipient’s delivery is due at in their zone (docs/timing.md) */
+                                localTime?: string;
                                 reminderId?: string;
+                                /** @description when it is due; with a local time, the first moment that time comes round anywhere (UTC+14) */
                                 sendAt: string;
                                 source?: string;
                                 status: string;
@@ -4033,7 +4107,10 @@ export interface paths {
                                 userId?: string;
                             }[];
                             id: string;
+                            /** @description sent as sendAt: {localTime}: the wall-clock time each recipient’s delivery is due at in their zone (docs/timing.md) */
+                            localTime?: string;
                             reminderId?: string;
+                            /** @description when it is due; with a local time, the first moment that time comes round anywhere (UTC+14) */
                             sendAt: string;
                             source?: string;
                             status: string;
@@ -5744,10 +5821,14 @@ export interface paths {
                         image?: string;
                         interruptionLevel?: "passive" | "active" | "time-sensitive" | "critical";
                         mutableContent?: boolean;
-                        priority?: "high" | "normal";
+                        /** @description `critical`: sent as `high`, and goes through quiet hours and frequency caps (docs/timing.md) */
+                        priority?: "high" | "normal" | "critical";
                         pushType?: "alert" | "background" | "voip" | "complication" | "fileprovider" | "mdm" | "location" | "liveactivity" | "pushtotalk" | "controls" | "widgets";
-                        /** Format: date-time */
-                        sendAt?: string;
+                        /** @description RFC 3339 (default now), or {localTime} for each recipient’s own zone */
+                        sendAt?: string | {
+                            /** @description YYYY-MM-DDTHH:MM[:SS], no offset: that wall-clock time in each recipient’s zone (theirs, else the app’s defaultTimezone, else UTC) */
+                            localTime: string;
+                        };
                         sound?: string;
                         subtitle?: string;
                         /** @description render this stored template for each recipient (docs/templates.md) */
@@ -6015,7 +6096,10 @@ export interface paths {
                                 userId?: string;
                             }[];
                             id: string;
+                            /** @description sent as sendAt: {localTime}: the wall-clock time each recipient’s delivery is due at in their zone (docs/timing.md) */
+                            localTime?: string;
                             reminderId?: string;
+                            /** @description when it is due; with a local time, the first moment that time comes round anywhere (UTC+14) */
                             sendAt: string;
                             source?: string;
                             status: string;
@@ -6619,10 +6703,14 @@ export interface paths {
                             image?: string;
                             interruptionLevel?: "passive" | "active" | "time-sensitive" | "critical";
                             mutableContent?: boolean;
-                            priority?: "high" | "normal";
+                            /** @description `critical`: sent as `high`, and goes through quiet hours and frequency caps (docs/timing.md) */
+                            priority?: "high" | "normal" | "critical";
                             pushType?: "alert" | "background" | "voip" | "complication" | "fileprovider" | "mdm" | "location" | "liveactivity" | "pushtotalk" | "controls" | "widgets";
-                            /** Format: date-time */
-                            sendAt?: string;
+                            /** @description RFC 3339 (default now), or {localTime} for each recipient’s own zone */
+                            sendAt?: string | {
+                                /** @description YYYY-MM-DDTHH:MM[:SS], no offset: that wall-clock time in each recipient’s zone (theirs, else the app’s defaultTimezone, else UTC) */
+                                localTime: string;
+                            };
                             sound?: string;
                             subtitle?: string;
                             /** @description render this stored template for each recipient (docs/templates.md) */
@@ -8067,6 +8155,15 @@ export interface paths {
                                     [key: string]: boolean;
                                 };
                             };
+                            /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                            quietHours: {
+                                /** @description the days a window starts on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             timezone: string | null;
                             /** Format: date-time */
                             updatedAt: string;
@@ -8168,6 +8265,15 @@ export interface paths {
                                 webhook?: boolean;
                             };
                         };
+                        /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                        quietHours?: {
+                            /** @description the days a window starts on (absent: every day) */
+                            days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            end: string;
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            start: string;
+                        } | null;
                         /** @description IANA time zone, e.g. Europe/Berlin */
                         timezone?: string | null;
                     };
@@ -8192,6 +8298,15 @@ export interface paths {
                                     [key: string]: boolean;
                                 };
                             };
+                            /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                            quietHours: {
+                                /** @description the days a window starts on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             timezone: string | null;
                             /** Format: date-time */
                             updatedAt: string;
@@ -9393,7 +9508,10 @@ export interface paths {
                                     userId?: string;
                                 }[];
                                 id: string;
+                                /** @description sent as sendAt: {localTime}: the wall-clock time each recipient’s delivery is due at in their zone (docs/timing.md) */
+                                localTime?: string;
                                 reminderId?: string;
+                                /** @description when it is due; with a local time, the first moment that time comes round anywhere (UTC+14) */
                                 sendAt: string;
                                 source?: string;
                                 status: string;
@@ -9550,7 +9668,10 @@ export interface paths {
                                 userId?: string;
                             }[];
                             id: string;
+                            /** @description sent as sendAt: {localTime}: the wall-clock time each recipient’s delivery is due at in their zone (docs/timing.md) */
+                            localTime?: string;
                             reminderId?: string;
+                            /** @description when it is due; with a local time, the first moment that time comes round anywhere (UTC+14) */
                             sendAt: string;
                             source?: string;
                             status: string;
