@@ -39,9 +39,9 @@ const BASE_DUE = (zone: string) => `CASE WHEN n.local_time IS NULL THEN n.send_a
 // The end of the quiet window the delivery would fall in; NULL when it may go (outside every
 // window, no quiet hours, a channel that does not interrupt, a critical notification or a
 // required type). The CASE keeps users without quiet hours off the function call.
-const QUIET_END = (channelSql: string) => `CASE WHEN ${QUIET} IS NOT NULL AND ${channelSql} IN (${INTERRUPTING_CHANNELS.map((c) => `'${c}'`).join(', ')})
+const QUIET_END = (channelSql: string, base: string) => `CASE WHEN ${QUIET} IS NOT NULL AND ${channelSql} IN (${INTERRUPTING_CHANNELS.map((c) => `'${c}'`).join(', ')})
             AND n.priority IS DISTINCT FROM 'critical' AND (n.type_rule ->> 'required') IS DISTINCT FROM 'true'
-           THEN herald_quiet_end(${QUIET}, ${ZONE}, ${BASE_DUE(ZONE)}) END`;
+           THEN herald_quiet_end(${QUIET}, ${ZONE}, ${base}) END`;
 
 /**
  * The columns every SELECT below gives, in order, for insertDeliveriesSql: the delivery's own
@@ -65,27 +65,41 @@ export interface FanOutSource {
    * them there (one snapshot).
    */
   readonly users?: string;
+  /** The channels to fan out to (SQL text[]); default the notification's. */
+  readonly channels?: string;
+  /**
+   * How long after the notification's own due time (its send time, or its local time in the
+   * recipient's zone) these deliveries are due, as an SQL interval; quiet hours then apply to
+   * that time, and the expiry moves with it. Default none.
+   */
+  readonly delay?: string;
+  /** A later step of a fallback chain (docs/timing.md): its number and condition; the first step has none. */
+  readonly step?: { readonly number: string; readonly unless: string };
 }
+
+const stepColumns = (s: FanOutSource) => (s.step ? `, ${s.step.number}, ${s.step.unless}` : '');
 
 function fromWith(s: FanOutSource, rest: string): string {
   return `${s.from} ${APP_DEFAULTS} CROSS JOIN ${rest} ${TYPE_CHOICES}`;
 }
 
-const timing = (channelSql: string) =>
-  `n.send_at, n.expires_at, ${BASE_DUE(ZONE)}, ${QUIET_END(channelSql)}, n.local_time IS NOT NULL`;
+const timing = (s: FanOutSource, channelSql: string) => {
+  const base = s.delay ? `${BASE_DUE(ZONE)} + ${s.delay}` : BASE_DUE(ZONE);
+  return `n.send_at, n.expires_at, ${base}, ${QUIET_END(channelSql, base)}, n.local_time IS NOT NULL`;
+};
 
 /** One push delivery per active device of each recipient. */
 export function pushDeliveriesSql(s: FanOutSource): string {
-  return `SELECT n.id, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, ${timing(`'push'`)}
+  return `SELECT n.id, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, ${timing(s, `'push'`)}${stepColumns(s)}
        FROM ${fromWith(s, `devices d JOIN ${s.users ?? 'users u'} ON u.id = d.user_id`)}
-      WHERE ${s.isRecipient('d.user_id')} AND 'push' = ANY (n.channels) AND d.status = 'active'
+      WHERE ${s.isRecipient('d.user_id')} AND 'push' = ANY (${s.channels ?? 'n.channels'}) AND d.status = 'active'
         AND (n.target_app IS NULL OR d.app_id = n.target_app) AND ${PREFERS(`'push'`)}${s.where ? ` AND ${s.where}` : ''}`;
 }
 
 /** One delivery per other requested channel of each recipient. */
 export function channelDeliveriesSql(s: FanOutSource): string {
-  return `SELECT n.id, u.id, NULL, COALESCE(n.target_app, 'default'), c.ch, c.ch, ${timing('c.ch')}
-       FROM ${fromWith(s, `${s.users ?? 'users u'} CROSS JOIN LATERAL unnest(n.channels) AS c(ch)`)}
+  return `SELECT n.id, u.id, NULL, COALESCE(n.target_app, 'default'), c.ch, c.ch, ${timing(s, 'c.ch')}${stepColumns(s)}
+       FROM ${fromWith(s, `${s.users ?? 'users u'} CROSS JOIN LATERAL unnest(${s.channels ?? 'n.channels'}) AS c(ch)`)}
       WHERE ${s.isRecipient('u.id')} AND c.ch <> 'push' AND ${PREFERS('c.ch')}${s.where ? ` AND ${s.where}` : ''}`;
 }
 
@@ -101,6 +115,15 @@ export function rawDeviceDeliverySql(from: string, provider: string, where: stri
 
 const DUE = 'COALESCE(t.quiet_end, t.base)';
 
+function insertSql(selects: readonly string[], stepped: boolean): string {
+  const extra = stepped ? ', step, step_unless' : '';
+  return `INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at, deferred_by${extra})
+     SELECT t.notification_id, t.user_id, t.device_id, t.app_id, t.channel, t.provider, ${DUE}, ${DUE}, t.expires_at + (${DUE} - t.send_at),
+            CASE WHEN t.quiet_end IS NOT NULL THEN 'quiet-hours' WHEN t.local THEN 'local-time' END${stepped ? ', t.step, t.step_unless' : ''}
+       FROM (${selects.join('\n     UNION ALL\n     ')}
+             OFFSET 0) AS t(${SELECT_COLUMNS}${extra})`;
+}
+
 /**
  * INSERT INTO deliveries from one or more of the SELECTs above. The due time is worked out once
  * per row in the inner query (OFFSET 0 keeps the planner from copying the quiet-hours call into
@@ -108,9 +131,10 @@ const DUE = 'COALESCE(t.quiet_end, t.base)';
  * with it.
  */
 export function insertDeliveriesSql(...selects: string[]): string {
-  return `INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at, deferred_by)
-     SELECT t.notification_id, t.user_id, t.device_id, t.app_id, t.channel, t.provider, ${DUE}, ${DUE}, t.expires_at + (${DUE} - t.send_at),
-            CASE WHEN t.quiet_end IS NOT NULL THEN 'quiet-hours' WHEN t.local THEN 'local-time' END
-       FROM (${selects.join('\n     UNION ALL\n     ')}
-             OFFSET 0) AS t(${SELECT_COLUMNS})`;
+  return insertSql(selects, false);
+}
+
+/** INSERT INTO deliveries the deliveries of later fallback steps (`s.step` set): the same rule, with the step columns. */
+export function insertStepDeliveriesSql(s: FanOutSource): string {
+  return insertSql([pushDeliveriesSql(s), channelDeliveriesSql(s)], true);
 }

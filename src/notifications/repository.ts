@@ -3,6 +3,7 @@ import type { Queryable } from '../db/pool.ts';
 import { EVENT_INSERT, EVENT_INSERT_WITH_ACTOR } from '../events/outbox.ts';
 import { eventTypeSql } from '../events/types.ts';
 import { currentActor } from '../events/actor.ts';
+import type { StoredStep } from './fallback-steps.ts';
 import { channelDeliveriesSql, insertDeliveriesSql, pushDeliveriesSql, rawDeviceDeliverySql, type FanOutSource } from './fan-out.ts';
 
 /**
@@ -55,6 +56,8 @@ export interface NewNotificationRow {
   readonly priority: string | null;
   /** `sendAt: {localTime}` as "YYYY-MM-DDTHH:MM[:SS]": due at that wall-clock time in each recipient's zone. */
   readonly localTime: string | null;
+  /** A fallback chain (its first step's channels are `channels`); stored by insertLaterSteps. */
+  readonly steps?: readonly StoredStep[] | null;
 }
 
 /** Insert the notification; false when its dedupe key was already used. */
@@ -152,6 +155,8 @@ export interface NotificationRow {
   type: string | null;
   /** `sendAt: {localTime}` as given, "YYYY-MM-DDTHH:MM:SS" (the column is a timestamp without zone). */
   local_time_text: string | null;
+  /** A fallback chain as sent (docs/timing.md); null without one. */
+  steps: StoredStep[] | null;
 }
 
 // Every column, and the local time as text: pg would read a timestamp without zone in the process's zone.
@@ -171,6 +176,8 @@ export interface DeliveryRow {
   last_error_detail: string | null;
   provider_id: string | null;
   sent_at: Date | null;
+  /** The fallback step it belongs to (0: the first, or a notification without steps). */
+  step: number;
   /** The timing rule that decided the delivery's time (docs/timing.md), if any. */
   deferred_by: DeferredBy | null;
 }
@@ -183,7 +190,7 @@ export async function getNotification(db: Queryable, id: string): Promise<Notifi
 /** The deliveries of these notifications; with `userId`, only that user's (a broadcast has one per recipient). */
 export async function getDeliveries(db: Queryable, notificationIds: readonly string[], userId?: string): Promise<DeliveryRow[]> {
   const { rows } = await db.query<DeliveryRow>(
-    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at, deferred_by
+    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at, deferred_by, step
        FROM deliveries WHERE notification_id = ANY ($1::text[]) AND ($2::text IS NULL OR user_id = $2) ORDER BY deliveries.id`, // qualified: a bare id would sort the text output column
     [notificationIds, userId ?? null],
   );
@@ -193,7 +200,7 @@ export async function getDeliveries(db: Queryable, notificationIds: readonly str
 /** `limit + 1` deliveries of a notification after the id `after`, in id order (index deliveries_notification_id). */
 export async function getDeliveriesPage(db: Queryable, notificationId: string, status: string | undefined, after: string | undefined, limit: number): Promise<DeliveryRow[]> {
   const { rows } = await db.query<DeliveryRow>(
-    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at, deferred_by
+    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at, deferred_by, step
        FROM deliveries WHERE notification_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR id > $3)
       ORDER BY deliveries.notification_id, deliveries.id LIMIT $4`, // qualified: a bare id would sort the text output column
     [notificationId, status ?? null, after ?? null, limit + 1],

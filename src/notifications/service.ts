@@ -17,6 +17,8 @@ import { getType, ruleOf, type TypeRule } from '../preferences/types-repository.
 import * as broadcasts from './broadcasts.ts';
 import { notifyBroadcastsDue } from '../db/wakeup.ts';
 import { LOCAL_TIME_FAN_OUT_LEAD_MS, parseLocalTime } from './local-time.ts';
+import { checkSteps, type StoredStep } from './fallback-steps.ts';
+import { insertLaterSteps } from './fallback-repository.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, removeAdditional: false });
 (addFormats as unknown as (a: Ajv) => void)(ajv);
@@ -78,7 +80,7 @@ function rawDeviceProvider(input: NotificationInput): string | undefined {
 }
 
 function contentOf(input: NotificationInput): Record<string, unknown> {
-  const { to, appId: _appId, channels: _channels, sendAt: _sendAt, type: _type, ...content } = input;
+  const { to, appId: _appId, channels: _channels, sendAt: _sendAt, type: _type, steps: _steps, ...content } = input;
   // The raw device target travels with the content: the worker needs its token.
   return 'device' in to ? { ...content, to } : content;
 }
@@ -110,6 +112,40 @@ function defaultChannels(rule: TypeRule | null): readonly string[] {
   return on.length > 0 ? on : DEFAULT_CHANNELS;
 }
 
+/** The fallback chain, checked (422 INVALID_STEPS); undefined without steps. */
+function stepsOf(input: NotificationInput): StoredStep[] | undefined {
+  const target = 'device' in input.to ? 'device' : audienceOf(input) ? 'broadcast' : 'users';
+  return checkSteps({ steps: input.steps, channels: input.channels, target });
+}
+
+/** When the first later step of these notifications comes due; undefined when none has steps. */
+function laterStepsDue(rows: readonly store.NewNotificationRow[]): Date | undefined {
+  let at: number | undefined;
+  for (const r of rows) {
+    const second = r.steps?.[1];
+    if (second) at = Math.min(at ?? Infinity, r.sendAt.getTime() + second.afterMs);
+  }
+  return at === undefined ? undefined : new Date(at);
+}
+
+/**
+ * The one-statement insert of `rows` (store.insertBatch), and for rows with a fallback chain
+ * the deliveries of their later steps in the same transaction. Returns the deliveries made.
+ */
+async function insertRows(pool: Pool, client: Queryable | undefined, rows: readonly store.NewBatchRow[]): Promise<number> {
+  const stepped = rows.filter((r) => r.steps && r.steps.length > 1);
+  if (stepped.length === 0) return store.insertBatch(client ?? pool, rows);
+  const run = async (db: Queryable) => (await store.insertBatch(db, rows)) + (await insertLaterSteps(db, stepped));
+  return client ? run(client) : withTransaction(pool, run);
+}
+
+/** Every channel the notification may send on (templates are pinned for all of them): of every step. */
+function allChannels(input: NotificationInput, rule: TypeRule | null, provider: string | undefined): readonly string[] {
+  if (provider) return ['push'];
+  if (input.steps) return input.steps.flatMap((s) => s.channels);
+  return input.channels ?? defaultChannels(rule);
+}
+
 function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, provider: string | undefined, pinned: PinnedSend, rule: TypeRule | null = null): store.NewNotificationRow {
   // A local time: each recipient's due time is worked out in the fan-out; the notification's own
   // send time is the first moment that wall-clock time comes round anywhere.
@@ -121,13 +157,14 @@ function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, 
   const expiresAt = options.expiresAt ?? (ttl !== null ? new Date(sendAt.getTime() + ttl * 1000) : null);
   const userIds = 'userId' in input.to ? [input.to.userId] : 'userIds' in input.to ? [...input.to.userIds] : [];
   const appId = appOf(input);
+  const steps = stepsOf(input);
   return {
     id: uuidv7(now.getTime()),
     appId: appId ?? 'default',
     targetApp: appId ?? null,
     userIds,
     reminderId: options.reminderId ?? null,
-    channels: provider ? ['push'] : [...(input.channels ?? defaultChannels(rule))],
+    channels: provider ? ['push'] : steps ? [...steps[0]!.channels] : [...(input.channels ?? defaultChannels(rule))],
     // A template is stored pinned: its exact version and the checked data (src/templates/pin.ts).
     // The type travels with the content: the e-mail step needs it for the unsubscribe link.
     payload: { ...contentOf(input), ...pinned, ...(rule ? { type: rule.key, typeRequired: rule.required } : {}) },
@@ -140,6 +177,7 @@ function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, 
     typeRule: rule ? { required: rule.required, channels: rule.channels } : null,
     priority: input.priority ?? null,
     localTime: local?.text ?? null,
+    steps: steps ?? null,
   };
 }
 
@@ -150,7 +188,7 @@ function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, 
 async function prepareRow(db: Queryable, input: NotificationInput, options: CreateOptions, now: Date, memo?: PinMemo): Promise<store.NewBatchRow> {
   const provider = rawDeviceProvider(input);
   const rule = await typeRuleOf(db, input);
-  const pinned = await pinTemplates(db, { ...input, appId: appOf(input) }, provider ? ['push'] : input.channels ?? defaultChannels(rule), memo);
+  const pinned = await pinTemplates(db, { ...input, appId: appOf(input) }, allChannels(input, rule, provider), memo);
   return { ...toRow(input, options, now, provider, pinned, rule), provider };
 }
 
@@ -167,7 +205,7 @@ export async function createInTransaction(client: PoolClient | Queryable, input:
   const now = options.now ?? new Date();
   const provider = rawDeviceProvider(input);
   const rule = await typeRuleOf(client, input);
-  const pinned = await pinTemplates(client, { ...input, appId: appOf(input) }, provider ? ['push'] : input.channels ?? defaultChannels(rule));
+  const pinned = await pinTemplates(client, { ...input, appId: appOf(input) }, allChannels(input, rule, provider));
   const row = toRow(input, options, now, provider, pinned, rule);
   const { sendAt, userIds } = row;
   const audience = audienceOf(input);
@@ -194,6 +232,8 @@ export async function createInTransaction(client: PoolClient | Queryable, input:
   } else {
     await store.ensureUsers(client, userIds);
     deliveries = await store.fanOutUsers(client, row);
+    const later = await insertLaterSteps(client, [row]);
+    if (later > 0) await notifyDeliveriesDue(client, laterStepsDue([row])!);
   }
   const eventData = { sendAt: sendAt.toISOString(), channels: row.channels, source: options.source, deliveries };
   if (userIds.length <= 1) {
@@ -234,6 +274,12 @@ export class NotificationService implements NotificationCreator {
     this.#wake = new WakeupCoalescer(pool);
   }
 
+  /** After commit: fallback steps are due later; a worker wakes for them (the due times are in the table too). */
+  #wakeForLaterSteps(rows: readonly store.NewNotificationRow[]): void {
+    const at = laterStepsDue(rows);
+    if (at) this.#wake.deliveriesDue(at);
+  }
+
   /** After commit: the relay has new events; the workers have deliveries due at `at`. */
   #wakeAfter(deliveries: number, at: Date): void {
     this.#wake.eventsAdded();
@@ -252,7 +298,8 @@ export class NotificationService implements NotificationCreator {
     // trip, its own transaction).
     const now = new Date();
     const row = await prepareRow(this.#pool, input, options, now);
-    this.#wakeAfter(await store.insertBatch(this.#pool, [row]), row.sendAt);
+    this.#wakeAfter(await insertRows(this.#pool, undefined, [row]), row.sendAt);
+    this.#wakeForLaterSteps([row]);
     return { id: row.id, status: row.sendAt > now ? 'scheduled' : 'pending', sendAt: row.sendAt.toISOString(), created: true };
   }
 
@@ -274,7 +321,7 @@ export class NotificationService implements NotificationCreator {
           out.push(await createInTransaction(client, input, options));
           continue;
         }
-        const row = toRow(input, options, now, undefined, await pinTemplates(client, input, DEFAULT_CHANNELS, memo));
+        const row = toRow(input, options, now, undefined, await pinTemplates(client, input, input.steps ? allChannels(input, null, undefined) : DEFAULT_CHANNELS, memo));
         for (const u of row.userIds) users.add(u);
         bulk.push(row);
         if (!earliest || row.sendAt < earliest) earliest = row.sendAt;
@@ -283,6 +330,7 @@ export class NotificationService implements NotificationCreator {
       await store.ensureUsers(client, [...users]);
       for (let i = 0; i < bulk.length; i += 5000) await store.insertBulk(client, bulk.slice(i, i + 5000));
       if (earliest) await notifyDeliveriesDue(client, earliest);
+      if ((await insertLaterSteps(client, bulk)) > 0) await notifyDeliveriesDue(client, laterStepsDue(bulk)!);
       return out;
     });
   }
@@ -341,13 +389,15 @@ export class NotificationService implements NotificationCreator {
             results[index] = itemError(err, index);
           }
         }
-        return store.insertBatch(client, rows);
+        return insertRows(this.#pool, client, rows);
       });
+      this.#wakeForLaterSteps(rows);
       this.#wake.eventsAdded();
       if (earliest && deliveries > 0) this.#wake.deliveriesDue(earliest);
       return results;
     }
-    if (earliest) this.#wakeAfter(await store.insertBatch(this.#pool, rows), earliest);
+    if (earliest) this.#wakeAfter(await insertRows(this.#pool, undefined, rows), earliest);
+    this.#wakeForLaterSteps(rows);
     return results;
   }
 

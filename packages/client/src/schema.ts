@@ -3946,6 +3946,8 @@ export interface paths {
                                     providerId?: string;
                                     sentAt?: string;
                                     status: string;
+                                    /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                    step: number;
                                     userId?: string;
                                 }[];
                                 id: string;
@@ -3956,6 +3958,24 @@ export interface paths {
                                 sendAt: string;
                                 source?: string;
                                 status: string;
+                                /** @description the fallback chain, each step with its deliveries' outcome */
+                                steps?: {
+                                    /** @description how long after the notification's time a later step is due */
+                                    after?: string;
+                                    channels: string[];
+                                    counts: {
+                                        cancelled: number;
+                                        capped: number;
+                                        expired: number;
+                                        failed: number;
+                                        pending: number;
+                                        sending: number;
+                                        sent: number;
+                                    };
+                                    /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
+                                    status: string;
+                                    unless?: "delivered" | "read";
+                                }[];
                                 /** @description the template version this notification renders */
                                 template?: {
                                     key: string;
@@ -4104,6 +4124,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             id: string;
@@ -4114,6 +4136,24 @@ export interface paths {
                             sendAt: string;
                             source?: string;
                             status: string;
+                            /** @description the fallback chain, each step with its deliveries' outcome */
+                            steps?: {
+                                /** @description how long after the notification's time a later step is due */
+                                after?: string;
+                                channels: string[];
+                                counts: {
+                                    cancelled: number;
+                                    capped: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
+                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
+                                status: string;
+                                unless?: "delivered" | "read";
+                            }[];
                             /** @description the template version this notification renders */
                             template?: {
                                 key: string;
@@ -5830,6 +5870,14 @@ export interface paths {
                             localTime: string;
                         };
                         sound?: string;
+                        /** @description a fallback chain instead of `channels`: the first step goes at the notification's time, each later one `after` it unless an earlier one was delivered or read (docs/timing.md) */
+                        steps?: {
+                            /** @description a later step: how long after the notification's time it is due ("30s", "15m", "1h", "1d") */
+                            after?: string;
+                            channels: ("push" | "email" | "webhook" | "inbox")[];
+                            /** @description a later step is not sent once an earlier step's delivery to the user was sent (delivered, the default) or its inbox item read (read) */
+                            unless?: "delivered" | "read";
+                        }[];
                         subtitle?: string;
                         /** @description render this stored template for each recipient (docs/templates.md) */
                         template?: {
@@ -6093,6 +6141,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             id: string;
@@ -6103,6 +6153,24 @@ export interface paths {
                             sendAt: string;
                             source?: string;
                             status: string;
+                            /** @description the fallback chain, each step with its deliveries' outcome */
+                            steps?: {
+                                /** @description how long after the notification's time a later step is due */
+                                after?: string;
+                                channels: string[];
+                                counts: {
+                                    cancelled: number;
+                                    capped: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
+                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
+                                status: string;
+                                unless?: "delivered" | "read";
+                            }[];
                             /** @description the template version this notification renders */
                             template?: {
                                 key: string;
@@ -6335,6 +6403,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             nextCursor: string | null;
@@ -6712,6 +6782,14 @@ export interface paths {
                                 localTime: string;
                             };
                             sound?: string;
+                            /** @description a fallback chain instead of `channels`: the first step goes at the notification's time, each later one `after` it unless an earlier one was delivered or read (docs/timing.md) */
+                            steps?: {
+                                /** @description a later step: how long after the notification's time it is due ("30s", "15m", "1h", "1d") */
+                                after?: string;
+                                channels: ("push" | "email" | "webhook" | "inbox")[];
+                                /** @description a later step is not sent once an earlier step's delivery to the user was sent (delivered, the default) or its inbox item read (read) */
+                                unless?: "delivered" | "read";
+                            }[];
                             subtitle?: string;
                             /** @description render this stored template for each recipient (docs/templates.md) */
                             template?: {
@@ -9505,6 +9583,8 @@ export interface paths {
                                     providerId?: string;
                                     sentAt?: string;
                                     status: string;
+                                    /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                    step: number;
                                     userId?: string;
                                 }[];
                                 id: string;
@@ -9515,6 +9595,24 @@ export interface paths {
                                 sendAt: string;
                                 source?: string;
                                 status: string;
+                                /** @description the fallback chain, each step with its deliveries' outcome */
+                                steps?: {
+                                    /** @description how long after the notification's time a later step is due */
+                                    after?: string;
+                                    channels: string[];
+                                    counts: {
+                                        cancelled: number;
+                                        capped: number;
+                                        expired: number;
+                                        failed: number;
+                                        pending: number;
+                                        sending: number;
+                                        sent: number;
+                                    };
+                                    /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
+                                    status: string;
+                                    unless?: "delivered" | "read";
+                                }[];
                                 /** @description the template version this notification renders */
                                 template?: {
                                     key: string;
@@ -9665,6 +9763,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             id: string;
@@ -9675,6 +9775,24 @@ export interface paths {
                             sendAt: string;
                             source?: string;
                             status: string;
+                            /** @description the fallback chain, each step with its deliveries' outcome */
+                            steps?: {
+                                /** @description how long after the notification's time a later step is due */
+                                after?: string;
+                                channels: string[];
+                                counts: {
+                                    cancelled: number;
+                                    capped: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
+                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
+                                status: string;
+                                unless?: "delivered" | "read";
+                            }[];
                             /** @description the template version this notification renders */
                             template?: {
                                 key: string;
