@@ -113,7 +113,7 @@ test('a local time in the DST gap is the time after it; one already past in a zo
   }
 });
 
-test('a local time without a date, an impossible date or a stray field answers 400 naming the field and stores nothing', async () => {
+test('a local time without a date, with an offset, an impossible date or missing answers 400 naming the field and stores nothing', async () => {
   const count = async () => (await h.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM notifications`)).rows[0]!.n;
   const before = await count();
   for (const sendAt of [{ localTime: '09:00' }, { localTime: '2027-02-30T09:00' }, { localTime: '2027-01-04T09:00+01:00' }, { localTime: '2027-01-04' }, {}]) {
