@@ -97,11 +97,24 @@ export function appOf(input: NotificationInput): string | undefined {
   return input.appId ?? ('all' in input.to ? input.to.appId : undefined);
 }
 
-/** The notification's type, as a rule fan-out applies; 422 UNKNOWN_TYPE when the app has no such type. */
-async function typeRuleOf(db: Queryable, input: NotificationInput): Promise<TypeRule | null> {
+/** Notification types already read while preparing a batch, by app and key. */
+type TypeMemo = Map<string, ReturnType<typeof getType>>;
+
+/**
+ * The notification's type, as a rule fan-out applies; 422 UNKNOWN_TYPE when the app has no such
+ * type. `types`: a batch reads each type once (a batch of a thousand items of one type would
+ * otherwise read it a thousand times, one round trip each).
+ */
+async function typeRuleOf(db: Queryable, input: NotificationInput, types?: TypeMemo): Promise<TypeRule | null> {
   if (input.type === undefined) return null;
   const appId = appOf(input) ?? 'default';
-  const row = await getType(db, appId, input.type);
+  const key = `${appId}\u001f${input.type}`;
+  let read = types?.get(key);
+  if (!read) {
+    read = getType(db, appId, input.type);
+    types?.set(key, read);
+  }
+  const row = await read;
   if (!row) throw new HeraldError('UNKNOWN_TYPE', `app "${appId}" has no notification type "${input.type}"`, [{ field: 'body.type', message: 'no such notification type' }]);
   return ruleOf(row);
 }
@@ -185,9 +198,9 @@ function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, 
  * A user- or device-addressed notification checked and made a row for `insertBatch`, exactly as
  * createInTransaction checks it (type rule, templates, target). Broadcasts are not for this.
  */
-async function prepareRow(db: Queryable, input: NotificationInput, options: CreateOptions, now: Date, memo?: PinMemo): Promise<store.NewBatchRow> {
+async function prepareRow(db: Queryable, input: NotificationInput, options: CreateOptions, now: Date, memo?: PinMemo, types?: TypeMemo): Promise<store.NewBatchRow> {
   const provider = rawDeviceProvider(input);
-  const rule = await typeRuleOf(db, input);
+  const rule = await typeRuleOf(db, input, types);
   const pinned = await pinTemplates(db, { ...input, appId: appOf(input) }, allChannels(input, rule, provider), memo);
   return { ...toRow(input, options, now, provider, pinned, rule), provider };
 }
@@ -359,6 +372,7 @@ export class NotificationService implements NotificationCreator {
     // topic or everyone) are created as a single POST creates them, in the same transaction.
     const now = new Date();
     const memo: PinMemo = new Map();
+    const types: TypeMemo = new Map();
     const rows: store.NewBatchRow[] = [];
     const broadcastItems: Array<{ index: number; input: NotificationInput }> = [];
     let earliest: Date | undefined;
@@ -368,7 +382,7 @@ export class NotificationService implements NotificationCreator {
         continue;
       }
       try {
-        const row = await prepareRow(this.#pool, input, options, now, memo);
+        const row = await prepareRow(this.#pool, input, options, now, memo, types);
         rows.push(row);
         if (!earliest || row.sendAt < earliest) earliest = row.sendAt;
         results[index] = { id: row.id, status: row.sendAt > now ? 'scheduled' : 'pending', sendAt: row.sendAt.toISOString() };
