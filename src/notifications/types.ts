@@ -25,6 +25,14 @@ export interface NotificationInput extends NotificationContent {
   readonly template?: TemplateRef;
   /** A notification type of the app (docs/audiences.md). */
   readonly type?: string;
+  /** Collected per recipient and key, delivered as one digest when the window closes (docs/timing.md). */
+  readonly digest?: DigestRequest;
+}
+
+export interface DigestRequest {
+  readonly key: string;
+  readonly window: string;
+  readonly template?: { readonly key: string; readonly version?: number };
 }
 
 export interface CreateOptions {
