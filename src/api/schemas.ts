@@ -265,6 +265,7 @@ export const DeliveryView = Type.Object({
   lastErrorDetail: Type.Optional(Type.String({ description: "What the provider or the network said about the last failure (a push service's answer body, a connection error). API-key routes only: never shown through /v1/me." })),
   providerId: Type.Optional(Type.String()),
   sentAt: Type.Optional(Type.String()),
+  deferredBy: Type.Union([Type.Literal('quiet-hours'), Type.Literal('cap'), Type.Literal('digest'), Type.Literal('local-time'), Type.Null()], { description: 'the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time' }),
 });
 
 export const NotificationView = Type.Object({
@@ -294,7 +295,7 @@ export const NotificationView = Type.Object({
     completedAt: Type.Optional(Type.String()),
   }, { description: 'a broadcast’s audience and fan-out progress (API-key routes only)' })),
   counts: Type.Optional(Type.Object({
-    pending: Type.Integer(), sending: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), expired: Type.Integer(), cancelled: Type.Integer(),
+    pending: Type.Integer(), sending: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), expired: Type.Integer(), cancelled: Type.Integer(), capped: Type.Integer({ description: 'dropped by a frequency cap' }),
   }, { description: 'deliveries by status' })),
   deliveries: Type.Optional(Type.Array(DeliveryView, { description: 'every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries)' })),
 });

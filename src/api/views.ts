@@ -111,7 +111,7 @@ export function notificationView(record: NotificationRecord, audience: Audience,
           completedAt: isoOrNone(b.completed_at),
         }
       : undefined,
-    counts: counts ? { pending: counts.pending, sending: counts.sending, sent: counts.sent, failed: counts.failed, expired: counts.expired, cancelled: counts.cancelled } : undefined,
+    counts: counts ? { pending: counts.pending, sending: counts.sending, sent: counts.sent, failed: counts.failed, expired: counts.expired, cancelled: counts.cancelled, capped: counts.capped } : undefined,
     deliveries: deliveries.map(deliveryView(audience)),
   };
 }
@@ -132,5 +132,6 @@ export function deliveryView(audience: Audience) {
     lastErrorDetail: audience === 'operator' ? (d.last_error_detail ?? undefined) : undefined,
     providerId: d.provider_id ?? undefined,
     sentAt: isoOrNone(d.sent_at),
+    deferredBy: d.deferred_by,
   });
 }

@@ -1,3 +1,4 @@
+import type { DeferredBy } from '../core/notification.ts';
 import type { Queryable } from '../db/pool.ts';
 import { EVENT_INSERT, EVENT_INSERT_WITH_ACTOR } from '../events/outbox.ts';
 import { eventTypeSql } from '../events/types.ts';
@@ -180,6 +181,8 @@ export interface DeliveryRow {
   last_error_detail: string | null;
   provider_id: string | null;
   sent_at: Date | null;
+  /** The timing rule that decided the delivery's time (docs/timing.md), if any. */
+  deferred_by: DeferredBy | null;
 }
 
 export async function getNotification(db: Queryable, id: string): Promise<NotificationRow | undefined> {
@@ -190,7 +193,7 @@ export async function getNotification(db: Queryable, id: string): Promise<Notifi
 /** The deliveries of these notifications; with `userId`, only that user's (a broadcast has one per recipient). */
 export async function getDeliveries(db: Queryable, notificationIds: readonly string[], userId?: string): Promise<DeliveryRow[]> {
   const { rows } = await db.query<DeliveryRow>(
-    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at
+    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at, deferred_by
        FROM deliveries WHERE notification_id = ANY ($1::text[]) AND ($2::text IS NULL OR user_id = $2) ORDER BY deliveries.id`, // qualified: a bare id would sort the text output column
     [notificationIds, userId ?? null],
   );
@@ -200,7 +203,7 @@ export async function getDeliveries(db: Queryable, notificationIds: readonly str
 /** `limit + 1` deliveries of a notification after the id `after`, in id order (index deliveries_notification_id). */
 export async function getDeliveriesPage(db: Queryable, notificationId: string, status: string | undefined, after: string | undefined, limit: number): Promise<DeliveryRow[]> {
   const { rows } = await db.query<DeliveryRow>(
-    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at
+    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at, deferred_by
        FROM deliveries WHERE notification_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR id > $3)
       ORDER BY deliveries.notification_id, deliveries.id LIMIT $4`, // qualified: a bare id would sort the text output column
     [notificationId, status ?? null, after ?? null, limit + 1],

@@ -3850,6 +3850,8 @@ export interface paths {
                                 /** @description deliveries by status */
                                 counts?: {
                                     cancelled: number;
+                                    /** @description dropped by a frequency cap */
+                                    capped: number;
                                     expired: number;
                                     failed: number;
                                     pending: number;
@@ -3861,6 +3863,8 @@ export interface paths {
                                 deliveries?: {
                                     attempts: number;
                                     channel: string;
+                                    /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                    deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                     deviceId?: string;
                                     dueAt: string;
                                     id: string;
@@ -4001,6 +4005,8 @@ export interface paths {
                             /** @description deliveries by status */
                             counts?: {
                                 cancelled: number;
+                                /** @description dropped by a frequency cap */
+                                capped: number;
                                 expired: number;
                                 failed: number;
                                 pending: number;
@@ -4012,6 +4018,8 @@ export interface paths {
                             deliveries?: {
                                 attempts: number;
                                 channel: string;
+                                /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
@@ -5979,6 +5987,8 @@ export interface paths {
                             /** @description deliveries by status */
                             counts?: {
                                 cancelled: number;
+                                /** @description dropped by a frequency cap */
+                                capped: number;
                                 expired: number;
                                 failed: number;
                                 pending: number;
@@ -5990,6 +6000,8 @@ export interface paths {
                             deliveries?: {
                                 attempts: number;
                                 channel: string;
+                                /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
@@ -6207,7 +6219,7 @@ export interface paths {
                     /** @description nextCursor of the previous page */
                     cursor?: string;
                     limit?: number;
-                    status?: "pending" | "sending" | "sent" | "failed" | "expired" | "cancelled";
+                    status?: "pending" | "sending" | "sent" | "failed" | "expired" | "cancelled" | "capped";
                 };
                 header?: never;
                 path: {
@@ -6227,6 +6239,8 @@ export interface paths {
                             items: {
                                 attempts: number;
                                 channel: string;
+                                /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
@@ -9351,6 +9365,8 @@ export interface paths {
                                 /** @description deliveries by status */
                                 counts?: {
                                     cancelled: number;
+                                    /** @description dropped by a frequency cap */
+                                    capped: number;
                                     expired: number;
                                     failed: number;
                                     pending: number;
@@ -9362,6 +9378,8 @@ export interface paths {
                                 deliveries?: {
                                     attempts: number;
                                     channel: string;
+                                    /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                    deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                     deviceId?: string;
                                     dueAt: string;
                                     id: string;
@@ -9504,6 +9522,8 @@ export interface paths {
                             /** @description deliveries by status */
                             counts?: {
                                 cancelled: number;
+                                /** @description dropped by a frequency cap */
+                                capped: number;
                                 expired: number;
                                 failed: number;
                                 pending: number;
@@ -9515,6 +9535,8 @@ export interface paths {
                             deliveries?: {
                                 attempts: number;
                                 channel: string;
+                                /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
