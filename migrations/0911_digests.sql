@@ -4,6 +4,11 @@
 -- the transaction that closes their digest marks them `digested` and creates the one notification
 -- that replaces them: an item is never lost or delivered twice, whatever crashes.
 
+-- A held delivery ends `digested` when its digest is delivered (final, like sent).
+ALTER TABLE deliveries DROP CONSTRAINT deliveries_status_check;
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_status_check
+  CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'expired', 'cancelled', 'capped', 'digested'));
+
 -- A per-type choice of the user: {"cadence": "hourly"} or {"cadence": "daily", "at": "09:00"}.
 ALTER TABLE user_type_preferences ADD COLUMN digest jsonb;
 CREATE INDEX user_type_preferences_digest ON user_type_preferences (app_id, type_key) WHERE digest IS NOT NULL;
@@ -28,6 +33,7 @@ CREATE INDEX digests_due ON digests (closes_at) WHERE status = 'open';
 CREATE INDEX digests_user ON digests (user_id);
 
 CREATE TABLE digest_items (
+  seq              bigint GENERATED ALWAYS AS IDENTITY,   -- the order items were collected in
   digest_id        bigint NOT NULL REFERENCES digests (id) ON DELETE CASCADE,
   notification_id  text NOT NULL REFERENCES notifications (id) ON DELETE CASCADE,
   added_at         timestamptz NOT NULL DEFAULT now(),

@@ -124,8 +124,9 @@ export async function takeItems(db: Queryable, d: OpenDigest): Promise<DigestIte
         RETURNING notification_id
      )
      SELECT n.id, n.payload ->> 'title' AS title, n.payload ->> 'body' AS body, n.created_at
-       FROM notifications n WHERE n.id IN (SELECT notification_id FROM taken)
-      ORDER BY n.created_at, n.id`,
+       FROM digest_items i JOIN notifications n ON n.id = i.notification_id
+      WHERE i.digest_id = $1 AND n.id IN (SELECT notification_id FROM taken)
+      ORDER BY i.seq`,
     [d.id, d.user_id],
   );
   return rows;
