@@ -77,14 +77,16 @@ export async function startBroadcast(db: Queryable, b: BroadcastRow): Promise<{ 
 }
 
 // The next `$3` recipients after the cursor `$2`, in user id order, who were in the audience at
-// `$4`, with their per-channel switches: one walk of an index from the cursor, and for a topic a
-// primary-key probe of users per recipient (a scalar subquery, so the walk stays under the LIMIT;
-// as a join the planner hashed or merged the whole users table for every chunk).
+// `$4`, as users rows (the fan-out rule reads their preferences, zone and quiet hours): one walk
+// of an index from the cursor, and for a topic a primary-key probe of users per recipient (the
+// OFFSET 0 keeps the lookup a per-row probe; as a plain join the planner hashed or merged the
+// whole users table for every chunk).
 const CHUNK_OF: Record<AudienceKind, string> = {
-  topic: `SELECT s.user_id AS id, (SELECT u.preferences FROM users u WHERE u.id = s.user_id) AS preferences FROM topic_subscriptions s
-           WHERE s.app_id = $5 AND s.topic_key = $6 AND ($2::text IS NULL OR s.user_id > $2) AND s.created_at <= $4
-           ORDER BY s.user_id LIMIT $3`,
-  all: `SELECT u.id, u.preferences FROM users u WHERE ($2::text IS NULL OR u.id > $2) AND u.created_at <= $4 ORDER BY u.id LIMIT $3`,
+  topic: `SELECT u.* FROM (SELECT s.user_id FROM topic_subscriptions s
+                            WHERE s.app_id = $5 AND s.topic_key = $6 AND ($2::text IS NULL OR s.user_id > $2) AND s.created_at <= $4
+                            ORDER BY s.user_id LIMIT $3) k
+           CROSS JOIN LATERAL (SELECT * FROM users WHERE id = k.user_id OFFSET 0) u`,
+  all: `SELECT u.* FROM users u WHERE ($2::text IS NULL OR u.id > $2) AND u.created_at <= $4 ORDER BY u.id LIMIT $3`,
 };
 
 /** The broadcast's notification (the CTE `n`) to the users of one chunk (the CTE `chunk`, as `u`). */
@@ -92,11 +94,6 @@ const CHUNK: FanOutSource = {
   from: 'n',
   users: 'chunk u',
   isRecipient: () => 'true',
-  id: 'n.id',
-  channels: 'n.channels',
-  targetApp: 'n.target_app',
-  sendAt: 'n.send_at',
-  expiresAt: 'n.expires_at',
 };
 
 /**
@@ -107,7 +104,7 @@ const CHUNK: FanOutSource = {
 export async function fanOutChunk(db: Queryable, b: BroadcastRow, audienceAt: Date, size: number): Promise<{ users: number; last: string | null; deliveries: number }> {
   const { rows } = await db.query<{ users: number; last: string | null; deliveries: number }>(
     `WITH chunk AS MATERIALIZED (${CHUNK_OF[b.kind]}),
-     n AS (SELECT id, app_id, target_app, channels, type, type_rule, send_at, expires_at FROM notifications WHERE id = $1),
+     n AS (SELECT id, app_id, target_app, channels, type, type_rule, send_at, expires_at, priority, local_time FROM notifications WHERE id = $1),
      ins AS (
        ${insertDeliveriesSql(pushDeliveriesSql(CHUNK), channelDeliveriesSql(CHUNK))}
        RETURNING 1)
