@@ -265,7 +265,21 @@ export const DeliveryView = Type.Object({
   lastErrorDetail: Type.Optional(Type.String({ description: "What the provider or the network said about the last failure (a push service's answer body, a connection error). API-key routes only: never shown through /v1/me." })),
   providerId: Type.Optional(Type.String()),
   sentAt: Type.Optional(Type.String()),
+  step: Type.Integer({ description: 'the fallback step it belongs to (0: the first; docs/timing.md)' }),
+  deferredBy: Type.Union([Type.Literal('quiet-hours'), Type.Literal('cap'), Type.Literal('digest'), Type.Literal('local-time'), Type.Null()], { description: 'the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time' }),
 });
+
+const StepCountsView = Type.Object({
+  pending: Type.Integer(), sending: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), expired: Type.Integer(), cancelled: Type.Integer(), capped: Type.Integer(),
+});
+
+export const StepView = Type.Object({
+  channels: Type.Array(Type.String()),
+  after: Type.Optional(Type.String({ description: 'how long after the notification\'s time a later step is due' })),
+  unless: Type.Optional(Type.Union([Type.Literal('delivered'), Type.Literal('read')])),
+  status: Type.String({ description: 'waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver)' }),
+  counts: StepCountsView,
+}, { description: 'a step of the fallback chain with the outcome of its deliveries (docs/timing.md)' });
 
 export const NotificationView = Type.Object({
   id: Type.String(),
@@ -294,8 +308,9 @@ export const NotificationView = Type.Object({
     completedAt: Type.Optional(Type.String()),
   }, { description: 'a broadcast’s audience and fan-out progress (API-key routes only)' })),
   counts: Type.Optional(Type.Object({
-    pending: Type.Integer(), sending: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), expired: Type.Integer(), cancelled: Type.Integer(),
+    pending: Type.Integer(), sending: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), expired: Type.Integer(), cancelled: Type.Integer(), capped: Type.Integer({ description: 'dropped by a frequency cap' }),
   }, { description: 'deliveries by status' })),
+  steps: Type.Optional(Type.Array(StepView, { description: 'the fallback chain, each step with its deliveries\' outcome' })),
   deliveries: Type.Optional(Type.Array(DeliveryView, { description: 'every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries)' })),
 });
 

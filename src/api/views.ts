@@ -5,6 +5,7 @@ import type { StoredEvent } from '../events/index.ts';
 import type { AppView } from '../apps/index.ts';
 import type { NotificationRecord } from '../notifications/service.ts';
 import type { DeliveryRow } from '../notifications/repository.ts';
+import { stepStatus, type StoredStep } from '../notifications/fallback-steps.ts';
 
 /** Domain objects as the API shows them: RFC 3339 timestamps, absent rather than null where docs/api.md says "optional". */
 const iso = (d: Date) => d.toISOString();
@@ -111,9 +112,19 @@ export function notificationView(record: NotificationRecord, audience: Audience,
           completedAt: isoOrNone(b.completed_at),
         }
       : undefined,
-    counts: counts ? { pending: counts.pending, sending: counts.sending, sent: counts.sent, failed: counts.failed, expired: counts.expired, cancelled: counts.cancelled } : undefined,
+    counts: counts ? { pending: counts.pending, sending: counts.sending, sent: counts.sent, failed: counts.failed, expired: counts.expired, cancelled: counts.cancelled, capped: counts.capped } : undefined,
+    steps: n.steps ? stepsView(n.steps, deliveries) : undefined,
     deliveries: deliveries.map(deliveryView(audience)),
   };
+}
+
+/** A fallback chain with the outcome of each step's deliveries (those shown: a user sees their own). */
+function stepsView(steps: readonly StoredStep[], deliveries: readonly DeliveryRow[]) {
+  return steps.map((step, i) => {
+    const counts = { pending: 0, sending: 0, sent: 0, failed: 0, expired: 0, cancelled: 0, capped: 0 };
+    for (const d of deliveries) if (d.step === i && d.status in counts) counts[d.status as keyof typeof counts] += 1;
+    return { channels: [...step.channels], after: step.after ?? undefined, unless: step.unless ?? undefined, status: stepStatus(counts), counts };
+  });
 }
 
 /** One delivery as a reader sees it (lastErrorDetail for operators only). */
@@ -132,5 +143,7 @@ export function deliveryView(audience: Audience) {
     lastErrorDetail: audience === 'operator' ? (d.last_error_detail ?? undefined) : undefined,
     providerId: d.provider_id ?? undefined,
     sentAt: isoOrNone(d.sent_at),
+    step: d.step,
+    deferredBy: d.deferred_by,
   });
 }

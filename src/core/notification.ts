@@ -49,3 +49,7 @@ export interface NotificationContent {
   /** E-mail: own subject/text/html; otherwise the reminder template renders them. */
   readonly email?: { readonly subject?: string; readonly text?: string; readonly html?: string };
 }
+
+/** The timing rule that decided a delivery's time (docs/timing.md); null: the notification's own time. */
+export const DEFERRED_BY = ['quiet-hours', 'cap', 'digest', 'local-time'] as const;
+export type DeferredBy = (typeof DEFERRED_BY)[number];

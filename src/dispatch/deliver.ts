@@ -5,6 +5,7 @@ import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import { outcomeOf, skipOutcome } from './outcome.ts';
 import type { EngineMetrics } from './metrics.ts';
 import type { AppProblemTracker } from './app-problems.ts';
+import type { FallbackStep } from './fallback-step.ts';
 
 type Observer = { observe(v: number): void };
 
@@ -14,6 +15,8 @@ export interface DeliveryStepOptions {
   readonly backoff?: BackoffPolicy | undefined;
   /** Records what verdicts say about an app's configuration (GET /v1/apps/{id}). */
   readonly problems?: AppProblemTracker | undefined;
+  /** Checks a later fallback step before it is sent (fallback-step.ts). */
+  readonly fallbacks?: FallbackStep | undefined;
 }
 
 /**
@@ -27,6 +30,7 @@ export class DeliveryStep {
   readonly #metrics: EngineMetrics | undefined;
   readonly #backoff: BackoffPolicy;
   readonly #problems: AppProblemTracker | undefined;
+  readonly #fallbacks: FallbackStep | undefined;
   readonly #perProvider = new Map<Provider, { lateness: Observer; sendDuration: Observer }>();
 
   constructor(options: DeliveryStepOptions) {
@@ -34,6 +38,7 @@ export class DeliveryStep {
     this.#metrics = options.metrics;
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.#problems = options.problems;
+    this.#fallbacks = options.fallbacks;
   }
 
   get providers(): Provider[] {
@@ -61,6 +66,11 @@ export class DeliveryStep {
   async #decide(job: ClaimedDelivery, now: number, whileSending: (() => () => void) | undefined): Promise<Outcome> {
     const skipped = skipOutcome(job, now);
     if (skipped) return skipped;
+    if (job.step) {
+      // A check that cannot run (the database is out) is a retry: the step must not go unchecked.
+      const stopped = await this.#fallbacks?.check(job).catch((err: unknown) => ({ id: job.id, kind: 'retry' as const, error: `checking the fallback step failed: ${coerceError(err).message}`, delayMs: 5_000 }));
+      if (stopped) return stopped;
+    }
     const channel = this.#channels.get(job.provider);
     if (!channel) return { id: job.id, kind: 'retry', error: `no ${job.provider} channel in this worker`, delayMs: 60_000 };
     let verdict: Verdict;

@@ -4,6 +4,8 @@ import type { DeliveryJob, Provider, NotificationContent, Platform, WebPushSubsc
 import { EVENT_INSERT } from '../events/outbox.ts';
 import { eventTypeSql } from '../events/types.ts';
 import { markDevicesInvalid } from '../devices/repository.ts';
+import { notifyDeliveriesDue } from '../db/wakeup.ts';
+import { STEP_OUTCOME_CTES, STEP_OUTCOME_EVENTS } from './fallback-repository.ts';
 
 /**
  * The work-queue SQL. A claim takes due rows with FOR UPDATE SKIP LOCKED and leases them
@@ -18,6 +20,8 @@ export interface ClaimedDelivery extends DeliveryJob {
   readonly userId: string | null;
   readonly deviceId: string | null;
   readonly channel: string;
+  /** A later step of a fallback chain (> 0) is checked before it is sent (fallback-step.ts). */
+  readonly step?: number | undefined;
 }
 
 interface ClaimRow {
@@ -44,6 +48,7 @@ interface ClaimRow {
   name: string | null;
   locale: string | null;
   timezone: string | null;
+  step: number;
 }
 
 export async function claimDue(
@@ -71,9 +76,9 @@ export async function claimDue(
                  LIMIT $2
                  FOR UPDATE SKIP LOCKED))
        RETURNING d.id, d.notification_id, d.user_id, d.device_id, d.app_id, d.channel, d.provider,
-                 d.due_at, d.expires_at, d.attempts)
+                 d.due_at, d.expires_at, d.attempts, d.step)
      SELECT c.id::text AS id, c.notification_id, c.user_id, c.device_id, c.app_id, c.channel, c.provider,
-            c.due_at, c.expires_at, c.attempts, n.payload, n.reminder_id, n.cancelled_at,
+            c.due_at, c.expires_at, c.attempts, c.step, n.payload, n.reminder_id, n.cancelled_at,
             v.platform, v.token, v.subscription, v.environment, v.registered_at, v.status AS device_status,
             u.email, u.name, u.locale, u.timezone
        FROM claimed c
@@ -124,6 +129,7 @@ function toJob(r: ClaimRow): ClaimedDelivery {
     userId: r.user_id,
     deviceId: r.device_id,
     channel: r.channel,
+    ...(r.step > 0 ? { step: r.step } : {}),
   };
 }
 
@@ -239,7 +245,7 @@ async function writeOutcomes(pool: Pool, outcomes: readonly Outcome[]): Promise<
   }
   const invalid = outcomes.filter((o): o is Extract<Outcome, { kind: 'device-invalid' }> => o.kind === 'device-invalid' && o.deviceId !== null);
   const run = async (db: Queryable) => {
-    await db.query({
+    const { rows: forwarded } = await db.query<{ forwarded: number }>({
       name: 'herald:dispatch:record-outcomes',
       // The one-time filter turns off the events trigger's NOTIFY for this transaction (migration
       // 0800): a NOTIFY inside it would hold PostgreSQL's global notify lock through the commit
@@ -260,7 +266,9 @@ async function writeOutcomes(pool: Pool, outcomes: readonly Outcome[]): Promise<
                 locked_by = NULL, updated_at = now()
            FROM v
           WHERE d.id = v.id AND d.status = 'sending'
-         RETURNING d.id, d.notification_id, d.user_id, d.device_id, d.channel, d.provider, d.status, d.attempts, d.provider_id, d.last_error)
+         RETURNING d.id, d.notification_id, d.user_id, d.device_id, d.channel, d.provider, d.status, d.attempts, d.provider_id, d.last_error, d.step),
+       ${STEP_OUTCOME_CTES},
+       ev AS (
        ${EVENT_INSERT}
        SELECT upd.user_id,
               CASE upd.status WHEN 'sent' THEN ${EVENT_OF.sent} WHEN 'failed' THEN ${EVENT_OF.failed} ELSE ${EVENT_OF.expired} END,
@@ -268,9 +276,14 @@ async function writeOutcomes(pool: Pool, outcomes: readonly Outcome[]): Promise<
               jsonb_strip_nulls(jsonb_build_object('deliveryId', upd.id::text, 'channel', upd.channel, 'provider', upd.provider,
                 'deviceId', upd.device_id, 'attempts', upd.attempts, 'providerId', upd.provider_id,
                 'error', CASE WHEN upd.status = 'sent' THEN NULL ELSE upd.last_error END))
-         FROM upd WHERE upd.status IN ('sent', 'failed', 'expired')`,
+         FROM upd WHERE upd.status IN ('sent', 'failed', 'expired')
+       UNION ALL
+       ${STEP_OUTCOME_EVENTS})
+       SELECT (SELECT count(*) FROM steps_forward)::int AS forwarded`,
       values: [ids, kinds, providerIds, errors, delays, details],
     });
+    // Fallback steps brought forward are due now: wake a worker (one that is idle sleeps until their old due time).
+    if ((forwarded[0]?.forwarded ?? 0) > 0) await notifyDeliveriesDue(db, new Date());
     if (invalid.length > 0) await invalidateDevices(db, invalid.map((o) => ({ deviceId: o.deviceId!, reason: o.error })));
   };
   if (invalid.length === 0) await run(pool);

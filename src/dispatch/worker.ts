@@ -9,6 +9,7 @@ import { DeadWorkerSweeper } from './liveness.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { Claimer } from './claimer.ts';
+import { FallbackStep } from './fallback-step.ts';
 import { DeliveryStep } from './deliver.ts';
 import { OutcomeWriter } from './outcome-writer.ts';
 import type { AppProblemTracker } from './app-problems.ts';
@@ -72,7 +73,7 @@ export class DeliveryWorker {
     this.#batchSize = options.batchSize;
     this.#leaseSeconds = options.leaseSeconds;
     this.#pool = pool;
-    this.#step = new DeliveryStep({ channels, metrics, backoff: options.backoff, problems: options.problems });
+    this.#step = new DeliveryStep({ channels, metrics, backoff: options.backoff, problems: options.problems, fallbacks: new FallbackStep(pool) });
     this.#writer = new OutcomeWriter({
       pool,
       log: this.#log,

@@ -34,6 +34,7 @@ export const ERRORS = {
   UNKNOWN_USERS: { status: 422, message: 'Some of these users do not exist; create them with PUT /v1/users/{userId} first.' },
   UNKNOWN_TYPE: { status: 422, message: 'No such notification type in this app; declare it with PUT /v1/apps/{appId}/notification-types/{key} first.' },
   TYPE_REQUIRED: { status: 422, message: 'This notification type is required; it cannot be switched off.' },
+  INVALID_STEPS: { status: 422, message: 'The fallback chain breaks a rule (docs/timing.md § Fallback chains).' },
   UNPROCESSABLE: { status: 422, message: 'The request breaks a rule.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests.' },
   INTERNAL: { status: 500, message: 'Internal error.' },

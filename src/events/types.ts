@@ -10,6 +10,8 @@ export const EVENT_TYPES = {
   'notification:expired': 'notification',
   'notification:cancelled': 'notification',
   'notification:retried': 'notification',
+  'notification:step-fired': 'notification',
+  'notification:step-cancelled': 'notification',
   'reminder:created': 'reminder',
   'reminder:updated': 'reminder',
   'reminder:deleted': 'reminder',

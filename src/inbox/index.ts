@@ -3,6 +3,7 @@ import type { Logger } from '../log/index.ts';
 import { HeraldError, notFound } from '../errors/index.ts';
 import { toItem, type InboxItem, type InboxRow as Row } from './items.ts';
 import { LiveStreams, type LiveStream, type StreamStats } from './streams.ts';
+import { CANCEL_READ_STEPS } from './read-steps.ts';
 
 export type { InboxItem } from './items.ts';
 export type { LiveStream, StreamStats } from './streams.ts';
@@ -39,7 +40,10 @@ export class InboxService {
 
   async markRead(userId: string, id: string): Promise<InboxItem> {
     const { rows } = await this.#pool.query<Row>(
-      `UPDATE inbox_items SET read_at = COALESCE(read_at, now()) WHERE id = $1 AND user_id = $2 RETURNING *`,
+      `WITH marked AS (
+         UPDATE inbox_items SET read_at = COALESCE(read_at, now()) WHERE id = $1 AND user_id = $2 RETURNING *
+       ), ${CANCEL_READ_STEPS}
+       SELECT * FROM marked`,
       [id, userId],
     );
     if (!rows[0]) throw notFound('inbox item', id);
@@ -48,8 +52,14 @@ export class InboxService {
 
   /** Mark every unread item of the user read; how many were unread. */
   async markAllRead(userId: string): Promise<{ marked: number }> {
-    const { rowCount } = await this.#pool.query(`UPDATE inbox_items SET read_at = now() WHERE user_id = $1 AND read_at IS NULL`, [userId]);
-    return { marked: rowCount ?? 0 };
+    const { rows } = await this.#pool.query<{ marked: number }>(
+      `WITH marked AS (
+         UPDATE inbox_items SET read_at = now() WHERE user_id = $1 AND read_at IS NULL RETURNING notification_id, user_id
+       ), ${CANCEL_READ_STEPS}
+       SELECT count(*)::int AS marked FROM marked`,
+      [userId],
+    );
+    return { marked: rows[0]?.marked ?? 0 };
   }
 
   /** Items created after `afterId` (SSE Last-Event-ID resumption), oldest first. */

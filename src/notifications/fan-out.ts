@@ -36,7 +36,11 @@ export interface FanOutSource {
    * A statement that creates the users in the same breath cannot see them there (one snapshot).
    */
   readonly users?: string;
+  /** A later step of a fallback chain (docs/timing.md): its number and condition; the first step has none. */
+  readonly step?: { readonly number: string; readonly unless: string };
 }
+
+const stepColumns = (s: FanOutSource) => (s.step ? `, ${s.step.number}, ${s.step.unless}` : '');
 
 function fromWith(s: FanOutSource, rest: string): string {
   return `${s.from} CROSS JOIN ${rest} ${TYPE_CHOICES}`;
@@ -44,7 +48,7 @@ function fromWith(s: FanOutSource, rest: string): string {
 
 /** One push delivery per active device of each recipient. */
 export function pushDeliveriesSql(s: FanOutSource): string {
-  return `SELECT ${s.id}, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, ${s.sendAt}, ${s.sendAt}, ${s.expiresAt}
+  return `SELECT ${s.id}, d.user_id, d.id, d.app_id, 'push', ${PROVIDER_OF_PLATFORM_SQL}, ${s.sendAt}, ${s.sendAt}, ${s.expiresAt}${stepColumns(s)}
        FROM ${fromWith(s, `devices d JOIN ${s.users ?? 'users u'} ON u.id = d.user_id`)}
       WHERE ${s.isRecipient('d.user_id')} AND 'push' = ANY (${s.channels}) AND d.status = 'active'
         AND (${s.targetApp} IS NULL OR d.app_id = ${s.targetApp}) AND ${PREFERS(`'push'`)}${s.where ? ` AND ${s.where}` : ''}`;
@@ -52,7 +56,7 @@ export function pushDeliveriesSql(s: FanOutSource): string {
 
 /** One delivery per other requested channel of each recipient. */
 export function channelDeliveriesSql(s: FanOutSource): string {
-  return `SELECT ${s.id}, u.id, NULL, COALESCE(${s.targetApp}, 'default'), c.ch, c.ch, ${s.sendAt}, ${s.sendAt}, ${s.expiresAt}
+  return `SELECT ${s.id}, u.id, NULL, COALESCE(${s.targetApp}, 'default'), c.ch, c.ch, ${s.sendAt}, ${s.sendAt}, ${s.expiresAt}${stepColumns(s)}
        FROM ${fromWith(s, `${s.users ?? 'users u'} CROSS JOIN LATERAL unnest(${s.channels}) AS c(ch)`)}
       WHERE ${s.isRecipient('u.id')} AND c.ch <> 'push' AND ${PREFERS('c.ch')}${s.where ? ` AND ${s.where}` : ''}`;
 }
@@ -60,4 +64,9 @@ export function channelDeliveriesSql(s: FanOutSource): string {
 /** INSERT INTO deliveries from one or more of the SELECTs above. */
 export function insertDeliveriesSql(...selects: string[]): string {
   return `INSERT INTO deliveries (${COLUMNS})\n     ${selects.join('\n     UNION ALL\n     ')}`;
+}
+
+/** INSERT INTO deliveries the deliveries of later fallback steps (`s.step` set): the same rule, with the step columns. */
+export function insertStepDeliveriesSql(s: FanOutSource): string {
+  return `INSERT INTO deliveries (${COLUMNS}, step, step_unless)\n     ${pushDeliveriesSql(s)}\n     UNION ALL\n     ${channelDeliveriesSql(s)}`;
 }

@@ -1,7 +1,9 @@
+import type { DeferredBy } from '../core/notification.ts';
 import type { Queryable } from '../db/pool.ts';
 import { EVENT_INSERT, EVENT_INSERT_WITH_ACTOR } from '../events/outbox.ts';
 import { eventTypeSql } from '../events/types.ts';
 import { currentActor } from '../events/actor.ts';
+import type { StoredStep } from './fallback-steps.ts';
 import { channelDeliveriesSql, insertDeliveriesSql, pushDeliveriesSql, type FanOutSource } from './fan-out.ts';
 
 /**
@@ -65,6 +67,8 @@ export interface NewNotificationRow {
   /** The notification type's key and rule (docs/audiences.md); null without a type. */
   readonly type: string | null;
   readonly typeRule: unknown;
+  /** A fallback chain (its first step's channels are `channels`); stored by insertLaterSteps. */
+  readonly steps?: readonly StoredStep[] | null;
 }
 
 /** Insert the notification; false when its dedupe key was already used. */
@@ -164,6 +168,8 @@ export interface NotificationRow {
   cancelled_at: Date | null;
   source: string | null;
   type: string | null;
+  /** A fallback chain as sent (docs/timing.md); null without one. */
+  steps: StoredStep[] | null;
 }
 
 export interface DeliveryRow {
@@ -180,6 +186,10 @@ export interface DeliveryRow {
   last_error_detail: string | null;
   provider_id: string | null;
   sent_at: Date | null;
+  /** The fallback step it belongs to (0: the first, or a notification without steps). */
+  step: number;
+  /** The timing rule that decided the delivery's time (docs/timing.md), if any. */
+  deferred_by: DeferredBy | null;
 }
 
 export async function getNotification(db: Queryable, id: string): Promise<NotificationRow | undefined> {
@@ -190,7 +200,7 @@ export async function getNotification(db: Queryable, id: string): Promise<Notifi
 /** The deliveries of these notifications; with `userId`, only that user's (a broadcast has one per recipient). */
 export async function getDeliveries(db: Queryable, notificationIds: readonly string[], userId?: string): Promise<DeliveryRow[]> {
   const { rows } = await db.query<DeliveryRow>(
-    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at
+    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at, deferred_by, step
        FROM deliveries WHERE notification_id = ANY ($1::text[]) AND ($2::text IS NULL OR user_id = $2) ORDER BY deliveries.id`, // qualified: a bare id would sort the text output column
     [notificationIds, userId ?? null],
   );
@@ -200,7 +210,7 @@ export async function getDeliveries(db: Queryable, notificationIds: readonly str
 /** `limit + 1` deliveries of a notification after the id `after`, in id order (index deliveries_notification_id). */
 export async function getDeliveriesPage(db: Queryable, notificationId: string, status: string | undefined, after: string | undefined, limit: number): Promise<DeliveryRow[]> {
   const { rows } = await db.query<DeliveryRow>(
-    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at
+    `SELECT id::text AS id, notification_id, channel, provider, user_id, device_id, status, attempts, due_at, last_error, last_error_detail, provider_id, sent_at, deferred_by, step
        FROM deliveries WHERE notification_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR id > $3)
       ORDER BY deliveries.notification_id, deliveries.id LIMIT $4`, // qualified: a bare id would sort the text output column
     [notificationId, status ?? null, after ?? null, limit + 1],

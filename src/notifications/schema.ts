@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { PLATFORMS } from '../core/notification.ts';
+import { DURATION_PATTERN } from '../core/duration.ts';
 
 /**
  * `POST /v1/notifications` body. The API validates with it, and so does broker ingest, so a
@@ -60,6 +61,16 @@ export const TemplateRefSchema = Type.Object(
   { additionalProperties: false, description: 'render this stored template for each recipient (docs/templates.md)' },
 );
 
+/** A step of a fallback chain (docs/timing.md § Fallback chains). */
+export const StepSchema = Type.Object(
+  {
+    channels: Type.Array(ChannelSchema, { minItems: 1, maxItems: 4, uniqueItems: true }),
+    after: Type.Optional(Type.String({ pattern: DURATION_PATTERN, description: 'a later step: how long after the notification\'s time it is due ("30s", "15m", "1h", "1d")' })),
+    unless: Type.Optional(Type.Union([Type.Literal('delivered'), Type.Literal('read')], { description: 'a later step is not sent once an earlier step\'s delivery to the user was sent (delivered, the default) or its inbox item read (read)' })),
+  },
+  { additionalProperties: false },
+);
+
 export const NotificationBody = Type.Object(
   {
     to: To,
@@ -67,6 +78,7 @@ export const NotificationBody = Type.Object(
     type: Type.Optional(Type.Union([AudienceKey], { description: 'a notification type of the app (docs/audiences.md): its defaults and each user’s preferences decide the channels' })),
     appId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     channels: Type.Optional(Type.Array(ChannelSchema, { minItems: 1, maxItems: 4, uniqueItems: true })),
+    steps: Type.Optional(Type.Array(StepSchema, { minItems: 1, maxItems: 4, description: 'a fallback chain instead of `channels`: the first step goes at the notification\'s time, each later one `after` it unless an earlier one was delivered or read (docs/timing.md)' })),
     sendAt: Type.Optional(Type.String({ format: 'date-time' })),
     title: Type.Optional(Str(1000)),
     subtitle: Type.Optional(Str(1000)),

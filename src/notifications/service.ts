@@ -16,6 +16,8 @@ import { pinTemplates, type PinMemo, type PinnedSend } from '../templates/pin.ts
 import { getType, ruleOf, type TypeRule } from '../preferences/types-repository.ts';
 import * as broadcasts from './broadcasts.ts';
 import { notifyBroadcastsDue } from '../db/wakeup.ts';
+import { checkSteps, type StoredStep } from './fallback-steps.ts';
+import { insertLaterSteps } from './fallback-repository.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, removeAdditional: false });
 (addFormats as unknown as (a: Ajv) => void)(ajv);
@@ -77,7 +79,7 @@ function rawDeviceProvider(input: NotificationInput): string | undefined {
 }
 
 function contentOf(input: NotificationInput): Record<string, unknown> {
-  const { to, appId: _appId, channels: _channels, sendAt: _sendAt, type: _type, ...content } = input;
+  const { to, appId: _appId, channels: _channels, sendAt: _sendAt, type: _type, steps: _steps, ...content } = input;
   // The raw device target travels with the content: the worker needs its token.
   return 'device' in to ? { ...content, to } : content;
 }
@@ -94,11 +96,24 @@ export function appOf(input: NotificationInput): string | undefined {
   return input.appId ?? ('all' in input.to ? input.to.appId : undefined);
 }
 
-/** The notification's type, as a rule fan-out applies; 422 UNKNOWN_TYPE when the app has no such type. */
-async function typeRuleOf(db: Queryable, input: NotificationInput): Promise<TypeRule | null> {
+/** Notification types already read while preparing a batch, by app and key. */
+type TypeMemo = Map<string, ReturnType<typeof getType>>;
+
+/**
+ * The notification's type, as a rule fan-out applies; 422 UNKNOWN_TYPE when the app has no such
+ * type. `types`: a batch reads each type once (a batch of a thousand items of one type would
+ * otherwise read it a thousand times, one round trip each).
+ */
+async function typeRuleOf(db: Queryable, input: NotificationInput, types?: TypeMemo): Promise<TypeRule | null> {
   if (input.type === undefined) return null;
   const appId = appOf(input) ?? 'default';
-  const row = await getType(db, appId, input.type);
+  const key = `${appId}\u001f${input.type}`;
+  let read = types?.get(key);
+  if (!read) {
+    read = getType(db, appId, input.type);
+    types?.set(key, read);
+  }
+  const row = await read;
   if (!row) throw new HeraldError('UNKNOWN_TYPE', `app "${appId}" has no notification type "${input.type}"`, [{ field: 'body.type', message: 'no such notification type' }]);
   return ruleOf(row);
 }
@@ -109,6 +124,40 @@ function defaultChannels(rule: TypeRule | null): readonly string[] {
   return on.length > 0 ? on : DEFAULT_CHANNELS;
 }
 
+/** The fallback chain, checked (422 INVALID_STEPS); undefined without steps. */
+function stepsOf(input: NotificationInput): StoredStep[] | undefined {
+  const target = 'device' in input.to ? 'device' : audienceOf(input) ? 'broadcast' : 'users';
+  return checkSteps({ steps: input.steps, channels: input.channels, target });
+}
+
+/** When the first later step of these notifications comes due; undefined when none has steps. */
+function laterStepsDue(rows: readonly store.NewNotificationRow[]): Date | undefined {
+  let at: number | undefined;
+  for (const r of rows) {
+    const second = r.steps?.[1];
+    if (second) at = Math.min(at ?? Infinity, r.sendAt.getTime() + second.afterMs);
+  }
+  return at === undefined ? undefined : new Date(at);
+}
+
+/**
+ * The one-statement insert of `rows` (store.insertBatch), and for rows with a fallback chain
+ * the deliveries of their later steps in the same transaction. Returns the deliveries made.
+ */
+async function insertRows(pool: Pool, client: Queryable | undefined, rows: readonly store.NewBatchRow[]): Promise<number> {
+  const stepped = rows.filter((r) => r.steps && r.steps.length > 1);
+  if (stepped.length === 0) return store.insertBatch(client ?? pool, rows);
+  const run = async (db: Queryable) => (await store.insertBatch(db, rows)) + (await insertLaterSteps(db, stepped));
+  return client ? run(client) : withTransaction(pool, run);
+}
+
+/** Every channel the notification may send on (templates are pinned for all of them): of every step. */
+function allChannels(input: NotificationInput, rule: TypeRule | null, provider: string | undefined): readonly string[] {
+  if (provider) return ['push'];
+  if (input.steps) return input.steps.flatMap((s) => s.channels);
+  return input.channels ?? defaultChannels(rule);
+}
+
 function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, provider: string | undefined, pinned: PinnedSend, rule: TypeRule | null = null): store.NewNotificationRow {
   let sendAt = input.sendAt ? new Date(input.sendAt) : now;
   if (Number.isNaN(sendAt.getTime())) throw new HeraldError('VALIDATION_FAILED', 'sendAt: must be an RFC 3339 date-time', [{ field: 'body.sendAt', message: 'must be date-time' }]);
@@ -117,13 +166,14 @@ function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, 
   const expiresAt = options.expiresAt ?? (ttl !== null ? new Date(sendAt.getTime() + ttl * 1000) : null);
   const userIds = 'userId' in input.to ? [input.to.userId] : 'userIds' in input.to ? [...input.to.userIds] : [];
   const appId = appOf(input);
+  const steps = stepsOf(input);
   return {
     id: uuidv7(now.getTime()),
     appId: appId ?? 'default',
     targetApp: appId ?? null,
     userIds,
     reminderId: options.reminderId ?? null,
-    channels: provider ? ['push'] : [...(input.channels ?? defaultChannels(rule))],
+    channels: provider ? ['push'] : steps ? [...steps[0]!.channels] : [...(input.channels ?? defaultChannels(rule))],
     // A template is stored pinned: its exact version and the checked data (src/templates/pin.ts).
     // The type travels with the content: the e-mail step needs it for the unsubscribe link.
     payload: { ...contentOf(input), ...pinned, ...(rule ? { type: rule.key, typeRequired: rule.required } : {}) },
@@ -134,6 +184,7 @@ function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, 
     dedupeKey: options.dedupeKey ?? null,
     type: rule?.key ?? null,
     typeRule: rule ? { required: rule.required, channels: rule.channels } : null,
+    steps: steps ?? null,
   };
 }
 
@@ -141,10 +192,10 @@ function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, 
  * A user- or device-addressed notification checked and made a row for `insertBatch`, exactly as
  * createInTransaction checks it (type rule, templates, target). Broadcasts are not for this.
  */
-async function prepareRow(db: Queryable, input: NotificationInput, options: CreateOptions, now: Date, memo?: PinMemo): Promise<store.NewBatchRow> {
+async function prepareRow(db: Queryable, input: NotificationInput, options: CreateOptions, now: Date, memo?: PinMemo, types?: TypeMemo): Promise<store.NewBatchRow> {
   const provider = rawDeviceProvider(input);
-  const rule = await typeRuleOf(db, input);
-  const pinned = await pinTemplates(db, { ...input, appId: appOf(input) }, provider ? ['push'] : input.channels ?? defaultChannels(rule), memo);
+  const rule = await typeRuleOf(db, input, types);
+  const pinned = await pinTemplates(db, { ...input, appId: appOf(input) }, allChannels(input, rule, provider), memo);
   return { ...toRow(input, options, now, provider, pinned, rule), provider };
 }
 
@@ -161,7 +212,7 @@ export async function createInTransaction(client: PoolClient | Queryable, input:
   const now = options.now ?? new Date();
   const provider = rawDeviceProvider(input);
   const rule = await typeRuleOf(client, input);
-  const pinned = await pinTemplates(client, { ...input, appId: appOf(input) }, provider ? ['push'] : input.channels ?? defaultChannels(rule));
+  const pinned = await pinTemplates(client, { ...input, appId: appOf(input) }, allChannels(input, rule, provider));
   const row = toRow(input, options, now, provider, pinned, rule);
   const { sendAt, userIds } = row;
   const audience = audienceOf(input);
@@ -186,6 +237,8 @@ export async function createInTransaction(client: PoolClient | Queryable, input:
   } else {
     await store.ensureUsers(client, userIds);
     deliveries = await store.fanOutUsers(client, row);
+    const later = await insertLaterSteps(client, [row]);
+    if (later > 0) await notifyDeliveriesDue(client, laterStepsDue([row])!);
   }
   const eventData = { sendAt: sendAt.toISOString(), channels: row.channels, source: options.source, deliveries };
   if (userIds.length <= 1) {
@@ -226,6 +279,12 @@ export class NotificationService implements NotificationCreator {
     this.#wake = new WakeupCoalescer(pool);
   }
 
+  /** After commit: fallback steps are due later; a worker wakes for them (the due times are in the table too). */
+  #wakeForLaterSteps(rows: readonly store.NewNotificationRow[]): void {
+    const at = laterStepsDue(rows);
+    if (at) this.#wake.deliveriesDue(at);
+  }
+
   /** After commit: the relay has new events; the workers have deliveries due at `at`. */
   #wakeAfter(deliveries: number, at: Date): void {
     this.#wake.eventsAdded();
@@ -244,7 +303,8 @@ export class NotificationService implements NotificationCreator {
     // trip, its own transaction).
     const now = new Date();
     const row = await prepareRow(this.#pool, input, options, now);
-    this.#wakeAfter(await store.insertBatch(this.#pool, [row]), row.sendAt);
+    this.#wakeAfter(await insertRows(this.#pool, undefined, [row]), row.sendAt);
+    this.#wakeForLaterSteps([row]);
     return { id: row.id, status: row.sendAt > now ? 'scheduled' : 'pending', sendAt: row.sendAt.toISOString(), created: true };
   }
 
@@ -266,7 +326,7 @@ export class NotificationService implements NotificationCreator {
           out.push(await createInTransaction(client, input, options));
           continue;
         }
-        const row = toRow(input, options, now, undefined, await pinTemplates(client, input, DEFAULT_CHANNELS, memo));
+        const row = toRow(input, options, now, undefined, await pinTemplates(client, input, input.steps ? allChannels(input, null, undefined) : DEFAULT_CHANNELS, memo));
         for (const u of row.userIds) users.add(u);
         bulk.push(row);
         if (!earliest || row.sendAt < earliest) earliest = row.sendAt;
@@ -275,6 +335,7 @@ export class NotificationService implements NotificationCreator {
       await store.ensureUsers(client, [...users]);
       for (let i = 0; i < bulk.length; i += 5000) await store.insertBulk(client, bulk.slice(i, i + 5000));
       if (earliest) await notifyDeliveriesDue(client, earliest);
+      if ((await insertLaterSteps(client, bulk)) > 0) await notifyDeliveriesDue(client, laterStepsDue(bulk)!);
       return out;
     });
   }
@@ -303,6 +364,7 @@ export class NotificationService implements NotificationCreator {
     // topic or everyone) are created as a single POST creates them, in the same transaction.
     const now = new Date();
     const memo: PinMemo = new Map();
+    const types: TypeMemo = new Map();
     const rows: store.NewBatchRow[] = [];
     const broadcastItems: Array<{ index: number; input: NotificationInput }> = [];
     let earliest: Date | undefined;
@@ -312,7 +374,7 @@ export class NotificationService implements NotificationCreator {
         continue;
       }
       try {
-        const row = await prepareRow(this.#pool, input, options, now, memo);
+        const row = await prepareRow(this.#pool, input, options, now, memo, types);
         rows.push(row);
         if (!earliest || row.sendAt < earliest) earliest = row.sendAt;
         results[index] = { id: row.id, status: row.sendAt > now ? 'scheduled' : 'pending', sendAt: row.sendAt.toISOString() };
@@ -333,13 +395,15 @@ export class NotificationService implements NotificationCreator {
             results[index] = itemError(err, index);
           }
         }
-        return store.insertBatch(client, rows);
+        return insertRows(this.#pool, client, rows);
       });
+      this.#wakeForLaterSteps(rows);
       this.#wake.eventsAdded();
       if (earliest && deliveries > 0) this.#wake.deliveriesDue(earliest);
       return results;
     }
-    if (earliest) this.#wakeAfter(await store.insertBatch(this.#pool, rows), earliest);
+    if (earliest) this.#wakeAfter(await insertRows(this.#pool, undefined, rows), earliest);
+    this.#wakeForLaterSteps(rows);
     return results;
   }
 

@@ -8,11 +8,13 @@ export interface DeliveryCounts {
   failed: number;
   expired: number;
   cancelled: number;
+  /** Dropped by a frequency cap (docs/timing.md). */
+  capped: number;
   attempted: boolean;
 }
 
 export function countDeliveries(deliveries: readonly DeliveryRow[]): DeliveryCounts {
-  const c: DeliveryCounts = { pending: 0, sending: 0, sent: 0, failed: 0, expired: 0, cancelled: 0, attempted: false };
+  const c: DeliveryCounts = { pending: 0, sending: 0, sent: 0, failed: 0, expired: 0, cancelled: 0, capped: 0, attempted: false };
   for (const d of deliveries) {
     if (d.status in c && d.status !== 'attempted') (c as unknown as Record<string, number>)[d.status]! += 1;
     if (d.attempts > 0) c.attempted = true;
@@ -23,7 +25,7 @@ export function countDeliveries(deliveries: readonly DeliveryRow[]): DeliveryCou
 /**
  * A notification's status, derived from its deliveries (the work queue is the truth; keeping a
  * second copy on the notification row would make it a hot spot every delivery updates):
- * - cancelled: cancelled before sending
+ * - cancelled: cancelled before sending (or every delivery dropped by a frequency cap)
  * - scheduled: nothing attempted yet and its time has not come
  * - pending / sending: work remains
  * - sent: every delivery ended and all that could be sent were
@@ -39,7 +41,7 @@ export function notificationStatus(n: NotificationRow, deliveries: readonly Deli
 export function statusFromCounts(n: Pick<NotificationRow, 'cancelled_at' | 'send_at'>, c: DeliveryCounts, now = new Date(), fanningOut = false): string {
   if (n.cancelled_at) return 'cancelled';
   if (fanningOut) return n.send_at > now ? 'scheduled' : c.attempted || c.sent > 0 ? 'sending' : 'pending';
-  const total = c.pending + c.sending + c.sent + c.failed + c.expired + c.cancelled;
+  const total = c.pending + c.sending + c.sent + c.failed + c.expired + c.cancelled + c.capped;
   if (total === 0) return 'undeliverable';
   if (c.sending > 0) return 'sending';
   if (c.pending > 0) return !c.attempted && n.send_at > now ? 'scheduled' : 'pending';

@@ -1,5 +1,6 @@
 import type { ChannelName, NotificationContent, Platform, WebPushSubscription } from '../core/notification.ts';
 import type { TemplateRef } from '../templates/types.ts';
+import type { StepInput } from './fallback-steps.ts';
 
 /** `POST /v1/notifications` (docs/api.md, Notifications): addressing, timing and content. */
 export interface NotificationInput extends NotificationContent {
@@ -25,6 +26,8 @@ export interface NotificationInput extends NotificationContent {
   readonly template?: TemplateRef;
   /** A notification type of the app (docs/audiences.md). */
   readonly type?: string;
+  /** A fallback chain instead of `channels` (docs/timing.md § Fallback chains). */
+  readonly steps?: readonly StepInput[];
 }
 
 export interface CreateOptions {

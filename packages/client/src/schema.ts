@@ -3850,6 +3850,8 @@ export interface paths {
                                 /** @description deliveries by status */
                                 counts?: {
                                     cancelled: number;
+                                    /** @description dropped by a frequency cap */
+                                    capped: number;
                                     expired: number;
                                     failed: number;
                                     pending: number;
@@ -3861,6 +3863,8 @@ export interface paths {
                                 deliveries?: {
                                     attempts: number;
                                     channel: string;
+                                    /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                    deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                     deviceId?: string;
                                     dueAt: string;
                                     id: string;
@@ -3871,6 +3875,8 @@ export interface paths {
                                     providerId?: string;
                                     sentAt?: string;
                                     status: string;
+                                    /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                    step: number;
                                     userId?: string;
                                 }[];
                                 id: string;
@@ -3878,6 +3884,24 @@ export interface paths {
                                 sendAt: string;
                                 source?: string;
                                 status: string;
+                                /** @description the fallback chain, each step with its deliveries' outcome */
+                                steps?: {
+                                    /** @description how long after the notification's time a later step is due */
+                                    after?: string;
+                                    channels: string[];
+                                    counts: {
+                                        cancelled: number;
+                                        capped: number;
+                                        expired: number;
+                                        failed: number;
+                                        pending: number;
+                                        sending: number;
+                                        sent: number;
+                                    };
+                                    /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
+                                    status: string;
+                                    unless?: "delivered" | "read";
+                                }[];
                                 /** @description the template version this notification renders */
                                 template?: {
                                     key: string;
@@ -4001,6 +4025,8 @@ export interface paths {
                             /** @description deliveries by status */
                             counts?: {
                                 cancelled: number;
+                                /** @description dropped by a frequency cap */
+                                capped: number;
                                 expired: number;
                                 failed: number;
                                 pending: number;
@@ -4012,6 +4038,8 @@ export interface paths {
                             deliveries?: {
                                 attempts: number;
                                 channel: string;
+                                /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
@@ -4022,6 +4050,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             id: string;
@@ -4029,6 +4059,24 @@ export interface paths {
                             sendAt: string;
                             source?: string;
                             status: string;
+                            /** @description the fallback chain, each step with its deliveries' outcome */
+                            steps?: {
+                                /** @description how long after the notification's time a later step is due */
+                                after?: string;
+                                channels: string[];
+                                counts: {
+                                    cancelled: number;
+                                    capped: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
+                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
+                                status: string;
+                                unless?: "delivered" | "read";
+                            }[];
                             /** @description the template version this notification renders */
                             template?: {
                                 key: string;
@@ -5741,6 +5789,14 @@ export interface paths {
                         /** Format: date-time */
                         sendAt?: string;
                         sound?: string;
+                        /** @description a fallback chain instead of `channels`: the first step goes at the notification's time, each later one `after` it unless an earlier one was delivered or read (docs/timing.md) */
+                        steps?: {
+                            /** @description a later step: how long after the notification's time it is due ("30s", "15m", "1h", "1d") */
+                            after?: string;
+                            channels: ("push" | "email" | "webhook" | "inbox")[];
+                            /** @description a later step is not sent once an earlier step's delivery to the user was sent (delivered, the default) or its inbox item read (read) */
+                            unless?: "delivered" | "read";
+                        }[];
                         subtitle?: string;
                         /** @description render this stored template for each recipient (docs/templates.md) */
                         template?: {
@@ -5979,6 +6035,8 @@ export interface paths {
                             /** @description deliveries by status */
                             counts?: {
                                 cancelled: number;
+                                /** @description dropped by a frequency cap */
+                                capped: number;
                                 expired: number;
                                 failed: number;
                                 pending: number;
@@ -5990,6 +6048,8 @@ export interface paths {
                             deliveries?: {
                                 attempts: number;
                                 channel: string;
+                                /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
@@ -6000,6 +6060,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             id: string;
@@ -6007,6 +6069,24 @@ export interface paths {
                             sendAt: string;
                             source?: string;
                             status: string;
+                            /** @description the fallback chain, each step with its deliveries' outcome */
+                            steps?: {
+                                /** @description how long after the notification's time a later step is due */
+                                after?: string;
+                                channels: string[];
+                                counts: {
+                                    cancelled: number;
+                                    capped: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
+                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
+                                status: string;
+                                unless?: "delivered" | "read";
+                            }[];
                             /** @description the template version this notification renders */
                             template?: {
                                 key: string;
@@ -6207,7 +6287,7 @@ export interface paths {
                     /** @description nextCursor of the previous page */
                     cursor?: string;
                     limit?: number;
-                    status?: "pending" | "sending" | "sent" | "failed" | "expired" | "cancelled";
+                    status?: "pending" | "sending" | "sent" | "failed" | "expired" | "cancelled" | "capped";
                 };
                 header?: never;
                 path: {
@@ -6227,6 +6307,8 @@ export interface paths {
                             items: {
                                 attempts: number;
                                 channel: string;
+                                /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
@@ -6237,6 +6319,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             nextCursor: string | null;
@@ -6610,6 +6694,14 @@ export interface paths {
                             /** Format: date-time */
                             sendAt?: string;
                             sound?: string;
+                            /** @description a fallback chain instead of `channels`: the first step goes at the notification's time, each later one `after` it unless an earlier one was delivered or read (docs/timing.md) */
+                            steps?: {
+                                /** @description a later step: how long after the notification's time it is due ("30s", "15m", "1h", "1d") */
+                                after?: string;
+                                channels: ("push" | "email" | "webhook" | "inbox")[];
+                                /** @description a later step is not sent once an earlier step's delivery to the user was sent (delivered, the default) or its inbox item read (read) */
+                                unless?: "delivered" | "read";
+                            }[];
                             subtitle?: string;
                             /** @description render this stored template for each recipient (docs/templates.md) */
                             template?: {
@@ -9351,6 +9443,8 @@ export interface paths {
                                 /** @description deliveries by status */
                                 counts?: {
                                     cancelled: number;
+                                    /** @description dropped by a frequency cap */
+                                    capped: number;
                                     expired: number;
                                     failed: number;
                                     pending: number;
@@ -9362,6 +9456,8 @@ export interface paths {
                                 deliveries?: {
                                     attempts: number;
                                     channel: string;
+                                    /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                    deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                     deviceId?: string;
                                     dueAt: string;
                                     id: string;
@@ -9372,6 +9468,8 @@ export interface paths {
                                     providerId?: string;
                                     sentAt?: string;
                                     status: string;
+                                    /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                    step: number;
                                     userId?: string;
                                 }[];
                                 id: string;
@@ -9379,6 +9477,24 @@ export interface paths {
                                 sendAt: string;
                                 source?: string;
                                 status: string;
+                                /** @description the fallback chain, each step with its deliveries' outcome */
+                                steps?: {
+                                    /** @description how long after the notification's time a later step is due */
+                                    after?: string;
+                                    channels: string[];
+                                    counts: {
+                                        cancelled: number;
+                                        capped: number;
+                                        expired: number;
+                                        failed: number;
+                                        pending: number;
+                                        sending: number;
+                                        sent: number;
+                                    };
+                                    /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
+                                    status: string;
+                                    unless?: "delivered" | "read";
+                                }[];
                                 /** @description the template version this notification renders */
                                 template?: {
                                     key: string;
@@ -9504,6 +9620,8 @@ export interface paths {
                             /** @description deliveries by status */
                             counts?: {
                                 cancelled: number;
+                                /** @description dropped by a frequency cap */
+                                capped: number;
                                 expired: number;
                                 failed: number;
                                 pending: number;
@@ -9515,6 +9633,8 @@ export interface paths {
                             deliveries?: {
                                 attempts: number;
                                 channel: string;
+                                /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
+                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
@@ -9525,6 +9645,8 @@ export interface paths {
                                 providerId?: string;
                                 sentAt?: string;
                                 status: string;
+                                /** @description the fallback step it belongs to (0: the first; docs/timing.md) */
+                                step: number;
                                 userId?: string;
                             }[];
                             id: string;
@@ -9532,6 +9654,24 @@ export interface paths {
                             sendAt: string;
                             source?: string;
                             status: string;
+                            /** @description the fallback chain, each step with its deliveries' outcome */
+                            steps?: {
+                                /** @description how long after the notification's time a later step is due */
+                                after?: string;
+                                channels: string[];
+                                counts: {
+                                    cancelled: number;
+                                    capped: number;
+                                    expired: number;
+                                    failed: number;
+                                    pending: number;
+                                    sending: number;
+                                    sent: number;
+                                };
+                                /** @description waiting, sending, sent, cancelled (an earlier step was delivered or read), capped, failed, expired, or none (nothing to deliver) */
+                                status: string;
+                                unless?: "delivered" | "read";
+                            }[];
                             /** @description the template version this notification renders */
                             template?: {
                                 key: string;

@@ -87,10 +87,10 @@ export class HcNotification extends LitElement {
         </p>
         <h2>Deliveries</h2>
         <table class="data" id="deliveries">
-          <thead><tr><th scope="col">id</th><th scope="col">channel</th><th scope="col">user / device</th><th scope="col">status</th><th scope="col" class="num">attempts</th><th scope="col">due</th><th scope="col">sent</th><th scope="col">last error</th></tr></thead>
+          <thead><tr><th scope="col">id</th><th scope="col">channel</th><th scope="col">user / device</th><th scope="col">status</th><th scope="col" class="num">attempts</th><th scope="col">due</th><th scope="col">deferred by</th><th scope="col">sent</th><th scope="col">last error</th></tr></thead>
           <tbody>${deliveries.map((d) => html`<tr data-delivery=${d.id} data-status=${d.status}>
             <td><code>${d.id}</code></td><td>${d.channel}/${d.provider}</td><td>${d.userId ?? ''} ${d.deviceId ? html`<code>${d.deviceId}</code>` : nothing}</td>
-            <td>${status(d.status)}</td><td class="num">${d.attempts}</td><td>${when(d.dueAt)}</td><td>${when(d.sentAt)}</td>
+            <td>${status(d.status)}</td><td class="num">${d.attempts}</td><td>${when(d.dueAt)}</td><td>${d.deferredBy ?? ''}</td><td>${when(d.sentAt)}</td>
             <td>${d.lastError ? html`<span class="err">${d.lastError}</span>` : nothing}${d.lastErrorDetail ? html`<div class="sub">${d.lastErrorDetail}</div>` : nothing}</td></tr>`)}</tbody>
         </table>
         <h2>History</h2>

@@ -1,10 +1,8 @@
 import { LitElement, html, nothing, type TemplateResult } from 'lit';
-import { herald, unwrap, describe } from './api.ts';
+import { herald, unwrap } from './api.ts';
 import { href } from './app.ts';
 import { when } from './format.ts';
-
-type TopicPage = Awaited<ReturnType<typeof topics>>;
-type SubscriberPage = Awaited<ReturnType<typeof subscribers>>;
+import { PagedList } from './paged.ts';
 
 function topics(appId: string, cursor?: string) {
   return unwrap(herald.GET('/v1/topics', { params: { query: { appId, limit: 50, ...(cursor ? { cursor } : {}) } } }));
@@ -16,19 +14,15 @@ function subscribers(appId: string, key: string, cursor?: string) {
 
 /** Topics of an app with their subscriber counts (kept by the database, never counted here), a page at a time. */
 export class HcTopics extends LitElement {
-  static override properties = { apps: { state: true }, appId: { state: true }, items: { state: true }, next: { state: true }, error: { state: true } };
+  static override properties = { apps: { state: true }, appId: { state: true } };
   declare apps: string[];
   declare appId: string;
-  declare items: TopicPage['items'] | undefined;
-  declare next: string | null;
-  declare error: string;
+  readonly #list = new PagedList(this, (cursor) => topics(this.appId, cursor));
 
   constructor() {
     super();
     this.apps = ['default'];
     this.appId = 'default';
-    this.next = null;
-    this.error = '';
   }
 
   protected override createRenderRoot(): HTMLElement {
@@ -38,83 +32,53 @@ export class HcTopics extends LitElement {
   override connectedCallback(): void {
     super.connectedCallback();
     unwrap(herald.GET('/v1/apps')).then((l) => { this.apps = l.items.map((a) => a.id); }, () => undefined);
-    void this.#load(false);
-  }
-
-  async #load(more: boolean): Promise<void> {
-    try {
-      const page = await topics(this.appId, more ? (this.next ?? undefined) : undefined);
-      this.items = more ? [...(this.items ?? []), ...page.items] : page.items;
-      this.next = page.nextCursor;
-      this.error = '';
-    } catch (err) {
-      this.error = describe(err);
-    }
   }
 
   override render(): TemplateResult {
+    const list = this.#list;
     return html`
       <h1>Topics</h1>
-      <p><label>App <select @change=${(e: Event) => { this.appId = (e.target as HTMLSelectElement).value; void this.#load(false); }}>
+      <p><label>App <select @change=${(e: Event) => { this.appId = (e.target as HTMLSelectElement).value; void list.reload(); }}>
         ${this.apps.map((a) => html`<option value=${a} ?selected=${a === this.appId}>${a}</option>`)}</select></label></p>
-      <p class="error" role="alert">${this.error}</p>
+      <p class="error" role="alert">${list.error}</p>
       <table class="data" id="topics">
         <thead><tr><th scope="col">key</th><th scope="col">name</th><th scope="col" class="num">subscribers</th><th scope="col">self-subscribe</th><th scope="col">updated</th></tr></thead>
-        <tbody>${(this.items ?? []).map((t) => html`<tr data-topic=${t.key}>
+        <tbody>${(list.items ?? []).map((t) => html`<tr data-topic=${t.key}>
           <td><a href=${href('topics', this.appId, t.key)}>${t.key}</a></td><td>${t.name ?? ''}</td>
           <td class="num">${t.subscribers}</td><td>${t.selfSubscribe ? 'yes' : 'no'}</td><td>${when(t.updatedAt)}</td></tr>`)}</tbody>
       </table>
-      ${this.items?.length === 0 ? html`<p>No topics in this app yet (PUT /v1/topics/{key}, docs/audiences.md).</p>` : nothing}
-      ${this.next ? html`<button @click=${() => void this.#load(true)}>More</button>` : nothing}`;
+      ${list.items?.length === 0 ? html`<p>No topics in this app yet (PUT /v1/topics/{key}, docs/audiences.md).</p>` : nothing}
+      ${list.next ? html`<button @click=${() => void list.more()}>More</button>` : nothing}`;
   }
 }
 
 /** One topic: its subscribers, a page at a time, each linking to the user's page. */
 export class HcTopic extends LitElement {
-  static override properties = { appId: {}, key: {}, items: { state: true }, next: { state: true }, error: { state: true } };
+  static override properties = { appId: {}, key: {} };
   declare appId: string;
   declare key: string;
-  declare items: SubscriberPage['items'] | undefined;
-  declare next: string | null;
-  declare error: string;
+  readonly #list = new PagedList(this, (cursor) => subscribers(this.appId, this.key, cursor));
 
   constructor() {
     super();
     this.appId = 'default';
     this.key = '';
-    this.next = null;
-    this.error = '';
   }
 
   protected override createRenderRoot(): HTMLElement {
     return this;
   }
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    void this.#load(false);
-  }
-
-  async #load(more: boolean): Promise<void> {
-    try {
-      const page = await subscribers(this.appId, this.key, more ? (this.next ?? undefined) : undefined);
-      this.items = more ? [...(this.items ?? []), ...page.items] : page.items;
-      this.next = page.nextCursor;
-      this.error = '';
-    } catch (err) {
-      this.error = describe(err);
-    }
-  }
-
   override render(): TemplateResult {
+    const list = this.#list;
     return html`
       <h1>Topic ${this.key} <span class="sub">${this.appId}</span></h1>
-      <p class="error" role="alert">${this.error}</p>
+      <p class="error" role="alert">${list.error}</p>
       <table class="data" id="subscribers">
         <thead><tr><th scope="col">user</th><th scope="col">subscribed</th></tr></thead>
-        <tbody>${(this.items ?? []).map((s) => html`<tr><td><a href=${href('users', s.userId)}>${s.userId}</a></td><td>${when(s.subscribedAt)}</td></tr>`)}</tbody>
+        <tbody>${(list.items ?? []).map((s) => html`<tr><td><a href=${href('users', s.userId)}>${s.userId}</a></td><td>${when(s.subscribedAt)}</td></tr>`)}</tbody>
       </table>
-      ${this.items?.length === 0 ? html`<p>Nobody is subscribed.</p>` : nothing}
-      ${this.next ? html`<button @click=${() => void this.#load(true)}>More</button>` : nothing}`;
+      ${list.items?.length === 0 ? html`<p>Nobody is subscribed.</p>` : nothing}
+      ${list.next ? html`<button @click=${() => void list.more()}>More</button>` : nothing}`;
   }
 }

@@ -2,8 +2,7 @@ import { LitElement, html, nothing, type TemplateResult } from 'lit';
 import { herald, unwrap, describe } from './api.ts';
 import { href } from './app.ts';
 import { json, status, when } from './format.ts';
-
-type UserPage = Awaited<ReturnType<typeof search>>;
+import { PagedList } from './paged.ts';
 
 function search(query: string, cursor?: string) {
   return unwrap(herald.GET('/v1/users', { params: { query: { query, limit: 50, ...(cursor ? { cursor } : {}) } } }));
@@ -11,53 +10,29 @@ function search(query: string, cursor?: string) {
 
 /** Users: find a user by the start of their id or e-mail address. */
 export class HcUsers extends LitElement {
-  static override properties = { hits: { state: true }, next: { state: true }, error: { state: true } };
-  declare hits: UserPage['items'] | undefined;
-  declare next: string | undefined;
-  declare error: string;
   #query = '';
-
-  constructor() {
-    super();
-    this.error = '';
-  }
+  readonly #list = new PagedList(this, (cursor) => search(this.#query, cursor));
 
   protected override createRenderRoot(): HTMLElement {
     return this;
   }
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    void this.#search('');
-  }
-
-  async #search(query: string, more = false): Promise<void> {
-    this.#query = query;
-    try {
-      const page = await search(query, more ? this.next : undefined);
-      this.hits = more ? [...(this.hits ?? []), ...page.items] : page.items;
-      this.next = page.nextCursor;
-      this.error = '';
-    } catch (err) {
-      this.error = describe(err);
-    }
-  }
-
   override render(): TemplateResult {
+    const list = this.#list;
     return html`
       <h1>Users</h1>
-      <form role="search" @submit=${(e: SubmitEvent) => { e.preventDefault(); void this.#search(((e.target as HTMLFormElement).elements.namedItem('q') as HTMLInputElement).value); }}>
+      <form role="search" @submit=${(e: SubmitEvent) => { e.preventDefault(); this.#query = ((e.target as HTMLFormElement).elements.namedItem('q') as HTMLInputElement).value; void list.reload(); }}>
         <label for="q">User id or e-mail (the start of either)</label>
         <input id="q" name="q" type="search" autocomplete="off">
         <button type="submit">Search</button>
       </form>
-      <p class="error" role="alert">${this.error}</p>
+      <p class="error" role="alert">${list.error}</p>
       <table class="data" id="user-hits">
         <thead><tr><th scope="col">id</th><th scope="col">e-mail</th><th scope="col">name</th><th scope="col">created</th></tr></thead>
-        <tbody>${(this.hits ?? []).map((u) => html`<tr><td><a href=${href('users', u.id)}>${u.id}</a></td><td>${u.email ?? ''}</td><td>${u.name ?? ''}</td><td>${when(u.createdAt)}</td></tr>`)}</tbody>
+        <tbody>${(list.items ?? []).map((u) => html`<tr><td><a href=${href('users', u.id)}>${u.id}</a></td><td>${u.email ?? ''}</td><td>${u.name ?? ''}</td><td>${when(u.createdAt)}</td></tr>`)}</tbody>
       </table>
-      ${this.hits?.length === 0 ? html`<p>No user matches.</p>` : nothing}
-      ${this.next ? html`<button @click=${() => void this.#search(this.#query, true)}>More</button>` : nothing}`;
+      ${list.items?.length === 0 ? html`<p>No user matches.</p>` : nothing}
+      ${list.next ? html`<button @click=${() => void list.more()}>More</button>` : nothing}`;
   }
 }
 

@@ -3,6 +3,7 @@ import type { Logger } from '../../log/index.ts';
 import { coerceError } from '../../log/index.ts';
 import type { Channel, Provider } from '../../channels/types.ts';
 import type { ClaimedDelivery, Outcome } from '../repository.ts';
+import { FallbackStep } from '../fallback-step.ts';
 import { DeliveryStep } from '../deliver.ts';
 import { OutcomeWriter } from '../outcome-writer.ts';
 import type { EngineMetrics } from '../metrics.ts';
@@ -51,7 +52,7 @@ export class DispatchWorker {
 
   constructor(options: DispatchWorkerOptions) {
     this.#o = options;
-    this.#step = new DeliveryStep({ channels: options.channels, metrics: options.metrics, problems: options.problems });
+    this.#step = new DeliveryStep({ channels: options.channels, metrics: options.metrics, problems: options.problems, fallbacks: new FallbackStep(options.pool) });
     // One try: a slice that cannot be written fails its messages, which are nacked and redelivered.
     this.#writer = new OutcomeWriter({ pool: options.pool, log: options.log, attempts: 1, giveUpMessage: 'recording dispatch outcomes failed; the messages will be redelivered' });
   }
