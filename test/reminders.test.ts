@@ -200,3 +200,16 @@ test('rules that never match end quickly instead of blocking: none, or INVALID_R
   // Rare but real: 29 February on a Monday comes every 28 years or so.
   assert.equal(nextOccurrence({ date: new Date('2026-12-01T10:00:00Z'), notifyOffset: 0, recurrence: 'FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO', timezone: 'UTC' }, new Date('2026-11-22T00:00:00Z'))?.toISOString(), '2044-02-29T10:00:00.000Z');
 });
+
+test('a reminder’s events record who acted: the API key, or the end user for /v1/me', async () => {
+  const byKey = (await h.request({ method: 'POST', url: '/v1/users/r-actor/reminders', payload: { date: inHours(2), message: 'by key' } })).json();
+  assert.equal((await h.request({ method: 'PATCH', url: `/v1/users/r-actor/reminders/${byKey.id}`, payload: { date: inHours(3), message: 'by key, moved' } })).statusCode, 200);
+  const auth = { authorization: `Bearer ${await token('r-actor')}` };
+  const mine = await h.app.inject({ method: 'POST', url: '/v1/me/reminders', headers: auth, payload: { date: inHours(2), message: 'by the user' } });
+  assert.equal(mine.statusCode, 201, mine.body);
+  const actors = async (id: string) => (await h.db.pool.query<{ type: string; actor: string | null }>(`SELECT type, actor FROM events WHERE item_id = $1 ORDER BY id`, [id])).rows;
+  const keyed = await actors(byKey.id);
+  assert.deepEqual(keyed.map((e) => e.type), ['reminder:created', 'reminder:updated']);
+  for (const e of keyed) assert.match(e.actor ?? '', /^key:/);
+  assert.deepEqual((await actors(mine.json().id)).map((e) => [e.type, e.actor]), [['reminder:created', 'user:default:r-actor']]);
+});

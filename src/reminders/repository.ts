@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/pool.ts';
 import type { ReminderRow } from '../core/hooks.ts';
-import { EVENT_INSERT } from '../events/outbox.ts';
+import { EVENT_INSERT_WITH_ACTOR } from '../events/outbox.ts';
+import { currentActor } from '../events/actor.ts';
 import type { EventType } from '../events/types.ts';
 
 /** The reminders table: every query on it lives here. */
@@ -75,9 +76,9 @@ export async function insertReminder(db: Queryable, id: string, userId: string, 
      r AS (
        INSERT INTO reminders (id, user_id, app_id, date, title, message, url, notify_offset, channels, recurrence, timezone, next_fire_at, template, topic, type)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15) RETURNING ${COLUMNS}),
-     e AS (${EVENT_INSERT} SELECT user_id, $16, 'reminder', id, $17::jsonb FROM r)
+     e AS (${EVENT_INSERT_WITH_ACTOR} SELECT user_id, $16, 'reminder', id, $17::jsonb, $18 FROM r)
      SELECT * FROM r`,
-    [id, userId, ...values(v), event.type, JSON.stringify(event.data ?? {})],
+    [id, userId, ...values(v), event.type, JSON.stringify(event.data ?? {}), currentActor()],
   );
   return toReminder(rows[0]!);
 }
@@ -89,9 +90,9 @@ export async function updateReminder(db: Queryable, id: string, v: ReminderValue
        UPDATE reminders SET app_id = $2, date = $3, title = $4, message = $5, url = $6, notify_offset = $7, channels = $8,
          recurrence = $9, timezone = $10, next_fire_at = $11, template = $12::jsonb, topic = $13, type = $14, updated_at = now()
        WHERE id = $1 RETURNING ${COLUMNS}),
-     e AS (${EVENT_INSERT} SELECT user_id, $15, 'reminder', id, $16::jsonb FROM r)
+     e AS (${EVENT_INSERT_WITH_ACTOR} SELECT user_id, $15, 'reminder', id, $16::jsonb, $17 FROM r)
      SELECT * FROM r`,
-    [id, ...values(v), event.type, JSON.stringify(event.data ?? {})],
+    [id, ...values(v), event.type, JSON.stringify(event.data ?? {}), currentActor()],
   );
   return toReminder(rows[0]!);
 }
