@@ -8,16 +8,24 @@
 //   1. steady: RATE notifications/s for SECONDS s, each due ~2 s after it is created (spaced
 //      1/RATE apart) → lateness p50/p99/max at the sink of the deliveries that are due
 //   2. burst: BURST notifications created due now with the worker stopped, then the worker
-//      started → deliveries/s until every one is recorded sent
+//      started → deliveries/s until every one is recorded sent. With rules each is sent as
+//      `sendAt: {localTime}`, now in its recipient's zone.
+//   3. create: CREATE notifications by push, e-mail and webhook to users with a device each, no
+//      worker → notifications created/s through the batch API. Quiet hours and local times are
+//      worked out when a notification fans out, for push and e-mail (webhooks never wait for
+//      quiet hours), so this is where their cost shows; a cap is decided just before each send,
+//      which the first two measure.
 //
+// The steady load is sent with absolute due times 1/RATE apart in both runs: a local time names
+// whole seconds, which would turn the steady load into a burst each second.
 // The rules are chosen to be evaluated for every delivery without deferring it: quiet hours
 // that end just before the current hour in each user's zone and begin hours later, a cap far
 // above what one user receives. So every delivery is due at its own time and both runs deliver
 // the same rows; what differs is the rules' cost.
 //
 // Sizes: HERALD_BENCH_TIMING_RATE (1000), HERALD_BENCH_TIMING_SECONDS (60),
-// HERALD_BENCH_TIMING_BURST (100000), HERALD_BENCH_TIMING_USERS (1000);
-// HERALD_BENCH_TIMING_SCENARIOS=steady,burst picks some.
+// HERALD_BENCH_TIMING_BURST (100000), HERALD_BENCH_TIMING_CREATE (20000),
+// HERALD_BENCH_TIMING_USERS (1000); HERALD_BENCH_TIMING_SCENARIOS=steady,burst,create picks some.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
@@ -32,7 +40,8 @@ const RATE = env('RATE', 1000);
 const SECONDS = env('SECONDS', 60);
 const BURST = env('BURST', 100_000);
 const USERS = env('USERS', 1000);
-const ONLY = new Set((process.env.HERALD_BENCH_TIMING_SCENARIOS ?? 'steady,burst').split(','));
+const CREATE = env('CREATE', 20_000);
+const ONLY = new Set((process.env.HERALD_BENCH_TIMING_SCENARIOS ?? 'steady,burst,create').split(','));
 /** How far ahead of its creation a steady notification is due: creation is not what is measured. */
 const LEAD_MS = 2000;
 
@@ -92,10 +101,11 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number, interva
   throw new Error('timed out');
 }
 
+/** Deliveries sent, held back by a rule (quiet hours, a cap; a local time is the due time itself), ended otherwise. */
 async function counts(h: TestHarness): Promise<{ sent: number; deferred: number; other: number }> {
   const { rows } = await h.db.pool.query<{ sent: number; deferred: number; other: number }>(
     `SELECT count(*) FILTER (WHERE status = 'sent')::int AS sent,
-            count(*) FILTER (WHERE deferred_by IS NOT NULL)::int AS deferred,
+            count(*) FILTER (WHERE deferred_by IN ('quiet-hours', 'cap', 'digest'))::int AS deferred,
             count(*) FILTER (WHERE status NOT IN ('sent', 'pending', 'sending'))::int AS other
        FROM deliveries`,
   );
@@ -117,9 +127,10 @@ const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
 interface Setup { h: TestHarness; rules: RuleSet }
 
-async function setup(rulesOn: boolean): Promise<Setup> {
+async function setup(rulesOn: boolean, devices = false): Promise<Setup> {
   const h = await createHarness({ HERALD_RATE_LIMIT_PER_KEY: '0' }, { poolSize: 10 });
-  const rules = await configureRules(h, USERS, rulesOn);
+  const rules = await configureRules(h, USERS, rulesOn, devices);
+  if (rulesOn) console.log(`  rules in effect: ${rules.describe()}`);
   await h.db.pool.query('ANALYZE');
   return { h, rules };
 }
@@ -164,7 +175,7 @@ async function burst(sink: Sink, rulesOn: boolean): Promise<BurstResult> {
   const { h, rules } = await setup(rulesOn);
   const now = new Date();
   const t0 = performance.now();
-  const items = Array.from({ length: BURST }, (_, i) => notificationItem(rules, i, now));
+  const items = Array.from({ length: BURST }, (_, i) => notificationItem(rules, i, now, { localTime: true }));
   await post(h, items);
   const createRate = BURST / ((performance.now() - t0) / 1000);
   await h.db.pool.query('VACUUM ANALYZE deliveries');
@@ -179,6 +190,19 @@ async function burst(sink: Sink, rulesOn: boolean): Promise<BurstResult> {
   await stopWorker(worker);
   await h.close();
   return { rate: report.count / ((doneAt - report.first) / 1000), report, createRate, deferred: c.deferred };
+}
+
+/** Notifications by push, e-mail and webhook created through the batch API, per second (no worker). */
+async function create(rulesOn: boolean): Promise<{ rate: number; deliveries: number; deferred: number }> {
+  const { h, rules } = await setup(rulesOn, true);
+  const due = new Date(Date.now() + 60_000);
+  const items = Array.from({ length: CREATE }, (_, i) => notificationItem(rules, i, due, { channels: ['push', 'email', 'webhook'] }));
+  const t0 = performance.now();
+  await post(h, items);
+  const rate = CREATE / ((performance.now() - t0) / 1000);
+  const { rows } = await h.db.pool.query<{ n: number; deferred: number }>(`SELECT count(*)::int AS n, count(*) FILTER (WHERE deferred_by = 'quiet-hours')::int AS deferred FROM deliveries`);
+  await h.close();
+  return { rate, deliveries: rows[0]!.n, deferred: rows[0]!.deferred };
 }
 
 function summary(figure: string, value: number, baseline: string, baselineValue: number, ratio: number, goal: string, digits = 0): void {
@@ -197,7 +221,7 @@ async function main(): Promise<void> {
     console.log(`  load average: ${load()}`);
     console.log('steady: the same with rules…');
     const on = await steady(sink, true);
-    console.log(`  rules in effect: ${on.rules.describe()}; load average: ${load()}`);
+    console.log(`  load average: ${load()}`);
     const r = on.report;
     const b = off.report;
     rows.push([`steady ${fmt(RATE)}/s × ${SECONDS} s: lateness p50 / p99 / max (ms)`, `${fmt(r.p50)} / ${fmt(r.p99)} / ${fmt(r.max)}`, `${fmt(b.p50)} / ${fmt(b.p99)} / ${fmt(b.max)}`, fmt(r.p99 / Math.max(1, b.p99), 2)]);
@@ -217,6 +241,17 @@ async function main(): Promise<void> {
     rows.push(['burst: notifications created/s (batch API, worker stopped)', fmt(on.createRate), fmt(off.createRate), fmt(on.createRate / off.createRate, 2)]);
     rows.push(['burst: deferred by a rule / duplicates at the sink', `${on.deferred} / ${on.report.duplicates}`, `${off.deferred} / ${off.report.duplicates}`, '']);
     summary(`${fmt(BURST)} burst: delivered/s (rules on)`, on.rate, 'the same burst without rules', off.rate, on.rate / off.rate, '≥ 0.8×');
+  }
+
+  if (ONLY.has('create')) {
+    console.log(`create: ${fmt(CREATE)} notifications by push, e-mail and webhook, without rules…`);
+    const off = await create(false);
+    console.log('create: the same with rules…');
+    const on = await create(true);
+    console.log(`  load average: ${load()}`);
+    rows.push([`create ${fmt(CREATE)} × (push, e-mail, webhook): notifications/s (batch API)`, fmt(on.rate), fmt(off.rate), fmt(on.rate / off.rate, 2)]);
+    rows.push(['create: deliveries made / held by quiet hours', `${fmt(on.deliveries)} / ${on.deferred}`, `${fmt(off.deliveries)} / ${off.deferred}`, '']);
+    summary('notifications created/s by push, e-mail and webhook, batch API (rules on)', on.rate, 'the same without rules', off.rate, on.rate / off.rate, '');
   }
 
   sink.child.send({ type: 'exit' });

@@ -1,8 +1,9 @@
 // The timing rules the timing benchmark configures through the API (docs/timing.md), chosen to
 // be evaluated for every delivery without deferring any: each user's quiet hours end an hour
-// before the current hour in their zone and begin three hours after it, and the notification
-// type's cap is far above what one user receives in a run. Without rules the same users exist
-// (no zone, no quiet hours) and the notifications carry a type without a cap.
+// before the current hour in their zone and begin three hours after it, the notification type's
+// cap is far above what one user receives in a run, and a local time names the moment the
+// notification is due in each recipient's zone. Without rules the same users exist (no zone, no
+// quiet hours) and the notifications carry a type without a cap and an absolute sendAt.
 import type { TestHarness } from '../../test/helpers/app.ts';
 
 /** Five zones around the globe, so quiet hours are evaluated on both sides of UTC midnight. */
@@ -12,6 +13,7 @@ const CAP = { max: 100_000, per: '1h', action: 'defer' };
 
 export interface RuleSet {
   readonly users: number;
+  readonly on: boolean;
   /** The rules the API accepted (a rule it refused is left out, and said so by describe()). */
   readonly applied: ReadonlySet<string>;
   readonly refused: ReadonlyMap<string, string>;
@@ -32,7 +34,10 @@ async function put(h: TestHarness, url: string, payload: Record<string, unknown>
   return res.statusCode < 300 ? undefined : `${res.statusCode} ${res.body.slice(0, 200)}`;
 }
 
-export async function configureRules(h: TestHarness, users: number, on: boolean): Promise<RuleSet> {
+export const zoneOf = (i: number) => ZONES[i % ZONES.length]!;
+
+/** The users (and with `devices`, an iOS device each), with the rules when `on`. */
+export async function configureRules(h: TestHarness, users: number, on: boolean, devices = false): Promise<RuleSet> {
   const applied = new Set<string>();
   const refused = new Map<string, string>();
   const attempt = async (rule: string, call: () => Promise<string | undefined>) => {
@@ -42,7 +47,7 @@ export async function configureRules(h: TestHarness, users: number, on: boolean)
   };
   const type: Record<string, unknown> = { name: 'Benchmark' };
   if (on) {
-    await attempt('app default zone and quiet hours', () => put(h, '/v1/apps/default', { defaultTimezone: 'UTC', quietHours: quietAround('UTC') }));
+    await attempt('app default zone and quiet hours', () => put(h, '/v1/apps/default', { name: 'Default', defaultTimezone: 'UTC', quietHours: quietAround('UTC') }));
     await attempt('cap', () => put(h, `/v1/apps/default/notification-types/${TYPE_KEY}`, { ...type, cap: CAP }));
   }
   if (!applied.has('cap')) {
@@ -50,7 +55,11 @@ export async function configureRules(h: TestHarness, users: number, on: boolean)
     if (problem) throw new Error(`notification type: ${problem}`);
   }
   for (let i = 0; i < users; i++) {
-    const zone = ZONES[i % ZONES.length]!;
+    if (devices) {
+      const res = await h.request({ method: 'POST', url: `/v1/users/${userId(i)}/devices`, payload: { platform: 'ios', token: (i + 1).toString(16).padStart(64, 'a') } });
+      if (res.statusCode >= 300) throw new Error(`device: ${res.statusCode} ${res.body}`);
+    }
+    const zone = zoneOf(i);
     const body: Record<string, unknown> = { email: `${userId(i)}@bench.example` };
     if (on) {
       const withRules = { ...body, timezone: zone, quietHours: quietAround(zone) };
@@ -71,6 +80,7 @@ export async function configureRules(h: TestHarness, users: number, on: boolean)
   }
   return {
     users,
+    on,
     applied,
     refused,
     describe() {
@@ -87,7 +97,22 @@ function quietAround(zone: string): { start: string; end: string } {
   return { start: `${pad((hour + 3) % 24)}:00`, end: `${pad((hour + 23) % 24)}:00` };
 }
 
+const wallClocks = new Map(ZONES.map((z) => [z, new Intl.DateTimeFormat('sv-SE', { timeZone: z, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })]));
+
+/** `at` as a wall-clock time in `zone`, "YYYY-MM-DDTHH:MM:SS" (what sendAt.localTime takes). */
+function localTimeIn(zone: string, at: Date): string {
+  return wallClocks.get(zone)!.format(at).replace(' ', 'T');
+}
+
+export interface ItemOptions {
+  readonly channels?: readonly string[];
+  /** With rules on, send as `sendAt: {localTime}` in the recipient's zone (whole seconds). */
+  readonly localTime?: boolean;
+}
+
 /** The i-th notification of a run: to one of the users, of the benchmark type, as a webhook, due at `due`. */
-export function notificationItem(rules: RuleSet, i: number, due: Date): Record<string, unknown> {
-  return { to: { userId: userId(i % rules.users) }, type: TYPE_KEY, channels: ['webhook'], title: `n${i}`, sendAt: due.toISOString() };
+export function notificationItem(rules: RuleSet, i: number, due: Date, options: ItemOptions = {}): Record<string, unknown> {
+  const u = i % rules.users;
+  const sendAt = options.localTime && rules.on ? { localTime: localTimeIn(zoneOf(u), due) } : due.toISOString();
+  return { to: { userId: userId(u) }, type: TYPE_KEY, channels: options.channels ?? ['webhook'], title: `n${i}`, sendAt };
 }
