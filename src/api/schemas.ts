@@ -3,6 +3,7 @@ import { PLATFORMS } from '../core/notification.ts';
 import { USER_ID_PATTERN } from '../users/id.ts';
 import { APP_ID_PATTERN } from '../apps/id.ts';
 import { HttpUrl, TemplateRefSchema } from '../notifications/schema.ts';
+import { CLOCK_PATTERN } from '../core/quiet-hours.ts';
 
 /**
  * TypeBox schemas of the v1 API: Fastify validates requests with them and /openapi.json is
@@ -40,6 +41,21 @@ export const ReminderParams = Type.Object({ reminderId: ResourceId });
 export const UserReminderParams = Type.Object({ userId: UserId, reminderId: ResourceId });
 export const AppParams = Type.Object({ appId: AppId });
 
+// ---- timing (docs/timing.md)
+
+// The weekdays as RFC 5545 writes them (BYDAY), as src/core/quiet-hours.ts lists them.
+const Weekday = Type.Union([Type.Literal('MO'), Type.Literal('TU'), Type.Literal('WE'), Type.Literal('TH'), Type.Literal('FR'), Type.Literal('SA'), Type.Literal('SU')]);
+const Clock = Type.String({ pattern: CLOCK_PATTERN, description: 'HH:MM or HH:MM:SS, 00:00 to 23:59:59' });
+export const QuietHours = Type.Object(
+  {
+    start: Clock,
+    end: Clock,
+    days: Type.Optional(Type.Array(Weekday, { minItems: 1, maxItems: 7, uniqueItems: true, description: 'the days a window starts on (absent: every day)' })),
+  },
+  { additionalProperties: false, description: 'push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00)' },
+);
+const TimeZoneName = Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone, e.g. Europe/Berlin' });
+
 // ---- users
 
 const Preferences = Type.Object(
@@ -61,6 +77,7 @@ export const UserBody = Type.Object(
     timezone: Type.Optional(Nullable(Type.String({ maxLength: 64, description: 'IANA time zone, e.g. Europe/Berlin' }))),
     locale: Type.Optional(Nullable(Type.String({ maxLength: 35 }))),
     preferences: Type.Optional(Preferences),
+    quietHours: Type.Optional(Nullable(QuietHours)),
   },
   { additionalProperties: false },
 );
@@ -73,6 +90,7 @@ export const UserView = Type.Object({
   timezone: Nullable(Type.String()),
   locale: Nullable(Type.String()),
   preferences: Type.Object({ channels: Type.Optional(Type.Record(Type.String(), Type.Boolean())) }),
+  quietHours: Nullable(QuietHours),
   createdAt: DateTime,
   updatedAt: DateTime,
 });
@@ -189,6 +207,8 @@ export const AppBody = Type.Object(
     name: Type.String({ minLength: 1, maxLength: 200 }),
     defaultLocale: Type.Optional(Type.String({ minLength: 1, maxLength: 35, description: 'BCP 47 tag templates fall back to (default en)' })),
     retentionDays: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 36500, description: 'days finished notifications, inbox items and events of this app are kept; null or absent: HERALD_RETENTION_DAYS' }))),
+    defaultTimezone: Type.Optional(Nullable(TimeZoneName)),
+    quietHours: Type.Optional(Nullable(QuietHours)),
     apns: Type.Optional(
       Type.Object(
         {
@@ -247,6 +267,8 @@ export const AppView = Type.Object({
   status: Type.Record(Type.String(), Type.Object({ problem: Type.String(), at: Type.String() }), { description: 'credential problems providers reported, per channel' }),
   defaultLocale: Type.String({ description: 'the locale templates fall back to' }),
   retentionDays: Nullable(Type.Integer({ description: 'days this app keeps finished notifications, inbox items and events; null: the operator default' })),
+  defaultTimezone: Nullable(Type.String({ description: 'the zone of users who have none (docs/timing.md); null: UTC' })),
+  quietHours: Nullable(QuietHours),
   createdAt: Nullable(DateTime),
   updatedAt: Nullable(DateTime),
 });
@@ -284,7 +306,8 @@ export const StepView = Type.Object({
 export const NotificationView = Type.Object({
   id: Type.String(),
   status: Type.String(),
-  sendAt: Type.String(),
+  sendAt: Type.String({ description: 'when it is due; with a local time, the first moment that time comes round anywhere (UTC+14)' }),
+  localTime: Type.Optional(Type.String({ description: 'sent as sendAt: {localTime}: the wall-clock time each recipient’s delivery is due at in their zone (docs/timing.md)' })),
   createdAt: Type.String(),
   source: Type.Optional(Type.String()),
   appId: Type.Optional(Type.String()),

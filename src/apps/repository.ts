@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
+import type { QuietHours } from '../core/quiet-hours.ts';
 
 /** The apps table: every query on it lives here. */
 export interface AppRecord {
@@ -90,4 +91,19 @@ export async function findRetentionDays(db: Queryable, id: string): Promise<numb
 
 export async function setRetentionDays(db: Queryable, id: string, days: number | null): Promise<void> {
   await db.query(`UPDATE apps SET retention_days = $2 WHERE id = $1`, [id, days]);
+}
+
+/** The app's timing defaults (docs/timing.md): the zone and quiet hours of users who have none. */
+export interface AppTiming {
+  readonly defaultTimezone: string | null;
+  readonly quietHours: QuietHours | null;
+}
+
+export async function findTiming(db: Queryable, id: string): Promise<AppTiming> {
+  const { rows } = await db.query<{ default_timezone: string | null; quiet_hours: QuietHours | null }>(`SELECT default_timezone, quiet_hours FROM apps WHERE id = $1`, [id]);
+  return { defaultTimezone: rows[0]?.default_timezone ?? null, quietHours: rows[0]?.quiet_hours ?? null };
+}
+
+export async function setTiming(db: Queryable, id: string, timing: AppTiming): Promise<void> {
+  await db.query(`UPDATE apps SET default_timezone = $2, quiet_hours = $3::jsonb WHERE id = $1`, [id, timing.defaultTimezone, timing.quietHours ? JSON.stringify(timing.quietHours) : null]);
 }

@@ -3,7 +3,9 @@ import { withTransaction } from '../db/pool.ts';
 import { notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
 import type { Keyring } from '../core/keyring.ts';
-import { findApp, findDefaultLocale, findRetentionDays, setDefaultLocale, setRetentionDays, upsertApp } from './repository.ts';
+import { findApp, findDefaultLocale, findRetentionDays, findTiming, setDefaultLocale, setRetentionDays, setTiming, upsertApp } from './repository.ts';
+import { checkZone } from '../db/time-zone.ts';
+import { checkQuietHours, type QuietHours } from '../core/quiet-hours.ts';
 import { canonicalLocale } from '../core/locale.ts';
 import { toCredentials, summarise, type AppInput } from './validate.ts';
 import type { CredentialStore } from './credentials.ts';
@@ -19,6 +21,10 @@ export interface AppView {
   readonly defaultLocale: string;
   /** Days finished notifications, inbox items and events are kept; null: the operator's HERALD_RETENTION_DAYS. */
   readonly retentionDays: number | null;
+  /** The zone of users who have none (docs/timing.md); null: UTC. */
+  readonly defaultTimezone: string | null;
+  /** Quiet hours of users who have none of their own; null: none. */
+  readonly quietHours: QuietHours | null;
   readonly createdAt: Date | null;
   readonly updatedAt: Date | null;
 }
@@ -46,10 +52,13 @@ export class AppService {
     const settings = summarise(credentials);
     const defaultLocale = canonicalLocale(input.defaultLocale ?? 'en');
     if (!defaultLocale) throw validation('body.defaultLocale: must be a BCP 47 language tag such as "en" or "de-AT"', [{ field: 'body.defaultLocale', message: 'must be a BCP 47 language tag' }]);
+    await checkZone(this.#pool, input.defaultTimezone, 'body.defaultTimezone');
+    checkQuietHours(input.quietHours, 'body.quietHours');
     const result = await withTransaction(this.#pool, async (client) => {
       const r = await upsertApp(client, appId, input.name, settings, this.#keyring.seal(JSON.stringify(secret), appId));
       await setDefaultLocale(client, appId, defaultLocale);
       await setRetentionDays(client, appId, input.retentionDays ?? null);
+      await setTiming(client, appId, { defaultTimezone: input.defaultTimezone ?? null, quietHours: input.quietHours ?? null });
       await appendEvent(client, { userId: null, type: 'app:updated', itemType: 'app', itemId: appId, data: { channels: Object.keys(settings), created: r.created } });
       return r;
     });
@@ -58,11 +67,12 @@ export class AppService {
   }
 
   async get(appId: string): Promise<AppView> {
-    const [row, credentials, defaultLocale, retentionDays] = await Promise.all([
+    const [row, credentials, defaultLocale, retentionDays, timing] = await Promise.all([
       findApp(this.#pool, appId),
       this.#credentials.load(appId),
       findDefaultLocale(this.#pool, appId),
       findRetentionDays(this.#pool, appId),
+      findTiming(this.#pool, appId),
     ]);
     if (!credentials) throw notFound('app', appId);
     return {
@@ -72,6 +82,8 @@ export class AppService {
       status: row?.status ?? {},
       defaultLocale: defaultLocale ?? 'en',
       retentionDays,
+      defaultTimezone: timing.defaultTimezone,
+      quietHours: timing.quietHours,
       createdAt: row?.createdAt ?? null,
       updatedAt: row?.updatedAt ?? null,
     };

@@ -2,6 +2,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { HeraldError, validation } from '../errors/index.ts';
 import type { AppCredentials, FcmServiceAccount } from './types.ts';
 import { urlWithoutCredentials } from '../config/redact.ts';
+import type { QuietHours } from '../core/quiet-hours.ts';
 
 /** What PUT /v1/apps/{appId} accepts (docs/api.md § Apps); secrets included. */
 export interface AppInput {
@@ -10,6 +11,10 @@ export interface AppInput {
   readonly defaultLocale?: string | undefined;
   /** Days finished notifications, inbox items and events are kept (docs/privacy.md); null/absent: HERALD_RETENTION_DAYS. */
   readonly retentionDays?: number | null | undefined;
+  /** The zone of users who have none, for local-time sends and quiet hours (docs/timing.md); null/absent: UTC. */
+  readonly defaultTimezone?: string | null | undefined;
+  /** Quiet hours of users who have none of their own (docs/timing.md); null/absent: none. */
+  readonly quietHours?: QuietHours | null | undefined;
   readonly apns?: {
     readonly bundleId: string;
     readonly environment?: 'production' | 'development' | undefined;

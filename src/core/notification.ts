@@ -31,7 +31,8 @@ export interface NotificationContent {
   readonly image?: string;
   readonly ttlSeconds?: number;
   readonly collapseId?: string;
-  readonly priority?: 'high' | 'normal';
+  /** `critical` is sent as `high` and goes through quiet hours and caps (docs/timing.md). */
+  readonly priority?: 'high' | 'normal' | 'critical';
   readonly pushType?: 'alert' | 'background' | 'voip' | 'complication' | 'fileprovider' | 'mdm' | 'location' | 'liveactivity' | 'pushtotalk' | 'controls' | 'widgets';
   readonly sound?: string;
   readonly badge?: number;

@@ -88,11 +88,6 @@ const CHUNK_OF: Record<AudienceKind, string> = {
 const CHUNK: FanOutSource = {
   from: 'n CROSS JOIN chunk k',
   isRecipient: (column) => `${column} = k.id`,
-  id: 'n.id',
-  channels: 'n.channels',
-  targetApp: 'n.target_app',
-  sendAt: 'n.send_at',
-  expiresAt: 'n.expires_at',
 };
 
 /**
@@ -103,7 +98,7 @@ const CHUNK: FanOutSource = {
 export async function fanOutChunk(db: Queryable, b: BroadcastRow, audienceAt: Date, size: number): Promise<{ users: number; last: string | null; deliveries: number }> {
   const { rows } = await db.query<{ users: number; last: string | null; deliveries: number }>(
     `WITH chunk AS MATERIALIZED (${CHUNK_OF[b.kind]}),
-     n AS (SELECT id, app_id, target_app, channels, type, type_rule, send_at, expires_at FROM notifications WHERE id = $1),
+     n AS (SELECT id, app_id, target_app, channels, type, type_rule, send_at, expires_at, priority, local_time FROM notifications WHERE id = $1),
      ins AS (
        ${insertDeliveriesSql(pushDeliveriesSql(CHUNK), channelDeliveriesSql(CHUNK))}
        RETURNING 1)

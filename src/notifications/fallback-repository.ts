@@ -22,11 +22,8 @@ const LATER_STEPS: FanOutSource = {
          CROSS JOIN LATERAL jsonb_array_elements(v.steps::jsonb) WITH ORDINALITY AS s(def, ord)`,
   isRecipient: (column) => `${column} = t.uid`,
   where: 's.ord > 1',
-  id: 'n.id',
   channels: `ARRAY(SELECT jsonb_array_elements_text(s.def -> 'channels'))`,
-  targetApp: 'n.target_app',
-  sendAt: `n.send_at + (s.def ->> 'afterMs')::bigint * interval '1 millisecond'`,
-  expiresAt: `n.expires_at + (s.def ->> 'afterMs')::bigint * interval '1 millisecond'`,
+  delay: `(s.def ->> 'afterMs')::bigint * interval '1 millisecond'`,
   step: { number: '(s.ord - 1)::smallint', unless: `s.def ->> 'unless'` },
 };
 

@@ -4,7 +4,7 @@ import { EVENT_INSERT, EVENT_INSERT_WITH_ACTOR } from '../events/outbox.ts';
 import { eventTypeSql } from '../events/types.ts';
 import { currentActor } from '../events/actor.ts';
 import type { StoredStep } from './fallback-steps.ts';
-import { channelDeliveriesSql, insertDeliveriesSql, pushDeliveriesSql, type FanOutSource } from './fan-out.ts';
+import { channelDeliveriesSql, insertDeliveriesSql, pushDeliveriesSql, rawDeviceDeliverySql, type FanOutSource } from './fan-out.ts';
 
 /**
  * Notification SQL: creation with fan-out into deliveries, reads, cancellation and re-drive.
@@ -19,11 +19,6 @@ const ONE: FanOutSource = {
   from: 'notifications n',
   isRecipient: (column) => `${column} = ANY ($2::text[])`,
   where: 'n.id = $1',
-  id: 'n.id',
-  channels: 'n.channels',
-  targetApp: 'n.target_app',
-  sendAt: 'n.send_at',
-  expiresAt: 'n.expires_at',
 };
 
 /** The notifications whose ids are $1, each recipient as t.uid. */
@@ -31,11 +26,6 @@ const MANY: FanOutSource = {
   from: 'notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)',
   isRecipient: (column) => `${column} = t.uid`,
   where: 'n.id = ANY ($1::text[])',
-  id: 'n.id',
-  channels: 'n.channels',
-  targetApp: 'n.target_app',
-  sendAt: 'n.send_at',
-  expiresAt: 'n.expires_at',
 };
 
 /** The push notifications not come due yet of the user of device $1, for that device only. */
@@ -44,11 +34,6 @@ const FUTURE_FOR_DEVICE: FanOutSource = {
   isRecipient: (column) => `${column} = ANY (n.user_ids)`,
   where: `d.id = $1 AND n.cancelled_at IS NULL AND n.send_at > now()
         AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.notification_id = n.id AND x.device_id = d.id)`,
-  id: 'n.id',
-  channels: 'n.channels',
-  targetApp: 'n.target_app',
-  sendAt: 'n.send_at',
-  expiresAt: 'n.expires_at',
 };
 
 export interface NewNotificationRow {
@@ -67,6 +52,10 @@ export interface NewNotificationRow {
   /** The notification type's key and rule (docs/audiences.md); null without a type. */
   readonly type: string | null;
   readonly typeRule: unknown;
+  /** `high`, `normal` or `critical` (goes through quiet hours and caps); null when not given. */
+  readonly priority: string | null;
+  /** `sendAt: {localTime}` as "YYYY-MM-DDTHH:MM[:SS]": due at that wall-clock time in each recipient's zone. */
+  readonly localTime: string | null;
   /** A fallback chain (its first step's channels are `channels`); stored by insertLaterSteps. */
   readonly steps?: readonly StoredStep[] | null;
 }
@@ -74,10 +63,10 @@ export interface NewNotificationRow {
 /** Insert the notification; false when its dedupe key was already used. */
 export async function insertNotification(db: Queryable, n: NewNotificationRow): Promise<boolean> {
   const { rowCount } = await db.query(
-    `INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source, dedupe_key, type, type_rule)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13, $14::jsonb)
+    `INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source, dedupe_key, type, type_rule, priority, local_time)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, $16::timestamp)
      ON CONFLICT (dedupe_key) DO NOTHING`,
-    [n.id, n.appId, n.targetApp, n.userIds, n.reminderId, n.channels, JSON.stringify(n.payload), n.sendAt, n.ttlSeconds, n.expiresAt, n.source, n.dedupeKey, n.type, n.typeRule === null ? null : JSON.stringify(n.typeRule)],
+    [n.id, n.appId, n.targetApp, n.userIds, n.reminderId, n.channels, JSON.stringify(n.payload), n.sendAt, n.ttlSeconds, n.expiresAt, n.source, n.dedupeKey, n.type, n.typeRule === null ? null : JSON.stringify(n.typeRule), n.priority, n.localTime],
   );
   return rowCount === 1;
 }
@@ -103,11 +92,7 @@ export async function fanOutUsers(db: Queryable, n: NewNotificationRow): Promise
 
 /** A notification addressed to one raw device (no user): a single push delivery. */
 export async function fanOutRawDevice(db: Queryable, n: NewNotificationRow, provider: string): Promise<number> {
-  await db.query(
-    `INSERT INTO deliveries (notification_id, app_id, channel, provider, due_at, run_at, expires_at)
-     VALUES ($1, $2, 'push', $3, $4, $4, $5)`,
-    [n.id, n.appId, provider, n.sendAt, n.expiresAt],
-  );
+  await db.query(insertDeliveriesSql(rawDeviceDeliverySql('notifications n', '$2::text', 'n.id = $1')), [n.id, provider]);
   return 1;
 }
 
@@ -168,9 +153,14 @@ export interface NotificationRow {
   cancelled_at: Date | null;
   source: string | null;
   type: string | null;
+  /** `sendAt: {localTime}` as given, "YYYY-MM-DDTHH:MM:SS" (the column is a timestamp without zone). */
+  local_time_text: string | null;
   /** A fallback chain as sent (docs/timing.md); null without one. */
   steps: StoredStep[] | null;
 }
+
+// Every column, and the local time as text: pg would read a timestamp without zone in the process's zone.
+const NOTIFICATION = `*, to_char(local_time, 'YYYY-MM-DD"T"HH24:MI:SS') AS local_time_text`;
 
 export interface DeliveryRow {
   id: string;
@@ -193,7 +183,7 @@ export interface DeliveryRow {
 }
 
 export async function getNotification(db: Queryable, id: string): Promise<NotificationRow | undefined> {
-  const { rows } = await db.query<NotificationRow>(`SELECT * FROM notifications WHERE id = $1`, [id]);
+  const { rows } = await db.query<NotificationRow>(`SELECT ${NOTIFICATION} FROM notifications WHERE id = $1`, [id]);
   return rows[0];
 }
 
@@ -221,7 +211,7 @@ export async function getDeliveriesPage(db: Queryable, notificationId: string, s
 export async function listForUser(db: Queryable, userId: string, limit: number, offset: number): Promise<{ rows: NotificationRow[]; total: number }> {
   const [page, count] = await Promise.all([
     db.query<NotificationRow>(
-      `SELECT * FROM notifications WHERE $1 = ANY (user_ids) ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`,
+      `SELECT ${NOTIFICATION} FROM notifications WHERE $1 = ANY (user_ids) ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`,
       [userId, limit, offset],
     ),
     db.query<{ n: number }>(`SELECT count(*)::int AS n FROM notifications WHERE $1 = ANY (user_ids)`, [userId]),
@@ -244,7 +234,7 @@ export async function redrive(db: Queryable, notificationId: string, includeExpi
 /**
  * The notification rows as the parameter arrays both bulk statements unnest, in this order: id,
  * app_id, target_app, user_ids (joined by U+001F), channels (joined by commas), payload, send_at,
- * ttl, expires_at, source.
+ * ttl, expires_at, source, priority, local_time.
  */
 function notificationArrays(rows: readonly NewNotificationRow[]): unknown[][] {
   return [
@@ -258,6 +248,8 @@ function notificationArrays(rows: readonly NewNotificationRow[]): unknown[][] {
     rows.map((r) => r.ttlSeconds),
     rows.map((r) => r.expiresAt),
     rows.map((r) => r.source),
+    rows.map((r) => r.priority),
+    rows.map((r) => r.localTime),
   ];
 }
 
@@ -268,10 +260,10 @@ function notificationArrays(rows: readonly NewNotificationRow[]): unknown[][] {
 export async function insertBulk(db: Queryable, rows: readonly NewNotificationRow[]): Promise<number> {
   if (rows.length === 0) return 0;
   await db.query(
-    `INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source, type, type_rule)
-     SELECT v.id, v.app_id, v.target_app, string_to_array(v.user_ids, E'\\x1f'), NULL, string_to_array(v.channels, ','), v.payload::jsonb, v.send_at, v.ttl, v.expires_at, v.source, v.type, v.type_rule::jsonb
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[], $11::text[], $12::text[])
-         AS v(id, app_id, target_app, user_ids, channels, payload, send_at, ttl, expires_at, source, type, type_rule)`,
+    `INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source, type, type_rule, priority, local_time)
+     SELECT v.id, v.app_id, v.target_app, string_to_array(v.user_ids, E'\\x1f'), NULL, string_to_array(v.channels, ','), v.payload::jsonb, v.send_at, v.ttl, v.expires_at, v.source, v.type, v.type_rule::jsonb, v.priority, v.local_time
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[], $11::text[], $12::timestamp[], $13::text[], $14::text[])
+         AS v(id, app_id, target_app, user_ids, channels, payload, send_at, ttl, expires_at, source, priority, local_time, type, type_rule)`,
     [
       ...notificationArrays(rows),
       rows.map((r) => r.type),
@@ -297,11 +289,6 @@ const BATCH: FanOutSource = {
   from: 'r n',
   users: 'ru u',
   isRecipient: (column) => `${column} = n.uid`,
-  id: 'n.id',
-  channels: 'n.channels',
-  targetApp: 'n.target_app',
-  sendAt: 'n.send_at',
-  expiresAt: 'n.expires_at',
 };
 
 /** A row of a batch: a notification to users, or (`provider` set) to one raw device. */
@@ -327,23 +314,24 @@ export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): 
        SELECT set_config('herald.events_notify', 'off', true)
      ), v AS (
        SELECT v.id, v.app_id, v.target_app, string_to_array(v.user_ids, E'\\x1f') AS user_ids, string_to_array(v.channels, ',') AS channels,
-              v.payload::jsonb AS payload, v.send_at, v.ttl, v.expires_at, v.source, v.provider, v.type, v.type_rule::jsonb AS type_rule
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[], $11::text[], $13::text[], $14::text[])
-           AS v(id, app_id, target_app, user_ids, channels, payload, send_at, ttl, expires_at, source, provider, type, type_rule)
+              v.payload::jsonb AS payload, v.send_at, v.ttl, v.expires_at, v.source, v.priority, v.local_time, v.provider, v.type, v.type_rule::jsonb AS type_rule
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::int[], $9::timestamptz[], $10::text[],
+                     $11::text[], $12::timestamp[], $13::text[], $15::text[], $16::text[])
+           AS v(id, app_id, target_app, user_ids, channels, payload, send_at, ttl, expires_at, source, priority, local_time, provider, type, type_rule)
      ), n AS (
-       INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source, type, type_rule)
-       SELECT id, app_id, target_app, user_ids, NULL, channels, payload, send_at, ttl, expires_at, source, type, type_rule FROM v
+       INSERT INTO notifications (id, app_id, target_app, user_ids, reminder_id, channels, payload, send_at, ttl_seconds, expires_at, source, type, type_rule, priority, local_time)
+       SELECT id, app_id, target_app, user_ids, NULL, channels, payload, send_at, ttl, expires_at, source, type, type_rule, priority, local_time FROM v
      ), r AS (
        SELECT v.*, t.uid FROM v CROSS JOIN LATERAL unnest(v.user_ids) AS t(uid)
      ), nu AS (
        INSERT INTO users (id) SELECT DISTINCT uid FROM r ON CONFLICT (id) DO NOTHING
      ), ru AS (
-       SELECT DISTINCT r.uid AS id, x.preferences FROM r LEFT JOIN users x ON x.id = r.uid
+       SELECT DISTINCT r.uid AS id, x.preferences, x.timezone, x.quiet_hours FROM r LEFT JOIN users x ON x.id = r.uid
      ), d AS (
        ${insertDeliveriesSql(
          pushDeliveriesSql(BATCH),
          channelDeliveriesSql(BATCH),
-         `SELECT v.id, NULL, NULL, v.app_id, 'push', v.provider, v.send_at, v.send_at, v.expires_at FROM v WHERE v.provider IS NOT NULL`,
+         rawDeviceDeliverySql('v n', 'n.provider', 'n.provider IS NOT NULL'),
        )}
        RETURNING notification_id
      ), per AS (
@@ -353,7 +341,7 @@ export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): 
        SELECT t.uid, ${eventTypeSql('notification:created')}, 'notification', v.id,
               jsonb_build_object('sendAt', to_char(v.send_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'channels', to_jsonb(v.channels),
                                  'source', v.source, 'deliveries', COALESCE(per.n, 0)),
-              $12::text
+              $14::text
          FROM v LEFT JOIN per ON per.notification_id = v.id
          CROSS JOIN LATERAL unnest(CASE WHEN cardinality(v.user_ids) = 0 THEN ARRAY[NULL]::text[] ELSE v.user_ids END) AS t(uid)
      ), total AS (

@@ -61,6 +61,16 @@ export const TemplateRefSchema = Type.Object(
   { additionalProperties: false, description: 'render this stored template for each recipient (docs/templates.md)' },
 );
 
+/**
+ * `sendAt: {localTime: "2027-01-04T09:00"}`: a date and a wall-clock time without offset, due at
+ * that time in each recipient's zone (docs/timing.md). Seconds are allowed; a time alone is not.
+ */
+export const LOCAL_TIME_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2})?$';
+export const LocalSendAt = Type.Object(
+  { localTime: Type.String({ pattern: LOCAL_TIME_PATTERN, description: 'YYYY-MM-DDTHH:MM[:SS], no offset: that wall-clock time in each recipient’s zone (theirs, else the app’s defaultTimezone, else UTC)' }) },
+  { additionalProperties: false, description: 'a local-time send (docs/timing.md)' },
+);
+
 /** A step of a fallback chain (docs/timing.md § Fallback chains). */
 export const StepSchema = Type.Object(
   {
@@ -79,7 +89,7 @@ export const NotificationBody = Type.Object(
     appId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     channels: Type.Optional(Type.Array(ChannelSchema, { minItems: 1, maxItems: 4, uniqueItems: true })),
     steps: Type.Optional(Type.Array(StepSchema, { minItems: 1, maxItems: 4, description: 'a fallback chain instead of `channels`: the first step goes at the notification\'s time, each later one `after` it unless an earlier one was delivered or read (docs/timing.md)' })),
-    sendAt: Type.Optional(Type.String({ format: 'date-time' })),
+    sendAt: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), LocalSendAt], { description: 'RFC 3339 (default now), or {localTime} for each recipient’s own zone' })),
     title: Type.Optional(Str(1000)),
     subtitle: Type.Optional(Str(1000)),
     body: Type.Optional(Str(10_000)),
@@ -88,7 +98,7 @@ export const NotificationBody = Type.Object(
     image: Type.Optional(HttpUrl),
     ttlSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 31_536_000 })),
     collapseId: Type.Optional(Type.String({ minLength: 1, maxLength: 1000 })),
-    priority: Type.Optional(Type.Union([Type.Literal('high'), Type.Literal('normal')])),
+    priority: Type.Optional(Type.Union([Type.Literal('high'), Type.Literal('normal'), Type.Literal('critical')], { description: '`critical`: sent as `high`, and goes through quiet hours and frequency caps (docs/timing.md)' })),
     pushType: Type.Optional(PushType),
     sound: Type.Optional(Str(256)),
     badge: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),

@@ -16,6 +16,7 @@ import { pinTemplates, type PinMemo, type PinnedSend } from '../templates/pin.ts
 import { getType, ruleOf, type TypeRule } from '../preferences/types-repository.ts';
 import * as broadcasts from './broadcasts.ts';
 import { notifyBroadcastsDue } from '../db/wakeup.ts';
+import { LOCAL_TIME_FAN_OUT_LEAD_MS, parseLocalTime } from './local-time.ts';
 import { checkSteps, type StoredStep } from './fallback-steps.ts';
 import { insertLaterSteps } from './fallback-repository.ts';
 
@@ -159,7 +160,10 @@ function allChannels(input: NotificationInput, rule: TypeRule | null, provider: 
 }
 
 function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, provider: string | undefined, pinned: PinnedSend, rule: TypeRule | null = null): store.NewNotificationRow {
-  let sendAt = input.sendAt ? new Date(input.sendAt) : now;
+  // A local time: each recipient's due time is worked out in the fan-out; the notification's own
+  // send time is the first moment that wall-clock time comes round anywhere.
+  const local = typeof input.sendAt === 'object' ? parseLocalTime(input.sendAt.localTime) : null;
+  let sendAt = local ? local.earliest : typeof input.sendAt === 'string' ? new Date(input.sendAt) : now;
   if (Number.isNaN(sendAt.getTime())) throw new HeraldError('VALIDATION_FAILED', 'sendAt: must be an RFC 3339 date-time', [{ field: 'body.sendAt', message: 'must be date-time' }]);
   if (sendAt < now) sendAt = now;
   const ttl = input.ttlSeconds ?? null;
@@ -184,6 +188,8 @@ function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, 
     dedupeKey: options.dedupeKey ?? null,
     type: rule?.key ?? null,
     typeRule: rule ? { required: rule.required, channels: rule.channels } : null,
+    priority: input.priority ?? null,
+    localTime: local?.text ?? null,
     steps: steps ?? null,
   };
 }
@@ -226,9 +232,11 @@ export async function createInTransaction(client: PoolClient | Queryable, input:
   }
   if (audience) {
     // A broadcast: its deliveries are made in the background, chunk by chunk (src/scheduler/fan-out.ts).
-    await broadcasts.insertBroadcast(client, { notificationId: row.id, appId: row.appId, kind: audience.kind, topicKey: audience.topic, startAt: sendAt });
+    // With a local time it starts ahead of the first wave, each delivery due at its own time.
+    const startAt = row.localTime ? new Date(Math.max(now.getTime(), sendAt.getTime() - LOCAL_TIME_FAN_OUT_LEAD_MS)) : sendAt;
+    await broadcasts.insertBroadcast(client, { notificationId: row.id, appId: row.appId, kind: audience.kind, topicKey: audience.topic, startAt });
     await appendEvent(client, { userId: null, type: 'notification:created', itemType: 'notification', itemId: row.id, data: { sendAt: sendAt.toISOString(), channels: row.channels, source: options.source, audience: { kind: audience.kind, ...(audience.topic ? { topic: audience.topic } : {}) }, ...(row.type ? { type: row.type } : {}) } });
-    await notifyBroadcastsDue(client, sendAt);
+    await notifyBroadcastsDue(client, startAt);
     return { id: row.id, status: sendAt > now ? 'scheduled' : 'pending', sendAt: sendAt.toISOString(), created: true };
   }
   let deliveries: number;

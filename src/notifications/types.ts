@@ -20,8 +20,8 @@ export interface NotificationInput extends NotificationContent {
   readonly appId?: string;
   /** Default: push (every valid device of the user) + inbox. */
   readonly channels?: readonly ChannelName[];
-  /** RFC 3339; default now. */
-  readonly sendAt?: string;
+  /** RFC 3339 (default now), or a wall-clock time in each recipient's zone (docs/timing.md). */
+  readonly sendAt?: string | { readonly localTime: string };
   /** A stored template rendered per recipient at send time (docs/templates.md). */
   readonly template?: TemplateRef;
   /** A notification type of the app (docs/audiences.md). */

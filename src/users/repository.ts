@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
+import type { QuietHours } from '../core/quiet-hours.ts';
 
 /** The users table: every query on it lives here. */
 export interface UserPreferences {
@@ -12,6 +13,8 @@ export interface User {
   readonly timezone: string | null;
   readonly locale: string | null;
   readonly preferences: UserPreferences;
+  /** Their own quiet hours (docs/timing.md); null: the app's default, if any. */
+  readonly quietHours: QuietHours | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -22,6 +25,7 @@ export interface UserFields {
   readonly timezone?: string | null | undefined;
   readonly locale?: string | null | undefined;
   readonly preferences?: UserPreferences | undefined;
+  readonly quietHours?: QuietHours | null | undefined;
 }
 
 interface UserRecord {
@@ -31,12 +35,13 @@ interface UserRecord {
   timezone: string | null;
   locale: string | null;
   preferences: UserPreferences;
+  quiet_hours: QuietHours | null;
   created_at: Date;
   updated_at: Date;
   inserted?: boolean;
 }
 
-const COLUMNS = 'id, email, name, timezone, locale, preferences, created_at, updated_at';
+const COLUMNS = 'id, email, name, timezone, locale, preferences, quiet_hours, created_at, updated_at';
 
 function toUser(r: UserRecord): User {
   return {
@@ -46,6 +51,7 @@ function toUser(r: UserRecord): User {
     timezone: r.timezone,
     locale: r.locale,
     preferences: r.preferences,
+    quietHours: r.quiet_hours,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -60,12 +66,12 @@ export async function findUser(db: Queryable, id: string, lock = false): Promise
 /** PUT semantics: the row afterwards holds exactly `fields` (absent ones cleared). */
 export async function replaceUser(db: Queryable, id: string, fields: UserFields): Promise<{ user: User; created: boolean }> {
   const { rows } = await db.query<UserRecord>(
-    `INSERT INTO users (id, email, name, timezone, locale, preferences)
-     VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+    `INSERT INTO users (id, email, name, timezone, locale, preferences, quiet_hours)
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)
      ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name, timezone = EXCLUDED.timezone,
-       locale = EXCLUDED.locale, preferences = EXCLUDED.preferences, updated_at = now()
+       locale = EXCLUDED.locale, preferences = EXCLUDED.preferences, quiet_hours = EXCLUDED.quiet_hours, updated_at = now()
      RETURNING ${COLUMNS}, (xmax = 0) AS inserted`,
-    [id, fields.email ?? null, fields.name ?? null, fields.timezone ?? null, fields.locale ?? null, JSON.stringify(fields.preferences ?? {})],
+    [id, fields.email ?? null, fields.name ?? null, fields.timezone ?? null, fields.locale ?? null, JSON.stringify(fields.preferences ?? {}), fields.quietHours ? JSON.stringify(fields.quietHours) : null],
   );
   const row = rows[0]!;
   return { user: toUser(row), created: row.inserted === true };

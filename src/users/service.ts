@@ -3,7 +3,8 @@ import { withTransaction } from '../db/pool.ts';
 import { HeraldError, notFound, validation } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
 import type { DomainHooks } from '../core/hooks.ts';
-import { isValidTimeZone } from '../core/time-zone.ts';
+import { checkZone } from '../db/time-zone.ts';
+import { checkQuietHours } from '../core/quiet-hours.ts';
 import { findUser, replaceUser, type User, type UserFields } from './repository.ts';
 import { eraseUser } from '../privacy/erasure.ts';
 import { isSingleMailbox } from './email.ts';
@@ -37,9 +38,8 @@ export class UserService {
   }
 
   async put(id: string, fields: UserFields, options: PutOptions = {}): Promise<{ user: User; created: boolean }> {
-    if (fields.timezone && !isValidTimeZone(fields.timezone)) {
-      throw new HeraldError('INVALID_TIMEZONE', `timezone "${fields.timezone}" is not an IANA time zone (e.g. Europe/Berlin)`, [{ field: 'body.timezone', message: 'not an IANA time zone' }]);
-    }
+    await checkZone(this.#pool, fields.timezone, 'body.timezone');
+    checkQuietHours(fields.quietHours, 'body.quietHours');
     const email = fields.email ?? undefined;
     if (email !== undefined && !isSingleMailbox(email)) {
       throw validation('body.email: must be one e-mail address (local@domain, no name, no list)', [{ field: 'body.email', message: 'must be one e-mail address (local@domain, no name, no list)' }]);

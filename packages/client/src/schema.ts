@@ -37,8 +37,19 @@ export interface paths {
                                 createdAt: string | null;
                                 /** @description the locale templates fall back to */
                                 defaultLocale: string;
+                                /** @description the zone of users who have none (docs/timing.md); null: UTC */
+                                defaultTimezone: string | null;
                                 id: string;
                                 name: string;
+                                /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                                quietHours: {
+                                    /** @description the days a window starts on (absent: every day) */
+                                    days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                    /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                    end: string;
+                                    /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                    start: string;
+                                } | null;
                                 /** @description days this app keeps finished notifications, inbox items and events; null: the operator default */
                                 retentionDays: number | null;
                                 /** @description credential problems providers reported, per channel */
@@ -133,8 +144,19 @@ export interface paths {
                             createdAt: string | null;
                             /** @description the locale templates fall back to */
                             defaultLocale: string;
+                            /** @description the zone of users who have none (docs/timing.md); null: UTC */
+                            defaultTimezone: string | null;
                             id: string;
                             name: string;
+                            /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                            quietHours: {
+                                /** @description the days a window starts on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             /** @description days this app keeps finished notifications, inbox items and events; null: the operator default */
                             retentionDays: number | null;
                             /** @description credential problems providers reported, per channel */
@@ -246,6 +268,8 @@ export interface paths {
                         };
                         /** @description BCP 47 tag templates fall back to (default en) */
                         defaultLocale?: string;
+                        /** @description IANA time zone, e.g. Europe/Berlin */
+                        defaultTimezone?: string | null;
                         email?: {
                             from: string;
                             ses?: {
@@ -262,6 +286,15 @@ export interface paths {
                             validateTokens?: boolean;
                         };
                         name: string;
+                        /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                        quietHours?: {
+                            /** @description the days a window starts on (absent: every day) */
+                            days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            end: string;
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            start: string;
+                        } | null;
                         /** @description days finished notifications, inbox items and events of this app are kept; null or absent: HERALD_RETENTION_DAYS */
                         retentionDays?: number | null;
                         webhook?: {
@@ -292,8 +325,19 @@ export interface paths {
                             createdAt: string | null;
                             /** @description the locale templates fall back to */
                             defaultLocale: string;
+                            /** @description the zone of users who have none (docs/timing.md); null: UTC */
+                            defaultTimezone: string | null;
                             id: string;
                             name: string;
+                            /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                            quietHours: {
+                                /** @description the days a window starts on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             /** @description days this app keeps finished notifications, inbox items and events; null: the operator default */
                             retentionDays: number | null;
                             /** @description credential problems providers reported, per channel */
@@ -441,6 +485,12 @@ export interface paths {
                         "application/json": {
                             items: {
                                 appId: string;
+                                cap: {
+                                    action: "defer" | "drop";
+                                    channel?: string;
+                                    max: number;
+                                    per: string;
+                                } | null;
                                 channels: {
                                     [key: string]: boolean;
                                 };
@@ -541,6 +591,12 @@ export interface paths {
                     content: {
                         "application/json": {
                             appId: string;
+                            cap: {
+                                action: "defer" | "drop";
+                                channel?: string;
+                                max: number;
+                                per: string;
+                            } | null;
                             channels: {
                                 [key: string]: boolean;
                             };
@@ -634,6 +690,17 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description a frequency cap per user (docs/timing.md) */
+                        cap?: {
+                            /** @description over the cap: `defer` (default) to when the cap allows it, or `drop` (status `capped`) */
+                            action?: "defer" | "drop";
+                            /** @description count and cap only this channel; absent: every channel of the type */
+                            channel?: "push" | "email" | "inbox" | "webhook";
+                            /** @description deliveries a user may get within `per` */
+                            max: number;
+                            /** @description the sliding window: a whole number and s, m, h or d (10m, 24h, 7d), more than zero, at most a year */
+                            per: string;
+                        } | null;
                         /** @description default per channel for users who chose nothing (absent: on) */
                         channels?: {
                             email?: boolean;
@@ -657,6 +724,12 @@ export interface paths {
                     content: {
                         "application/json": {
                             appId: string;
+                            cap: {
+                                action: "defer" | "drop";
+                                channel?: string;
+                                max: number;
+                                per: string;
+                            } | null;
                             channels: {
                                 [key: string]: boolean;
                             };
@@ -2681,6 +2754,15 @@ export interface paths {
                                     [key: string]: boolean;
                                 };
                             };
+                            /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                            quietHours: {
+                                /** @description the days a window starts on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             timezone: string | null;
                             /** Format: date-time */
                             updatedAt: string;
@@ -2763,6 +2845,15 @@ export interface paths {
                                 webhook?: boolean;
                             };
                         };
+                        /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                        quietHours?: {
+                            /** @description the days a window starts on (absent: every day) */
+                            days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            end: string;
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            start: string;
+                        } | null;
                         /** @description IANA time zone, e.g. Europe/Berlin */
                         timezone?: string | null;
                     };
@@ -2787,6 +2878,15 @@ export interface paths {
                                     [key: string]: boolean;
                                 };
                             };
+                            /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                            quietHours: {
+                                /** @description the days a window starts on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             timezone: string | null;
                             /** Format: date-time */
                             updatedAt: string;
@@ -3880,7 +3980,10 @@ export interface paths {
                                     userId?: string;
                                 }[];
                                 id: string;
+                                /** @description sent as sendAt: {localTime}: the wall-clock time each recipient’s delivery is due at in their zone (docs/timing.md) */
+                                localTime?: string;
                                 reminderId?: string;
+                                /** @description when it is due; with a local time, the first moment that time comes round anywhere (UTC+14) */
                                 sendAt: string;
                                 source?: string;
                                 status: string;
@@ -4055,7 +4158,10 @@ export interface paths {
                                 userId?: string;
                             }[];
                             id: string;
+                            /** @description sent as sendAt: {localTime}: the wall-clock time each recipient’s delivery is due at in their zone (docs/timing.md) */
+                            localTime?: string;
                             reminderId?: string;
+                            /** @description when it is due; with a local time, the first moment that time comes round anywhere (UTC+14) */
                             sendAt: string;
                             source?: string;
                             status: string;
@@ -5784,10 +5890,14 @@ export interface paths {
                         image?: string;
                         interruptionLevel?: "passive" | "active" | "time-sensitive" | "critical";
                         mutableContent?: boolean;
-                        priority?: "high" | "normal";
+                        /** @description `critical`: sent as `high`, and goes through quiet hours and frequency caps (docs/timing.md) */
+                        priority?: "high" | "normal" | "critical";
                         pushType?: "alert" | "background" | "voip" | "complication" | "fileprovider" | "mdm" | "location" | "liveactivity" | "pushtotalk" | "controls" | "widgets";
-                        /** Format: date-time */
-                        sendAt?: string;
+                        /** @description RFC 3339 (default now), or {localTime} for each recipient’s own zone */
+                        sendAt?: string | {
+                            /** @description YYYY-MM-DDTHH:MM[:SS], no offset: that wall-clock time in each recipient’s zone (theirs, else the app’s defaultTimezone, else UTC) */
+                            localTime: string;
+                        };
                         sound?: string;
                         /** @description a fallback chain instead of `channels`: the first step goes at the notification's time, each later one `after` it unless an earlier one was delivered or read (docs/timing.md) */
                         steps?: {
@@ -6065,7 +6175,10 @@ export interface paths {
                                 userId?: string;
                             }[];
                             id: string;
+                            /** @description sent as sendAt: {localTime}: the wall-clock time each recipient’s delivery is due at in their zone (docs/timing.md) */
+                            localTime?: string;
                             reminderId?: string;
+                            /** @description when it is due; with a local time, the first moment that time comes round anywhere (UTC+14) */
                             sendAt: string;
                             source?: string;
                             status: string;
@@ -6689,10 +6802,14 @@ export interface paths {
                             image?: string;
                             interruptionLevel?: "passive" | "active" | "time-sensitive" | "critical";
                             mutableContent?: boolean;
-                            priority?: "high" | "normal";
+                            /** @description `critical`: sent as `high`, and goes through quiet hours and frequency caps (docs/timing.md) */
+                            priority?: "high" | "normal" | "critical";
                             pushType?: "alert" | "background" | "voip" | "complication" | "fileprovider" | "mdm" | "location" | "liveactivity" | "pushtotalk" | "controls" | "widgets";
-                            /** Format: date-time */
-                            sendAt?: string;
+                            /** @description RFC 3339 (default now), or {localTime} for each recipient’s own zone */
+                            sendAt?: string | {
+                                /** @description YYYY-MM-DDTHH:MM[:SS], no offset: that wall-clock time in each recipient’s zone (theirs, else the app’s defaultTimezone, else UTC) */
+                                localTime: string;
+                            };
                             sound?: string;
                             /** @description a fallback chain instead of `channels`: the first step goes at the notification's time, each later one `after` it unless an earlier one was delivered or read (docs/timing.md) */
                             steps?: {
@@ -8145,6 +8262,15 @@ export interface paths {
                                     [key: string]: boolean;
                                 };
                             };
+                            /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                            quietHours: {
+                                /** @description the days a window starts on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             timezone: string | null;
                             /** Format: date-time */
                             updatedAt: string;
@@ -8246,6 +8372,15 @@ export interface paths {
                                 webhook?: boolean;
                             };
                         };
+                        /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                        quietHours?: {
+                            /** @description the days a window starts on (absent: every day) */
+                            days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            end: string;
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            start: string;
+                        } | null;
                         /** @description IANA time zone, e.g. Europe/Berlin */
                         timezone?: string | null;
                     };
@@ -8270,6 +8405,15 @@ export interface paths {
                                     [key: string]: boolean;
                                 };
                             };
+                            /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
+                            quietHours: {
+                                /** @description the days a window starts on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             timezone: string | null;
                             /** Format: date-time */
                             updatedAt: string;
@@ -9473,7 +9617,10 @@ export interface paths {
                                     userId?: string;
                                 }[];
                                 id: string;
+                                /** @description sent as sendAt: {localTime}: the wall-clock time each recipient’s delivery is due at in their zone (docs/timing.md) */
+                                localTime?: string;
                                 reminderId?: string;
+                                /** @description when it is due; with a local time, the first moment that time comes round anywhere (UTC+14) */
                                 sendAt: string;
                                 source?: string;
                                 status: string;
@@ -9650,7 +9797,10 @@ export interface paths {
                                 userId?: string;
                             }[];
                             id: string;
+                            /** @description sent as sendAt: {localTime}: the wall-clock time each recipient’s delivery is due at in their zone (docs/timing.md) */
+                            localTime?: string;
                             reminderId?: string;
+                            /** @description when it is due; with a local time, the first moment that time comes round anywhere (UTC+14) */
                             sendAt: string;
                             source?: string;
                             status: string;

@@ -33,11 +33,11 @@ export function webPushTtl(job: DeliveryJob, now: number): number {
 }
 
 /**
- * `Urgency` (RFC 8030 §5.3): `high` when asked for, `low` for background pushes, else the RFC's
+ * `Urgency` (RFC 8030 §5.3): `high` when asked for (`high` or `critical`), `low` for background pushes, else the RFC's
  * default `normal` — devices on battery may hold back anything below high.
  */
 export function webPushUrgency(job: DeliveryJob): 'very-low' | 'low' | 'normal' | 'high' {
-  if (job.content.priority === 'high') return 'high';
+  if (job.content.priority === 'high' || job.content.priority === 'critical') return 'high';
   if (job.content.pushType === 'background') return 'low';
   return 'normal';
 }
