@@ -124,15 +124,17 @@ test('a cap on one channel counts and holds only that channel', async () => {
 test('a critical notification goes through the cap, and is not counted against it', async () => {
   assert.equal((await putType('alerts', { cap: { max: 1, per: '1h', action: 'drop' } })).statusCode, 200);
   await settled(await send('cap-fay', 'alerts'));
-  // Stored as the API stores `priority: "critical"`: in the notification's payload, read at send time.
-  const critical = await send('cap-fay', 'alerts', { sendAt: new Date(Date.now() + 3600_000).toISOString() });
-  await h.db.pool.query(`UPDATE notifications SET payload = payload || '{"priority": "critical"}' WHERE id = $1`, [critical]);
-  await h.db.pool.query(`UPDATE deliveries SET run_at = now(), due_at = now() WHERE notification_id = $1`, [critical]);
-  await notifyDeliveriesDue(h.db.pool, new Date());
+  const critical = await send('cap-fay', 'alerts', { priority: 'critical' });
   await settled(critical);
   const { rows } = await h.db.pool.query(`SELECT count(*)::int AS n FROM cap_usage WHERE user_id = 'cap-fay'`);
   assert.equal(rows[0].n, 1);
   await settled(await send('cap-fay', 'alerts'), 'capped');
+});
+
+test('a required type goes through its cap, as through quiet hours', async () => {
+  assert.equal((await putType('receipts', { required: true, cap: { max: 1, per: '1h', action: 'drop' } })).statusCode, 200);
+  const ids = [await send('cap-hal', 'receipts'), await send('cap-hal', 'receipts')];
+  for (const id of ids) await settled(id);
 });
 
 test('a cap without a type, or a type without a cap, changes nothing', async () => {

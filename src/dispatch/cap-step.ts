@@ -32,6 +32,7 @@ interface Cached {
 /** What a notification keeps of its type and urgency in its payload (src/notifications/service.ts). */
 interface TimingContent {
   readonly type?: string;
+  readonly typeRequired?: boolean;
   readonly priority?: string;
 }
 
@@ -47,7 +48,7 @@ interface TimingContent {
  * The decision is made when sending, not at fan-out: what counts is what was sent, and a delivery
  * deferred by quiet hours or retried for an hour must be counted when it goes, not when it was made.
  * Deliveries of types without a cap pay one map lookup: the capped types of an app are read once
- * per `cacheMs`. `priority: "critical"` goes through every cap.
+ * per `cacheMs`. `priority: "critical"` and required types go through every cap, as through quiet hours.
  */
 export class CapStep implements DeliveryGate {
   readonly #pool: Pool;
@@ -61,7 +62,7 @@ export class CapStep implements DeliveryGate {
 
   async check(job: ClaimedDelivery): Promise<Outcome | undefined> {
     const content = job.content as TimingContent;
-    if (!content.type || !job.userId || content.priority === 'critical') return undefined;
+    if (!content.type || !job.userId || content.priority === 'critical' || content.typeRequired === true) return undefined;
     let cap: StoredCap | undefined;
     try {
       cap = (await this.#capsOf(job.appId)).get(content.type);
