@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { AppId, UserId } from './schemas.ts';
+import { DURATION_PATTERN } from '../core/duration.ts';
 
 /** TypeBox schemas of topics, notification types and preferences (docs/audiences.md). */
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -56,6 +57,19 @@ const channelProps = <T extends ReturnType<typeof Type.Boolean> | ReturnType<typ
   ({ push: Type.Optional(value()), email: Type.Optional(value()), inbox: Type.Optional(value()), webhook: Type.Optional(value()) });
 const Switches = Type.Object(channelProps(() => Type.Boolean()), { additionalProperties: false });
 
+const CapChannel = Type.Union([Type.Literal('push'), Type.Literal('email'), Type.Literal('inbox'), Type.Literal('webhook')]);
+const CapAction = Type.Union([Type.Literal('defer'), Type.Literal('drop')]);
+export const CapBody = Type.Object(
+  {
+    max: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'deliveries a user may get within `per`' }),
+    per: Type.String({ pattern: DURATION_PATTERN, description: 'the sliding window: a whole number and s, m, h or d (10m, 24h, 7d), more than zero, at most a year' }),
+    action: Type.Optional(Type.Union([CapAction], { description: 'over the cap: `defer` (default) to when the cap allows it, or `drop` (status `capped`)' })),
+    channel: Type.Optional(Type.Union([CapChannel], { description: 'count and cap only this channel; absent: every channel of the type' })),
+  },
+  { additionalProperties: false, description: 'a frequency cap per user (docs/timing.md)' },
+);
+export const CapView = Type.Object({ max: Type.Integer(), per: Type.String(), action: CapAction, channel: Type.Optional(Type.String()) });
+
 export const TypeParams = Type.Object({ appId: AppId, key: Key });
 export const TypeBody = Type.Object(
   {
@@ -63,6 +77,7 @@ export const TypeBody = Type.Object(
     description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
     required: Type.Optional(Type.Boolean({ description: 'users cannot switch it off (security alerts, receipts)' })),
     channels: Type.Optional(Type.Union([Switches], { description: 'default per channel for users who chose nothing (absent: on)' })),
+    cap: Type.Optional(Type.Union([CapBody, Type.Null()])),
   },
   { additionalProperties: false },
 );
@@ -73,6 +88,7 @@ export const TypeView = Type.Object({
   description: Type.Union([Type.String(), Type.Null()]),
   required: Type.Boolean(),
   channels: Type.Record(Type.String(), Type.Boolean()),
+  cap: Type.Union([CapView, Type.Null()]),
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });

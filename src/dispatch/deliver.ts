@@ -5,6 +5,7 @@ import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import { outcomeOf, skipOutcome } from './outcome.ts';
 import type { EngineMetrics } from './metrics.ts';
 import type { AppProblemTracker } from './app-problems.ts';
+import type { DeliveryGate } from './cap-step.ts';
 import type { FallbackStep } from './fallback-step.ts';
 
 type Observer = { observe(v: number): void };
@@ -15,6 +16,8 @@ export interface DeliveryStepOptions {
   readonly backoff?: BackoffPolicy | undefined;
   /** Records what verdicts say about an app's configuration (GET /v1/apps/{id}). */
   readonly problems?: AppProblemTracker | undefined;
+  /** Asked before each send (frequency caps, src/dispatch/cap-step.ts); may record the outcome itself. */
+  readonly gate?: DeliveryGate | undefined;
   /** Checks a later fallback step before it is sent (fallback-step.ts). */
   readonly fallbacks?: FallbackStep | undefined;
 }
@@ -30,6 +33,7 @@ export class DeliveryStep {
   readonly #metrics: EngineMetrics | undefined;
   readonly #backoff: BackoffPolicy;
   readonly #problems: AppProblemTracker | undefined;
+  readonly #gate: DeliveryGate | undefined;
   readonly #fallbacks: FallbackStep | undefined;
   readonly #perProvider = new Map<Provider, { lateness: Observer; sendDuration: Observer }>();
 
@@ -38,6 +42,7 @@ export class DeliveryStep {
     this.#metrics = options.metrics;
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.#problems = options.problems;
+    this.#gate = options.gate;
     this.#fallbacks = options.fallbacks;
   }
 
@@ -71,6 +76,8 @@ export class DeliveryStep {
       const stopped = await this.#fallbacks?.check(job).catch((err: unknown) => ({ id: job.id, kind: 'retry' as const, error: `checking the fallback step failed: ${coerceError(err).message}`, delayMs: 5_000 }));
       if (stopped) return stopped;
     }
+    const held = await this.#gate?.check(job);
+    if (held) return held;
     const channel = this.#channels.get(job.provider);
     if (!channel) return { id: job.id, kind: 'retry', error: `no ${job.provider} channel in this worker`, delayMs: 60_000 };
     let verdict: Verdict;
@@ -89,7 +96,7 @@ export class DeliveryStep {
   }
 
   #count(job: ClaimedDelivery, outcome: Outcome): void {
-    this.#metrics?.outcomes.inc({ provider: job.provider, outcome: outcome.kind });
+    this.#metrics?.outcomes.inc({ provider: job.provider, outcome: outcome.kind === 'settled' ? outcome.as : outcome.kind });
   }
 
   /** Label-bound metric children, resolved once per provider (labels are hashed on every call otherwise). */

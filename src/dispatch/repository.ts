@@ -139,7 +139,12 @@ export type Outcome =
   | { readonly id: string; readonly kind: 'sent'; readonly providerId?: string | undefined }
   | { readonly id: string; readonly kind: 'retry'; readonly error: string; readonly detail?: string | undefined; readonly delayMs: number }
   | { readonly id: string; readonly kind: 'failed' | 'expired' | 'cancelled'; readonly error: string; readonly detail?: string | undefined }
-  | { readonly id: string; readonly kind: 'device-invalid'; readonly error: string; readonly detail?: string | undefined; readonly deviceId: string | null };
+  | { readonly id: string; readonly kind: 'device-invalid'; readonly error: string; readonly detail?: string | undefined; readonly deviceId: string | null }
+  /** Recorded already by a step before the send (a frequency cap deferred or dropped it): nothing to write. */
+  | { readonly id: string; readonly kind: 'settled'; readonly as: 'deferred' | 'capped'; readonly until?: Date | undefined };
+
+/** The outcomes the outcome writer records. */
+type Recordable = Exclude<Outcome, { kind: 'settled' }>;
 
 const EVENT_OF = {
   sent: eventTypeSql('notification:sent'),
@@ -166,7 +171,7 @@ function cleanText(value: string | undefined, max: number): string | undefined {
  * answer with NUL bytes or of any length. An id that is not a delivery id (a forged broker
  * message) has nothing to record and is dropped.
  */
-function sanitise(o: Outcome): Outcome | undefined {
+function sanitise(o: Recordable): Recordable | undefined {
   if (!BIGINT_ID.test(o.id)) return undefined;
   if (o.kind === 'sent') return { id: o.id, kind: 'sent', providerId: cleanText(o.providerId, 1000) };
   const error = cleanText(o.error, 2000) ?? '';
@@ -202,8 +207,9 @@ function isDataError(err: unknown): boolean {
  */
 export async function recordOutcomes(pool: Pool, outcomes: readonly Outcome[]): Promise<string[]> {
   const unrecorded: string[] = [];
-  const safe: Outcome[] = [];
+  const safe: Recordable[] = [];
   for (const o of outcomes) {
+    if (o.kind === 'settled') continue;
     const clean = sanitise(o);
     if (clean) safe.push(clean);
     else unrecorded.push(o.id);
@@ -231,7 +237,7 @@ export async function recordOutcomes(pool: Pool, outcomes: readonly Outcome[]): 
   return unrecorded;
 }
 
-async function writeOutcomes(pool: Pool, outcomes: readonly Outcome[]): Promise<void> {
+async function writeOutcomes(pool: Pool, outcomes: readonly Recordable[]): Promise<void> {
   const ids: string[] = [], kinds: string[] = [], providerIds: Array<string | null> = [], errors: Array<string | null> = [], details: Array<string | null> = [], delays: number[] = [];
   for (const o of outcomes) {
     ids.push(o.id);
@@ -241,7 +247,7 @@ async function writeOutcomes(pool: Pool, outcomes: readonly Outcome[]): Promise<
     details.push(o.kind === 'sent' ? null : (o.detail ?? null));
     delays.push(o.kind === 'retry' ? o.delayMs : 0);
   }
-  const invalid = outcomes.filter((o): o is Extract<Outcome, { kind: 'device-invalid' }> => o.kind === 'device-invalid' && o.deviceId !== null);
+  const invalid = outcomes.filter((o): o is Extract<Recordable, { kind: 'device-invalid' }> => o.kind === 'device-invalid' && o.deviceId !== null);
   const run = async (db: Queryable) => {
     const { rows: forwarded } = await db.query<{ forwarded: number }>(
       `WITH v AS (

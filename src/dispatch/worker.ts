@@ -13,6 +13,7 @@ import { FallbackStep } from './fallback-step.ts';
 import { DeliveryStep } from './deliver.ts';
 import { OutcomeWriter } from './outcome-writer.ts';
 import type { AppProblemTracker } from './app-problems.ts';
+import type { DeliveryGate } from './cap-step.ts';
 import type { WakeLoop } from '../db/wake-loop.ts';
 
 /** How often a worker looks for rows left by dead workers. */
@@ -36,6 +37,8 @@ export interface WorkerOptions {
   readonly livenessGraceMs?: number;
   /** Records app configuration problems that verdicts report (GET /v1/apps/{id}). */
   readonly problems?: AppProblemTracker;
+  /** Asked before each send: frequency caps (src/dispatch/cap-step.ts). */
+  readonly gate?: DeliveryGate;
 }
 
 /**
@@ -73,7 +76,7 @@ export class DeliveryWorker {
     this.#batchSize = options.batchSize;
     this.#leaseSeconds = options.leaseSeconds;
     this.#pool = pool;
-    this.#step = new DeliveryStep({ channels, metrics, backoff: options.backoff, problems: options.problems, fallbacks: new FallbackStep(pool) });
+    this.#step = new DeliveryStep({ channels, metrics, backoff: options.backoff, problems: options.problems, fallbacks: new FallbackStep(pool), gate: options.gate });
     this.#writer = new OutcomeWriter({
       pool,
       log: this.#log,
@@ -152,6 +155,7 @@ export class DeliveryWorker {
         await this.#writer.write(outcome);
         // Armed once the row is written: a claim before that would find it still leased.
         if (outcome.kind === 'retry' && !this.#stopping) this.#claimer.wakeAt(Date.now() + outcome.delayMs);
+        if (outcome.kind === 'settled' && outcome.until && !this.#stopping) this.#claimer.wakeAt(outcome.until.getTime());
       })
       .catch(() => undefined) // given up and logged by the writer: the lease expires, the row is sent again
       .finally(() => {

@@ -10,6 +10,7 @@ export const EVENT_TYPES = {
   'notification:expired': 'notification',
   'notification:cancelled': 'notification',
   'notification:retried': 'notification',
+  'notification:capped': 'notification',
   'notification:step-fired': 'notification',
   'notification:step-cancelled': 'notification',
   'reminder:created': 'reminder',

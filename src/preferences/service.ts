@@ -3,6 +3,7 @@ import { withTransaction } from '../db/pool.ts';
 import { HeraldError, notFound } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
 import * as types from './types-repository.ts';
+import { parseDuration } from '../core/duration.ts';
 import { unsubscribe, type UnsubscribeLinks } from './unsubscribe.ts';
 
 export const PREFERENCE_CHANNELS = ['push', 'email', 'inbox', 'webhook'] as const;
@@ -14,6 +15,22 @@ export interface TypeInput {
   readonly description?: string | null | undefined;
   readonly required?: boolean | undefined;
   readonly channels?: Switches | undefined;
+  /** At most `max` deliveries of the type per user within `per` (docs/timing.md); null: no cap. */
+  readonly cap?: CapInput | null | undefined;
+}
+
+export interface CapInput {
+  readonly max: number;
+  readonly per: string;
+  readonly action?: 'defer' | 'drop' | undefined;
+  readonly channel?: PreferenceChannel | undefined;
+}
+
+export interface CapView {
+  readonly max: number;
+  readonly per: string;
+  readonly action: 'defer' | 'drop';
+  readonly channel?: string;
 }
 
 export interface NotificationType {
@@ -23,6 +40,7 @@ export interface NotificationType {
   readonly description: string | null;
   readonly required: boolean;
   readonly channels: Switches;
+  readonly cap: CapView | null;
   readonly createdAt: string;
   readonly updatedAt: string;
 }
@@ -46,6 +64,7 @@ const typeView = (r: types.TypeRow): NotificationType => ({
   description: r.description,
   required: r.required,
   channels: r.channels,
+  cap: r.cap ? { max: r.cap.max, per: r.cap.per, action: r.cap.action, ...(r.cap.channel ? { channel: r.cap.channel } : {}) } : null,
   createdAt: r.created_at.toISOString(),
   updatedAt: r.updated_at.toISOString(),
 });
@@ -82,14 +101,17 @@ export class PreferenceService {
   }
 
   async putType(appId: string, key: string, input: TypeInput): Promise<NotificationType> {
+    const perMs = input.cap ? parseDuration(input.cap.per) : undefined;
+    if (input.cap && !perMs) throw new HeraldError('VALIDATION_FAILED', 'cap.per: must be more than zero and at most a year', [{ field: 'body.cap.per', message: 'must be more than zero and at most a year' }]);
     return withTransaction(this.#pool, async (client) => {
       const { row, created } = await types.upsertType(client, appId, key, {
         name: input.name ?? null,
         description: input.description ?? null,
         required: input.required ?? false,
         channels: { ...input.channels },
+        cap: input.cap ? { max: input.cap.max, per: input.cap.per, perSeconds: perMs! / 1000, action: input.cap.action ?? 'defer', ...(input.cap.channel ? { channel: input.cap.channel } : {}) } : null,
       });
-      await appendEvent(client, { userId: null, type: created ? 'notification-type:created' : 'notification-type:updated', itemType: 'notification-type', itemId: `${appId}/${key}`, data: { appId, key, required: row.required, channels: row.channels } });
+      await appendEvent(client, { userId: null, type: created ? 'notification-type:created' : 'notification-type:updated', itemType: 'notification-type', itemId: `${appId}/${key}`, data: { appId, key, required: row.required, channels: row.channels, ...(row.cap ? { cap: typeView(row).cap } : {}) } });
       return typeView(row);
     });
   }

@@ -8,8 +8,19 @@ export interface TypeRow {
   description: string | null;
   required: boolean;
   channels: Record<string, boolean>;
+  /** The frequency cap (migration 0910); null: none. */
+  cap: StoredTypeCap | null;
   created_at: Date;
   updated_at: Date;
+}
+
+/** A type's frequency cap as stored: `per` as given and in seconds (src/dispatch/cap-step.ts reads it). */
+export interface StoredTypeCap {
+  readonly max: number;
+  readonly per: string;
+  readonly perSeconds: number;
+  readonly action: 'defer' | 'drop';
+  readonly channel?: string;
 }
 
 /** What a notification keeps of its type: fan-out decides with it (SQL function herald_wants). */
@@ -19,13 +30,13 @@ export interface TypeRule {
   readonly channels: Readonly<Record<string, boolean>>;
 }
 
-export async function upsertType(db: Queryable, appId: string, key: string, f: { name: string | null; description: string | null; required: boolean; channels: Record<string, boolean> }): Promise<{ row: TypeRow; created: boolean }> {
+export async function upsertType(db: Queryable, appId: string, key: string, f: { name: string | null; description: string | null; required: boolean; channels: Record<string, boolean>; cap: StoredTypeCap | null }): Promise<{ row: TypeRow; created: boolean }> {
   const { rows } = await db.query<TypeRow & { created: boolean }>(
-    `INSERT INTO notification_types (app_id, key, name, description, required, channels) VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+    `INSERT INTO notification_types (app_id, key, name, description, required, channels, cap) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)
      ON CONFLICT (app_id, key) DO UPDATE SET name = EXCLUDED.name, description = EXCLUDED.description, required = EXCLUDED.required,
-            channels = EXCLUDED.channels, updated_at = now()
+            channels = EXCLUDED.channels, cap = EXCLUDED.cap, updated_at = now()
      RETURNING *, (xmax = 0) AS created`,
-    [appId, key, f.name, f.description, f.required, JSON.stringify(f.channels)],
+    [appId, key, f.name, f.description, f.required, JSON.stringify(f.channels), f.cap === null ? null : JSON.stringify(f.cap)],
   );
   const { created, ...row } = rows[0]!;
   return { row, created };

@@ -485,6 +485,12 @@ export interface paths {
                         "application/json": {
                             items: {
                                 appId: string;
+                                cap: {
+                                    action: "defer" | "drop";
+                                    channel?: string;
+                                    max: number;
+                                    per: string;
+                                } | null;
                                 channels: {
                                     [key: string]: boolean;
                                 };
@@ -585,6 +591,12 @@ export interface paths {
                     content: {
                         "application/json": {
                             appId: string;
+                            cap: {
+                                action: "defer" | "drop";
+                                channel?: string;
+                                max: number;
+                                per: string;
+                            } | null;
                             channels: {
                                 [key: string]: boolean;
                             };
@@ -678,6 +690,17 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description a frequency cap per user (docs/timing.md) */
+                        cap?: {
+                            /** @description over the cap: `defer` (default) to when the cap allows it, or `drop` (status `capped`) */
+                            action?: "defer" | "drop";
+                            /** @description count and cap only this channel; absent: every channel of the type */
+                            channel?: "push" | "email" | "inbox" | "webhook";
+                            /** @description deliveries a user may get within `per` */
+                            max: number;
+                            /** @description the sliding window: a whole number and s, m, h or d (10m, 24h, 7d), more than zero, at most a year */
+                            per: string;
+                        } | null;
                         /** @description default per channel for users who chose nothing (absent: on) */
                         channels?: {
                             email?: boolean;
@@ -701,6 +724,12 @@ export interface paths {
                     content: {
                         "application/json": {
                             appId: string;
+                            cap: {
+                                action: "defer" | "drop";
+                                channel?: string;
+                                max: number;
+                                per: string;
+                            } | null;
                             channels: {
                                 [key: string]: boolean;
                             };

@@ -8,6 +8,7 @@ import { DeliveryStep } from '../deliver.ts';
 import { OutcomeWriter } from '../outcome-writer.ts';
 import type { EngineMetrics } from '../metrics.ts';
 import type { AppProblemTracker } from '../app-problems.ts';
+import type { DeliveryGate } from '../cap-step.ts';
 import type { Broker, BrokerMessage, Subscription } from '../../core/broker.ts';
 import { decodeJob, dispatchSubject } from './job.ts';
 
@@ -20,6 +21,8 @@ export interface DispatchWorkerOptions {
   readonly metrics?: EngineMetrics;
   /** Records app configuration problems that verdicts report (GET /v1/apps/{id}). */
   readonly problems?: AppProblemTracker;
+  /** Asked before each send: frequency caps (src/dispatch/cap-step.ts), as in the PostgreSQL worker. */
+  readonly gate?: DeliveryGate;
   readonly prefix?: string;
   /** Deliveries in flight per provider. Default 256. */
   readonly concurrency?: number;
@@ -52,7 +55,7 @@ export class DispatchWorker {
 
   constructor(options: DispatchWorkerOptions) {
     this.#o = options;
-    this.#step = new DeliveryStep({ channels: options.channels, metrics: options.metrics, problems: options.problems, fallbacks: new FallbackStep(options.pool) });
+    this.#step = new DeliveryStep({ channels: options.channels, metrics: options.metrics, problems: options.problems, fallbacks: new FallbackStep(options.pool), gate: options.gate });
     // One try: a slice that cannot be written fails its messages, which are nacked and redelivered.
     this.#writer = new OutcomeWriter({ pool: options.pool, log: options.log, attempts: 1, giveUpMessage: 'recording dispatch outcomes failed; the messages will be redelivered' });
   }

@@ -32,7 +32,7 @@ export function dispatchPublisherRole(ctx: Context): Role {
 export function dispatchWorker(
   ctx: Context,
   channels: ReadonlyMap<Provider, Channel>,
-  engine: Pick<DispatchWorkerOptions, 'metrics' | 'problems'>,
+  engine: Pick<DispatchWorkerOptions, 'metrics' | 'problems' | 'gate'>,
 ): { start(): Promise<void>; stop(): Promise<void> } {
   const broker = createBroker('nats', ctx.config, ctx.log);
   const worker = new DispatchWorker({

@@ -10,6 +10,7 @@ import { OutboundPolicy } from '../../outbound/index.ts';
 import { withTemplates } from '../../dispatch/render-step.ts';
 import { TemplateCache } from '../../templates/cache.ts';
 import { withUnsubscribeLinks } from '../../dispatch/unsubscribe-step.ts';
+import { CapStep } from '../../dispatch/cap-step.ts';
 
 /**
  * The `worker` role: every channel this process can send (or those named by
@@ -39,16 +40,19 @@ export function workerRole(ctx: Context, services: Services, only?: readonly str
       // One tracker for every channel and both transports: app problems are written on change only.
       const problems = new AppProblemTracker(services.credentials, deps.log);
       const metrics = engineMetrics(ctx.metrics);
+      // Frequency caps are decided just before each send, on both transports (src/dispatch/cap-step.ts).
+      const gate = new CapStep(ctx.pool);
       if (ctx.config.dispatch.mode === 'nats') {
         // Scale-out mode: deliveries arrive as JetStream messages (docs/brokers.md).
         const { dispatchWorker } = await import('./dispatch.ts');
-        const w = dispatchWorker(ctx, sending, { metrics, problems });
+        const w = dispatchWorker(ctx, sending, { metrics, problems, gate });
         await w.start();
         worker = w;
         return;
       }
       const w = new DeliveryWorker(ctx.pool, sending, deps.log, metrics, {
         problems,
+        gate,
         batchSize: ctx.config.worker.batchSize,
         concurrency: ctx.config.worker.concurrency,
         leaseSeconds: ctx.config.worker.leaseSeconds,
