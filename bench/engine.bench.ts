@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
 import { NotificationService } from '../src/notifications/service.ts';
 import { claimDue, nextRunAt } from '../src/dispatch/repository.ts';
+import { Sink, type SinkReport } from './support/sink-process.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BURST = Number(process.env.BENCH_BURST ?? 100_000);
@@ -31,39 +32,6 @@ const ONLY = new Set((process.env.BENCH_SCENARIOS ?? 'burst,steady,kill,pending'
 const BEFORE = process.env.BENCH_HERALD_BEFORE;
 /** Durable peers beside the plain SKIP LOCKED table: BENCH_PEERS=graphile (default) or none. */
 const PEERS = new Set((process.env.BENCH_PEERS ?? 'graphile').split(','));
-
-interface SinkReport {
-  count: number;
-  first: number;
-  last: number;
-  duplicates: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-class Sink {
-  readonly child: ChildProcess;
-  port = 0;
-  constructor() {
-    this.child = fork(path.join(ROOT, 'bench/support/sink.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  }
-  ready(): Promise<void> {
-    return new Promise((resolve) => this.child.once('message', (m: { port: number }) => {
-      this.port = m.port;
-      resolve();
-    }));
-  }
-  ask<T>(type: string): Promise<T> {
-    return new Promise((resolve) => {
-      this.child.once('message', (m) => resolve(m as T));
-      this.child.send({ type });
-    });
-  }
-  get url(): string {
-    return `http://127.0.0.1:${this.port}/hook`;
-  }
-}
 
 function startWorker(db: TestDatabase, sinkUrl: string, root = ROOT): ChildProcess {
   // The compiled build, as production runs it (scripts/bench.js builds first).
