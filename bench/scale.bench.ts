@@ -11,7 +11,7 @@
 // JetStream runs need a NATS server with JetStream at HERALD_NATS_URL (default 127.0.0.1:4222).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
@@ -60,6 +60,19 @@ function load(): string {
   return readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
 }
 
+/** The local nats-server's pid, to count its CPU in JetStream runs (undefined when it runs elsewhere). */
+function natsServerPid(): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'nats-server') return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
 interface RunResult {
   name: string;
   rate: number;
@@ -67,6 +80,7 @@ interface RunResult {
   duplicates: number;
   heraldCpuUs: number;
   postgresCpuUs: number;
+  natsCpuUs: number | undefined;
   load: string;
 }
 
@@ -90,6 +104,8 @@ async function run(sink: Sink, name: string): Promise<RunResult> {
   await sink.ask('reset');
   const loadAt = load();
   const pids = procs.map((p) => p.pid!);
+  const natsPid = nats ? natsServerPid() : undefined;
+  const natsBefore = natsPid ? cpuSeconds(natsPid) : 0;
   const before = await cpuSample(db, pids);
   const start = Date.now();
   await db.pool.query(`UPDATE deliveries SET due_at = now(), run_at = now() WHERE status = 'pending'`);
@@ -103,6 +119,7 @@ async function run(sink: Sink, name: string): Promise<RunResult> {
   };
   const doneAt = await Promise.race([poll(), exited]);
   const after = await cpuSample(db, pids);
+  const natsCpuUs = natsPid ? ((cpuSeconds(natsPid) - natsBefore) * 1e6) / N : undefined;
   // Late duplicates (a redelivery after the commit) arrive after the drain: wait a little for them.
   await new Promise((r) => setTimeout(r, 1000));
   const report = await sink.ask<SinkReport>('report');
@@ -115,7 +132,7 @@ async function run(sink: Sink, name: string): Promise<RunResult> {
   await db.close();
   let pg = 0;
   for (const [pid, t] of after.backends) pg += t - (before.backends.get(pid) ?? 0);
-  return { name, rate: N / ((doneAt - start) / 1000), received: report.count, duplicates: report.duplicates, heraldCpuUs: ((after.herald - before.herald) * 1e6) / N, postgresCpuUs: (pg * 1e6) / N, load: loadAt };
+  return { name, rate: N / ((doneAt - start) / 1000), received: report.count, duplicates: report.duplicates, heraldCpuUs: ((after.herald - before.herald) * 1e6) / N, postgresCpuUs: (pg * 1e6) / N, natsCpuUs, load: loadAt };
 }
 
 const LABEL: Record<string, string> = {
@@ -132,10 +149,10 @@ for (const name of RUNS) results.push(await run(sink, name));
 sink.child.send({ type: 'exit' });
 
 const base = results.find((r) => r.name === 'pg1');
-console.log(`\n| ${N.toLocaleString('en-US')} webhooks due at once | delivered/s | × 1 worker | received / duplicates at the sink | CPU µs per delivery: herald + PostgreSQL | load (1 min) |`);
+console.log(`\n| ${N.toLocaleString('en-US')} webhooks due at once | delivered/s | × 1 worker | received / duplicates at the sink | CPU µs per delivery: herald + PostgreSQL (+ nats-server) | load (1 min) |`);
 console.log('|---|---:|---:|---|---|---|');
 for (const r of results) {
-  console.log(`| ${LABEL[r.name] ?? r.name} | ${Math.round(r.rate).toLocaleString('en-US')} | ${base ? (r.rate / base.rate).toFixed(2) : ''} | ${r.received} / ${r.duplicates} | ${Math.round(r.heraldCpuUs)} + ${Math.round(r.postgresCpuUs)} | ${r.load} |`);
+  console.log(`| ${LABEL[r.name] ?? r.name} | ${Math.round(r.rate).toLocaleString('en-US')} | ${base ? (r.rate / base.rate).toFixed(2) : ''} | ${r.received} / ${r.duplicates} | ${Math.round(r.heraldCpuUs)} + ${Math.round(r.postgresCpuUs)}${r.natsCpuUs !== undefined ? ` + ${Math.round(r.natsCpuUs)}` : ''} | ${r.load} |`);
 }
 for (const r of results) {
   if (!base || r === base) continue;
