@@ -6,6 +6,9 @@ import { simpleParser, type ParsedMail } from 'mailparser';
 import { createHarness, type TestHarness } from './helpers/app.ts';
 import { eventually, startEngine, type RunningEngine } from './helpers/engine.ts';
 import { createEmailChannel } from '../src/channels/email/index.ts';
+import { Keyring } from '../src/core/keyring.ts';
+import { deriveSealingKey } from '../src/apps/secret-key.ts';
+import { UnsubscribeLinks } from '../src/preferences/unsubscribe.ts';
 
 /**
  * RFC 8058 one-click unsubscribe: e-mails of non-required types carry List-Unsubscribe and
@@ -126,4 +129,14 @@ test('the link is refused when tampered with or expired, works once, and is reco
   const res = await h.request({ method: 'POST', url: '/v1/notifications', payload: { to: { userId: 'ada' }, channels: ['email'], type: 'marketing', title: 'x' } });
   assert.equal((await h.request({ method: 'GET', url: `/v1/notifications/${res.json().id}` })).json().status, 'undeliverable');
   await mailFor('Another sign-in', { type: 'security' });
+});
+
+test('a link signed before a key rotation still verifies with the old key kept as previous, and not once it is dropped', async () => {
+  const [oldKey, newKey] = await Promise.all([deriveSealingKey('the key before rotation'), deriveSealingKey('the key after rotation')]);
+  const options = { publicUrl: 'https://herald.example.com', days: 60 };
+  const token = new UnsubscribeLinks(new Keyring(oldKey), options).token('12345');
+  assert.equal(new UnsubscribeLinks(new Keyring(newKey, [oldKey]), options).verify(token)?.deliveryId, '12345');
+  assert.equal(new UnsubscribeLinks(new Keyring(newKey), options).verify(token), undefined);
+  const fresh = new UnsubscribeLinks(new Keyring(newKey, [oldKey]), options).token('678');
+  assert.equal(new UnsubscribeLinks(new Keyring(newKey), options).verify(fresh)?.deliveryId, '678', 'new links are signed with the current key');
 });

@@ -44,6 +44,11 @@ export class Keyring {
     this.#all = [current, ...previous];
   }
 
+  /** The current key, then the previous ones: what signed or sealed something may be any of them. */
+  get keys(): readonly SealingKey[] {
+    return this.#all;
+  }
+
   seal(plaintext: string, aad: string): Buffer {
     const nonce = randomBytes(NONCE_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.current.key, nonce);

@@ -17,11 +17,14 @@
 export const PROVIDER_OF_PLATFORM_SQL = `CASE d.platform WHEN 'ios' THEN 'apns' WHEN 'android' THEN 'fcm' ELSE 'webpush' END`;
 
 // Whether user `u` wants channel `channelSql` of notification `n`: their per-channel switches
-// ({"channels": {"email": false}}; absent = on), their choices for the notification's type (`p`,
-// joined by TYPE_CHOICES) and the type's rule (default channels, required): SQL function
-// herald_wants (migrations/0300_audiences.sql, docs/audiences.md).
-const PREFERS = (channelSql: string) => `herald_wants(u.preferences, p.channels, n.type_rule, ${channelSql})`;
-const TYPE_CHOICES = `LEFT JOIN user_type_preferences p ON p.app_id = n.app_id AND p.user_id = u.id AND p.type_key = n.type`;
+// ({"channels": {"email": false}}; absent = on), their choices for the notification's type and
+// the type's rule (default channels, required): SQL function herald_wants (migrations/0300_audiences.sql,
+// docs/audiences.md). The choices are a scalar subquery (one primary-key probe) rather than a
+// join: herald_wants is inlined as a CASE, which reaches them only for a typed notification whose
+// type is not required, so an untyped notification never reads user_type_preferences, and a
+// typed one probes the index per recipient instead of hashing the whole table per statement.
+const TYPE_CHOICES = `(SELECT p.channels FROM user_type_preferences p WHERE p.app_id = n.app_id AND p.user_id = u.id AND p.type_key = n.type)`;
+const PREFERS = (channelSql: string) => `herald_wants(u.preferences, ${TYPE_CHOICES}, n.type_rule, ${channelSql})`;
 // The app's timing defaults (zone, quiet hours): one primary-key lookup per notification.
 const APP_DEFAULTS = `LEFT JOIN apps a ON a.id = n.app_id`;
 
@@ -80,7 +83,7 @@ export interface FanOutSource {
 const stepColumns = (s: FanOutSource) => (s.step ? `, ${s.step.number}, ${s.step.unless}` : '');
 
 function fromWith(s: FanOutSource, rest: string): string {
-  return `${s.from} ${APP_DEFAULTS} CROSS JOIN ${rest} ${TYPE_CHOICES}`;
+  return `${s.from} ${APP_DEFAULTS} CROSS JOIN ${rest}`;
 }
 
 const timing = (s: FanOutSource, channelSql: string) => {

@@ -12,8 +12,9 @@ import type { Keyring } from '../core/keyring.ts';
  * URL, and no user id or e-mail address in it. The delivery says who, which app and which type,
  * so nobody can forge a link for another user or type. Used links are recorded: each works once.
  * Anything wrong with a token — bad encoding, bad signature, expired, used, its delivery gone, its
- * type gone or now required — is the same 404, so the answer tells a prober nothing. Links signed
- * before HERALD_SECRET_KEY changed stop working.
+ * type gone or now required — is the same 404, so the answer tells a prober nothing. Links are
+ * signed under the current HERALD_SECRET_KEY and checked under it and HERALD_SECRET_KEYS_PREVIOUS,
+ * so a key rotation does not break the links in e-mails already sent.
  */
 export interface UnsubscribeClaim {
   readonly deliveryId: string;
@@ -24,12 +25,13 @@ const PAYLOAD = 12; // delivery id (8 bytes) | expiry, epoch seconds (4 bytes)
 const MAC = 16;
 
 export class UnsubscribeLinks {
-  readonly #key: Buffer;
+  /** MAC keys derived from the keyring's keys, current first: sign with the first, accept any. */
+  readonly #keys: readonly Buffer[];
   readonly #publicUrl: string | undefined;
   readonly #days: number;
 
   constructor(keyring: Keyring, options: { publicUrl: string | undefined; days: number }) {
-    this.#key = Buffer.from(hkdfSync('sha256', keyring.current.key, 'herald', 'one-click unsubscribe v1', 32));
+    this.#keys = keyring.keys.map((k) => Buffer.from(hkdfSync('sha256', k.key, 'herald', 'one-click unsubscribe v1', 32)));
     this.#publicUrl = options.publicUrl;
     this.#days = options.days;
   }
@@ -39,8 +41,8 @@ export class UnsubscribeLinks {
     return this.#publicUrl !== undefined;
   }
 
-  #mac(payload: Buffer): Buffer {
-    return createHmac('sha256', this.#key).update(payload).digest().subarray(0, MAC);
+  #mac(payload: Buffer, key = this.#keys[0]!): Buffer {
+    return createHmac('sha256', key).update(payload).digest().subarray(0, MAC);
   }
 
   token(deliveryId: string, now = new Date()): string {
@@ -61,7 +63,8 @@ export class UnsubscribeLinks {
     const raw = Buffer.from(token, 'base64url');
     if (raw.length !== PAYLOAD + MAC) return undefined;
     const payload = raw.subarray(0, PAYLOAD);
-    if (!timingSafeEqual(raw.subarray(PAYLOAD), this.#mac(payload))) return undefined;
+    const mac = raw.subarray(PAYLOAD);
+    if (!this.#keys.some((key) => timingSafeEqual(mac, this.#mac(payload, key)))) return undefined;
     const expires = payload.readUInt32BE(8) * 1000;
     if (expires <= now.getTime()) return undefined;
     return { deliveryId: payload.readBigUInt64BE(0).toString(), expiresAt: new Date(expires) };
