@@ -10,7 +10,10 @@
 //      1,000 × 1,000): time until every delivery row exists
 //
 // The fan-out runs alone (as the bare insert does), then a worker sends what it made.
-// BENCH_SEND_SECONDS (default 600) bounds the wait for "all sent" in scenario 1.
+// BENCH_SEND_SECONDS (default 600) bounds the wait for "all sent" in scenario 1. The 1,000,000
+// case is the default: `npm run bench -- audiences` (about 15 minutes on a 2-core machine; set
+// BENCH_AUDIENCE=100000 for a quicker look). SUMMARY lines carry the fan-out rates beside the
+// bare insert, the time until all are sent and the peak RSS for the summary table.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -58,6 +61,8 @@ async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<
 
 const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
 const fmt = (n: number) => n.toLocaleString('en');
+const round2 = (n: number) => Number(n.toFixed(2));
+const summary = (line: Record<string, unknown>) => console.log(`SUMMARY ${JSON.stringify(line)}`);
 
 async function seed(db: TestDatabase): Promise<void> {
   const t = Date.now();
@@ -127,6 +132,9 @@ async function main(): Promise<void> {
     const sendMs = sentElapsed - fannedMs;
     console.log(`herald until all sent (fan-out, then one \`herald worker\`): ${allSent ? '' : `not done after ${SEND_SECONDS} s of sending: `}${fmt(sentRows[0].n)} sent ${(sentElapsed / 1000).toFixed(1)} s after the POST; sending ${fmt(rate(sentRows[0].n, sendMs))}/s`);
     console.log(`peak RSS: scheduler (fan-out) ${schedulerRss.toFixed(0)} MB, worker ${workerRss.toFixed(0)} MB`);
+    summary({ figure: `broadcast to ${fmt(N)}: fan-out rows/s`, value: rate(N, fannedMs), baseline: 'bare INSERT … SELECT', baselineValue: rate(N, bareMs), ratio: round2(bareMs / fannedMs), goal: '≥ 0.5×' });
+    summary({ figure: `broadcast to ${fmt(N)}: s until all sent (one worker)`, value: allSent ? round2(sentElapsed / 1000) : `> ${round2(sentElapsed / 1000)}`, baseline: 'none', baselineValue: null, ratio: null, goal: 'reported' });
+    summary({ figure: `broadcast to ${fmt(N)}: peak RSS MB (scheduler / worker)`, value: `${schedulerRss.toFixed(0)} / ${workerRss.toFixed(0)}`, baseline: 'none', baselineValue: null, ratio: null, goal: '< 300 MB' });
 
     // 2. B broadcasts of M.
     await db.pool.query(`TRUNCATE deliveries, inbox_items`);
@@ -150,6 +158,7 @@ async function main(): Promise<void> {
     console.log(`\n## ${fmt(B)} broadcasts × ${fmt(M)} subscribers`);
     console.log(`bare INSERT … SELECT of the same rows: ${(bare2Ms / 1000).toFixed(1)} s, ${fmt(rate(B * M, bare2Ms))} rows/s`);
     console.log(`herald: ${fmt(B)} broadcasts accepted in ${(createdMs / 1000).toFixed(1)} s; ${fmt(made[0].n)} delivery rows in ${(many / 1000).toFixed(1)} s, ${fmt(rate(made[0].n, many))} rows/s = ${(bare2Ms / many).toFixed(2)}× the bare insert; scheduler peak RSS ${rss2.toFixed(0)} MB`);
+    summary({ figure: `${fmt(B)} broadcasts × ${fmt(M)}: fan-out rows/s`, value: rate(made[0].n, many), baseline: 'bare INSERT … SELECT', baselineValue: rate(B * M, bare2Ms), ratio: round2(bare2Ms / many), goal: 'reported' });
   } finally {
     await db.close();
   }

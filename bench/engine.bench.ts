@@ -27,6 +27,10 @@ const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 60);
 const PENDING = Number(process.env.BENCH_PENDING ?? 1_000_000);
 /** Scenarios to run: burst, steady, kill, pending (default all). */
 const ONLY = new Set((process.env.BENCH_SCENARIOS ?? 'burst,steady,kill,pending').split(','));
+/** The root of another build of herald to run first in the burst (before/after comparisons in one run). */
+const BEFORE = process.env.BENCH_HERALD_BEFORE;
+/** Durable peers beside the plain SKIP LOCKED table: BENCH_PEERS=graphile (default) or none. */
+const PEERS = new Set((process.env.BENCH_PEERS ?? 'graphile').split(','));
 
 interface SinkReport {
   count: number;
@@ -61,10 +65,10 @@ class Sink {
   }
 }
 
-function startWorker(db: TestDatabase, sinkUrl: string): ChildProcess {
+function startWorker(db: TestDatabase, sinkUrl: string, root = ROOT): ChildProcess {
   // The compiled build, as production runs it (scripts/bench.js builds first).
-  return spawn(process.execPath, [path.join(ROOT, 'bin/herald.js'), 'worker'], {
-    cwd: ROOT,
+  return spawn(process.execPath, [path.join(root, 'bin/herald.js'), 'worker'], {
+    cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
       ...process.env,
@@ -133,36 +137,119 @@ async function rssOf(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
+/** The machine's one-minute load average, printed with every figure (the machine is shared). */
+function loadAverage(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
+}
+
+function summary(row: { figure: string; value: number; baseline: string; baselineValue: number; ratio: number; goal?: string }): void {
+  console.log(`SUMMARY ${JSON.stringify({ ...row, ratio: Number(row.ratio.toFixed(2)) })}`);
+}
+
+/** CPU seconds (user + system) a process has used so far; 0 once it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds used so far by the engine process and by the PostgreSQL backends serving its database. */
+async function cpuOf(db: TestDatabase, pid: number): Promise<{ engine: number; postgres: number }> {
+  const name = new URL(db.url).pathname.slice(1);
+  const { rows } = await db.pool.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
+  return { engine: cpuSeconds(pid), postgres: rows.reduce((sum, r) => sum + cpuSeconds(r.pid), 0) };
+}
+
+interface BurstResult {
+  readonly rate: number;
+  /** CPU microseconds per delivery: the engine process, and the PostgreSQL backends of its connections. */
+  readonly engineCpuUs: number;
+  readonly postgresCpuUs: number;
+  readonly report: SinkReport;
+  readonly left: number;
+}
+
+/** `herald worker` draining `n` webhooks made due at one instant. */
+async function heraldBurst(sink: Sink, n: number, root = ROOT): Promise<BurstResult> {
+  const db = await createTestDatabase(10);
+  console.log(`burst: herald (${root === ROOT ? 'this build' : root}), creating ${fmt(n)} notifications…`);
+  const worker = startWorker(db, sink.url, root);
+  await new Promise((r) => setTimeout(r, 1500));
+  await sink.ask('reset');
+  const due = await prepare(db, n, 0);
+  const before = await cpuOf(db, worker.pid!);
+  const exited = new Promise<never>((_, reject) => worker.once('exit', (code) => reject(new Error(`herald worker exited (${code})`))));
+  const doneAt = await Promise.race([waitFor(async () => (await sentCount(db)) >= n, 600_000, 50), exited]);
+  const after = await cpuOf(db, worker.pid!);
+  const report = await sink.ask<SinkReport>('report');
+  const drain = (doneAt - Math.max(due, report.first)) / 1000;
+  worker.kill('SIGTERM');
+  await new Promise((res) => worker.once('exit', res));
+  const { rows: left } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE status <> 'sent'`);
+  await db.close();
+  return { rate: n / drain, report, left: left[0]!.n, engineCpuUs: ((after.engine - before.engine) * 1e6) / n, postgresCpuUs: ((after.postgres - before.postgres) * 1e6) / n };
+}
+
+/**
+ * A durable peer (bench/support/peer-queue.ts) draining `n` jobs already in its table: timed
+ * from the moment it is told to start until the database shows every job done, polled as for herald.
+ */
+async function peerBurst(sink: Sink, mode: 'plain' | 'graphile', n: number): Promise<BurstResult> {
+  const db = await createTestDatabase(4);
+  console.log(`burst: ${mode}, loading ${fmt(n)} jobs…`);
+  const child = fork(path.join(ROOT, 'bench/support/peer-queue.ts'), [mode, db.url, sink.url, String(n)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await new Promise<void>((resolve) => child.once('message', () => resolve()));
+  await sink.ask('reset');
+  const before = await cpuOf(db, child.pid!);
+  const start = Date.now();
+  child.send({ type: 'go' });
+  const done = mode === 'plain'
+    ? async () => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM plain_jobs WHERE status = 'sent'`)).rows[0]!.n >= n
+    : async () => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM graphile_worker._private_jobs`)).rows[0]!.n === 0;
+  const doneAt = await waitFor(done, 600_000, 50);
+  const after = await cpuOf(db, child.pid!);
+  const report = await sink.ask<SinkReport>('report');
+  child.send({ type: 'stop' });
+  await new Promise((res) => child.once('exit', res));
+  await db.close();
+  return { rate: n / ((doneAt - start) / 1000), report, left: 0, engineCpuUs: ((after.engine - before.engine) * 1e6) / n, postgresCpuUs: ((after.postgres - before.postgres) * 1e6) / n };
+}
+
 async function main(): Promise<void> {
   const sink = new Sink();
   await sink.ready();
   const rows: string[][] = [];
 
-  // ---- 1. burst
+  // ---- 1. burst: herald, then the durable peers and the in-memory ceiling, back to back
   if (ONLY.has('burst')) {
-    const db = await createTestDatabase(10);
-    console.log(`burst: creating ${fmt(BURST)} notifications…`);
-    const worker = startWorker(db, sink.url);
-    await new Promise((r) => setTimeout(r, 1500));
-    await sink.ask('reset');
-    const due = await prepare(db, BURST, 0);
-    const doneAt = await waitFor(async () => (await sentCount(db)) >= BURST, 600_000, 50);
-    const r = await sink.ask<SinkReport>('report');
-    const drain = (doneAt - Math.max(due, r.first)) / 1000;
-    worker.kill('SIGTERM');
-    await new Promise((res) => worker.once('exit', res));
-    const { rows: left } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE status <> 'sent'`);
-    await db.close();
-
+    const load = loadAverage();
+    const before = BEFORE ? await heraldBurst(sink, BURST, BEFORE) : undefined;
+    const h = await heraldBurst(sink, BURST);
+    const plain = await peerBurst(sink, 'plain', BURST);
+    const graphile = PEERS.has('graphile') ? await peerBurst(sink, 'graphile', BURST) : undefined;
     await sink.ask('reset');
     const bdue = Date.now() + 1000;
     await baseline(sink, BURST, bdue, 0);
     const b = await sink.ask<SinkReport>('report');
     const bRate = b.count / ((b.last - bdue) / 1000);
-    const hRate = BURST / drain;
-    rows.push(['burst: delivered/s (all recorded sent in PostgreSQL)', fmt(hRate), fmt(bRate), fmt(hRate / bRate, 2)]);
-    rows.push(['burst: lateness p50 / p99 / max (ms)', `${fmt(r.p50)} / ${fmt(r.p99)} / ${fmt(r.max)}`, `${fmt(b.p50)} / ${fmt(b.p99)} / ${fmt(b.max)}`, '']);
-    rows.push(['burst: duplicates at the sink / rows not sent', `${r.duplicates} / ${left[0]!.n}`, `${b.duplicates} / –`, '']);
+    const loadAfter = loadAverage();
+    rows.push(['burst: delivered/s, every delivery recorded in PostgreSQL', fmt(h.rate), fmt(bRate), fmt(h.rate / bRate, 2)]);
+    if (before) rows.push(['burst: the other build (BENCH_HERALD_BEFORE), delivered/s (this ÷ other)', fmt(before.rate), '', fmt(h.rate / before.rate, 2)]);
+    rows.push(['burst: plain table + SKIP LOCKED batches of 500, delivered/s (herald ÷ plain)', fmt(plain.rate), '', fmt(h.rate / plain.rate, 2)]);
+    if (graphile) rows.push(['burst: graphile-worker, delivered/s (herald ÷ graphile-worker)', fmt(graphile.rate), '', fmt(h.rate / graphile.rate, 2)]);
+    const cpu = (r: BurstResult) => `${fmt(r.engineCpuUs)} + ${fmt(r.postgresCpuUs)}`;
+    rows.push(['burst: CPU µs per delivery, engine process + its PostgreSQL backends (herald / plain / graphile-worker)', `${cpu(h)} / ${cpu(plain)}${graphile ? ` / ${cpu(graphile)}` : ''}`, '', '']);
+    if (before) rows.push(['burst: CPU µs per delivery of the other build (BENCH_HERALD_BEFORE)', cpu(before), '', '']);
+    rows.push(['burst: lateness p50 / p99 / max (ms)', `${fmt(h.report.p50)} / ${fmt(h.report.p99)} / ${fmt(h.report.max)}`, `${fmt(b.p50)} / ${fmt(b.p99)} / ${fmt(b.max)}`, '']);
+    rows.push(['burst: duplicates at the sink / rows not sent', `${h.report.duplicates} / ${h.left}`, `${b.duplicates} / –`, '']);
+    rows.push(['burst: load average (1 min) before / after', `${load} / ${loadAfter}`, '', '']);
+    const n = fmt(BURST);
+    summary({ figure: `burst of ${n} webhooks, delivered/s (load ${load})`, value: Math.round(h.rate), baseline: 'plain table + SKIP LOCKED', baselineValue: Math.round(plain.rate), ratio: h.rate / plain.rate, goal: '≥ 0.9×' });
+    if (graphile) summary({ figure: `burst of ${n} webhooks, delivered/s (load ${load})`, value: Math.round(h.rate), baseline: 'graphile-worker 0.18', baselineValue: Math.round(graphile.rate), ratio: h.rate / graphile.rate, goal: '≥ 1.5×' });
+    summary({ figure: `burst of ${n} webhooks, delivered/s (load ${load})`, value: Math.round(h.rate), baseline: 'in-memory timer loop (no durability)', baselineValue: Math.round(bRate), ratio: h.rate / bRate });
   }
 
   // ---- 2. steady

@@ -72,6 +72,6 @@ if (summary.length > 0) {
   console.log('\n=== summary (each ratio against a baseline measured in the same run)');
   console.log('| benchmark | figure | herald | baseline | baseline figure | ratio | goal |');
   console.log('|---|---|---:|---|---:|---:|---|');
-  for (const r of summary) console.log(`| ${r.file} | ${r.figure} | ${r.value} | ${r.baseline} | ${r.baselineValue} | ${r.ratio}× | ${r.goal ?? ''} |`);
+  for (const r of summary) console.log(`| ${r.file} | ${r.figure} | ${r.value} | ${r.baseline} | ${r.baselineValue ?? '—'} | ${r.ratio == null ? '—' : `${r.ratio}×`} | ${r.goal ?? ''} |`);
 }
 process.exit(failed ? 1 : 0);

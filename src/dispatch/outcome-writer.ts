@@ -1,6 +1,7 @@
 import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../log/index.ts';
 import { coerceError } from '../log/index.ts';
+import { WakeupCoalescer } from '../db/wakeup.ts';
 import { recordOutcomes, type Outcome } from './repository.ts';
 
 export interface OutcomeWriterOptions {
@@ -35,9 +36,12 @@ export class OutcomeWriter {
   #timer: NodeJS.Timeout | undefined;
   readonly #writes = new Set<Promise<void>>();
   #closing = false;
+  /** Outcome slices append events without NOTIFYing in their transaction; the relay is woken after commit. */
+  readonly #wake: WakeupCoalescer;
 
   constructor(options: OutcomeWriterOptions) {
     this.#o = { flushSize: 250, flushDelayMs: 5, attempts: 30, ...options };
+    this.#wake = new WakeupCoalescer(options.pool);
   }
 
   write(outcome: Outcome): Promise<void> {
@@ -74,6 +78,7 @@ export class OutcomeWriter {
     for (let attempt = 1; ; attempt++) {
       try {
         const unrecorded = await recordOutcomes(this.#o.pool, slice);
+        this.#wake.eventsAdded();
         if (unrecorded.length > 0) this.#o.log.error({ deliveries: unrecorded }, 'these outcomes could not be recorded; the leases will expire and these deliveries will be sent again');
         return;
       } catch (err) {

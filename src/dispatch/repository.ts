@@ -58,11 +58,13 @@ export async function claimDue(
   leaseSeconds: number,
   providers: readonly Provider[] | undefined,
 ): Promise<ClaimedDelivery[]> {
-  const { rows } = await db.query<ClaimRow>(
+  const { rows } = await db.query<ClaimRow>({
+    // Prepared once per connection: the claim runs hundreds of times a second in a burst.
+    name: 'herald:dispatch:claim',
     // The claimed ids go in as an array and the lookups are LATERAL: with a large due backlog
     // the planner would otherwise hash-join the batch against whole tables (a sequential scan
     // of every pending delivery and notification per claim).
-    `WITH claimed AS (
+    text: `WITH claimed AS (
        UPDATE deliveries d
           SET status = 'sending', run_at = now() + make_interval(secs => $3), locked_by = $1,
               attempts = d.attempts + 1, updated_at = now()
@@ -83,8 +85,8 @@ export async function claimDue(
        CROSS JOIN LATERAL (SELECT payload, reminder_id, cancelled_at FROM notifications WHERE id = c.notification_id) n
        LEFT JOIN LATERAL (SELECT platform, token, subscription, environment, registered_at, status FROM devices WHERE id = c.device_id) v ON true
        LEFT JOIN LATERAL (SELECT email, name, locale, timezone FROM users WHERE id = c.user_id) u ON true`,
-    [workerId, limit, leaseSeconds, providers && providers.length > 0 ? providers : null],
-  );
+    values: [workerId, limit, leaseSeconds, providers && providers.length > 0 ? providers : null],
+  });
   return rows.map(toJob);
 }
 
@@ -249,9 +251,15 @@ async function writeOutcomes(pool: Pool, outcomes: readonly Recordable[]): Promi
   }
   const invalid = outcomes.filter((o): o is Extract<Recordable, { kind: 'device-invalid' }> => o.kind === 'device-invalid' && o.deviceId !== null);
   const run = async (db: Queryable) => {
-    const { rows: forwarded } = await db.query<{ forwarded: number }>(
-      `WITH v AS (
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[]) AS v(id, kind, provider_id, error, delay_ms, detail)),
+    const { rows: forwarded } = await db.query<{ forwarded: number }>({
+      name: 'herald:dispatch:record-outcomes',
+      // The one-time filter turns off the events trigger's NOTIFY for this transaction (migration
+      // 0800): a NOTIFY inside it would hold PostgreSQL's global notify lock through the commit
+      // flush and make concurrent slices commit one at a time. The outcome writer wakes the
+      // relay after commit instead.
+      text: `WITH v AS (
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[]) AS v(id, kind, provider_id, error, delay_ms, detail)
+          WHERE (SELECT set_config('herald.events_notify', 'off', true)) = 'off'),
        upd AS (
          UPDATE deliveries d
             SET status = CASE v.kind WHEN 'retry' THEN 'pending' ELSE v.kind END,
@@ -278,8 +286,8 @@ async function writeOutcomes(pool: Pool, outcomes: readonly Recordable[]): Promi
        UNION ALL
        ${STEP_OUTCOME_EVENTS})
        SELECT (SELECT count(*) FROM steps_forward)::int AS forwarded`,
-      [ids, kinds, providerIds, errors, delays, details],
-    );
+      values: [ids, kinds, providerIds, errors, delays, details],
+    });
     // Fallback steps brought forward are due now: wake a worker (one that is idle sleeps until their old due time).
     if ((forwarded[0]?.forwarded ?? 0) > 0) await notifyDeliveriesDue(db, new Date());
     if (invalid.length > 0) await invalidateDevices(db, invalid.map((o) => ({ deviceId: o.deviceId!, reason: o.error })));

@@ -76,18 +76,24 @@ export async function startBroadcast(db: Queryable, b: BroadcastRow): Promise<{ 
   return { audienceAt: rows[0]!.audience_at, recipients: rows[0]!.recipients };
 }
 
-// The next `$3` recipients after the cursor `$2`, in user id order, who were in the audience at `$4`.
+// The next `$3` recipients after the cursor `$2`, in user id order, who were in the audience at
+// `$4`, as users rows (the fan-out rule reads their preferences, zone and quiet hours): one walk
+// of an index from the cursor, and for a topic a primary-key probe of users per recipient (the
+// OFFSET 0 keeps the lookup a per-row probe; as a plain join the planner hashed or merged the
+// whole users table for every chunk).
 const CHUNK_OF: Record<AudienceKind, string> = {
-  topic: `SELECT s.user_id AS id FROM topic_subscriptions s
-           WHERE s.app_id = $5 AND s.topic_key = $6 AND ($2::text IS NULL OR s.user_id > $2) AND s.created_at <= $4
-           ORDER BY s.user_id LIMIT $3`,
-  all: `SELECT u.id FROM users u WHERE ($2::text IS NULL OR u.id > $2) AND u.created_at <= $4 ORDER BY u.id LIMIT $3`,
+  topic: `SELECT u.* FROM (SELECT s.user_id FROM topic_subscriptions s
+                            WHERE s.app_id = $5 AND s.topic_key = $6 AND ($2::text IS NULL OR s.user_id > $2) AND s.created_at <= $4
+                            ORDER BY s.user_id LIMIT $3) k
+           CROSS JOIN LATERAL (SELECT * FROM users WHERE id = k.user_id OFFSET 0) u`,
+  all: `SELECT u.* FROM users u WHERE ($2::text IS NULL OR u.id > $2) AND u.created_at <= $4 ORDER BY u.id LIMIT $3`,
 };
 
-/** The broadcast's notification (the CTE `n`) to the users of one chunk (the CTE `chunk`). */
+/** The broadcast's notification (the CTE `n`) to the users of one chunk (the CTE `chunk`, as `u`). */
 const CHUNK: FanOutSource = {
-  from: 'n CROSS JOIN chunk k',
-  isRecipient: (column) => `${column} = k.id`,
+  from: 'n',
+  users: 'chunk u',
+  isRecipient: () => 'true',
 };
 
 /**

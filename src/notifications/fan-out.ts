@@ -17,11 +17,14 @@
 export const PROVIDER_OF_PLATFORM_SQL = `CASE d.platform WHEN 'ios' THEN 'apns' WHEN 'android' THEN 'fcm' ELSE 'webpush' END`;
 
 // Whether user `u` wants channel `channelSql` of notification `n`: their per-channel switches
-// ({"channels": {"email": false}}; absent = on), their choices for the notification's type (`p`,
-// joined by TYPE_CHOICES) and the type's rule (default channels, required): SQL function
-// herald_wants (migrations/0300_audiences.sql, docs/audiences.md).
-const PREFERS = (channelSql: string) => `herald_wants(u.preferences, p.channels, n.type_rule, ${channelSql})`;
-const TYPE_CHOICES = `LEFT JOIN user_type_preferences p ON p.app_id = n.app_id AND p.user_id = u.id AND p.type_key = n.type`;
+// ({"channels": {"email": false}}; absent = on), their choices for the notification's type and
+// the type's rule (default channels, required): SQL function herald_wants (migrations/0300_audiences.sql,
+// docs/audiences.md). The choices are a scalar subquery (one primary-key probe) rather than a
+// join: herald_wants is inlined as a CASE, which reaches them only for a typed notification whose
+// type is not required, so an untyped notification never reads user_type_preferences, and a
+// typed one probes the index per recipient instead of hashing the whole table per statement.
+const TYPE_CHOICES = `(SELECT p.channels FROM user_type_preferences p WHERE p.app_id = n.app_id AND p.user_id = u.id AND p.type_key = n.type)`;
+const PREFERS = (channelSql: string) => `herald_wants(u.preferences, ${TYPE_CHOICES}, n.type_rule, ${channelSql})`;
 // The app's timing defaults (zone, quiet hours): one primary-key lookup per notification.
 const APP_DEFAULTS = `LEFT JOIN apps a ON a.id = n.app_id`;
 
@@ -29,18 +32,14 @@ const APP_DEFAULTS = `LEFT JOIN apps a ON a.id = n.app_id`;
 const ZONE = `COALESCE(u.timezone, a.default_timezone, 'UTC')`;
 const QUIET = `COALESCE(u.quiet_hours, a.quiet_hours)`;
 
-/** The channels that interrupt a person and so wait out quiet hours; inbox items and webhooks go at once. */
-export const INTERRUPTING_CHANNELS = ['push', 'email'] as const;
-
 // The due time before quiet hours: the send time, or the local time in the recipient's zone (not
 // before the send time: a recipient whose 09:00 has passed gets it at once).
 const BASE_DUE = (zone: string) => `CASE WHEN n.local_time IS NULL THEN n.send_at ELSE greatest(n.local_time AT TIME ZONE ${zone}, n.send_at) END`;
 
 // The end of the quiet window the delivery would fall in; NULL when it may go (outside every
-// window, no quiet hours, a channel that does not interrupt, a critical notification or a
-// required type). The CASE keeps users without quiet hours off the function call.
-const QUIET_END = (channelSql: string, base: string) => `CASE WHEN ${QUIET} IS NOT NULL AND ${channelSql} IN (${INTERRUPTING_CHANNELS.map((c) => `'${c}'`).join(', ')})
-            AND n.priority IS DISTINCT FROM 'critical' AND (n.type_rule ->> 'required') IS DISTINCT FROM 'true'
+// window, no quiet hours, or herald_quiet_applies says no: inbox and webhook, critical, required
+// types; migration 0902). The CASE keeps users without quiet hours off the function call.
+const QUIET_END = (channelSql: string, base: string) => `CASE WHEN ${QUIET} IS NOT NULL AND herald_quiet_applies(${channelSql}, n.priority, n.type_rule)
            THEN herald_quiet_end(${QUIET}, ${ZONE}, ${base}) END`;
 
 /**
@@ -80,7 +79,7 @@ export interface FanOutSource {
 const stepColumns = (s: FanOutSource) => (s.step ? `, ${s.step.number}, ${s.step.unless}` : '');
 
 function fromWith(s: FanOutSource, rest: string): string {
-  return `${s.from} ${APP_DEFAULTS} CROSS JOIN ${rest} ${TYPE_CHOICES}`;
+  return `${s.from} ${APP_DEFAULTS} CROSS JOIN ${rest}`;
 }
 
 const timing = (s: FanOutSource, channelSql: string) => {
