@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHarness, type TestHarness } from './helpers/app.ts';
-import { eventually, startEngine, type RunningEngine } from './helpers/engine.ts';
+import { eventually, startEngine, webhookSink, type RunningEngine } from './helpers/engine.ts';
 import { asUser } from './helpers/user-token.ts';
 import { FcmChannel } from '../src/channels/fcm/index.ts';
 import { FakeFcmServer } from './fakes/fcm-server.ts';
@@ -234,4 +234,26 @@ test('a deferred push is released by the engine when the window ends; the inbox 
   const urgent = fake.received.filter((r) => r.message.token === 'tok-qh-live-0').at(-1)!.message as { notification: unknown; android: { priority: string } };
   assert.deepEqual(urgent.notification, { title: 'Breach' });
   assert.equal(urgent.android.priority, 'high');
+});
+
+test('a fallback step brought forward by a failure still waits out the quiet hours', async () => {
+  const sink = await webhookSink(() => 400);
+  try {
+    assert.equal((await h.request({ method: 'PUT', url: '/v1/apps/qh-hook', payload: { name: 'Hooks', webhook: { url: sink.url } } })).statusCode, 200);
+    const clock = (d: Date) => d.toISOString().slice(11, 19);
+    const end = new Date(Math.ceil((Date.now() + 600_000) / 1000) * 1000);
+    await user('qh-chain', { email: 'chain@example.com', quietHours: { start: clock(new Date(Date.now() - 60_000)), end: clock(end) } }, 0);
+    // The webhook (not held by quiet hours) fails at once; the e-mail, due in an hour, is brought
+    // forward — to the window's end, not into the quiet hours.
+    const id = await send({ to: { userId: 'qh-chain' }, appId: 'qh-hook', channels: undefined, steps: [{ channels: ['webhook'] }, { after: '1h', channels: ['email'] }] });
+    const mail = await eventually(async () => {
+      const all = await deliveries(id);
+      return all.find((d) => d.channel === 'webhook')?.status === 'failed' ? all.find((d) => d.channel === 'email') : undefined;
+    }, 10_000, 'the webhook to fail');
+    assert.equal(mail!.status, 'pending');
+    assert.equal(mail!.dueAt, end.toISOString());
+    assert.equal(mail!.deferredBy, 'quiet-hours');
+  } finally {
+    await sink.close();
+  }
 });

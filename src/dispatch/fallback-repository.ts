@@ -20,7 +20,12 @@ import { eventTypeSql } from '../events/types.ts';
  *   forward to now when no earlier-step delivery of theirs is still pending, being sent or sent
  *   (rows recorded in this statement count with their new status: the CTEs see the old rows).
  * Both look through the small partial index deliveries_pending_steps (migration 0920).
+ * A step brought forward still waits out the user's quiet hours (docs/timing.md): a push that
+ * failed at 22:05 does not bring its fallback e-mail into the night.
  */
+const QUIET_RELEASE = 'herald_quiet_release(x.notification_id, x.user_id, x.channel, now())';
+const FORWARD_TO = `COALESCE(${QUIET_RELEASE}, now())`;
+
 export const STEP_OUTCOME_CTES = `steps_cancelled AS (
          UPDATE deliveries x
             SET status = 'cancelled', last_error = 'not sent: an earlier step was delivered', locked_by = NULL, updated_at = now()
@@ -29,7 +34,8 @@ export const STEP_OUTCOME_CTES = `steps_cancelled AS (
             AND x.step > upd.step AND x.step_unless = 'delivered' AND x.step > 0 AND x.status = 'pending'
          RETURNING x.id, x.notification_id, x.user_id, x.step, x.channel, x.provider),
        steps_forward AS (
-         UPDATE deliveries x SET due_at = now(), run_at = now(), updated_at = now()
+         UPDATE deliveries x SET due_at = ${FORWARD_TO}, run_at = ${FORWARD_TO}, updated_at = now(),
+                deferred_by = CASE WHEN ${QUIET_RELEASE} IS NOT NULL THEN 'quiet-hours' END
            FROM upd
           WHERE upd.status IN ('failed', 'expired') AND x.notification_id = upd.notification_id AND x.user_id = upd.user_id
             AND x.step = upd.step + 1 AND x.step > 0 AND x.status = 'pending' AND x.run_at > now()

@@ -32,18 +32,14 @@ const APP_DEFAULTS = `LEFT JOIN apps a ON a.id = n.app_id`;
 const ZONE = `COALESCE(u.timezone, a.default_timezone, 'UTC')`;
 const QUIET = `COALESCE(u.quiet_hours, a.quiet_hours)`;
 
-/** The channels that interrupt a person and so wait out quiet hours; inbox items and webhooks go at once. */
-export const INTERRUPTING_CHANNELS = ['push', 'email'] as const;
-
 // The due time before quiet hours: the send time, or the local time in the recipient's zone (not
 // before the send time: a recipient whose 09:00 has passed gets it at once).
 const BASE_DUE = (zone: string) => `CASE WHEN n.local_time IS NULL THEN n.send_at ELSE greatest(n.local_time AT TIME ZONE ${zone}, n.send_at) END`;
 
 // The end of the quiet window the delivery would fall in; NULL when it may go (outside every
-// window, no quiet hours, a channel that does not interrupt, a critical notification or a
-// required type). The CASE keeps users without quiet hours off the function call.
-const QUIET_END = (channelSql: string, base: string) => `CASE WHEN ${QUIET} IS NOT NULL AND ${channelSql} IN (${INTERRUPTING_CHANNELS.map((c) => `'${c}'`).join(', ')})
-            AND n.priority IS DISTINCT FROM 'critical' AND (n.type_rule ->> 'required') IS DISTINCT FROM 'true'
+// window, no quiet hours, or herald_quiet_applies says no: inbox and webhook, critical, required
+// types; migration 0902). The CASE keeps users without quiet hours off the function call.
+const QUIET_END = (channelSql: string, base: string) => `CASE WHEN ${QUIET} IS NOT NULL AND herald_quiet_applies(${channelSql}, n.priority, n.type_rule)
            THEN herald_quiet_end(${QUIET}, ${ZONE}, ${base}) END`;
 
 /**
