@@ -94,6 +94,16 @@ export const TypeView = Type.Object({
 });
 export const TypeList = Type.Object({ items: Type.Array(TypeView) });
 
+const DigestChoiceView = Type.Object({ cadence: Type.Union([Type.Literal('hourly'), Type.Literal('daily')]), at: Type.Optional(Type.String()) });
+/** A per-type choice in a preferences PATCH: channel switches, and the digest cadence. */
+const TypeChoice = Type.Object(
+  {
+    ...channelProps(() => Type.Union([Type.Boolean(), Type.Null()])),
+    digest: Type.Optional(Type.Union([Type.Literal('hourly'), Type.Literal('daily'), Type.Null()], { description: 'collect this type into an hourly or daily digest (docs/timing.md); null: each notification on its own' })),
+    at: Type.Optional(Type.String({ pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'the local time a daily digest goes out (HH:MM, the user’s zone); default 09:00' })),
+  },
+  { additionalProperties: false },
+);
 const Effective = Type.Object({ enabled: Type.Boolean(), source: Type.Union([Type.Literal('default'), Type.Literal('user'), Type.Literal('required')]) });
 export const PreferencesView = Type.Object({
   appId: Type.String(),
@@ -104,12 +114,13 @@ export const PreferencesView = Type.Object({
     description: Type.Union([Type.String(), Type.Null()]),
     required: Type.Boolean(),
     channels: Type.Object({ push: Effective, email: Effective, inbox: Effective, webhook: Effective }, { description: 'effective value per channel and why' }),
+    digest: Type.Union([DigestChoiceView, Type.Null()], { description: 'the digest the user chose for this type (docs/timing.md); null: each notification on its own' }),
   })),
 });
 export const PreferencesPatch = Type.Object(
   {
     channels: Type.Optional(Switches),
-    types: Type.Optional(Type.Record(Key, Type.Object(channelProps(() => Type.Union([Type.Boolean(), Type.Null()])), { additionalProperties: false }), { maxProperties: 200, description: '{"<type key>": {"email": false}}; null: back to the type’s default' })),
+    types: Type.Optional(Type.Record(Key, TypeChoice, { maxProperties: 200, description: '{"<type key>": {"email": false, "digest": "daily", "at": "08:30"}}; null: back to the type’s default' })),
   },
   { additionalProperties: false },
 );

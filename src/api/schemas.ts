@@ -331,7 +331,7 @@ export const NotificationView = Type.Object({
     completedAt: Type.Optional(Type.String()),
   }, { description: 'a broadcast’s audience and fan-out progress (API-key routes only)' })),
   counts: Type.Optional(Type.Object({
-    pending: Type.Integer(), sending: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), expired: Type.Integer(), cancelled: Type.Integer(), capped: Type.Integer({ description: 'dropped by a frequency cap' }),
+    pending: Type.Integer(), sending: Type.Integer(), sent: Type.Integer(), failed: Type.Integer(), expired: Type.Integer(), cancelled: Type.Integer(), capped: Type.Integer({ description: 'dropped by a frequency cap' }), digested: Type.Integer({ description: 'held for a digest and delivered in it' }),
   }, { description: 'deliveries by status' })),
   steps: Type.Optional(Type.Array(StepView, { description: 'the fallback chain, each step with its deliveries\' outcome' })),
   deliveries: Type.Optional(Type.Array(DeliveryView, { description: 'every delivery; of a broadcast, the first 100 (the rest: GET /v1/notifications/{id}/deliveries)' })),

@@ -113,7 +113,7 @@ export function notificationView(record: NotificationRecord, audience: Audience,
           completedAt: isoOrNone(b.completed_at),
         }
       : undefined,
-    counts: counts ? { pending: counts.pending, sending: counts.sending, sent: counts.sent, failed: counts.failed, expired: counts.expired, cancelled: counts.cancelled, capped: counts.capped } : undefined,
+    counts: counts ? { pending: counts.pending, sending: counts.sending, sent: counts.sent, failed: counts.failed, expired: counts.expired, cancelled: counts.cancelled, capped: counts.capped, digested: counts.digested } : undefined,
     steps: n.steps ? stepsView(n.steps, deliveries) : undefined,
     deliveries: deliveries.map(deliveryView(audience)),
   };

@@ -10,9 +10,15 @@ export const REMINDERS_CHANNEL = 'herald_reminders';
 export const INBOX_CHANNEL = 'herald_inbox';
 /** Broadcasts waiting for fan-out (src/scheduler/fan-out.ts); payload: start time, epoch ms. */
 export const BROADCASTS_CHANNEL = 'herald_broadcasts';
+/** Digests opened (src/scheduler/digests.ts); payload: the earliest close time, epoch ms. */
+export const DIGESTS_CHANNEL = 'herald_digests';
 
 export async function notifyDeliveriesDue(db: Queryable, at: Date): Promise<void> {
   await db.query(`SELECT pg_notify($1, $2)`, [DELIVERIES_CHANNEL, String(at.getTime())]);
+}
+
+export async function notifyDigestsDue(db: Queryable, at: Date): Promise<void> {
+  await db.query(`SELECT pg_notify($1, $2)`, [DIGESTS_CHANNEL, String(at.getTime())]);
 }
 
 export async function notifyRemindersDue(db: Queryable, at: Date): Promise<void> {

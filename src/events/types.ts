@@ -39,6 +39,7 @@ export const EVENT_TYPES = {
   'notification-type:updated': 'notification-type',
   'notification-type:deleted': 'notification-type',
   'preferences:updated': 'preferences',
+  'digest:closed': 'digest',
 } as const;
 
 export type EventType = keyof typeof EVENT_TYPES;

@@ -135,7 +135,7 @@ export async function deliveryCounts(db: Queryable, notificationId: string, user
     `SELECT count(*) FILTER (WHERE status = 'pending')::float8 AS pending, count(*) FILTER (WHERE status = 'sending')::float8 AS sending,
             count(*) FILTER (WHERE status = 'sent')::float8 AS sent, count(*) FILTER (WHERE status = 'failed')::float8 AS failed,
             count(*) FILTER (WHERE status = 'expired')::float8 AS expired, count(*) FILTER (WHERE status = 'cancelled')::float8 AS cancelled,
-            count(*) FILTER (WHERE status = 'capped')::float8 AS capped,
+            count(*) FILTER (WHERE status = 'capped')::float8 AS capped, count(*) FILTER (WHERE status = 'digested')::float8 AS digested,
             COALESCE(bool_or(attempts > 0), false) AS attempted
        FROM deliveries WHERE notification_id = $1 AND ($2::text IS NULL OR user_id = $2)`,
     [notificationId, userId ?? null],

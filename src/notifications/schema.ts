@@ -81,10 +81,23 @@ export const StepSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const DigestSchema = Type.Object(
+  {
+    key: AudienceKey,
+    window: Type.String({ pattern: DURATION_PATTERN, description: 'how long the digest collects after its first item: a whole number and s, m, h or d (30m, 1h, 1d), more than zero, at most a year' }),
+    template: Type.Optional(Type.Object(
+      { key: TemplateKey, version: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_147_483_647 })) },
+      { additionalProperties: false, description: 'renders the digest with the digest variables (count, key, first, newest, titles, more)' },
+    )),
+  },
+  { additionalProperties: false, description: 'collect this notification per recipient and key; one notification listing them goes out when the window closes (docs/timing.md)' },
+);
+
 export const NotificationBody = Type.Object(
   {
     to: To,
     template: Type.Optional(TemplateRefSchema),
+    digest: Type.Optional(DigestSchema),
     type: Type.Optional(Type.Union([AudienceKey], { description: 'a notification type of the app (docs/audiences.md): its defaults and each user’s preferences decide the channels' })),
     appId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
     channels: Type.Optional(Type.Array(ChannelSchema, { minItems: 1, maxItems: 4, uniqueItems: true })),

@@ -15,7 +15,9 @@ import { OutboundPolicy, refuseUnlessAllowed } from '../outbound/index.ts';
 import { pinTemplates, type PinMemo, type PinnedSend } from '../templates/pin.ts';
 import { getType, ruleOf, type TypeRule } from '../preferences/types-repository.ts';
 import * as broadcasts from './broadcasts.ts';
-import { notifyBroadcastsDue } from '../db/wakeup.ts';
+import { notifyBroadcastsDue, notifyDigestsDue } from '../db/wakeup.ts';
+import * as digests from './digests.ts';
+import { parseDuration } from '../core/duration.ts';
 import { LOCAL_TIME_FAN_OUT_LEAD_MS, parseLocalTime } from './local-time.ts';
 import { checkSteps, type StoredStep } from './fallback-steps.ts';
 import { insertLaterSteps } from './fallback-repository.ts';
@@ -80,7 +82,7 @@ function rawDeviceProvider(input: NotificationInput): string | undefined {
 }
 
 function contentOf(input: NotificationInput): Record<string, unknown> {
-  const { to, appId: _appId, channels: _channels, sendAt: _sendAt, type: _type, steps: _steps, ...content } = input;
+  const { to, appId: _appId, channels: _channels, sendAt: _sendAt, type: _type, steps: _steps, digest: _digest, ...content } = input;
   // The raw device target travels with the content: the worker needs its token.
   return 'device' in to ? { ...content, to } : content;
 }
@@ -198,11 +200,48 @@ function toRow(input: NotificationInput, options: CreateInTxOptions, now: Date, 
  * A user- or device-addressed notification checked and made a row for `insertBatch`, exactly as
  * createInTransaction checks it (type rule, templates, target). Broadcasts are not for this.
  */
-async function prepareRow(db: Queryable, input: NotificationInput, options: CreateOptions, now: Date, memo?: PinMemo, types?: TypeMemo): Promise<store.NewBatchRow> {
+async function prepareRow(db: Queryable, input: NotificationInput, options: CreateOptions, now: Date, memo?: PinMemo, types?: TypeMemo): Promise<store.NewBatchRow & { collect: boolean }> {
   const provider = rawDeviceProvider(input);
   const rule = await typeRuleOf(db, input, types);
   const pinned = await pinTemplates(db, { ...input, appId: appOf(input) }, allChannels(input, rule, provider), memo);
-  return { ...toRow(input, options, now, provider, pinned, rule), provider };
+  return { ...toRow(input, options, now, provider, pinned, rule), provider, collect: digestedByChoice(input, rule) };
+}
+
+/**
+ * Whether some recipients may want this notification in a digest they chose for its type
+ * (docs/timing.md): then it is created in its own transaction, which collects it for them.
+ * Required types and critical notifications are never held back.
+ */
+function digestedByChoice(input: NotificationInput, rule: TypeRule | null): boolean {
+  return rule !== null && rule.digestChoices === true && !rule.required && (input.priority as string | undefined) !== 'critical' && input.digest === undefined;
+}
+
+/** A digest request checked: to users only, now, with a window over zero (400/422 naming the field). */
+function digestWindowOf(input: NotificationInput): number | undefined {
+  if (!input.digest) return undefined;
+  if (!('userId' in input.to || 'userIds' in input.to)) throw new HeraldError('UNPROCESSABLE', 'digest: only notifications to users (userId, userIds) can be collected into digests', [{ field: 'body.digest', message: 'needs to.userId or to.userIds' }]);
+  const sendAt: unknown = input.sendAt;
+  if (sendAt !== undefined && (typeof sendAt !== 'string' || new Date(sendAt).getTime() > Date.now())) throw new HeraldError('UNPROCESSABLE', 'digest: a notification is collected when it is created; it cannot also have a future or local-time sendAt', [{ field: 'body.sendAt', message: 'cannot be combined with digest' }]);
+  if (input.steps !== undefined) throw new HeraldError('UNPROCESSABLE', 'digest: a digested notification goes out as one digest; it cannot also have fallback steps', [{ field: 'body.steps', message: 'cannot be combined with digest' }]);
+  const ms = parseDuration(input.digest.window);
+  if (!ms) throw new HeraldError('VALIDATION_FAILED', 'digest.window: must be more than zero and at most a year', [{ field: 'body.digest.window', message: 'must be more than zero and at most a year' }]);
+  return ms / 1000;
+}
+
+/** A digest's template is checked when its first item is sent: it must exist and take the digest variables. */
+async function checkDigestTemplate(db: Queryable, input: NotificationInput, channels: readonly string[]): Promise<void> {
+  const t = input.digest?.template;
+  if (!t) return;
+  const sample = { count: 2, key: input.digest!.key, first: 'first', newest: 'newest', titles: 'first, newest', more: 0 };
+  try {
+    await pinTemplates(db, { appId: appOf(input), channels, template: { key: t.key, ...(t.version !== undefined ? { version: t.version } : {}), data: sample }, title: 'digest' }, channels);
+  } catch (err) {
+    if (err instanceof HeraldError) {
+      const details = Array.isArray(err.details) ? err.details.map((d: { field?: string }) => ({ ...d, field: typeof d.field === 'string' ? d.field.replace(/^body\.template/, 'body.digest.template') : d.field })) : err.details;
+      throw new HeraldError(err.code, `digest.template: ${err.message}`, details);
+    }
+    throw err;
+  }
 }
 
 export interface CreateInTxOptions extends CreateOptions {
@@ -217,9 +256,11 @@ export interface CreateInTxOptions extends CreateOptions {
 export async function createInTransaction(client: PoolClient | Queryable, input: NotificationInput, options: CreateInTxOptions): Promise<CreatedNotification> {
   const now = options.now ?? new Date();
   const provider = rawDeviceProvider(input);
+  const windowSeconds = digestWindowOf(input);
   const rule = await typeRuleOf(client, input);
   const pinned = await pinTemplates(client, { ...input, appId: appOf(input) }, allChannels(input, rule, provider));
   const row = toRow(input, options, now, provider, pinned, rule);
+  if (input.digest) await checkDigestTemplate(client, input, row.channels);
   const { sendAt, userIds } = row;
   const audience = audienceOf(input);
   if (audience?.kind === 'topic') {
@@ -248,7 +289,15 @@ export async function createInTransaction(client: PoolClient | Queryable, input:
     const later = await insertLaterSteps(client, [row]);
     if (later > 0) await notifyDeliveriesDue(client, laterStepsDue([row])!);
   }
-  const eventData = { sendAt: sendAt.toISOString(), channels: row.channels, source: options.source, deliveries };
+  // Digests (docs/timing.md): held deliveries wait for their digest, which the scheduler closes.
+  let closesAt: Date | undefined;
+  if (input.digest && windowSeconds !== undefined && deliveries > 0) {
+    closesAt = await digests.collectIntoDigest(client, row.id, row.appId, input.digest.key, windowSeconds, { channels: row.channels, template: input.digest.template ?? null });
+  } else if (deliveries > 0 && digestedByChoice(input, rule)) {
+    closesAt = await digests.collectByPreference(client, row.id, row.channels);
+  }
+  if (closesAt) await notifyDigestsDue(client, closesAt);
+  const eventData = { sendAt: sendAt.toISOString(), channels: row.channels, source: options.source, deliveries, ...(input.digest ? { digest: { key: input.digest.key, window: input.digest.window } } : {}) };
   if (userIds.length <= 1) {
     await appendEvent(client, { userId: userIds[0] ?? null, type: 'notification:created', itemType: 'notification', itemId: row.id, data: eventData });
   } else {
@@ -306,11 +355,13 @@ export class NotificationService implements NotificationCreator {
 
   async create(input: NotificationInput, options: CreateOptions): Promise<CreatedNotification> {
     this.#checkTarget(input);
-    if (options.dedupeKey !== undefined || audienceOf(input)) return withTransaction(this.#pool, (client) => createInTransaction(client, input, options));
+    if (options.dedupeKey !== undefined || audienceOf(input) || input.digest) return withTransaction(this.#pool, (client) => createInTransaction(client, input, options));
     // Without a dedupe key, to users or a device: the same checks, then one statement (one round
     // trip, its own transaction).
     const now = new Date();
     const row = await prepareRow(this.#pool, input, options, now);
+    // Some recipients chose a digest for its type: created in a transaction that collects it.
+    if (row.collect) return withTransaction(this.#pool, (client) => createInTransaction(client, input, options));
     this.#wakeAfter(await insertRows(this.#pool, undefined, [row]), row.sendAt);
     this.#wakeForLaterSteps([row]);
     return { id: row.id, status: row.sendAt > now ? 'scheduled' : 'pending', sendAt: row.sendAt.toISOString(), created: true };
@@ -330,7 +381,7 @@ export class NotificationService implements NotificationCreator {
       let earliest: Date | undefined;
       const memo: PinMemo = new Map();
       for (const input of inputs) {
-        if ('device' in input.to || 'topic' in input.to || 'all' in input.to || input.type !== undefined || options.dedupeKey) {
+        if ('device' in input.to || 'topic' in input.to || 'all' in input.to || input.type !== undefined || input.digest || options.dedupeKey) {
           out.push(await createInTransaction(client, input, options));
           continue;
         }
@@ -377,12 +428,16 @@ export class NotificationService implements NotificationCreator {
     const broadcastItems: Array<{ index: number; input: NotificationInput }> = [];
     let earliest: Date | undefined;
     for (const { index, input } of accepted) {
-      if (audienceOf(input)) {
+      if (audienceOf(input) || input.digest) {
         broadcastItems.push({ index, input });
         continue;
       }
       try {
         const row = await prepareRow(this.#pool, input, options, now, memo, types);
+        if (row.collect) {
+          broadcastItems.push({ index, input });
+          continue;
+        }
         rows.push(row);
         if (!earliest || row.sendAt < earliest) earliest = row.sendAt;
         results[index] = { id: row.id, status: row.sendAt > now ? 'scheduled' : 'pending', sendAt: row.sendAt.toISOString() };

@@ -10,11 +10,13 @@ export interface DeliveryCounts {
   cancelled: number;
   /** Dropped by a frequency cap (docs/timing.md). */
   capped: number;
+  /** Held for a digest and delivered in it (docs/timing.md). */
+  digested: number;
   attempted: boolean;
 }
 
 export function countDeliveries(deliveries: readonly DeliveryRow[]): DeliveryCounts {
-  const c: DeliveryCounts = { pending: 0, sending: 0, sent: 0, failed: 0, expired: 0, cancelled: 0, capped: 0, attempted: false };
+  const c: DeliveryCounts = { pending: 0, sending: 0, sent: 0, failed: 0, expired: 0, cancelled: 0, capped: 0, digested: 0, attempted: false };
   for (const d of deliveries) {
     if (d.status in c && d.status !== 'attempted') (c as unknown as Record<string, number>)[d.status]! += 1;
     if (d.attempts > 0) c.attempted = true;
@@ -29,6 +31,7 @@ export function countDeliveries(deliveries: readonly DeliveryRow[]): DeliveryCou
  * - scheduled: nothing attempted yet and its time has not come
  * - pending / sending: work remains
  * - sent: every delivery ended and all that could be sent were
+ * - digested: every delivery ended in digests (docs/timing.md), none sent on its own
  * - partial: some sent, some failed or expired
  * - failed / expired: none sent
  * - undeliverable: nothing to deliver to (no devices, every channel switched off)
@@ -41,11 +44,12 @@ export function notificationStatus(n: NotificationRow, deliveries: readonly Deli
 export function statusFromCounts(n: Pick<NotificationRow, 'cancelled_at' | 'send_at'>, c: DeliveryCounts, now = new Date(), fanningOut = false): string {
   if (n.cancelled_at) return 'cancelled';
   if (fanningOut) return n.send_at > now ? 'scheduled' : c.attempted || c.sent > 0 ? 'sending' : 'pending';
-  const total = c.pending + c.sending + c.sent + c.failed + c.expired + c.cancelled + c.capped;
+  const total = c.pending + c.sending + c.sent + c.failed + c.expired + c.cancelled + c.capped + c.digested;
   if (total === 0) return 'undeliverable';
   if (c.sending > 0) return 'sending';
   if (c.pending > 0) return !c.attempted && n.send_at > now ? 'scheduled' : 'pending';
   if (c.sent > 0) return c.failed + c.expired > 0 ? 'partial' : 'sent';
+  if (c.digested > 0) return c.failed + c.expired > 0 ? 'partial' : 'digested';
   if (c.failed > 0) return 'failed';
   if (c.expired > 0) return 'expired';
   return 'cancelled';

@@ -28,6 +28,14 @@ export interface NotificationInput extends NotificationContent {
   readonly type?: string;
   /** A fallback chain instead of `channels` (docs/timing.md § Fallback chains). */
   readonly steps?: readonly StepInput[];
+  /** Collected per recipient and key, delivered as one digest when the window closes (docs/timing.md). */
+  readonly digest?: DigestRequest;
+}
+
+export interface DigestRequest {
+  readonly key: string;
+  readonly window: string;
+  readonly template?: { readonly key: string; readonly version?: number };
 }
 
 export interface CreateOptions {

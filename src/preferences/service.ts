@@ -46,16 +46,27 @@ export interface NotificationType {
 }
 
 export type Source = 'default' | 'user' | 'required';
+/** A digest a user chose for a type (docs/timing.md): hourly, or daily at a local time. */
+export interface DigestChoice {
+  readonly cadence: 'hourly' | 'daily';
+  readonly at?: string;
+}
+
 export interface PreferenceView {
   readonly appId: string;
   readonly channels: Record<PreferenceChannel, boolean>;
-  readonly types: Array<{ key: string; name: string | null; description: string | null; required: boolean; channels: Record<PreferenceChannel, { enabled: boolean; source: Source }> }>;
+  readonly types: Array<{ key: string; name: string | null; description: string | null; required: boolean; channels: Record<PreferenceChannel, { enabled: boolean; source: Source }>; digest: DigestChoice | null }>;
 }
+
+/** One type's changes: channel switches (null: back to the default) and the digest cadence (null: none). */
+export type TypeChoicePatch = Partial<Record<PreferenceChannel, boolean | null>> & { readonly digest?: 'hourly' | 'daily' | null; readonly at?: string };
 
 export interface PreferencePatch {
   readonly channels?: Switches | undefined;
-  readonly types?: Readonly<Record<string, Partial<Record<PreferenceChannel, boolean | null>>>> | undefined;
+  readonly types?: Readonly<Record<string, TypeChoicePatch>> | undefined;
 }
+
+const isChannel = (name: string): name is PreferenceChannel => (PREFERENCE_CHANNELS as readonly string[]).includes(name);
 
 const typeView = (r: types.TypeRow): NotificationType => ({
   key: r.key,
@@ -143,10 +154,11 @@ export class PreferenceService {
     // One after another: `db` may be a transaction's client, which runs one query at a time.
     const user = await db.query<{ preferences: { channels?: Switches } }>(`SELECT preferences FROM users WHERE id = $1`, [userId]);
     const typeRows = await types.listTypes(db, appId);
-    const chosenRows = await db.query<{ type_key: string; channels: Switches }>(`SELECT type_key, channels FROM user_type_preferences WHERE app_id = $1 AND user_id = $2`, [appId, userId]);
+    const chosenRows = await db.query<{ type_key: string; channels: Switches; digest: DigestChoice | null }>(`SELECT type_key, channels, digest FROM user_type_preferences WHERE app_id = $1 AND user_id = $2`, [appId, userId]);
     if (mustExist && user.rowCount === 0) throw notFound('user', userId);
     const global: Switches = user.rows[0]?.preferences.channels ?? {};
     const chosen = new Map(chosenRows.rows.map((r) => [r.type_key, r.channels]));
+    const digests = new Map(chosenRows.rows.map((r) => [r.type_key, r.digest]));
     const channels = Object.fromEntries(PREFERENCE_CHANNELS.map((c) => [c, global[c] !== false])) as Record<PreferenceChannel, boolean>;
     return {
       appId,
@@ -157,6 +169,7 @@ export class PreferenceService {
         description: t.description,
         required: t.required,
         channels: Object.fromEntries(PREFERENCE_CHANNELS.map((c) => [c, effective(t, global, chosen.get(t.key) ?? {}, c)])) as Record<PreferenceChannel, { enabled: boolean; source: Source }>,
+        digest: t.required ? null : (digests.get(t.key) ?? null),
       })),
     };
   }
@@ -178,7 +191,7 @@ export class PreferenceService {
       const known = new Map((await types.listTypes(client, appId)).map((t) => [t.key, t]));
       const unknown = typeChanges.filter(([key]) => !known.has(key)).map(([key]) => key);
       if (unknown.length > 0) throw new HeraldError('UNKNOWN_TYPE', `app "${appId}" has no notification type ${unknown.map((k) => `"${k}"`).join(', ')}`, unknown.map((k) => ({ field: `body.types.${k}`, message: 'no such notification type' })));
-      const refused = typeChanges.flatMap(([key, sw]) => (known.get(key)!.required ? Object.entries(sw).filter(([, v]) => v === false).map(([c]) => `${key}.${c}`) : []));
+      const refused = typeChanges.flatMap(([key, sw]) => (known.get(key)!.required ? Object.entries(sw).filter(([c, v]) => v === false || (c === 'digest' && v !== null)).map(([c]) => `${key}.${c}`) : []));
       if (refused.length > 0) throw new HeraldError('TYPE_REQUIRED', `required notification types cannot be switched off: ${refused.join(', ')}`, refused.map((f) => ({ field: `body.types.${f}`, message: 'the type is required' })));
       if (patch.channels && Object.keys(patch.channels).length > 0) {
         await client.query(
@@ -186,13 +199,19 @@ export class PreferenceService {
           [userId, JSON.stringify(patch.channels)],
         );
       }
+      const lonelyAt = typeChanges.filter(([, sw]) => sw.at !== undefined && sw.digest !== 'daily').map(([key]) => key);
+      if (lonelyAt.length > 0) throw new HeraldError('UNPROCESSABLE', '`at` is the local time of a daily digest: send it with "digest": "daily"', lonelyAt.map((k) => ({ field: `body.types.${k}.at`, message: 'needs "digest": "daily"' })));
       for (const [key, sw] of typeChanges) {
-        const set = Object.fromEntries(Object.entries(sw).filter(([, v]) => v !== null));
-        const unset = Object.entries(sw).filter(([, v]) => v === null).map(([c]) => c);
+        const switches = Object.entries(sw).filter(([c]) => isChannel(c));
+        const set = Object.fromEntries(switches.filter(([, v]) => v !== null));
+        const unset = switches.filter(([, v]) => v === null).map(([c]) => c);
+        // The digest choice (docs/timing.md): absent leaves it, null removes it.
+        const digest = sw.digest === undefined ? undefined : sw.digest === null ? null : sw.digest === 'daily' ? { cadence: 'daily', at: sw.at ?? '09:00' } : { cadence: 'hourly' };
         await client.query(
-          `INSERT INTO user_type_preferences (app_id, user_id, type_key, channels) VALUES ($1, $2, $3, $4::jsonb - $5::text[])
-           ON CONFLICT (app_id, user_id, type_key) DO UPDATE SET channels = (user_type_preferences.channels || $4::jsonb) - $5::text[], updated_at = now()`,
-          [appId, userId, key, JSON.stringify(set), unset],
+          `INSERT INTO user_type_preferences (app_id, user_id, type_key, channels, digest) VALUES ($1, $2, $3, $4::jsonb - $5::text[], $7::jsonb)
+           ON CONFLICT (app_id, user_id, type_key) DO UPDATE SET channels = (user_type_preferences.channels || $4::jsonb) - $5::text[],
+                  digest = CASE WHEN $6 THEN $7::jsonb ELSE user_type_preferences.digest END, updated_at = now()`,
+          [appId, userId, key, JSON.stringify(set), unset, digest !== undefined, digest ? JSON.stringify(digest) : null],
         );
       }
       await appendEvent(client, { userId, type: 'preferences:updated', itemType: 'preferences', itemId: `${appId}/${userId}`, data: { appId, ...(patch.channels ? { channels: patch.channels } : {}), ...(patch.types ? { types: patch.types } : {}), ...(options.via ? { via: options.via } : {}) } });

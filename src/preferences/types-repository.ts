@@ -28,6 +28,8 @@ export interface TypeRule {
   readonly key: string;
   readonly required: boolean;
   readonly channels: Readonly<Record<string, boolean>>;
+  /** Some users chose a digest for the type (docs/timing.md): its notifications are collected for them. */
+  readonly digestChoices?: boolean;
 }
 
 export async function upsertType(db: Queryable, appId: string, key: string, f: { name: string | null; description: string | null; required: boolean; channels: Record<string, boolean>; cap: StoredTypeCap | null }): Promise<{ row: TypeRow; created: boolean }> {
@@ -42,8 +44,13 @@ export async function upsertType(db: Queryable, appId: string, key: string, f: {
   return { row, created };
 }
 
-export async function getType(db: Queryable, appId: string, key: string): Promise<TypeRow | undefined> {
-  const { rows } = await db.query<TypeRow>(`SELECT * FROM notification_types WHERE app_id = $1 AND key = $2`, [appId, key]);
+export async function getType(db: Queryable, appId: string, key: string): Promise<(TypeRow & { digest_choices: boolean }) | undefined> {
+  // Whether anyone chose a digest for it comes in the same round trip (index user_type_preferences_digest).
+  const { rows } = await db.query<TypeRow & { digest_choices: boolean }>(
+    `SELECT t.*, EXISTS (SELECT 1 FROM user_type_preferences p WHERE p.app_id = t.app_id AND p.type_key = t.key AND p.digest IS NOT NULL) AS digest_choices
+       FROM notification_types t WHERE t.app_id = $1 AND t.key = $2`,
+    [appId, key],
+  );
   return rows[0];
 }
 
@@ -57,4 +64,4 @@ export async function deleteType(db: Queryable, appId: string, key: string): Pro
   return rowCount === 1;
 }
 
-export const ruleOf = (t: TypeRow): TypeRule => ({ key: t.key, required: t.required, channels: t.channels });
+export const ruleOf = (t: TypeRow & { digest_choices?: boolean }): TypeRule => ({ key: t.key, required: t.required, channels: t.channels, ...(t.digest_choices ? { digestChoices: true } : {}) });

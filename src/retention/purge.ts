@@ -10,7 +10,7 @@ import type { Queryable } from '../db/pool.ts';
  * ($3 = true). Rows are taken with SKIP LOCKED: a row a worker holds is left for the next pass,
  * so the purge never waits on the queue and the queue never waits on it.
  */
-const FINAL = `('sent', 'failed', 'expired', 'cancelled', 'capped')`;
+const FINAL = `('sent', 'failed', 'expired', 'cancelled', 'capped', 'digested')`;
 const AGE = (createdAt: string, app: string) => `${createdAt} < now() - make_interval(days => COALESCE((SELECT retention_days FROM apps WHERE id = ${app}), $1::int))
   AND COALESCE((SELECT retention_days FROM apps WHERE id = ${app}), $1::int) > 0`;
 /** The oldest a row can be and still be kept: nothing younger than the shortest retention is looked at. */

@@ -3952,6 +3952,8 @@ export interface paths {
                                     cancelled: number;
                                     /** @description dropped by a frequency cap */
                                     capped: number;
+                                    /** @description held for a digest and delivered in it */
+                                    digested: number;
                                     expired: number;
                                     failed: number;
                                     pending: number;
@@ -4130,6 +4132,8 @@ export interface paths {
                                 cancelled: number;
                                 /** @description dropped by a frequency cap */
                                 capped: number;
+                                /** @description held for a digest and delivered in it */
+                                digested: number;
                                 expired: number;
                                 failed: number;
                                 pending: number;
@@ -4322,6 +4326,11 @@ export interface paths {
                                     };
                                 };
                                 description: string | null;
+                                /** @description the digest the user chose for this type (docs/timing.md); null: each notification on its own */
+                                digest: {
+                                    at?: string;
+                                    cadence: "hourly" | "daily";
+                                } | null;
                                 key: string;
                                 name: string | null;
                                 required: boolean;
@@ -4417,9 +4426,13 @@ export interface paths {
                             push?: boolean;
                             webhook?: boolean;
                         };
-                        /** @description {"<type key>": {"email": false}}; null: back to the type’s default */
+                        /** @description {"<type key>": {"email": false, "digest": "daily", "at": "08:30"}}; null: back to the type’s default */
                         types?: {
                             [key: string]: {
+                                /** @description the local time a daily digest goes out (HH:MM, the user’s zone); default 09:00 */
+                                at?: string;
+                                /** @description collect this type into an hourly or daily digest (docs/timing.md); null: each notification on its own */
+                                digest?: "hourly" | "daily" | (never | null);
                                 email?: boolean | null;
                                 inbox?: boolean | null;
                                 push?: boolean | null;
@@ -4466,6 +4479,11 @@ export interface paths {
                                     };
                                 };
                                 description: string | null;
+                                /** @description the digest the user chose for this type (docs/timing.md); null: each notification on its own */
+                                digest: {
+                                    at?: string;
+                                    cadence: "hourly" | "daily";
+                                } | null;
                                 key: string;
                                 name: string | null;
                                 required: boolean;
@@ -5875,6 +5893,19 @@ export interface paths {
                         data?: {
                             [key: string]: unknown;
                         };
+                        /** @description collect this notification per recipient and key; one notification listing them goes out when the window closes (docs/timing.md) */
+                        digest?: {
+                            /** @description a topic or notification type key of the app */
+                            key: string;
+                            /** @description renders the digest with the digest variables (count, key, first, newest, titles, more) */
+                            template?: {
+                                /** @description a template key of the app */
+                                key: string;
+                                version?: number;
+                            };
+                            /** @description how long the digest collects after its first item: a whole number and s, m, h or d (30m, 1h, 1d), more than zero, at most a year */
+                            window: string;
+                        };
                         email?: {
                             html?: string;
                             subject?: string;
@@ -6147,6 +6178,8 @@ export interface paths {
                                 cancelled: number;
                                 /** @description dropped by a frequency cap */
                                 capped: number;
+                                /** @description held for a digest and delivered in it */
+                                digested: number;
                                 expired: number;
                                 failed: number;
                                 pending: number;
@@ -6400,7 +6433,7 @@ export interface paths {
                     /** @description nextCursor of the previous page */
                     cursor?: string;
                     limit?: number;
-                    status?: "pending" | "sending" | "sent" | "failed" | "expired" | "cancelled" | "capped";
+                    status?: "pending" | "sending" | "sent" | "failed" | "expired" | "cancelled" | "capped" | "digested";
                 };
                 header?: never;
                 path: {
@@ -6786,6 +6819,19 @@ export interface paths {
                             contentAvailable?: boolean;
                             data?: {
                                 [key: string]: unknown;
+                            };
+                            /** @description collect this notification per recipient and key; one notification listing them goes out when the window closes (docs/timing.md) */
+                            digest?: {
+                                /** @description a topic or notification type key of the app */
+                                key: string;
+                                /** @description renders the digest with the digest variables (count, key, first, newest, titles, more) */
+                                template?: {
+                                    /** @description a template key of the app */
+                                    key: string;
+                                    version?: number;
+                                };
+                                /** @description how long the digest collects after its first item: a whole number and s, m, h or d (30m, 1h, 1d), more than zero, at most a year */
+                                window: string;
                             };
                             email?: {
                                 html?: string;
@@ -9589,6 +9635,8 @@ export interface paths {
                                     cancelled: number;
                                     /** @description dropped by a frequency cap */
                                     capped: number;
+                                    /** @description held for a digest and delivered in it */
+                                    digested: number;
                                     expired: number;
                                     failed: number;
                                     pending: number;
@@ -9769,6 +9817,8 @@ export interface paths {
                                 cancelled: number;
                                 /** @description dropped by a frequency cap */
                                 capped: number;
+                                /** @description held for a digest and delivered in it */
+                                digested: number;
                                 expired: number;
                                 failed: number;
                                 pending: number;
@@ -9966,6 +10016,11 @@ export interface paths {
                                     };
                                 };
                                 description: string | null;
+                                /** @description the digest the user chose for this type (docs/timing.md); null: each notification on its own */
+                                digest: {
+                                    at?: string;
+                                    cadence: "hourly" | "daily";
+                                } | null;
                                 key: string;
                                 name: string | null;
                                 required: boolean;
@@ -10066,9 +10121,13 @@ export interface paths {
                             push?: boolean;
                             webhook?: boolean;
                         };
-                        /** @description {"<type key>": {"email": false}}; null: back to the type’s default */
+                        /** @description {"<type key>": {"email": false, "digest": "daily", "at": "08:30"}}; null: back to the type’s default */
                         types?: {
                             [key: string]: {
+                                /** @description the local time a daily digest goes out (HH:MM, the user’s zone); default 09:00 */
+                                at?: string;
+                                /** @description collect this type into an hourly or daily digest (docs/timing.md); null: each notification on its own */
+                                digest?: "hourly" | "daily" | (never | null);
                                 email?: boolean | null;
                                 inbox?: boolean | null;
                                 push?: boolean | null;
@@ -10115,6 +10174,11 @@ export interface paths {
                                     };
                                 };
                                 description: string | null;
+                                /** @description the digest the user chose for this type (docs/timing.md); null: each notification on its own */
+                                digest: {
+                                    at?: string;
+                                    cadence: "hourly" | "daily";
+                                } | null;
                                 key: string;
                                 name: string | null;
                                 required: boolean;

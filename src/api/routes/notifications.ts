@@ -75,7 +75,7 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app
       tags,
       summary: 'A notification’s deliveries a page at a time (a broadcast’s million), optionally of one status',
       params: IdParams,
-      querystring: Type.Composite([CursorPage, Type.Object({ status: Type.Optional(Type.Union(['pending', 'sending', 'sent', 'failed', 'expired', 'cancelled', 'capped'].map((s) => Type.Literal(s)))) })]),
+      querystring: Type.Composite([CursorPage, Type.Object({ status: Type.Optional(Type.Union(['pending', 'sending', 'sent', 'failed', 'expired', 'cancelled', 'capped', 'digested'].map((s) => Type.Literal(s)))) })]),
       response: { 200: DeliveryPage, ...errors(400, 401, 403, 404) },
     },
   }, async (request) => {

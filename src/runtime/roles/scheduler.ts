@@ -3,10 +3,11 @@ import type { RecurrenceEvaluator } from '../../reminders/recurrence-pool.ts';
 import { ReminderScheduler } from '../../scheduler/index.ts';
 import { RetentionJob } from '../../retention/job.ts';
 import { BroadcastFanOut } from '../../scheduler/fan-out.ts';
+import { DigestCloser } from '../../scheduler/digests.ts';
 
 /**
  * The `scheduler` role: rolls reminders to their next occurrence as each one fires, fans
- * broadcasts out to their audiences, runs the retention pass when it is due, and in
+ * broadcasts out to their audiences, closes digests, runs the retention pass when it is due, and in
  * HERALD_DISPATCH_MODE=nats also publishes due deliveries to JetStream for the workers.
  */
 export function schedulerRole(ctx: Context, recurrences: RecurrenceEvaluator): Role {
@@ -15,6 +16,8 @@ export function schedulerRole(ctx: Context, recurrences: RecurrenceEvaluator): R
   const retention = new RetentionJob(ctx.pool, ctx.log, { ...ctx.config.retention, relayPublishes: ctx.config.events.broker !== undefined });
   // Broadcasts (to a topic, to everyone) are fanned out here, chunk by chunk (docs/audiences.md).
   const fanOut = new BroadcastFanOut(ctx.pool, ctx.log, { chunkSize: ctx.config.audiences.chunkSize });
+  // Digests whose window has closed are delivered as one notification each (docs/timing.md).
+  const digests = new DigestCloser(ctx.pool, ctx.log);
   let publisher: Role | undefined;
   return {
     name: 'scheduler',
@@ -22,6 +25,7 @@ export function schedulerRole(ctx: Context, recurrences: RecurrenceEvaluator): R
       await scheduler.start();
       retention.start();
       await fanOut.start();
+      await digests.start();
       if (ctx.config.dispatch.mode === 'nats') {
         const { dispatchPublisherRole } = await import('./dispatch.ts');
         publisher = dispatchPublisherRole(ctx);
@@ -31,6 +35,7 @@ export function schedulerRole(ctx: Context, recurrences: RecurrenceEvaluator): R
     async stop() {
       await publisher?.stop();
       await retention.stop();
+      await digests.stop();
       await fanOut.stop();
       await scheduler.stop();
     },
