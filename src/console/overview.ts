@@ -13,7 +13,7 @@ export interface Overview {
   readonly perMinute: Array<{ minute: string; channel: string; outcome: string; count: number }>;
   /** From a due time to the send, over the sent deliveries of the window (bucket upper bounds, ms). */
   readonly lateness: {
-    readonly boundsMs: readonly number[];
+    readonly boundsMs: number[];
     readonly sent: number;
     readonly p50Ms: number | null;
     readonly p99Ms: number | null;
@@ -54,7 +54,7 @@ export async function overview(db: Queryable, minutes: number): Promise<Overview
     step,
     perMinute: [...perMinute.values()].sort((a, b) => a.minute.localeCompare(b.minute)),
     lateness: {
-      boundsMs: LATENESS_BOUNDS_MS,
+      boundsMs: [...LATENESS_BOUNDS_MS],
       sent: [...buckets.values()].reduce((a, b) => a + b, 0),
       p50Ms: percentile(buckets, 0.5),
       p99Ms: percentile(buckets, 0.99),

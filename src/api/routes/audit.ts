@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errors } from '../schemas.ts';
 import type { RouteDeps } from './scopes.ts';
 
@@ -20,7 +20,7 @@ const AuditEntry = Type.Object({
 });
 
 /** The audit trail (scope `admin`): administrative actions, oldest first, paged by `after`. */
-export const auditRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
+export const auditRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { services }) => {
   app.get('/v1/audit', {
     schema: {
       tags: ['audit'],
@@ -29,8 +29,7 @@ export const auditRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services
       response: { 200: Type.Object({ items: Type.Array(AuditEntry), next: Type.Optional(Type.String()) }), ...errors(400, 401, 403) },
     },
   }, async (request) => {
-    const q = request.query as { limit: number; after?: string; actor?: string; itemType?: string };
-    const page = await services.events.audit(q);
+    const page = await services.events.audit(request.query);
     return {
       items: page.items.map((e) => ({ id: e.id, type: e.type, itemType: e.itemType, itemId: e.itemId, actor: e.actor, data: e.data, createdAt: e.createdAt.toISOString() })),
       ...(page.next ? { next: page.next } : {}),

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import staticFiles from '@fastify/static';
 import type { FastifyError, FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiDeps } from '../types.ts';
 import { errorBody } from '../plugins/errors.ts';
 import { errors } from '../schemas.ts';
@@ -20,7 +21,7 @@ export const CONSOLE_DIR = fileURLToPath(new URL('../../../packages/console/dist
 /** The console talks only to herald itself; nothing else may run or frame it. */
 const CONSOLE_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
-export const consoleRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services }) => {
+export const consoleRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { services }) => {
   jsonOnly(app);
   const tags = ['console'];
 
@@ -31,7 +32,7 @@ export const consoleRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services
       querystring: StatsQuery,
       response: { 200: DeliveryStats, ...errors(400, 401, 403) },
     },
-  }, async (request) => services.console.overview((request.query as { minutes: number }).minutes));
+  }, async (request) => services.console.overview(request.query.minutes));
 
   app.get('/v1/dead-letters', {
     schema: {
@@ -40,7 +41,7 @@ export const consoleRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services
       querystring: DeadLetterQuery,
       response: { 200: DeadLetterPage, ...errors(400, 401, 403) },
     },
-  }, async (request) => services.console.deadLetters(request.query as DeadLetterQuery));
+  }, async (request) => services.console.deadLetters(request.query));
 
   app.post('/v1/dead-letters/redrive', {
     schema: {
@@ -50,7 +51,7 @@ export const consoleRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services
       response: { 202: Redriven, ...errors(400, 401, 403, 413, 415) },
     },
   }, async (request, reply) => {
-    const ids = await services.console.redrive([...new Set((request.body as Redrive).ids)]);
+    const ids = await services.console.redrive([...new Set(request.body.ids)]);
     return reply.status(202).send({ redriven: ids.length, ids });
   });
 
@@ -62,7 +63,7 @@ export const consoleRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services
       response: { 200: NotificationEvents, ...errors(400, 401, 403, 404) },
     },
   }, async (request) => {
-    const { notificationId } = request.params as { notificationId: string };
+    const { notificationId } = request.params;
     const items = await services.console.notificationEvents(notificationId, 500);
     if (!items) throw notFound('notification', notificationId);
     return { items };
@@ -76,7 +77,7 @@ export const consoleRoutes: FastifyPluginAsync<ApiDeps> = async (app, { services
       response: { 200: UserSearchPage, ...errors(400, 401, 403) },
     },
   }, async (request) => {
-    const q = request.query as UserSearchQuery;
+    const q = request.query;
     return services.console.users(q.query, q.limit, q.cursor);
   });
 

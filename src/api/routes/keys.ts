@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { HeraldError } from '../../errors/index.ts';
 import { KEY_SCOPES, type KeyScope } from '../../auth/scopes.ts';
 import type { ApiKeyRecord } from '../../auth/api-keys.ts';
@@ -57,14 +58,13 @@ function grantor(request: FastifyRequest): Grantor {
 }
 
 /** API keys (docs/api.md § Keys): create with scopes, apps and expiry; list; revoke at once everywhere. */
-export const keyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
+export const keyRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { services }) => {
   jsonOnly(app);
   const tags = ['keys'];
   app.post('/v1/keys', {
     schema: { tags, summary: 'Create an API key with some scopes, optionally limited to apps and until a time (the key is shown once)', body: KeyBody, response: { 201: CreatedKey, ...errors(400, 401, 403, 413, 415, 422) } },
   }, async (request, reply) => {
-    const body = request.body as { name: string; scopes: KeyScope[]; appIds?: string[]; expiresAt?: string };
-    const { key, record } = await services.keys.create(grantor(request), body);
+    const { key, record } = await services.keys.create(grantor(request), request.body);
     return reply.status(201).send({ ...keyView(record), key });
   });
   app.get('/v1/keys', {
@@ -73,9 +73,9 @@ export const keyRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }
   app.delete('/v1/keys/:keyId', {
     schema: { tags, summary: 'Revoke a key; every API process refuses it at once', params: KeyParams, response: { 204: { type: 'null', description: 'revoked' }, ...errors(400, 401, 403, 404) } },
   }, async (request, reply) => {
-    const { keyId } = request.params as { keyId: string };
+    const { keyId } = request.params;
     await services.keys.revoke(grantor(request), keyId);
     app.keyRevoked(keyId);
-    return reply.status(204).send();
+    return reply.status(204).send(null);
   });
 };

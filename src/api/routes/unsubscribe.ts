@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errors } from '../schemas.ts';
 import type { RouteDeps } from './scopes.ts';
 import { notFound } from '../../errors/index.ts';
@@ -12,7 +12,7 @@ const Params = Type.Object({ token: Type.String({ minLength: 1, maxLength: 2000 
  * form bodies are accepted here and ignored. `GET` shows a page with a button and changes
  * nothing: link scanners and prefetchers follow GET links, and must not unsubscribe anyone.
  */
-export const unsubscribeRoutes: FastifyPluginAsync<RouteDeps> = async (app, { services }) => {
+export const unsubscribeRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { services }) => {
   for (const type of ['application/x-www-form-urlencoded', 'multipart/form-data']) {
     app.addContentTypeParser(type, { parseAs: 'string', bodyLimit: 4096 }, (_request, _body, done) => done(null, undefined));
   }
@@ -28,7 +28,7 @@ export const unsubscribeRoutes: FastifyPluginAsync<RouteDeps> = async (app, { se
       response: { 200: Type.Object({ unsubscribed: Type.Boolean(), appId: Type.String(), type: Type.String(), channel: Type.Literal('email') }), ...errors(400, 404, 413, 415) },
     },
   }, async (request) => {
-    const done = await services.preferences.unsubscribe((request.params as { token: string }).token);
+    const done = await services.preferences.unsubscribe(request.params.token);
     return { unsubscribed: true, appId: done.appId, type: done.type, channel: 'email' as const };
   });
 
@@ -36,7 +36,7 @@ export const unsubscribeRoutes: FastifyPluginAsync<RouteDeps> = async (app, { se
     config: { auth: 'public' },
     schema: { tags, summary: 'A page with an unsubscribe button (a GET changes nothing)', security: [], params: Params, produces: ['text/html'], response: { 200: Type.String(), ...errors(400, 404) } },
   }, async (request, reply) => {
-    const token = (request.params as { token: string }).token;
+    const token = request.params.token;
     if (!services.unsubscribeLinks.verify(token)) throw notFound('unsubscribe link');
     const form = `<form method="post" action="${encodeURIComponent(token)}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>`;
     return reply.type('text/html; charset=utf-8').send(page('Stop these e-mails?', form));
