@@ -17,6 +17,7 @@
  * HERALD_BENCH_BROKER_DELIVERIES the deliveries per end-to-end run (default 10000).
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { createLogger } from '../src/log/index.ts';
@@ -35,6 +36,11 @@ import type { Channel, Provider } from '../src/channels/types.ts';
 import { startPubSubEmulator, startSqsEmulator } from '../test/helpers/broker-emulators.ts';
 
 const log = createLogger('warn');
+
+/** The machine's one-minute load average, printed with every figure (the machine may be shared). */
+function loadAverage(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
+}
 const EVENTS = Number(process.env.HERALD_BENCH_BROKER_EVENTS ?? 20_000);
 const USERS = 1000;
 const CONCURRENCY = 64; // the relay's default number of users published at once
@@ -205,6 +211,7 @@ console.log('\nevents relayed from the PostgreSQL outbox per second (baseline: r
 console.log('engine     events   relay ev/s   raw publish/s   relay/raw');
 for (const r of rows) {
   console.log(`${r.engine.padEnd(10)} ${String(r.events).padStart(6)}   ${r.relay.toFixed(0).padStart(10)}   ${r.raw.toFixed(0).padStart(13)}   ${(r.relay / r.raw).toFixed(2).padStart(9)}`);
+  console.log(`SUMMARY ${JSON.stringify({ figure: `events relayed from the outbox to ${r.engine}, per second (load ${loadAverage()})`, value: Math.round(r.relay), baseline: 'raw publish loop, same client', baselineValue: Math.round(r.raw), ratio: Number((r.relay / r.raw).toFixed(2)) })}`);
 }
 
 const deliveryRows: Array<{ mode: Mode; workers: number; perSecond: number }> = [];
@@ -222,5 +229,7 @@ console.log(`\nend-to-end deliveries per second, ${DELIVERIES} due at once, no-o
 console.log('mode        workers   deliveries/s   vs baseline');
 for (const r of deliveryRows) {
   console.log(`${r.mode.padEnd(10)}  ${String(r.workers).padStart(7)}   ${r.perSecond.toFixed(0).padStart(12)}   ${(r.perSecond / base).toFixed(2).padStart(11)}`);
+  if (r.mode === 'postgres' && r.workers === 1) continue;
+  console.log(`SUMMARY ${JSON.stringify({ figure: `${r.mode} dispatch, ${r.workers} worker process(es), no-op channel: deliveries/s (load ${loadAverage()})`, value: Math.round(r.perSecond), baseline: 'PostgreSQL claims, 1 worker process', baselineValue: Math.round(base), ratio: Number((r.perSecond / base).toFixed(2)) })}`);
 }
 }

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
 import { NotificationService } from '../src/notifications/service.ts';
 import { claimDue, nextRunAt } from '../src/dispatch/repository.ts';
+import { Sink, type SinkReport } from './support/sink-process.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BURST = Number(process.env.BENCH_BURST ?? 100_000);
@@ -31,39 +32,6 @@ const ONLY = new Set((process.env.BENCH_SCENARIOS ?? 'burst,steady,kill,pending'
 const BEFORE = process.env.BENCH_HERALD_BEFORE;
 /** Durable peers beside the plain SKIP LOCKED table: BENCH_PEERS=graphile (default) or none. */
 const PEERS = new Set((process.env.BENCH_PEERS ?? 'graphile').split(','));
-
-interface SinkReport {
-  count: number;
-  first: number;
-  last: number;
-  duplicates: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-class Sink {
-  readonly child: ChildProcess;
-  port = 0;
-  constructor() {
-    this.child = fork(path.join(ROOT, 'bench/support/sink.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  }
-  ready(): Promise<void> {
-    return new Promise((resolve) => this.child.once('message', (m: { port: number }) => {
-      this.port = m.port;
-      resolve();
-    }));
-  }
-  ask<T>(type: string): Promise<T> {
-    return new Promise((resolve) => {
-      this.child.once('message', (m) => resolve(m as T));
-      this.child.send({ type });
-    });
-  }
-  get url(): string {
-    return `http://127.0.0.1:${this.port}/hook`;
-  }
-}
 
 function startWorker(db: TestDatabase, sinkUrl: string, root = ROOT): ChildProcess {
   // The compiled build, as production runs it (scripts/bench.js builds first).
@@ -156,11 +124,18 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-/** CPU seconds used so far by the engine process and by the PostgreSQL backends serving its database. */
-async function cpuOf(db: TestDatabase, pid: number): Promise<{ engine: number; postgres: number }> {
+/** CPU seconds used so far by the engine process and by each PostgreSQL backend serving its database. */
+async function cpuOf(db: TestDatabase, pid: number): Promise<{ engine: number; backends: Map<number, number> }> {
   const name = new URL(db.url).pathname.slice(1);
   const { rows } = await db.pool.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
-  return { engine: cpuSeconds(pid), postgres: rows.reduce((sum, r) => sum + cpuSeconds(r.pid), 0) };
+  return { engine: cpuSeconds(pid), backends: new Map(rows.map((r) => [r.pid, cpuSeconds(r.pid)])) };
+}
+
+/** CPU microseconds per delivery between two samples: the engine, and the backends alive at the end (new ones counted whole). */
+function cpuPer(before: Awaited<ReturnType<typeof cpuOf>>, after: Awaited<ReturnType<typeof cpuOf>>, n: number): { engineCpuUs: number; postgresCpuUs: number } {
+  let pg = 0;
+  for (const [pid, t] of after.backends) pg += t - (before.backends.get(pid) ?? 0);
+  return { engineCpuUs: ((after.engine - before.engine) * 1e6) / n, postgresCpuUs: (pg * 1e6) / n };
 }
 
 interface BurstResult {
@@ -190,7 +165,7 @@ async function heraldBurst(sink: Sink, n: number, root = ROOT): Promise<BurstRes
   await new Promise((res) => worker.once('exit', res));
   const { rows: left } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM deliveries WHERE status <> 'sent'`);
   await db.close();
-  return { rate: n / drain, report, left: left[0]!.n, engineCpuUs: ((after.engine - before.engine) * 1e6) / n, postgresCpuUs: ((after.postgres - before.postgres) * 1e6) / n };
+  return { rate: n / drain, report, left: left[0]!.n, ...cpuPer(before, after, n) };
 }
 
 /**
@@ -215,7 +190,7 @@ async function peerBurst(sink: Sink, mode: 'plain' | 'graphile', n: number): Pro
   child.send({ type: 'stop' });
   await new Promise((res) => child.once('exit', res));
   await db.close();
-  return { rate: n / ((doneAt - start) / 1000), report, left: 0, engineCpuUs: ((after.engine - before.engine) * 1e6) / n, postgresCpuUs: ((after.postgres - before.postgres) * 1e6) / n };
+  return { rate: n / ((doneAt - start) / 1000), report, left: 0, ...cpuPer(before, after, n) };
 }
 
 async function main(): Promise<void> {

@@ -15,7 +15,7 @@ const EARLIEST_OFFSET_MS = 14 * 3_600_000;
  * A broadcast with a local time starts fanning out this long before the local time first comes
  * round (at UTC+14), so a large audience is fanned out before its first wave is due.
  */
-export const LOCAL_TIME_FAN_OUT_LEAD_MS = 60 * 60_000;
+export const LOCAL_TIME_FAN_OUT_HEAD_START_MS = 60 * 60_000;
 
 export interface LocalTime {
   /** "YYYY-MM-DDTHH:MM:SS", as the notification stores it. */

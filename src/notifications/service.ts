@@ -18,7 +18,7 @@ import * as broadcasts from './broadcasts.ts';
 import { notifyBroadcastsDue, notifyDigestsDue } from '../db/wakeup.ts';
 import * as digests from './digests.ts';
 import { parseDuration } from '../core/duration.ts';
-import { LOCAL_TIME_FAN_OUT_LEAD_MS, parseLocalTime } from './local-time.ts';
+import { LOCAL_TIME_FAN_OUT_HEAD_START_MS, parseLocalTime } from './local-time.ts';
 import { checkSteps, type StoredStep } from './fallback-steps.ts';
 import { insertLaterSteps } from './fallback-repository.ts';
 
@@ -274,7 +274,7 @@ export async function createInTransaction(client: PoolClient | Queryable, input:
   if (audience) {
     // A broadcast: its deliveries are made in the background, chunk by chunk (src/scheduler/fan-out.ts).
     // With a local time it starts ahead of the first wave, each delivery due at its own time.
-    const startAt = row.localTime ? new Date(Math.max(now.getTime(), sendAt.getTime() - LOCAL_TIME_FAN_OUT_LEAD_MS)) : sendAt;
+    const startAt = row.localTime ? new Date(Math.max(now.getTime(), sendAt.getTime() - LOCAL_TIME_FAN_OUT_HEAD_START_MS)) : sendAt;
     await broadcasts.insertBroadcast(client, { notificationId: row.id, appId: row.appId, kind: audience.kind, topicKey: audience.topic, startAt });
     await appendEvent(client, { userId: null, type: 'notification:created', itemType: 'notification', itemId: row.id, data: { sendAt: sendAt.toISOString(), channels: row.channels, source: options.source, audience: { kind: audience.kind, ...(audience.topic ? { topic: audience.topic } : {}) }, ...(row.type ? { type: row.type } : {}) } });
     await notifyBroadcastsDue(client, startAt);
