@@ -191,6 +191,12 @@ test('a user who chose a daily digest for a type gets its notifications at their
   assert.equal((await inboxOf('dg-gil')).length, 1);
   assert.deepEqual(held, [{ user_id: 'dg-fe', status: 'pending', deferred_by: 'digest' }, { user_id: 'dg-gil', status: 'sent', deferred_by: null }]);
 
+  // A scheduled one is not collected now (that would deliver it before its time): it goes at its time.
+  const later = await h.request({ method: 'POST', url: '/v1/notifications', payload: { to: { userId: 'dg-fe' }, type: 'social', title: 'Tomorrow', channels: ['inbox'], sendAt: new Date(Date.now() + 7200_000).toISOString() } });
+  const { rows: scheduled } = await h.db.pool.query(`SELECT status, deferred_by FROM deliveries WHERE notification_id = $1`, [later.json().id]);
+  assert.deepEqual(scheduled, [{ status: 'pending', deferred_by: null }]);
+  assert.equal((await openDigest('dg-fe', 'type:social')).items, 1);
+
   // Hourly, then none again.
   const hourly = await h.app.inject({ method: 'PATCH', url: '/v1/me/preferences', headers: await asUser('dg-fe'), payload: { types: { social: { digest: 'hourly' } } } });
   assert.deepEqual(hourly.json().types.find((t: { key: string }) => t.key === 'social').digest, { cadence: 'hourly' });

@@ -56,16 +56,19 @@ export async function collectIntoDigest(db: Queryable, notificationId: string, a
  * Collect notification $1 for the recipients who chose a digest for its type in their
  * preferences (`{"cadence": "hourly"}` or `{"cadence": "daily", "at": "09:00"}`): the key is
  * `type:<type key>`, and a digest opened now closes at the next full hour or the next `at` in
- * the user's zone (herald_digest_closes_at, migration 0911). Others are left as they are.
+ * the user's zone (theirs, else the app's default, else UTC; herald_digest_closes_at, migration
+ * 0911). Others are left as they are, and so is a local-time send or one with fallback steps
+ * (the caller leaves out those not due yet): collecting it now would deliver it before its time.
  */
 export async function collectByPreference(db: Queryable, notificationId: string, channels: readonly string[]): Promise<Date | undefined> {
   const { rows } = await db.query<{ at: Date | null }>(
     `WITH n AS (
-       SELECT id, app_id, type FROM notifications WHERE id = $1 AND type IS NOT NULL
+       SELECT id, app_id, type FROM notifications
+        WHERE id = $1 AND type IS NOT NULL AND local_time IS NULL AND steps IS NULL
      ), chosen AS (
-       SELECT p.user_id, herald_digest_closes_at(p.digest, COALESCE(u.timezone, 'UTC'), now()) AS closes_at, 'type:' || n.type AS key, n.app_id
+       SELECT p.user_id, herald_digest_closes_at(p.digest, COALESCE(u.timezone, a.default_timezone, 'UTC'), now()) AS closes_at, 'type:' || n.type AS key, n.app_id
          FROM n JOIN user_type_preferences p ON p.app_id = n.app_id AND p.type_key = n.type AND p.digest IS NOT NULL
-         JOIN users u ON u.id = p.user_id
+         JOIN users u ON u.id = p.user_id LEFT JOIN apps a ON a.id = n.app_id
         WHERE p.user_id IN (SELECT user_id FROM deliveries WHERE notification_id = $1 AND status = 'pending')
      ), held AS (
        UPDATE deliveries d SET run_at = '${HELD_UNTIL}', due_at = now(), deferred_by = 'digest', updated_at = now()

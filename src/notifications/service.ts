@@ -293,7 +293,8 @@ export async function createInTransaction(client: PoolClient | Queryable, input:
   let closesAt: Date | undefined;
   if (input.digest && windowSeconds !== undefined && deliveries > 0) {
     closesAt = await digests.collectIntoDigest(client, row.id, row.appId, input.digest.key, windowSeconds, { channels: row.channels, template: input.digest.template ?? null });
-  } else if (deliveries > 0 && digestedByChoice(input, rule)) {
+  } else if (deliveries > 0 && digestedByChoice(input, rule) && sendAt <= now) {
+    // Only what is due now: a scheduled notification collected today would go out before its time.
     closesAt = await digests.collectByPreference(client, row.id, row.channels);
   }
   if (closesAt) await notifyDigestsDue(client, closesAt);
