@@ -4,6 +4,7 @@ import { EVENT_INSERT } from '../events/outbox.ts';
 import { eventTypeSql } from '../events/types.ts';
 import { coerceError } from '../log/index.ts';
 import type { ClaimedDelivery, Outcome } from './repository.ts';
+import { Batcher } from './batcher.ts';
 
 /** A notification type's frequency cap as stored (notification_types.cap, migration 0910). */
 export interface StoredCap {
@@ -43,7 +44,8 @@ interface TimingContent {
  * the cap it writes its own ledger row and goes on, over it the row is deferred to the moment the
  * cap allows it (attempts untouched, `deferred_by = 'cap'`) or dropped (`capped`, with a
  * `notification:capped` event). Count, ledger row and verdict share one transaction holding a
- * lock per user and type, so two workers never both pass the last free place.
+ * lock per user and type, so two workers never both pass the last free place; the checks a
+ * worker makes at about the same time (its claimed slice) share one transaction (`decide`).
  *
  * The decision is made when sending, not at fan-out: what counts is what was sent, and a delivery
  * deferred by quiet hours or retried for an hour must be counted when it goes, not when it was made.
@@ -54,10 +56,19 @@ export class CapStep implements DeliveryGate {
   readonly #pool: Pool;
   readonly #cacheMs: number;
   readonly #byApp = new Map<string, Cached>();
+  readonly #batch: Batcher<Ask, Outcome | undefined>;
 
   constructor(pool: Pool, options: CapStepOptions = {}) {
     this.#pool = pool;
     this.#cacheMs = options.cacheMs ?? 5_000;
+    this.#batch = new Batcher(async (asks) => {
+      try {
+        return await withTransaction(this.#pool, (client) => decide(client, asks));
+      } catch (err) {
+        const error = `checking the frequency cap failed: ${coerceError(err).message}`;
+        return asks.map(({ job }) => ({ id: job.id, kind: 'retry' as const, error, delayMs: 5_000 }));
+      }
+    });
   }
 
   async check(job: ClaimedDelivery): Promise<Outcome | undefined> {
@@ -70,11 +81,7 @@ export class CapStep implements DeliveryGate {
       return { id: job.id, kind: 'retry', error: `reading the frequency caps failed: ${coerceError(err).message}`, delayMs: 5_000 };
     }
     if (!cap || (cap.channel !== undefined && cap.channel !== job.channel)) return undefined;
-    try {
-      return await withTransaction(this.#pool, (client) => decide(client, job, job.userId!, content.type!, cap));
-    } catch (err) {
-      return { id: job.id, kind: 'retry', error: `checking the frequency cap failed: ${coerceError(err).message}`, delayMs: 5_000 };
-    }
+    return this.#batch.add({ job, userId: job.userId, type: content.type, cap });
   }
 
   /** Forget what was read (a type's cap changed in this process). */
@@ -97,60 +104,116 @@ export class CapStep implements DeliveryGate {
   }
 }
 
-/** Count, then pass (ledger row) or hold (defer or drop), under the lock of this user and type. */
-async function decide(db: PoolClient, job: ClaimedDelivery, userId: string, type: string, cap: StoredCap): Promise<Outcome | undefined> {
-  await db.query(`SELECT pg_advisory_xact_lock(hashtext('herald:cap'), hashtext($1 || E'\\x1f' || $2 || E'\\x1f' || $3))`, [job.appId, userId, type]);
-  // The newest `max` sends that count: when the max-th newest leaves the window there is room.
-  const { rows } = await db.query<{ sent_at: Date; free_at: Date }>(
-    `SELECT c.sent_at, c.sent_at + make_interval(secs => $6) AS free_at
-       FROM cap_usage c JOIN deliveries d ON d.id = c.delivery_id AND d.status IN ('sending', 'sent')
-      WHERE c.app_id = $1 AND c.user_id = $2 AND c.type_key = $3 AND ($4::text IS NULL OR c.channel = $4)
-        AND c.delivery_id <> $5 AND c.sent_at > now() - make_interval(secs => $6)
-      ORDER BY c.sent_at DESC LIMIT $7`,
-    [job.appId, userId, type, cap.channel ?? null, job.id, cap.perSeconds, cap.max],
+/** One delivery asking to pass a cap. */
+interface Ask {
+  readonly job: ClaimedDelivery;
+  readonly userId: string;
+  readonly type: string;
+  readonly cap: StoredCap;
+}
+
+/** The lock and counting key of a user, type and (for a per-channel cap) channel. */
+const groupOf = (a: Ask) => [a.job.appId, a.userId, a.type, a.cap.channel ?? ''].join('\x1f');
+
+/**
+ * Decide every delivery asking at once in one transaction: lock each user and type (in one
+ * order, so two workers never wait on each other crosswise), read the newest sends that count
+ * for each, then go through the asks in order, each pass taking a place and writing its ledger
+ * row, each over the cap deferred to when a place frees or dropped. A worker sends its claimed
+ * slice at once, so this is one transaction per slice instead of one per delivery (a commit,
+ * with its flush to disk, per delivery made caps the slowest part of a busy send).
+ */
+async function decide(db: PoolClient, asks: readonly Ask[]): Promise<(Outcome | undefined)[]> {
+  const groups = [...new Set(asks.map(groupOf))].sort();
+  await db.query(
+    `SELECT pg_advisory_xact_lock(hashtext('herald:cap'), hashtext(g)) FROM (SELECT g FROM unnest($1::text[]) AS g ORDER BY g OFFSET 0) s`,
+    [groups],
   );
-  if (rows.length < cap.max) {
-    await db.query(
-      `INSERT INTO cap_usage (delivery_id, app_id, user_id, type_key, channel) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (delivery_id) DO UPDATE SET sent_at = now()`,
-      [job.id, job.appId, userId, type, job.channel],
-    );
-    // The user's rows that no cap window can reach any more (at least a day is kept, for a cap made longer).
-    await db.query(
-      `DELETE FROM cap_usage WHERE app_id = $1 AND user_id = $2 AND type_key = $3 AND sent_at < now() - make_interval(secs => greatest($4, 86400))`,
-      [job.appId, userId, type, cap.perSeconds],
-    );
-    return undefined;
+  const first = new Map<string, Ask>();
+  for (const a of asks) if (!first.has(groupOf(a))) first.set(groupOf(a), a);
+  const heads = groups.map((g) => first.get(g)!);
+  // Per group, the newest `max` sends that count, as the moments their places free.
+  const { rows } = await db.query<{ i: number; free_at: Date }>(
+    `SELECT q.i::int AS i, c.free_at
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::int[]) WITH ORDINALITY AS q(app_id, user_id, type_key, channel, per, max, i)
+       CROSS JOIN LATERAL (
+         SELECT c.sent_at + make_interval(secs => q.per) AS free_at
+           FROM cap_usage c JOIN deliveries d ON d.id = c.delivery_id AND d.status IN ('sending', 'sent')
+          WHERE c.app_id = q.app_id AND c.user_id = q.user_id AND c.type_key = q.type_key AND (q.channel = '' OR c.channel = q.channel)
+            AND c.delivery_id <> ALL ($7::bigint[]) AND c.sent_at > now() - make_interval(secs => q.per)
+          ORDER BY c.sent_at DESC LIMIT q.max) c`,
+    [heads.map((a) => a.job.appId), heads.map((a) => a.userId), heads.map((a) => a.type), heads.map((a) => a.cap.channel ?? ''),
+      heads.map((a) => a.cap.perSeconds), heads.map((a) => a.cap.max), asks.map((a) => a.job.id)],
+  );
+  const { rows: clock } = await db.query<{ now: Date }>(`SELECT now()`);
+  const now = clock[0]!.now.getTime();
+  // Newest first, as moments (ms) a place frees.
+  const taken = new Map<string, number[]>(groups.map((g) => [g, []]));
+  for (const r of rows) taken.get(groups[r.i - 1]!)!.push(r.free_at.getTime());
+  const passed: Ask[] = [];
+  const deferred: { ask: Ask; at: number }[] = [];
+  const dropped: Ask[] = [];
+  for (const a of asks) {
+    const places = taken.get(groupOf(a))!;
+    if (places.length < a.cap.max) {
+      places.unshift(now + a.cap.perSeconds * 1000);
+      passed.push(a);
+    } else if (a.cap.action === 'defer') {
+      deferred.push({ ask: a, at: places[a.cap.max - 1]! });
+    } else {
+      dropped.push(a);
+    }
   }
-  if (cap.action === 'defer') {
-    const free = rows[cap.max - 1]!.free_at;
+  const outcomes = new Map<string, Outcome>();
+  if (passed.length > 0) {
+    await db.query(
+      `INSERT INTO cap_usage (delivery_id, app_id, user_id, type_key, channel)
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
+       ON CONFLICT (delivery_id) DO UPDATE SET sent_at = now()`,
+      [passed.map((a) => a.job.id), passed.map((a) => a.job.appId), passed.map((a) => a.userId), passed.map((a) => a.type), passed.map((a) => a.job.channel)],
+    );
+    // The users' rows that no cap window can reach any more (at least a day is kept, for a cap made longer).
+    await db.query(
+      `DELETE FROM cap_usage c USING unnest($1::text[], $2::text[], $3::text[], $4::float8[]) AS q(app_id, user_id, type_key, per)
+        WHERE c.app_id = q.app_id AND c.user_id = q.user_id AND c.type_key = q.type_key AND c.sent_at < now() - make_interval(secs => greatest(q.per, 86400))`,
+      [heads.map((a) => a.job.appId), heads.map((a) => a.userId), heads.map((a) => a.type), heads.map((a) => a.cap.perSeconds)],
+    );
+  }
+  if (deferred.length > 0) {
     // Back to pending at the moment the cap allows it; the attempt the claim counted is given back.
     // Caps come before quiet hours (docs/timing.md): a moment inside the user's quiet hours is
     // moved on to their end, and quiet hours are then the rule that decided the time.
-    const { rows: moved } = await db.query<{ run_at: Date }>(
-      `WITH q AS (SELECT herald_quiet_release(d.notification_id, d.user_id, d.channel, $2) AS quiet_end FROM deliveries d WHERE d.id = $1)
-       UPDATE deliveries SET status = 'pending', due_at = COALESCE(q.quiet_end, $2), run_at = COALESCE(q.quiet_end, $2),
-              attempts = greatest(attempts - 1, 0), deferred_by = CASE WHEN q.quiet_end IS NULL THEN 'cap' ELSE 'quiet-hours' END,
+    const { rows: moved } = await db.query<{ id: string; run_at: Date }>(
+      `WITH q AS (
+         SELECT v.id, v.free, herald_quiet_release(d.notification_id, d.user_id, d.channel, v.free) AS quiet_end
+           FROM unnest($1::bigint[], $2::timestamptz[]) AS v(id, free) JOIN deliveries d ON d.id = v.id)
+       UPDATE deliveries d SET status = 'pending', due_at = COALESCE(q.quiet_end, q.free), run_at = COALESCE(q.quiet_end, q.free),
+              attempts = greatest(d.attempts - 1, 0), deferred_by = CASE WHEN q.quiet_end IS NULL THEN 'cap' ELSE 'quiet-hours' END,
               locked_by = NULL, updated_at = now()
          FROM q
-        WHERE id = $1 AND status = 'sending'
-       RETURNING run_at`,
-      [job.id, free],
+        WHERE d.id = q.id AND d.status = 'sending'
+       RETURNING d.id::text AS id, d.run_at`,
+      [deferred.map((d) => d.ask.job.id), deferred.map((d) => new Date(d.at))],
     );
-    return { id: job.id, kind: 'settled', as: 'deferred', until: moved[0]?.run_at ?? free };
+    const at = new Map(moved.map((m) => [m.id, m.run_at]));
+    for (const d of deferred) outcomes.set(d.ask.job.id, { id: d.ask.job.id, kind: 'settled', as: 'deferred', until: at.get(d.ask.job.id) ?? new Date(d.at) });
   }
-  const error = `frequency cap of type "${type}": at most ${cap.max} per ${cap.perSeconds} s${cap.channel ? ` on ${cap.channel}` : ''}`;
-  await db.query(
-    `WITH upd AS (
-       UPDATE deliveries SET status = 'capped', last_error = $2, deferred_by = 'cap', locked_by = NULL, updated_at = now()
-        WHERE id = $1 AND status = 'sending'
-        RETURNING id, notification_id, user_id, device_id, channel, provider, attempts)
-     ${EVENT_INSERT}
-     SELECT user_id, ${eventTypeSql('notification:capped')}, 'notification', notification_id,
-            jsonb_strip_nulls(jsonb_build_object('deliveryId', id::text, 'channel', channel, 'provider', provider,
-              'deviceId', device_id, 'attempts', attempts, 'type', $3::text, 'error', $2::text))
-       FROM upd`,
-    [job.id, error, type],
-  );
-  return { id: job.id, kind: 'settled', as: 'capped' };
+  if (dropped.length > 0) {
+    const errorOf = (a: Ask) => `frequency cap of type "${a.type}": at most ${a.cap.max} per ${a.cap.perSeconds} s${a.cap.channel ? ` on ${a.cap.channel}` : ''}`;
+    await db.query(
+      `WITH upd AS (
+         UPDATE deliveries d SET status = 'capped', last_error = v.error, deferred_by = 'cap', locked_by = NULL, updated_at = now()
+           FROM unnest($1::bigint[], $2::text[], $3::text[]) AS v(id, error, type)
+          WHERE d.id = v.id AND d.status = 'sending'
+          RETURNING d.id, d.notification_id, d.user_id, d.device_id, d.channel, d.provider, d.attempts, v.error, v.type)
+       ${EVENT_INSERT}
+       SELECT user_id, ${eventTypeSql('notification:capped')}, 'notification', notification_id,
+              jsonb_strip_nulls(jsonb_build_object('deliveryId', id::text, 'channel', channel, 'provider', provider,
+                'deviceId', device_id, 'attempts', attempts, 'type', type, 'error', error))
+         FROM upd`,
+      [dropped.map((a) => a.job.id), dropped.map(errorOf), dropped.map((a) => a.type)],
+    );
+    for (const a of dropped) outcomes.set(a.job.id, { id: a.job.id, kind: 'settled', as: 'capped' });
+  }
+  return asks.map((a) => outcomes.get(a.job.id));
 }
