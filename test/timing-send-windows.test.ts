@@ -118,6 +118,13 @@ test('through the API: e-mail outside the window waits for its opening; the inbo
     ['webhook', friday, '2027-03-26T20:30:00.000Z'],
   ]);
 
+  // A fallback step brought forward (herald_window_release, the statement that records a failure):
+  // an e-mail waits for Monday, an inbox item does not.
+  const release = async (channel: string) =>
+    (await h.db.pool.query<{ at: Date | null }>(`SELECT herald_window_release($1, 'sw-berlin', $2, $3::timestamptz) AS at`, [id, channel, friday])).rows[0]!.at?.toISOString() ?? null;
+  assert.equal(await release('email'), '2027-03-29T06:00:00.000Z');
+  assert.equal(await release('inbox'), null);
+
   // With quiet hours too, the later rule names itself.
   await user('sw-both', { timezone: 'UTC', quietHours: { start: '22:00', end: '09:00' }, sendWindow: { start: '08:00', end: '20:00' } });
   assert.deepEqual(await timing(await send({ to: { userId: 'sw-both' }, sendAt: '2027-03-24T07:30:00Z', channels: ['email'] })), { email: ['2027-03-24T09:00:00.000Z', 'quiet-hours'] });
