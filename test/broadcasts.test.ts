@@ -116,7 +116,7 @@ test('cancel part-way stops the fan-out and cancels what is pending', async () =
   assert.equal(n.status, 'cancelled');
   assert.equal(n.audience.status, 'cancelled');
   assert.equal(n.audience.fannedOut, 1000);
-  assert.deepEqual(n.counts, { pending: 0, sending: 0, sent: 0, failed: 0, expired: 0, cancelled: 1000, capped: 0 });
+  assert.deepEqual(n.counts, { pending: 0, sending: 0, sent: 0, failed: 0, expired: 0, cancelled: 1000, capped: 0, digested: 0 });
   assert.deepEqual(await perUser(id), { deliveries: 1000, users: 1000 });
 });
 

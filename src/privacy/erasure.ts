@@ -40,6 +40,9 @@ export const ERASURE_STEPS: readonly ErasureStep[] = [
   { table: 'topic_subscriptions', sql: `DELETE FROM topic_subscriptions WHERE user_id = $1` },
   { table: 'user_type_preferences', sql: `DELETE FROM user_type_preferences WHERE user_id = $1` },
   { table: 'unsubscribe_uses', sql: `DELETE FROM unsubscribe_uses WHERE user_id = $1` },
+  // Timing rules (docs/timing.md): the frequency-cap ledger and the user's digests with their items.
+  { table: 'cap_usage', sql: `DELETE FROM cap_usage WHERE user_id = $1` },
+  { table: 'digests', sql: `DELETE FROM digests WHERE user_id = $1` },
   { table: 'users', sql: `DELETE FROM users WHERE id = $1` },
 ];
 
