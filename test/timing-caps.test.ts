@@ -12,10 +12,11 @@ import { notifyDeliveriesDue } from '../src/db/wakeup.ts';
 let h: TestHarness;
 let engine: RunningEngine;
 const webhooks = scriptedChannel('webhook', () => ({ status: 'sent' }));
+const mails = scriptedChannel('email', () => ({ status: 'sent' }));
 
 before(async () => {
   h = await createHarness();
-  engine = await startEngine(h, [webhooks]);
+  engine = await startEngine(h, [webhooks, mails]);
 });
 after(async () => {
   await engine.stop();
@@ -74,6 +75,26 @@ test('a cap defers the fourth notification to the minute the oldest of three sen
   const after = await deliveriesOf(fourth);
   assert.equal(after[0]!.attempts, 1);
   assert.equal(after[0]!.deferred_by, 'cap', 'the rule that decided its time stays recorded');
+});
+
+test('a cap deferral that lands in the user’s quiet hours waits until they end, and quiet hours decided its time', async () => {
+  assert.equal((await putType('digestible', { cap: { max: 1, per: '24h' } })).statusCode, 200);
+  // Quiet from 5 minutes to an hour from now (UTC, the user has no zone); the cap frees in 10 minutes.
+  const hhmmss = (d: Date) => d.toISOString().slice(11, 19);
+  const quietEnd = new Date(Math.floor((Date.now() + 3600_000) / 1000) * 1000);
+  const user = await h.request({ method: 'PUT', url: '/v1/users/cap-quiet', payload: { email: 'cap-quiet@example.com', quietHours: { start: hhmmss(new Date(Date.now() + 300_000)), end: hhmmss(quietEnd) } } });
+  assert.equal(user.statusCode, 200, user.body);
+  const mail = { channels: ['email'] };
+  const first = await send('cap-quiet', 'digestible', mail);
+  await settled(first);
+  await h.db.pool.query(`UPDATE cap_usage SET sent_at = now() - interval '23 hours 50 minutes' WHERE user_id = 'cap-quiet'`);
+  const second = await send('cap-quiet', 'digestible', mail);
+  const [held] = await eventually(async () => {
+    const rows = await deliveriesOf(second);
+    return rows[0]?.status === 'pending' && rows[0].deferred_by !== null ? rows : undefined;
+  });
+  assert.equal(held!.deferred_by, 'quiet-hours');
+  assert.equal(held!.run_at.getTime(), quietEnd.getTime(), 'not when the cap frees (in 10 minutes) but when the quiet hours end');
 });
 
 test('a cap with action drop records the delivery capped, with its event, and counts it in the notification', async () => {

@@ -123,15 +123,25 @@ async function decide(db: PoolClient, job: ClaimedDelivery, userId: string, type
     return undefined;
   }
   if (cap.action === 'defer') {
-    const at = rows[cap.max - 1]!.free_at;
+    const free = rows[cap.max - 1]!.free_at;
     // Back to pending at the moment the cap allows it; the attempt the claim counted is given back.
-    await db.query(
-      `UPDATE deliveries SET status = 'pending', due_at = $2, run_at = $2, attempts = greatest(attempts - 1, 0),
-              deferred_by = 'cap', locked_by = NULL, updated_at = now()
-        WHERE id = $1 AND status = 'sending'`,
-      [job.id, at],
+    // Caps come before quiet hours and send windows (docs/timing.md): a moment inside the user's
+    // quiet hours or outside their send window is moved on to the first time both allow, and that
+    // rule is then the one that decided the time.
+    const { rows: moved } = await db.query<{ run_at: Date }>(
+      `WITH q AS (SELECT herald_quiet_release(d.notification_id, d.user_id, d.channel, $2) AS quiet_end,
+                         herald_window_release(d.notification_id, d.user_id, d.channel, $2) AS window_due
+                    FROM deliveries d WHERE d.id = $1)
+       UPDATE deliveries SET status = 'pending', due_at = COALESCE(q.window_due, q.quiet_end, $2), run_at = COALESCE(q.window_due, q.quiet_end, $2),
+              attempts = greatest(attempts - 1, 0),
+              deferred_by = CASE WHEN q.window_due > COALESCE(q.quiet_end, $2) THEN 'send-window' WHEN q.quiet_end IS NOT NULL THEN 'quiet-hours' ELSE 'cap' END,
+              locked_by = NULL, updated_at = now()
+         FROM q
+        WHERE id = $1 AND status = 'sending'
+       RETURNING run_at`,
+      [job.id, free],
     );
-    return { id: job.id, kind: 'settled', as: 'deferred', until: at };
+    return { id: job.id, kind: 'settled', as: 'deferred', until: moved[0]?.run_at ?? free };
   }
   const error = `frequency cap of type "${type}": at most ${cap.max} per ${cap.perSeconds} s${cap.channel ? ` on ${cap.channel}` : ''}`;
   await db.query(
