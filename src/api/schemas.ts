@@ -54,6 +54,14 @@ export const QuietHours = Type.Object(
   },
   { additionalProperties: false, description: 'push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00)' },
 );
+export const SendWindow = Type.Object(
+  {
+    start: Clock,
+    end: Clock,
+    days: Type.Optional(Type.Array(Weekday, { minItems: 1, maxItems: 7, uniqueItems: true, description: 'the days a window opens on (absent: every day)' })),
+  },
+  { additionalProperties: false, description: 'push and e-mail go only inside the window, in the recipient’s zone; due outside it, they wait for its next opening; an end at or before the start is the next day' },
+);
 const TimeZoneName = Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone, e.g. Europe/Berlin' });
 
 // ---- users
@@ -78,6 +86,7 @@ export const UserBody = Type.Object(
     locale: Type.Optional(Nullable(Type.String({ maxLength: 35 }))),
     preferences: Type.Optional(Preferences),
     quietHours: Type.Optional(Nullable(QuietHours)),
+    sendWindow: Type.Optional(Nullable(SendWindow)),
   },
   { additionalProperties: false },
 );
@@ -91,6 +100,7 @@ export const UserView = Type.Object({
   locale: Nullable(Type.String()),
   preferences: Type.Object({ channels: Type.Optional(Type.Record(Type.String(), Type.Boolean())) }),
   quietHours: Nullable(QuietHours),
+  sendWindow: Nullable(SendWindow),
   createdAt: DateTime,
   updatedAt: DateTime,
 });
@@ -209,6 +219,7 @@ export const AppBody = Type.Object(
     retentionDays: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 36500, description: 'days finished notifications, inbox items and events of this app are kept; null or absent: HERALD_RETENTION_DAYS' }))),
     defaultTimezone: Type.Optional(Nullable(TimeZoneName)),
     quietHours: Type.Optional(Nullable(QuietHours)),
+    sendWindow: Type.Optional(Nullable(SendWindow)),
     apns: Type.Optional(
       Type.Object(
         {
@@ -269,6 +280,7 @@ export const AppView = Type.Object({
   retentionDays: Nullable(Type.Integer({ description: 'days this app keeps finished notifications, inbox items and events; null: the operator default' })),
   defaultTimezone: Nullable(Type.String({ description: 'the zone of users who have none (docs/timing.md); null: UTC' })),
   quietHours: Nullable(QuietHours),
+  sendWindow: Nullable(SendWindow),
   createdAt: Nullable(DateTime),
   updatedAt: Nullable(DateTime),
 });
@@ -288,7 +300,7 @@ export const DeliveryView = Type.Object({
   providerId: Type.Optional(Type.String()),
   sentAt: Type.Optional(Type.String()),
   step: Type.Integer({ description: 'the fallback step it belongs to (0: the first; docs/timing.md)' }),
-  deferredBy: Type.Union([Type.Literal('quiet-hours'), Type.Literal('cap'), Type.Literal('digest'), Type.Literal('local-time'), Type.Null()], { description: 'the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time' }),
+  deferredBy: Type.Union([Type.Literal('quiet-hours'), Type.Literal('send-window'), Type.Literal('cap'), Type.Literal('digest'), Type.Literal('local-time'), Type.Null()], { description: 'the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time' }),
 });
 
 const StepCountsView = Type.Object({

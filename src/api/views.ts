@@ -11,7 +11,7 @@ import { stepStatus, type StoredStep } from '../notifications/fallback-steps.ts'
 const iso = (d: Date) => d.toISOString();
 
 export function userView(u: User) {
-  return { id: u.id, email: u.email, name: u.name, timezone: u.timezone, locale: u.locale, preferences: u.preferences, quietHours: u.quietHours, createdAt: iso(u.createdAt), updatedAt: iso(u.updatedAt) };
+  return { id: u.id, email: u.email, name: u.name, timezone: u.timezone, locale: u.locale, preferences: u.preferences, quietHours: u.quietHours, sendWindow: u.sendWindow, createdAt: iso(u.createdAt), updatedAt: iso(u.updatedAt) };
 }
 
 export function deviceView(d: Device) {

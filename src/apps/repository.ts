@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
-import type { QuietHours } from '../core/quiet-hours.ts';
+import type { QuietHours, SendWindow } from '../core/quiet-hours.ts';
 
 /** The apps table: every query on it lives here. */
 export interface AppRecord {
@@ -93,17 +93,21 @@ export async function setRetentionDays(db: Queryable, id: string, days: number |
   await db.query(`UPDATE apps SET retention_days = $2 WHERE id = $1`, [id, days]);
 }
 
-/** The app's timing defaults (docs/timing.md): the zone and quiet hours of users who have none. */
+/** The app's timing defaults (docs/timing.md): the zone, quiet hours and send window of users who have none. */
 export interface AppTiming {
   readonly defaultTimezone: string | null;
   readonly quietHours: QuietHours | null;
+  readonly sendWindow: SendWindow | null;
 }
 
 export async function findTiming(db: Queryable, id: string): Promise<AppTiming> {
-  const { rows } = await db.query<{ default_timezone: string | null; quiet_hours: QuietHours | null }>(`SELECT default_timezone, quiet_hours FROM apps WHERE id = $1`, [id]);
-  return { defaultTimezone: rows[0]?.default_timezone ?? null, quietHours: rows[0]?.quiet_hours ?? null };
+  const { rows } = await db.query<{ default_timezone: string | null; quiet_hours: QuietHours | null; send_window: SendWindow | null }>(
+    `SELECT default_timezone, quiet_hours, send_window FROM apps WHERE id = $1`, [id]);
+  return { defaultTimezone: rows[0]?.default_timezone ?? null, quietHours: rows[0]?.quiet_hours ?? null, sendWindow: rows[0]?.send_window ?? null };
 }
 
 export async function setTiming(db: Queryable, id: string, timing: AppTiming): Promise<void> {
-  await db.query(`UPDATE apps SET default_timezone = $2, quiet_hours = $3::jsonb WHERE id = $1`, [id, timing.defaultTimezone, timing.quietHours ? JSON.stringify(timing.quietHours) : null]);
+  await db.query(`UPDATE apps SET default_timezone = $2, quiet_hours = $3::jsonb, send_window = $4::jsonb WHERE id = $1`, [
+    id, timing.defaultTimezone, timing.quietHours ? JSON.stringify(timing.quietHours) : null, timing.sendWindow ? JSON.stringify(timing.sendWindow) : null,
+  ]);
 }

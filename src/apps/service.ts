@@ -5,7 +5,7 @@ import { appendEvent } from '../events/outbox.ts';
 import type { Keyring } from '../core/keyring.ts';
 import { findApp, findDefaultLocale, findRetentionDays, findTiming, setDefaultLocale, setRetentionDays, setTiming, upsertApp } from './repository.ts';
 import { checkZone } from '../db/time-zone.ts';
-import { checkQuietHours, type QuietHours } from '../core/quiet-hours.ts';
+import { checkQuietHours, type QuietHours, type SendWindow } from '../core/quiet-hours.ts';
 import { canonicalLocale } from '../core/locale.ts';
 import { toCredentials, summarise, type AppInput } from './validate.ts';
 import type { CredentialStore } from './credentials.ts';
@@ -25,6 +25,8 @@ export interface AppView {
   readonly defaultTimezone: string | null;
   /** Quiet hours of users who have none of their own; null: none. */
   readonly quietHours: QuietHours | null;
+  /** The send window of users who have none of their own; null: none. */
+  readonly sendWindow: SendWindow | null;
   readonly createdAt: Date | null;
   readonly updatedAt: Date | null;
 }
@@ -54,11 +56,12 @@ export class AppService {
     if (!defaultLocale) throw validation('body.defaultLocale: must be a BCP 47 language tag such as "en" or "de-AT"', [{ field: 'body.defaultLocale', message: 'must be a BCP 47 language tag' }]);
     await checkZone(this.#pool, input.defaultTimezone, 'body.defaultTimezone');
     checkQuietHours(input.quietHours, 'body.quietHours');
+    checkQuietHours(input.sendWindow, 'body.sendWindow');
     const result = await withTransaction(this.#pool, async (client) => {
       const r = await upsertApp(client, appId, input.name, settings, this.#keyring.seal(JSON.stringify(secret), appId));
       await setDefaultLocale(client, appId, defaultLocale);
       await setRetentionDays(client, appId, input.retentionDays ?? null);
-      await setTiming(client, appId, { defaultTimezone: input.defaultTimezone ?? null, quietHours: input.quietHours ?? null });
+      await setTiming(client, appId, { defaultTimezone: input.defaultTimezone ?? null, quietHours: input.quietHours ?? null, sendWindow: input.sendWindow ?? null });
       await appendEvent(client, { userId: null, type: 'app:updated', itemType: 'app', itemId: appId, data: { channels: Object.keys(settings), created: r.created } });
       return r;
     });
@@ -84,6 +87,7 @@ export class AppService {
       retentionDays,
       defaultTimezone: timing.defaultTimezone,
       quietHours: timing.quietHours,
+      sendWindow: timing.sendWindow,
       createdAt: row?.createdAt ?? null,
       updatedAt: row?.updatedAt ?? null,
     };

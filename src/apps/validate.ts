@@ -2,7 +2,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { HeraldError, validation } from '../errors/index.ts';
 import type { AppCredentials, FcmServiceAccount } from './types.ts';
 import { urlWithoutCredentials } from '../config/redact.ts';
-import type { QuietHours } from '../core/quiet-hours.ts';
+import type { QuietHours, SendWindow } from '../core/quiet-hours.ts';
 
 /** What PUT /v1/apps/{appId} accepts (docs/api.md § Apps); secrets included. */
 export interface AppInput {
@@ -15,6 +15,8 @@ export interface AppInput {
   readonly defaultTimezone?: string | null | undefined;
   /** Quiet hours of users who have none of their own (docs/timing.md); null/absent: none. */
   readonly quietHours?: QuietHours | null | undefined;
+  /** The send window of users who have none of their own (docs/timing.md); null/absent: none. */
+  readonly sendWindow?: SendWindow | null | undefined;
   readonly apns?: {
     readonly bundleId: string;
     readonly environment?: 'production' | 'development' | undefined;

@@ -52,5 +52,5 @@ export interface NotificationContent {
 }
 
 /** The timing rule that decided a delivery's time (docs/timing.md); null: the notification's own time. */
-export const DEFERRED_BY = ['quiet-hours', 'cap', 'digest', 'local-time'] as const;
+export const DEFERRED_BY = ['quiet-hours', 'send-window', 'cap', 'digest', 'local-time'] as const;
 export type DeferredBy = (typeof DEFERRED_BY)[number];

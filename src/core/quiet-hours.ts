@@ -16,6 +16,12 @@ export interface QuietHours {
   readonly days?: Weekday[] | undefined;
 }
 
+/**
+ * A send window (docs/timing.md § Send windows) has the same shape, read the other way round: push
+ * and e-mail go only inside it (herald_window_next, migrations/0903_send_windows.sql).
+ */
+export type SendWindow = QuietHours;
+
 /** "HH:MM" or "HH:MM:SS", 00:00 to 23:59:59. */
 export const CLOCK_PATTERN = '^([01]\\d|2[0-3]):[0-5]\\d(:[0-5]\\d)?$';
 
@@ -24,7 +30,7 @@ const seconds = (clock: string): number => {
   return h! * 3600 + m! * 60 + (s ?? 0);
 };
 
-/** The rule the schema cannot say: a window has a length. `field` names it in the error. */
+/** The rule the schema cannot say: a window (quiet hours or a send window) has a length. `field` names it in the error. */
 export function checkQuietHours(q: QuietHours | null | undefined, field: string): void {
   if (!q) return;
   if (seconds(q.start) === seconds(q.end)) {

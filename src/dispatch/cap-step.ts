@@ -181,14 +181,17 @@ async function decide(db: PoolClient, asks: readonly Ask[]): Promise<(Outcome | 
   }
   if (deferred.length > 0) {
     // Back to pending at the moment the cap allows it; the attempt the claim counted is given back.
-    // Caps come before quiet hours (docs/timing.md): a moment inside the user's quiet hours is
-    // moved on to their end, and quiet hours are then the rule that decided the time.
+    // Caps come before quiet hours and send windows (docs/timing.md): a moment inside the user's
+    // quiet hours or outside their send window is moved on to the first time both allow, and that
+    // rule is then the one that decided the time.
     const { rows: moved } = await db.query<{ id: string; run_at: Date }>(
       `WITH q AS (
-         SELECT v.id, v.free, herald_quiet_release(d.notification_id, d.user_id, d.channel, v.free) AS quiet_end
+         SELECT v.id, v.free, herald_quiet_release(d.notification_id, d.user_id, d.channel, v.free) AS quiet_end,
+                herald_window_release(d.notification_id, d.user_id, d.channel, v.free) AS window_due
            FROM unnest($1::bigint[], $2::timestamptz[]) AS v(id, free) JOIN deliveries d ON d.id = v.id)
-       UPDATE deliveries d SET status = 'pending', due_at = COALESCE(q.quiet_end, q.free), run_at = COALESCE(q.quiet_end, q.free),
-              attempts = greatest(d.attempts - 1, 0), deferred_by = CASE WHEN q.quiet_end IS NULL THEN 'cap' ELSE 'quiet-hours' END,
+       UPDATE deliveries d SET status = 'pending', due_at = COALESCE(q.window_due, q.quiet_end, q.free), run_at = COALESCE(q.window_due, q.quiet_end, q.free),
+              attempts = greatest(d.attempts - 1, 0),
+              deferred_by = CASE WHEN q.window_due > COALESCE(q.quiet_end, q.free) THEN 'send-window' WHEN q.quiet_end IS NOT NULL THEN 'quiet-hours' ELSE 'cap' END,
               locked_by = NULL, updated_at = now()
          FROM q
         WHERE d.id = q.id AND d.status = 'sending'

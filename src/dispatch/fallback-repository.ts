@@ -21,10 +21,13 @@ import { eventTypeSql } from '../events/types.ts';
  *   (rows recorded in this statement count with their new status: the CTEs see the old rows).
  * Both look through the small partial index deliveries_pending_steps (migration 0920).
  * A step brought forward still waits out the user's quiet hours (docs/timing.md): a push that
- * failed at 22:05 does not bring its fallback e-mail into the night.
+ * failed at 22:05 does not bring its fallback e-mail into the night — and its send window: one
+ * that failed on Friday evening waits for Monday's opening (herald_window_release, migration 0903,
+ * which takes quiet hours into account too).
  */
 const QUIET_RELEASE = 'herald_quiet_release(x.notification_id, x.user_id, x.channel, now())';
-const FORWARD_TO = `COALESCE(${QUIET_RELEASE}, now())`;
+const WINDOW_RELEASE = 'herald_window_release(x.notification_id, x.user_id, x.channel, now())';
+const FORWARD_TO = `COALESCE(${WINDOW_RELEASE}, ${QUIET_RELEASE}, now())`;
 
 export const STEP_OUTCOME_CTES = `steps_cancelled AS (
          UPDATE deliveries x
@@ -35,7 +38,8 @@ export const STEP_OUTCOME_CTES = `steps_cancelled AS (
          RETURNING x.id, x.notification_id, x.user_id, x.step, x.channel, x.provider),
        steps_forward AS (
          UPDATE deliveries x SET due_at = ${FORWARD_TO}, run_at = ${FORWARD_TO}, updated_at = now(),
-                deferred_by = CASE WHEN ${QUIET_RELEASE} IS NOT NULL THEN 'quiet-hours' END
+                deferred_by = CASE WHEN ${WINDOW_RELEASE} > COALESCE(${QUIET_RELEASE}, now()) THEN 'send-window'
+                                   WHEN ${QUIET_RELEASE} IS NOT NULL THEN 'quiet-hours' END
            FROM upd
           WHERE upd.status IN ('failed', 'expired') AND x.notification_id = upd.notification_id AND x.user_id = upd.user_id
             AND x.step = upd.step + 1 AND x.step > 0 AND x.status = 'pending' AND x.run_at > now()

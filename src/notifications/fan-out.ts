@@ -8,10 +8,11 @@
  *
  * Each delivery also gets its own due time here (docs/timing.md): a `localTime` notification is
  * due at that wall-clock time in the recipient's zone, and a push or e-mail due inside the
- * recipient's quiet hours waits for the window's end; `deferred_by` records which rule decided.
+ * recipient's quiet hours waits for the window's end, and one due outside their send window for its
+ * next opening; `deferred_by` records which rule decided.
  * Every source's `n` carries the notification's columns (app_id, channels, target_app, send_at,
  * expires_at, type, type_rule, priority, local_time) and `u` the user's (id, preferences,
- * timezone, quiet_hours).
+ * timezone, quiet_hours, send_window).
  */
 
 export const PROVIDER_OF_PLATFORM_SQL = `CASE d.platform WHEN 'ios' THEN 'apns' WHEN 'android' THEN 'fcm' ELSE 'webpush' END`;
@@ -31,6 +32,7 @@ const APP_DEFAULTS = `LEFT JOIN apps a ON a.id = n.app_id`;
 // The recipient's zone and quiet hours: their own, else the app's default; UTC and none after that.
 const ZONE = `COALESCE(u.timezone, a.default_timezone, 'UTC')`;
 const QUIET = `COALESCE(u.quiet_hours, a.quiet_hours)`;
+const WINDOW = `COALESCE(u.send_window, a.send_window)`;
 
 // The due time before quiet hours: the send time, or the local time in the recipient's zone (not
 // before the send time: a recipient whose 09:00 has passed gets it at once).
@@ -42,13 +44,20 @@ const BASE_DUE = (zone: string) => `CASE WHEN n.local_time IS NULL THEN n.send_a
 const QUIET_END = (channelSql: string, base: string) => `CASE WHEN ${QUIET} IS NOT NULL AND herald_quiet_applies(${channelSql}, n.priority, n.type_rule)
            THEN herald_quiet_end(${QUIET}, ${ZONE}, ${base}) END`;
 
+// When the delivery may go under the recipient's send window, quiet hours taken into account
+// (herald_window_due, migration 0903): `base` itself when nothing holds it; NULL when no send
+// window applies (none set, or the same exemptions as quiet hours), so users without one never
+// call it.
+const WINDOW_DUE = (channelSql: string, base: string) => `CASE WHEN ${WINDOW} IS NOT NULL AND herald_quiet_applies(${channelSql}, n.priority, n.type_rule)
+           THEN herald_window_due(${QUIET}, ${WINDOW}, ${ZONE}, ${base}) END`;
+
 /**
  * The columns every SELECT below gives, in order, for insertDeliveriesSql: the delivery's own
  * columns, then the notification's send time and expiry, the due time before quiet hours
- * (`base`), the quiet window's end (`quiet_end`, NULL when not deferred) and whether a local
- * time decided `base`.
+ * (`base`), the quiet window's end (`quiet_end`, NULL when not deferred), when the send window
+ * lets it go (`window_due`, NULL when none applies) and whether a local time decided `base`.
  */
-export const SELECT_COLUMNS = 'notification_id, user_id, device_id, app_id, channel, provider, send_at, expires_at, base, quiet_end, local';
+export const SELECT_COLUMNS = 'notification_id, user_id, device_id, app_id, channel, provider, send_at, expires_at, base, quiet_end, window_due, local';
 
 /** SQL expressions for the notification(s) being fanned out. */
 export interface FanOutSource {
@@ -59,7 +68,7 @@ export interface FanOutSource {
   /** More conditions on the notification (and the device, for push). */
   readonly where?: string;
   /**
-   * The FROM item that gives the recipients as `u` (id, preferences, timezone, quiet_hours);
+   * The FROM item that gives the recipients as `u` (id, preferences, timezone, quiet_hours, send_window);
    * default the users table. A statement that creates the users in the same breath cannot see
    * them there (one snapshot).
    */
@@ -84,7 +93,7 @@ function fromWith(s: FanOutSource, rest: string): string {
 
 const timing = (s: FanOutSource, channelSql: string) => {
   const base = s.delay ? `${BASE_DUE(ZONE)} + ${s.delay}` : BASE_DUE(ZONE);
-  return `n.send_at, n.expires_at, ${base}, ${QUIET_END(channelSql, base)}, n.local_time IS NOT NULL`;
+  return `n.send_at, n.expires_at, ${base}, ${QUIET_END(channelSql, base)}, ${WINDOW_DUE(channelSql, base)}, n.local_time IS NOT NULL`;
 };
 
 /** One push delivery per active device of each recipient. */
@@ -103,22 +112,23 @@ export function channelDeliveriesSql(s: FanOutSource): string {
 }
 
 /**
- * A raw device's push (no user, so no quiet hours): a local time is read in the app's default
+ * A raw device's push (no user, so no quiet hours or send window): a local time is read in the app's default
  * zone, else UTC. `from` gives the notification as `n`.
  */
 export function rawDeviceDeliverySql(from: string, provider: string, where: string): string {
   return `SELECT n.id, NULL, NULL, n.app_id, 'push', ${provider}, n.send_at, n.expires_at,
-            ${BASE_DUE(`COALESCE(a.default_timezone, 'UTC')`)}, NULL::timestamptz, n.local_time IS NOT NULL
+            ${BASE_DUE(`COALESCE(a.default_timezone, 'UTC')`)}, NULL::timestamptz, NULL::timestamptz, n.local_time IS NOT NULL
        FROM ${from} ${APP_DEFAULTS} WHERE ${where}`;
 }
 
-const DUE = 'COALESCE(t.quiet_end, t.base)';
+// The send window's time includes quiet hours; without a window, quiet hours alone.
+const DUE = 'COALESCE(t.window_due, t.quiet_end, t.base)';
 
 function insertSql(selects: readonly string[], stepped: boolean): string {
   const extra = stepped ? ', step, step_unless' : '';
   return `INSERT INTO deliveries (notification_id, user_id, device_id, app_id, channel, provider, due_at, run_at, expires_at, deferred_by${extra})
      SELECT t.notification_id, t.user_id, t.device_id, t.app_id, t.channel, t.provider, ${DUE}, ${DUE}, t.expires_at + (${DUE} - t.send_at),
-            CASE WHEN t.quiet_end IS NOT NULL THEN 'quiet-hours' WHEN t.local THEN 'local-time' END${stepped ? ', t.step, t.step_unless' : ''}
+            CASE WHEN t.window_due > COALESCE(t.quiet_end, t.base) THEN 'send-window' WHEN t.quiet_end IS NOT NULL THEN 'quiet-hours' WHEN t.local THEN 'local-time' END${stepped ? ', t.step, t.step_unless' : ''}
        FROM (${selects.join('\n     UNION ALL\n     ')}
              OFFSET 0) AS t(${SELECT_COLUMNS}${extra})`;
 }

@@ -316,7 +316,7 @@ function batchSql(inputs: string): string {
      ), nu AS (
        INSERT INTO users (id) SELECT DISTINCT uid FROM r ON CONFLICT (id) DO NOTHING
      ), ru AS (
-       SELECT DISTINCT r.uid AS id, x.preferences, x.timezone, x.quiet_hours FROM r LEFT JOIN users x ON x.id = r.uid
+       SELECT DISTINCT r.uid AS id, x.preferences, x.timezone, x.quiet_hours, x.send_window FROM r LEFT JOIN users x ON x.id = r.uid
      ), d AS (
        ${insertDeliveriesSql(
          pushDeliveriesSql(BATCH),

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool.ts';
-import type { QuietHours } from '../core/quiet-hours.ts';
+import type { QuietHours, SendWindow } from '../core/quiet-hours.ts';
 
 /** The users table: every query on it lives here. */
 export interface UserPreferences {
@@ -15,6 +15,8 @@ export interface User {
   readonly preferences: UserPreferences;
   /** Their own quiet hours (docs/timing.md); null: the app's default, if any. */
   readonly quietHours: QuietHours | null;
+  /** Their own send window (docs/timing.md); null: the app's default, if any. */
+  readonly sendWindow: SendWindow | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -26,6 +28,7 @@ export interface UserFields {
   readonly locale?: string | null | undefined;
   readonly preferences?: UserPreferences | undefined;
   readonly quietHours?: QuietHours | null | undefined;
+  readonly sendWindow?: SendWindow | null | undefined;
 }
 
 interface UserRecord {
@@ -36,12 +39,13 @@ interface UserRecord {
   locale: string | null;
   preferences: UserPreferences;
   quiet_hours: QuietHours | null;
+  send_window: SendWindow | null;
   created_at: Date;
   updated_at: Date;
   inserted?: boolean;
 }
 
-const COLUMNS = 'id, email, name, timezone, locale, preferences, quiet_hours, created_at, updated_at';
+const COLUMNS = 'id, email, name, timezone, locale, preferences, quiet_hours, send_window, created_at, updated_at';
 
 function toUser(r: UserRecord): User {
   return {
@@ -52,6 +56,7 @@ function toUser(r: UserRecord): User {
     locale: r.locale,
     preferences: r.preferences,
     quietHours: r.quiet_hours,
+    sendWindow: r.send_window,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -66,12 +71,13 @@ export async function findUser(db: Queryable, id: string, lock = false): Promise
 /** PUT semantics: the row afterwards holds exactly `fields` (absent ones cleared). */
 export async function replaceUser(db: Queryable, id: string, fields: UserFields): Promise<{ user: User; created: boolean }> {
   const { rows } = await db.query<UserRecord>(
-    `INSERT INTO users (id, email, name, timezone, locale, preferences, quiet_hours)
-     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)
+    `INSERT INTO users (id, email, name, timezone, locale, preferences, quiet_hours, send_window)
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb)
      ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, name = EXCLUDED.name, timezone = EXCLUDED.timezone,
-       locale = EXCLUDED.locale, preferences = EXCLUDED.preferences, quiet_hours = EXCLUDED.quiet_hours, updated_at = now()
+       locale = EXCLUDED.locale, preferences = EXCLUDED.preferences, quiet_hours = EXCLUDED.quiet_hours, send_window = EXCLUDED.send_window, updated_at = now()
      RETURNING ${COLUMNS}, (xmax = 0) AS inserted`,
-    [id, fields.email ?? null, fields.name ?? null, fields.timezone ?? null, fields.locale ?? null, JSON.stringify(fields.preferences ?? {}), fields.quietHours ? JSON.stringify(fields.quietHours) : null],
+    [id, fields.email ?? null, fields.name ?? null, fields.timezone ?? null, fields.locale ?? null, JSON.stringify(fields.preferences ?? {}), fields.quietHours ? JSON.stringify(fields.quietHours) : null,
+      fields.sendWindow ? JSON.stringify(fields.sendWindow) : null],
   );
   const row = rows[0]!;
   return { user: toUser(row), created: row.inserted === true };

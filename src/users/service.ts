@@ -40,6 +40,7 @@ export class UserService {
   async put(id: string, fields: UserFields, options: PutOptions = {}): Promise<{ user: User; created: boolean }> {
     await checkZone(this.#pool, fields.timezone, 'body.timezone');
     checkQuietHours(fields.quietHours, 'body.quietHours');
+    checkQuietHours(fields.sendWindow, 'body.sendWindow');
     const email = fields.email ?? undefined;
     if (email !== undefined && !isSingleMailbox(email)) {
       throw validation('body.email: must be one e-mail address (local@domain, no name, no list)', [{ field: 'body.email', message: 'must be one e-mail address (local@domain, no name, no list)' }]);

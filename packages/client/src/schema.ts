@@ -52,6 +52,15 @@ export interface paths {
                                 } | null;
                                 /** @description days this app keeps finished notifications, inbox items and events; null: the operator default */
                                 retentionDays: number | null;
+                                /** @description push and e-mail go only inside the window, in the recipient’s zone; due outside it, they wait for its next opening; an end at or before the start is the next day */
+                                sendWindow: {
+                                    /** @description the days a window opens on (absent: every day) */
+                                    days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                    /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                    end: string;
+                                    /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                    start: string;
+                                } | null;
                                 /** @description credential problems providers reported, per channel */
                                 status: {
                                     [key: string]: {
@@ -159,6 +168,15 @@ export interface paths {
                             } | null;
                             /** @description days this app keeps finished notifications, inbox items and events; null: the operator default */
                             retentionDays: number | null;
+                            /** @description push and e-mail go only inside the window, in the recipient’s zone; due outside it, they wait for its next opening; an end at or before the start is the next day */
+                            sendWindow: {
+                                /** @description the days a window opens on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             /** @description credential problems providers reported, per channel */
                             status: {
                                 [key: string]: {
@@ -297,6 +315,15 @@ export interface paths {
                         } | null;
                         /** @description days finished notifications, inbox items and events of this app are kept; null or absent: HERALD_RETENTION_DAYS */
                         retentionDays?: number | null;
+                        /** @description push and e-mail go only inside the window, in the recipient’s zone; due outside it, they wait for its next opening; an end at or before the start is the next day */
+                        sendWindow?: {
+                            /** @description the days a window opens on (absent: every day) */
+                            days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            end: string;
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            start: string;
+                        } | null;
                         webhook?: {
                             secret?: string;
                             url: string;
@@ -340,6 +367,15 @@ export interface paths {
                             } | null;
                             /** @description days this app keeps finished notifications, inbox items and events; null: the operator default */
                             retentionDays: number | null;
+                            /** @description push and e-mail go only inside the window, in the recipient’s zone; due outside it, they wait for its next opening; an end at or before the start is the next day */
+                            sendWindow: {
+                                /** @description the days a window opens on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             /** @description credential problems providers reported, per channel */
                             status: {
                                 [key: string]: {
@@ -2763,6 +2799,15 @@ export interface paths {
                                 /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
                                 start: string;
                             } | null;
+                            /** @description push and e-mail go only inside the window, in the recipient’s zone; due outside it, they wait for its next opening; an end at or before the start is the next day */
+                            sendWindow: {
+                                /** @description the days a window opens on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             timezone: string | null;
                             /** Format: date-time */
                             updatedAt: string;
@@ -2854,6 +2899,15 @@ export interface paths {
                             /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
                             start: string;
                         } | null;
+                        /** @description push and e-mail go only inside the window, in the recipient’s zone; due outside it, they wait for its next opening; an end at or before the start is the next day */
+                        sendWindow?: {
+                            /** @description the days a window opens on (absent: every day) */
+                            days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            end: string;
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            start: string;
+                        } | null;
                         /** @description IANA time zone, e.g. Europe/Berlin */
                         timezone?: string | null;
                     };
@@ -2881,6 +2935,15 @@ export interface paths {
                             /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
                             quietHours: {
                                 /** @description the days a window starts on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
+                            /** @description push and e-mail go only inside the window, in the recipient’s zone; due outside it, they wait for its next opening; an end at or before the start is the next day */
+                            sendWindow: {
+                                /** @description the days a window opens on (absent: every day) */
                                 days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
                                 /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
                                 end: string;
@@ -3966,7 +4029,7 @@ export interface paths {
                                     attempts: number;
                                     channel: string;
                                     /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
-                                    deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
+                                    deferredBy: "quiet-hours" | "send-window" | "cap" | "digest" | "local-time" | (never | null);
                                     deviceId?: string;
                                     dueAt: string;
                                     id: string;
@@ -4146,7 +4209,7 @@ export interface paths {
                                 attempts: number;
                                 channel: string;
                                 /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
-                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
+                                deferredBy: "quiet-hours" | "send-window" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
@@ -6192,7 +6255,7 @@ export interface paths {
                                 attempts: number;
                                 channel: string;
                                 /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
-                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
+                                deferredBy: "quiet-hours" | "send-window" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
@@ -6454,7 +6517,7 @@ export interface paths {
                                 attempts: number;
                                 channel: string;
                                 /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
-                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
+                                deferredBy: "quiet-hours" | "send-window" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
@@ -8317,6 +8380,15 @@ export interface paths {
                                 /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
                                 start: string;
                             } | null;
+                            /** @description push and e-mail go only inside the window, in the recipient’s zone; due outside it, they wait for its next opening; an end at or before the start is the next day */
+                            sendWindow: {
+                                /** @description the days a window opens on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
                             timezone: string | null;
                             /** Format: date-time */
                             updatedAt: string;
@@ -8427,6 +8499,15 @@ export interface paths {
                             /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
                             start: string;
                         } | null;
+                        /** @description push and e-mail go only inside the window, in the recipient’s zone; due outside it, they wait for its next opening; an end at or before the start is the next day */
+                        sendWindow?: {
+                            /** @description the days a window opens on (absent: every day) */
+                            days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            end: string;
+                            /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                            start: string;
+                        } | null;
                         /** @description IANA time zone, e.g. Europe/Berlin */
                         timezone?: string | null;
                     };
@@ -8454,6 +8535,15 @@ export interface paths {
                             /** @description push and e-mail due inside the window wait for its end, in the recipient’s zone; an end at or before the start is the next day (22:00–07:00) */
                             quietHours: {
                                 /** @description the days a window starts on (absent: every day) */
+                                days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                end: string;
+                                /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
+                                start: string;
+                            } | null;
+                            /** @description push and e-mail go only inside the window, in the recipient’s zone; due outside it, they wait for its next opening; an end at or before the start is the next day */
+                            sendWindow: {
+                                /** @description the days a window opens on (absent: every day) */
                                 days?: ("MO" | "TU" | "WE" | "TH" | "FR" | "SA" | "SU")[];
                                 /** @description HH:MM or HH:MM:SS, 00:00 to 23:59:59 */
                                 end: string;
@@ -9649,7 +9739,7 @@ export interface paths {
                                     attempts: number;
                                     channel: string;
                                     /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
-                                    deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
+                                    deferredBy: "quiet-hours" | "send-window" | "cap" | "digest" | "local-time" | (never | null);
                                     deviceId?: string;
                                     dueAt: string;
                                     id: string;
@@ -9831,7 +9921,7 @@ export interface paths {
                                 attempts: number;
                                 channel: string;
                                 /** @description the timing rule that decided when this delivery goes out (docs/timing.md); null: sent at the notification’s own time */
-                                deferredBy: "quiet-hours" | "cap" | "digest" | "local-time" | (never | null);
+                                deferredBy: "quiet-hours" | "send-window" | "cap" | "digest" | "local-time" | (never | null);
                                 deviceId?: string;
                                 dueAt: string;
                                 id: string;
