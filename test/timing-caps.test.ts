@@ -97,6 +97,27 @@ test('a cap deferral that lands in the user’s quiet hours waits until they end
   assert.equal(held!.run_at.getTime(), quietEnd.getTime(), 'not when the cap frees (in 10 minutes) but when the quiet hours end');
 });
 
+test('a cap deferral that lands outside the user’s send window waits for its next opening, and the window decided its time', async () => {
+  assert.equal((await putType('windowed', { cap: { max: 1, per: '24h' } })).statusCode, 200);
+  // A send window (UTC) from a minute ago to 5 minutes from now; the cap frees in 10 minutes, after
+  // it has closed, so the delivery waits for tomorrow's opening.
+  const hhmmss = (d: Date) => d.toISOString().slice(11, 19);
+  const opened = new Date(Math.floor((Date.now() - 60_000) / 1000) * 1000);
+  const user = await h.request({ method: 'PUT', url: '/v1/users/cap-window', payload: { email: 'cap-window@example.com', sendWindow: { start: hhmmss(opened), end: hhmmss(new Date(Date.now() + 300_000)) } } });
+  assert.equal(user.statusCode, 200, user.body);
+  const mail = { channels: ['email'] };
+  const first = await send('cap-window', 'windowed', mail);
+  await settled(first);
+  await h.db.pool.query(`UPDATE cap_usage SET sent_at = now() - interval '23 hours 50 minutes' WHERE user_id = 'cap-window'`);
+  const second = await send('cap-window', 'windowed', mail);
+  const [held] = await eventually(async () => {
+    const rows = await deliveriesOf(second);
+    return rows[0]?.status === 'pending' && rows[0].deferred_by !== null ? rows : undefined;
+  });
+  assert.equal(held!.deferred_by, 'send-window');
+  assert.equal(held!.run_at.getTime(), opened.getTime() + 24 * 3600_000, 'not when the cap frees (in 10 minutes) but when the window opens again');
+});
+
 test('a cap with action drop records the delivery capped, with its event, and counts it in the notification', async () => {
   assert.equal((await putType('nudge', { cap: { max: 1, per: '10m', action: 'drop' } })).statusCode, 200);
   const first = await send('cap-bob', 'nudge');
