@@ -136,18 +136,24 @@ async function lockHolder(id: string): Promise<number | undefined> {
 
 /**
  * Kill the session holding `id`'s liveness lock and take the lock from another session before its
- * owner can, as a session of the old connection lingering on the server would hold it.
+ * owner can, as a session of the old connection lingering on the server would hold it. The thief
+ * queues for the lock before the holder is killed, so PostgreSQL hands it the lock the moment the
+ * holder's session ends: the owner's own quick retry cannot win the race.
  */
 async function stealLivenessLock(id: string): Promise<pg.Client> {
   const thief = new pg.Client({ connectionString: h.db.url });
   await thief.connect();
-  for (let i = 0; i < 50; i++) {
-    const pid = await lockHolder(id);
-    if (pid !== undefined) await thief.query('SELECT pg_terminate_backend($1, 5000)', [pid]);
-    const { rows } = await thief.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [LIVENESS_LOCK_CLASS, id]);
-    if (rows[0]?.ok) return thief;
-  }
-  throw new Error('could not take the liveness lock');
+  const pid = await lockHolder(id);
+  if (pid === undefined) throw new Error('nobody holds the liveness lock');
+  const { rows: me } = await thief.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  const taken = thief.query('SELECT pg_advisory_lock($1, hashtext($2))', [LIVENESS_LOCK_CLASS, id]);
+  await eventually(async () => {
+    const { rows } = await h.db.pool.query(`SELECT 1 FROM pg_locks WHERE pid = $1 AND locktype = 'advisory' AND NOT granted`, [me[0]!.pid]);
+    return rows.length > 0;
+  }, 5_000, 'the thief to queue for the lock');
+  await h.db.pool.query('SELECT pg_terminate_backend($1)', [pid]);
+  await taken;
+  return thief;
 }
 
 describe('a worker that loses its liveness lock to a database blip', () => {

@@ -4,7 +4,7 @@ import { EVENT_INSERT } from '../events/outbox.ts';
 import { eventTypeSql } from '../events/types.ts';
 import { coerceError } from '../log/index.ts';
 import type { ClaimedDelivery, Outcome } from './repository.ts';
-import { Batcher } from './batcher.ts';
+import { Batcher } from '../core/batcher.ts';
 
 /** A notification type's frequency cap as stored (notification_types.cap, migration 0910). */
 export interface StoredCap {

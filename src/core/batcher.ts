@@ -2,8 +2,9 @@
  * Gathers requests made at about the same time and answers them with one call: `handle` gets
  * up to `maxSize` items (those that arrived within `delayMs` of the first, or fewer when that
  * many wait) and returns one result per item, in order. A worker sends a claimed slice at once,
- * so each slice's checks that need the database become one transaction instead of one each.
- * (The outcome writer batches the same way, with retries of its own for database outages.)
+ * so what each of its deliveries asks of the database (a frequency cap's check, an inbox item)
+ * becomes one statement or transaction per slice instead of one each.
+ * (The engine's outcome writer batches the same way, with retries of its own for database outages.)
  */
 export class Batcher<T, R> {
   readonly #handle: (items: T[]) => Promise<R[]>;
