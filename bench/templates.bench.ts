@@ -15,7 +15,7 @@
 //
 // Sizes: BENCH_TEMPLATES (100000) deliveries per run, BENCH_TEMPLATE_ROUNDS (2) rounds of one
 // literal and one template run, on one worker process.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -26,6 +26,7 @@ import { TemplateService } from '../src/templates/service.ts';
 import { CompiledTemplate } from '../src/templates/render.ts';
 import type { NotificationInput } from '../src/notifications/types.ts';
 import type { TemplateInput } from '../src/templates/service.ts';
+import { Sink } from './support/sink-process.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const N = Number(process.env.BENCH_TEMPLATES ?? 100_000);
@@ -46,23 +47,6 @@ const dataOf = (i: number) => ({ count: (i % 5) + 1, when: new Date(BASE + (i % 
 const recipientOf = (k: number) => (k % USERS) % 2 === 0 ? { locale: 'de-AT', timeZone: 'Europe/Vienna' } : { locale: 'en-US', timeZone: 'America/New_York' };
 // The literal run sends each recipient exactly the text the template renders for them.
 const compiled = new CompiledTemplate('order', 1, { ...TEMPLATE, variables: TEMPLATE.variables!, defaultLocale: 'en' });
-
-class Sink {
-  readonly child: ChildProcess = fork(path.join(ROOT, 'bench/support/sink.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  port = 0;
-  ready(): Promise<void> {
-    return new Promise((resolve) => this.child.once('message', (m: { port: number }) => {
-      this.port = m.port;
-      resolve();
-    }));
-  }
-  ask<T>(type: string): Promise<T> {
-    return new Promise((resolve) => {
-      this.child.once('message', (m) => resolve(m as T));
-      this.child.send({ type });
-    });
-  }
-}
 
 function startWorker(db: TestDatabase, sinkUrl: string): ChildProcess {
   return spawn(process.execPath, [path.join(ROOT, 'bin/herald.js'), 'worker'], {

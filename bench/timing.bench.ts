@@ -26,13 +26,14 @@
 // Sizes: HERALD_BENCH_TIMING_RATE (1000), HERALD_BENCH_TIMING_SECONDS (60),
 // HERALD_BENCH_TIMING_BURST (100000), HERALD_BENCH_TIMING_CREATE (20000),
 // HERALD_BENCH_TIMING_USERS (1000); HERALD_BENCH_TIMING_SCENARIOS=steady,burst,create picks some.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHarness, type TestHarness } from '../test/helpers/app.ts';
 import { configureRules, notificationItem, type RuleSet } from './support/timing-rules.ts';
+import { Sink, type SinkReport } from './support/sink-process.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const env = (name: string, fallback: number) => Number(process.env[`HERALD_BENCH_TIMING_${name}`] ?? fallback);
@@ -45,30 +46,6 @@ const ONLY = new Set((process.env.HERALD_BENCH_TIMING_SCENARIOS ?? 'steady,burst
 /** How far ahead of its creation a steady notification is due: creation is not what is measured. */
 const LEAD_MS = 2000;
 
-interface SinkReport { count: number; first: number; last: number; duplicates: number; p50: number; p99: number; max: number }
-
-class Sink {
-  readonly child: ChildProcess;
-  port = 0;
-  constructor() {
-    this.child = fork(path.join(ROOT, 'bench/support/sink.ts'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  }
-  ready(): Promise<void> {
-    return new Promise((resolve) => this.child.once('message', (m: { port: number }) => {
-      this.port = m.port;
-      resolve();
-    }));
-  }
-  ask<T>(type: string): Promise<T> {
-    return new Promise((resolve) => {
-      this.child.once('message', (m) => resolve(m as T));
-      this.child.send({ type });
-    });
-  }
-  get url(): string {
-    return `http://127.0.0.1:${this.port}/hook`;
-  }
-}
 
 function startWorker(h: TestHarness, sinkUrl: string): ChildProcess {
   // The compiled build, as production runs it (scripts/bench.js builds first).

@@ -5,46 +5,30 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
-import { SMTPServer } from 'smtp-server';
-import { simpleParser, type ParsedMail } from 'mailparser';
 import { createHarness, type TestHarness } from './helpers/app.ts';
 import { eventually, startEngine, type RunningEngine } from './helpers/engine.ts';
 import { createEmailChannel } from '../src/channels/email/index.ts';
 import { startFakeSes, type FakeSes } from './fakes/ses-server.ts';
+import { startSmtpSink, type SmtpSink } from './helpers/smtp-sink.ts';
 
 const KEY = { accessKeyId: 'AKIAHERALDE2E0000001', secretAccessKey: 'e2e-secret-key-0123456789' };
 
 let h: TestHarness;
 let engine: RunningEngine;
 let ses: FakeSes;
-let smtp: SMTPServer;
-const received: ParsedMail[] = [];
+let smtp: SmtpSink;
 /** Recipients whose next RCPT TO is answered 451 (once each). */
 const deferOnce = new Set<string>();
 
 before(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    disableReverseLookup: true,
-    logger: false,
+  smtp = await startSmtpSink({
     onRcptTo(address, _session, callback) {
       if (deferOnce.delete(address.address)) return callback(Object.assign(new Error('Greylisted, try again later'), { responseCode: 451 }));
       callback();
     },
-    onData(stream, _session, callback) {
-      simpleParser(stream).then((mail) => {
-        received.push(mail);
-        callback();
-      }, callback);
-    },
   });
-  smtp.on('error', () => {});
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-  const port = (smtp.server.address() as AddressInfo).port;
   ses = await startFakeSes({ [KEY.accessKeyId]: KEY.secretAccessKey });
-  h = await createHarness({ HERALD_SMTP_URL: `smtp://127.0.0.1:${port}`, HERALD_EMAIL_FROM: 'Herald <no-reply@herald.example>' });
+  h = await createHarness({ HERALD_SMTP_URL: smtp.url, HERALD_EMAIL_FROM: 'Herald <no-reply@herald.example>' });
   const deps = { config: h.ctx.config, log: h.ctx.log, metrics: h.ctx.metrics, credentials: h.services.credentials };
   engine = await startEngine(h, [createEmailChannel(deps, { ses: { endpoint: ses.url, credentials: KEY } })]);
 });
@@ -53,7 +37,7 @@ after(async () => {
   await engine.stop();
   await h.close();
   await ses.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp.close();
 });
 
 interface DeliveryView {
@@ -93,7 +77,7 @@ test('a notification reaches the inbox over SMTP, rendered from the reminder tem
   assert.equal(delivery.provider, 'email');
   assert.equal(delivery.status, 'sent');
   assert.equal(delivery.providerId, `<${delivery.id}@herald.example>`);
-  const mail = received.find((m) => m.headers.get('x-herald-delivery-id') === delivery.id);
+  const mail = smtp.received.find((m) => m.headers.get('x-herald-delivery-id') === delivery.id);
   assert.ok(mail, 'the message arrived');
   assert.equal(mail.headers.get('x-herald-notification-id'), id);
   assert.equal(mail.subject, 'Dentist at 3pm');
@@ -113,7 +97,7 @@ test('a greylisting 451 is retried by the engine and then delivered', async () =
   const delivery = n.deliveries[0]!;
   assert.equal(delivery.status, 'sent');
   assert.equal(delivery.attempts, 2);
-  const mail = received.find((m) => m.headers.get('x-herald-delivery-id') === delivery.id);
+  const mail = smtp.received.find((m) => m.headers.get('x-herald-delivery-id') === delivery.id);
   assert.equal(mail?.subject, 'Own subject');
   assert.equal(mail?.text?.trim(), 'own text');
 });
@@ -156,7 +140,7 @@ test('SES rejecting the message fails the delivery without retrying', async () =
 });
 
 test('a refused SMTP login shows on the app status, GET /v1/apps/{appId}', async () => {
-  const port = (smtp.server.address() as AddressInfo).port;
+  const port = smtp.port;
   // The sink offers no AUTH on a plain connection: the login is refused with a 5yz reply.
   const app = await h.request({ method: 'PUT', url: '/v1/apps/mailer', payload: { name: 'Mailer', email: { from: 'm@mailer.example', smtpUrl: `smtp://user:hunter2@127.0.0.1:${port}` } } });
   assert.equal(app.statusCode, 200, app.body);

@@ -8,24 +8,21 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { SMTPServer } from 'smtp-server';
-import { simpleParser, type ParsedMail } from 'mailparser';
 import { createHarness, type TestHarness } from './helpers/app.ts';
 import { eventually, startEngine, type RunningEngine } from './helpers/engine.ts';
 import { createTestPki, startFakeApns, type FakeApns, type FakeAction, type TestPki } from './fakes/apns-server.ts';
 import { createApnsChannel } from '../src/channels/apns/index.ts';
 import { createEmailChannel } from '../src/channels/email/index.ts';
 import { parseDuration, formatDuration } from '../src/core/duration.ts';
+import { startSmtpSink, type SmtpSink } from './helpers/smtp-sink.ts';
 
 const BUNDLE = 'com.example.fallbacks';
 
 let pki: TestPki;
 let apns: FakeApns;
-let smtp: SMTPServer;
+let smtp: SmtpSink;
 let h: TestHarness;
 let engine: RunningEngine;
-const received: ParsedMail[] = [];
 /** APNs answers per device token (default 200). */
 const answers = new Map<string, FakeAction[]>();
 
@@ -33,27 +30,14 @@ before(async () => {
   pki = createTestPki();
   apns = await startFakeApns({ pki, auth: 'token', bundleId: BUNDLE });
   apns.script = (r) => answers.get(r.token)?.shift();
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    disableReverseLookup: true,
-    logger: false,
-    onData(stream, _session, callback) {
-      simpleParser(stream).then((mail) => {
-        received.push(mail);
-        callback();
-      }, callback);
-    },
-  });
-  smtp.on('error', () => {});
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
+  smtp = await startSmtpSink();
   h = await createHarness({
     HERALD_APNS_KEY_FILE: path.join(pki.dir, 'token.p8'),
     HERALD_APNS_KEY_ID: 'KEYID12345',
     HERALD_APNS_TEAM_ID: 'TEAMID1234',
     HERALD_APNS_BUNDLE_ID: BUNDLE,
     HERALD_APNS_URL: apns.origin,
-    HERALD_SMTP_URL: `smtp://127.0.0.1:${(smtp.server.address() as AddressInfo).port}`,
+    HERALD_SMTP_URL: smtp.url,
     HERALD_EMAIL_FROM: 'Herald <no-reply@herald.example>',
   });
   const deps = { config: h.ctx.config, log: h.ctx.log, metrics: h.ctx.metrics, credentials: h.services.credentials };
@@ -64,7 +48,7 @@ after(async () => {
   await engine.stop();
   await h.close();
   await apns.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp.close();
   pki.cleanup();
 });
 
@@ -100,7 +84,7 @@ function settled(id: string, timeoutMs = 20_000): Promise<NotificationView> {
   }, timeoutMs, `notification ${id} to settle`);
 }
 
-const mailsTo = (address: string) => received.filter((m) => (m.to as { value: Array<{ address: string }> }).value.some((v) => v.address === address));
+const mailsTo = (address: string) => smtp.received.filter((m) => (m.to as { value: Array<{ address: string }> }).value.some((v) => v.address === address));
 
 async function eventsOf(userId: string, notificationId: string): Promise<Array<{ type: string; data: Record<string, unknown> }>> {
   const res = await h.request({ url: `/v1/users/${userId}/events?limit=100` });

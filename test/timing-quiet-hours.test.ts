@@ -6,6 +6,7 @@ import path from 'node:path';
 import { createHarness, type TestHarness } from './helpers/app.ts';
 import { eventually, startEngine, webhookSink, type RunningEngine } from './helpers/engine.ts';
 import { asUser } from './helpers/user-token.ts';
+import { timingRequests } from './helpers/timing.ts';
 import { FcmChannel } from '../src/channels/fcm/index.ts';
 import { FakeFcmServer } from './fakes/fcm-server.ts';
 
@@ -48,24 +49,7 @@ async function user(id: string, body: object, devices = 1): Promise<void> {
   }
 }
 
-async function send(body: object): Promise<string> {
-  const res = await h.request({ method: 'POST', url: '/v1/notifications', payload: { title: 'Hello', channels: ['push', 'inbox'], ...body } });
-  assert.equal(res.statusCode, 202, res.body);
-  return res.json().id;
-}
-
-interface DeliveryView { channel: string; status: string; dueAt: string; deferredBy: string | null; userId?: string; sentAt?: string }
-
-async function deliveries(id: string): Promise<DeliveryView[]> {
-  const res = await h.request({ url: `/v1/notifications/${id}` });
-  assert.equal(res.statusCode, 200, res.body);
-  return res.json().deliveries;
-}
-
-/** channel → [dueAt, deferredBy] of a one-user notification. */
-async function timing(id: string): Promise<Record<string, [string, string | null]>> {
-  return Object.fromEntries((await deliveries(id)).map((d) => [d.channel, [d.dueAt, d.deferredBy]]));
-}
+const { send, deliveries, timing } = timingRequests(() => h, { channels: ['push', 'inbox'] });
 
 const quietEnd = async (quiet: object, zone: string, at: string): Promise<string | null> => {
   const { rows } = await h.db.pool.query<{ end: Date | null }>(`SELECT herald_quiet_end($1::jsonb, $2, $3::timestamptz) AS end`, [JSON.stringify(quiet), zone, at]);

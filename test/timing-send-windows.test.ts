@@ -2,6 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHarness, type TestHarness } from './helpers/app.ts';
 import { asUser } from './helpers/user-token.ts';
+import { timingRequests } from './helpers/timing.ts';
 
 /**
  * Send windows (docs/timing.md § Send windows): push and e-mail go only inside the recipient's
@@ -40,24 +41,7 @@ async function user(id: string, body: object): Promise<void> {
   assert.equal(res.statusCode, 200, res.body);
 }
 
-async function send(body: object): Promise<string> {
-  const res = await h.request({ method: 'POST', url: '/v1/notifications', payload: { title: 'Hello', channels: ['email', 'inbox'], ...body } });
-  assert.equal(res.statusCode, 202, res.body);
-  return res.json().id;
-}
-
-interface DeliveryView { channel: string; dueAt: string; deferredBy: string | null; userId?: string }
-
-async function deliveries(id: string): Promise<DeliveryView[]> {
-  const res = await h.request({ url: `/v1/notifications/${id}` });
-  assert.equal(res.statusCode, 200, res.body);
-  return res.json().deliveries;
-}
-
-/** channel → [dueAt, deferredBy] of a one-user notification. */
-async function timing(id: string): Promise<Record<string, [string, string | null]>> {
-  return Object.fromEntries((await deliveries(id)).map((d) => [d.channel, [d.dueAt, d.deferredBy]]));
-}
+const { send, deliveries, timing } = timingRequests(() => h, { channels: ['email', 'inbox'] });
 
 test('the window rule at explicit instants: after hours, the weekend, inside, across midnight and DST changes', async () => {
   // Friday 20:30 CET → Monday 08:00 — CEST by then: the clocks changed over the weekend.

@@ -1,14 +1,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
-import { SMTPServer } from 'smtp-server';
-import { simpleParser, type ParsedMail } from 'mailparser';
+import type { ParsedMail } from 'mailparser';
 import { createHarness, type TestHarness } from './helpers/app.ts';
 import { eventually, startEngine, type RunningEngine } from './helpers/engine.ts';
 import { createEmailChannel } from '../src/channels/email/index.ts';
 import { Keyring } from '../src/core/keyring.ts';
 import { deriveSealingKey } from '../src/apps/secret-key.ts';
 import { UnsubscribeLinks } from '../src/preferences/unsubscribe.ts';
+import { startSmtpSink, type SmtpSink } from './helpers/smtp-sink.ts';
 
 /**
  * RFC 8058 one-click unsubscribe: e-mails of non-required types carry List-Unsubscribe and
@@ -17,27 +16,12 @@ import { UnsubscribeLinks } from '../src/preferences/unsubscribe.ts';
  */
 let h: TestHarness;
 let engine: RunningEngine;
-let smtp: SMTPServer;
-const received: ParsedMail[] = [];
+let smtp: SmtpSink;
 const PUBLIC = 'https://notify.example.com';
 
 before(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    disableReverseLookup: true,
-    logger: false,
-    onData(stream, _session, callback) {
-      simpleParser(stream).then((mail) => {
-        received.push(mail);
-        callback();
-      }, callback);
-    },
-  });
-  smtp.on('error', () => {});
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
-  const port = (smtp.server.address() as AddressInfo).port;
-  h = await createHarness({ HERALD_SMTP_URL: `smtp://127.0.0.1:${port}`, HERALD_EMAIL_FROM: 'Herald <no-reply@herald.example>', HERALD_PUBLIC_URL: `${PUBLIC}/` });
+  smtp = await startSmtpSink();
+  h = await createHarness({ HERALD_SMTP_URL: smtp.url, HERALD_EMAIL_FROM: 'Herald <no-reply@herald.example>', HERALD_PUBLIC_URL: `${PUBLIC}/` });
   const deps = { config: h.ctx.config, log: h.ctx.log, metrics: h.ctx.metrics, credentials: h.services.credentials };
   engine = await startEngine(h, [createEmailChannel(deps)]);
   await h.request({ method: 'PUT', url: '/v1/apps/default/notification-types/marketing', payload: { name: 'Offers' } });
@@ -48,13 +32,13 @@ before(async () => {
 after(async () => {
   await engine.stop();
   await h.close();
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await smtp.close();
 });
 
 async function mailFor(subject: string, body: object): Promise<ParsedMail> {
   const res = await h.request({ method: 'POST', url: '/v1/notifications', payload: { to: { userId: 'ada' }, channels: ['email'], title: subject, email: { subject, text: 'hello' }, ...body } });
   assert.equal(res.statusCode, 202, res.body);
-  return eventually(async () => received.find((m) => m.subject === subject), 30_000, `mail "${subject}"`);
+  return eventually(async () => smtp.received.find((m) => m.subject === subject), 30_000, `mail "${subject}"`);
 }
 
 const header = (mail: ParsedMail, name: string) => mail.headerLines.find((l) => l.key === name)?.line.slice(name.length + 1).trim();
