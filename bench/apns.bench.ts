@@ -14,6 +14,10 @@
  * → the delivery engine (PostgreSQL claims and outcome writes, batch 500, 1000 in flight) → the
  * APNs channel → the same fake; timed until every delivery is recorded `sent` in PostgreSQL.
  *
+ * `BENCH_HERALD_BEFORE=<root of another herald checkout>` adds that build's APNs channel as one
+ * more sender (default pool) and runs its end to end too, in the same run, for before/after
+ * figures (the checkout needs its own node_modules).
+ *
  *   npm run bench -- apns
  */
 import http2 from 'node:http2';
@@ -35,9 +39,13 @@ const MESSAGES = Number(process.env.HERALD_BENCH_APNS_MESSAGES ?? 100_000);
 const ROUNDS = Number(process.env.HERALD_BENCH_ROUNDS ?? 2);
 const CONCURRENCY = 1000;
 const E2E_DEVICES = Number(process.env.HERALD_BENCH_APNS_E2E_DEVICES ?? 100_000);
+/** End-to-end rounds per build when BENCH_HERALD_BEFORE is set (one run otherwise). */
+const E2E_ROUNDS = Number(process.env.HERALD_BENCH_APNS_E2E_ROUNDS ?? 2);
 const BUNDLE = 'com.example.bench';
 const TEAM = 'TEAMID1234';
 const KEY_ID = 'KEYID12345';
+const BEFORE = process.env.BENCH_HERALD_BEFORE;
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PAYLOAD = { aps: { alert: { title: 'Hello', body: 'Your order has shipped' }, sound: 'default' }, orderId: 1234 };
 
 interface Stats {
@@ -129,28 +137,41 @@ async function nodeApn(origin: string, pki: TestPki, list: string[]) {
 }
 
 class OneApp implements AppCredentialStore {
-  readonly app: AppCredentials;
+  readonly app: Promise<AppCredentials>;
   constructor(app: AppCredentials) {
-    this.app = app;
+    this.app = Promise.resolve(app);
   }
-  async get() {
+  /** One settled promise, as herald's store hands out while its entry is cached (src/apps/credentials.ts). */
+  get() {
     return this.app;
   }
   async reportProblem(_appId: string, _channel: AppChannel, _problem: string | undefined) {}
 }
 
-async function herald(origin: string, pki: TestPki, list: string[], options: ApnsChannelOptions) {
+type CreateChannel = typeof createApnsChannel;
+
+/** The APNs channel factory of the checkout at `root` (this one, or BENCH_HERALD_BEFORE's). */
+async function channelFactory(root: string): Promise<CreateChannel> {
+  if (root === ROOT) return createApnsChannel;
+  const mod = (await import(path.join(root, 'src/channels/apns/index.ts'))) as { createApnsChannel: CreateChannel };
+  return mod.createApnsChannel;
+}
+
+async function herald(origin: string, pki: TestPki, list: string[], options: ApnsChannelOptions, create: CreateChannel = createApnsChannel) {
   const credentials = new OneApp({
     id: 'default',
     name: 'Default',
     apns: { bundleId: BUNDLE, environment: 'production', url: origin, teamId: TEAM, keyId: KEY_ID, key: pki.tokenKey },
   });
   const config = loadConfig({ HERALD_DATABASE_URL: 'postgres://unused@127.0.0.1/unused', HERALD_SECRET_KEY: 'x'.repeat(32) });
-  const channel: Channel = createApnsChannel({ config, log: createLogger('silent'), metrics: new Registry(), credentials }, { ca: pki.ca, ...options });
+  const channel: Channel = create({ config, log: createLogger('silent'), metrics: new Registry(), credentials }, { ca: pki.ca, ...options });
   const content = { data: { orderId: 1234 }, apns: { payload: PAYLOAD } };
+  // Numeric ids, as PostgreSQL gives deliveries and notifications; one content object for all, as
+  // the bare loop sends one body.
+  let nextId = 1_000_000;
   const job = (token: string): DeliveryJob => ({
-    id: randomUUID(),
-    notificationId: randomUUID(),
+    id: String(nextId++),
+    notificationId: String(nextId),
     provider: 'apns',
     appId: 'default',
     attempt: 1,
@@ -167,9 +188,10 @@ async function herald(origin: string, pki: TestPki, list: string[], options: Apn
   return result;
 }
 
-async function endToEnd(origin: string, pki: TestPki, child: ChildProcess) {
-  const { createHarness } = await import('../test/helpers/app.ts');
-  const { startEngine } = await import('../test/helpers/engine.ts');
+async function endToEnd(origin: string, pki: TestPki, child: ChildProcess, root = ROOT) {
+  const { createHarness } = (await import(path.join(root, 'test/helpers/app.ts'))) as typeof import('../test/helpers/app.ts');
+  const { startEngine } = (await import(path.join(root, 'test/helpers/engine.ts'))) as typeof import('../test/helpers/engine.ts');
+  const create = await channelFactory(root);
   const h = await createHarness({
     HERALD_APNS_KEY_FILE: path.join(pki.dir, 'token.p8'),
     HERALD_APNS_KEY_ID: KEY_ID,
@@ -185,10 +207,11 @@ async function endToEnd(origin: string, pki: TestPki, child: ChildProcess) {
       [E2E_DEVICES],
     );
     const deps = { config: h.ctx.config, log: h.ctx.log, metrics: h.ctx.metrics, credentials: h.services.credentials };
-    const engine = await startEngine(h, [createApnsChannel(deps, { ca: pki.ca })], { batchSize: 500, concurrency: CONCURRENCY });
+    const engine = await startEngine(h, [create(deps, { ca: pki.ca })], { batchSize: 500, concurrency: CONCURRENCY });
     try {
       const before = await ask(child);
       const start = performance.now();
+      const cpu = process.cpuUsage();
       const res = await h.request({ method: 'POST', url: '/v1/notifications', payload: { to: { userId: 'bench' }, channels: ['push'], apns: { payload: PAYLOAD } } });
       if (res.statusCode !== 202) throw new Error(`POST /v1/notifications answered ${res.statusCode}: ${res.body}`);
       const fanOutMs = performance.now() - start;
@@ -203,8 +226,10 @@ async function endToEnd(origin: string, pki: TestPki, child: ChildProcess) {
         if (Number(rows[0]!.open) === 0) break;
       }
       const elapsed = (performance.now() - start) / 1000;
+      const used = process.cpuUsage(cpu);
       const after = await ask(child);
-      return { rate: sent / elapsed, sent, fanOutMs, connections: after.sessions - before.sessions };
+      // CPU of this process (API, engine and channel; PostgreSQL and the fake not counted) per delivery.
+      return { rate: sent / elapsed, sent, fanOutMs, connections: after.sessions - before.sessions, cpuUs: (used.user + used.system) / Math.max(1, sent) };
     } finally {
       await engine.stop();
     }
@@ -228,6 +253,10 @@ async function main(): Promise<void> {
       ['herald APNs channel (default pool)', (l) => herald(origin, pki, l, {})],
       ['herald APNs channel (1 connection)', (l) => herald(origin, pki, l, { maxConnections: 1 })],
     ];
+    if (BEFORE) {
+      const before = await channelFactory(path.resolve(BEFORE));
+      senders.push(['other build (BENCH_HERALD_BEFORE), default', (l) => herald(origin, pki, l, {}, before)]);
+    }
     // HERALD_BENCH_APNS_ONLY=herald (a word of the sender's name) runs only some, for profiling.
     const only = process.env.HERALD_BENCH_APNS_ONLY;
     if (only) senders.splice(0, senders.length, ...senders.filter(([name], i) => i < 2 || name.includes(only)));
@@ -246,7 +275,19 @@ async function main(): Promise<void> {
         if (!prev || result.rate > prev.rate) best.set(name, { ...result, connections });
       }
     }
-    const e2e = E2E_DEVICES > 0 ? await endToEnd(origin, pki, child) : undefined;
+    // With another build: alternating rounds (other, this; this, other; ...), the best of each kept.
+    type E2E = Awaited<ReturnType<typeof endToEnd>>;
+    let e2e: E2E | undefined;
+    let e2eBefore: E2E | undefined;
+    const better = (a: E2E | undefined, b: E2E) => (a && a.rate >= b.rate ? a : b);
+    const e2eRounds = E2E_DEVICES > 0 ? (BEFORE ? E2E_ROUNDS : 1) : 0;
+    for (let round = 0; round < e2eRounds; round++) {
+      const order = !BEFORE ? [undefined] : round % 2 === 0 ? [BEFORE, undefined] : [undefined, BEFORE];
+      for (const other of order) {
+        if (other) e2eBefore = better(e2eBefore, await endToEnd(origin, pki, child, path.resolve(other)));
+        else e2e = better(e2e, await endToEnd(origin, pki, child));
+      }
+    }
     const stats = await ask(child);
     const ceiling = best.get(senders[0]![0])!.rate;
     const nodeApnRate = best.get(senders[1]![0])!.rate;
@@ -266,13 +307,26 @@ async function main(): Promise<void> {
     }
     if (e2e) {
       console.log(
-        `${'end to end: POST → engine → APNs'.padEnd(40)} ${Math.round(e2e.rate).toLocaleString('en').padStart(16)} ${`${(e2e.rate / ceiling).toFixed(2)}x`.padStart(9)} ${`${(e2e.rate / nodeApnRate).toFixed(2)}x`.padStart(12)} ${String(e2e.connections).padStart(12)} ${String(E2E_DEVICES - e2e.sent).padStart(7)}`,
+        `${'end to end: POST → engine → APNs'.padEnd(40)} ${Math.round(e2e.rate).toLocaleString('en').padStart(16)} ${`${(e2e.rate / ceiling).toFixed(2)}x`.padStart(9)} ${`${(e2e.rate / nodeApnRate).toFixed(2)}x`.padStart(12)} ${String(e2e.connections).padStart(12)} ${String(E2E_DEVICES - e2e.sent).padStart(7)} ${e2e.cpuUs.toFixed(1).padStart(14)}`,
       );
-      console.log(`  (${E2E_DEVICES} device deliveries from one POST: fan-out ${e2e.fanOutMs.toFixed(0)} ms, then sending until all recorded sent; target >= 0.5x bare loop)`);
+      if (e2eBefore) {
+        console.log(
+          `${'end to end, other build'.padEnd(40)} ${Math.round(e2eBefore.rate).toLocaleString('en').padStart(16)} ${`${(e2eBefore.rate / ceiling).toFixed(2)}x`.padStart(9)} ${`${(e2eBefore.rate / nodeApnRate).toFixed(2)}x`.padStart(12)} ${String(e2eBefore.connections).padStart(12)} ${String(E2E_DEVICES - e2eBefore.sent).padStart(7)} ${e2eBefore.cpuUs.toFixed(1).padStart(14)}`,
+        );
+      }
+      console.log(`  (${E2E_DEVICES} device deliveries from one POST: fan-out ${e2e.fanOutMs.toFixed(0)} ms, then sending until all recorded sent, best of ${e2eRounds} round(s); CPU: this process with the API and engine in it, PostgreSQL not counted; target >= 0.5x bare loop)`);
     }
     const load = (await import('node:os')).loadavg()[0]!.toFixed(1);
     console.log(`machine load average ${load} on ${(await import('node:os')).availableParallelism()} cores (the fake runs in its own process)`);
     console.log(`targets: herald >= 0.9x bare loop, >= 1.2x node-apn; fake saw ${stats.count} valid requests, ${stats.violations} protocol violations`);
+    const summary = (line: Record<string, unknown>) => console.log(`SUMMARY ${JSON.stringify(line)}`);
+    const bareName = `bare node:http2 loop, best of ${ROUNDS}`;
+    for (const [name, goal] of [['herald APNs channel (default pool)', '≥ 0.9×'], ['herald APNs channel (1 connection)', '≥ 0.9×'], ['other build (BENCH_HERALD_BEFORE), default', '']] as const) {
+      const b = best.get(name);
+      if (b) summary({ figure: `${name}: notifications/s, best of ${ROUNDS} (load ${load})`, value: Math.round(b.rate), baseline: bareName, baselineValue: Math.round(ceiling), ratio: Number((b.rate / ceiling).toFixed(2)), goal });
+    }
+    if (e2e) summary({ figure: `end to end: one POST to ${E2E_DEVICES.toLocaleString('en')} devices, delivered/s (load ${load})`, value: Math.round(e2e.rate), baseline: bareName, baselineValue: Math.round(ceiling), ratio: Number((e2e.rate / ceiling).toFixed(2)), goal: '≥ 0.5×' });
+    if (e2eBefore) summary({ figure: `end to end, other build (BENCH_HERALD_BEFORE) (load ${load})`, value: Math.round(e2eBefore.rate), baseline: bareName, baselineValue: Math.round(ceiling), ratio: Number((e2eBefore.rate / ceiling).toFixed(2)), goal: '' });
   } finally {
     child.send('stop');
     await new Promise((r) => child.once('exit', r));

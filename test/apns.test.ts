@@ -143,6 +143,32 @@ test('apns-id is a UUID derived from the delivery id, stable across retries', ()
   assert.notEqual(apnsIdFor('delivery-124'), a);
 });
 
+test('a numeric delivery id is written into a version 8 UUID without hashing; UUIDs pass through', () => {
+  assert.equal(apnsIdFor('12345'), '00000000-0000-8000-8000-000000012345');
+  assert.equal(apnsIdFor('9223372036854775807'), '00000000-0009-8223-8372-036854775807');
+  const ids = ['0', '1', '10', '100', '12345', '9223372036854775807', '0123', 'delivery-123'].map(apnsIdFor);
+  for (const id of ids) assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-[58][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.equal(new Set(ids).size, ids.length, 'distinct delivery ids, distinct apns-ids');
+  // A leading zero is not how PostgreSQL writes a bigint: such an id is a name, hashed.
+  assert.match(apnsIdFor('0123'), /^[0-9a-f]{8}-[0-9a-f]{4}-5/);
+  const uuid = crypto.randomUUID();
+  assert.equal(apnsIdFor(uuid.toUpperCase()), uuid);
+});
+
+test('deliveries of one notification share its serialised payload only while their content is equal', async () => {
+  await withChannel(tokenCreds(), async (channel) => {
+    const notificationId = crypto.randomUUID();
+    const content = (body: string): DeliveryJob['content'] => ({ title: 'Hi', body, data: { order: { id: 7, lines: [1, 2] } } });
+    // Each delivery has its own copy of the content, as the engine hands them out.
+    const jobs = [job({ notificationId }, content('one')), job({ notificationId }, content('one')), job({ notificationId }, content('two'))];
+    jobs.push(job({ notificationId }, { ...content('two'), data: { order: { id: 7, lines: [1, 3] } } }));
+    for (const j of jobs) assert.equal((await channel.send(j)).status, 'sent');
+    const bodies = jobs.map((j) => fake.received.find((r) => r.apnsId === j.id)!.payload as { aps: { alert: { body: string } }; order: unknown });
+    assert.deepEqual(bodies.map((b) => b.aps.alert.body), ['one', 'one', 'two', 'two']);
+    assert.deepEqual(bodies.map((b) => b.order), [{ id: 7, lines: [1, 2] }, { id: 7, lines: [1, 2] }, { id: 7, lines: [1, 2] }, { id: 7, lines: [1, 3] }]);
+  });
+});
+
 test('development devices go to the sandbox host unless the app overrides the URL', () => {
   const creds = { bundleId: BUNDLE, environment: 'production' as const };
   assert.equal(apnsOrigin(creds, 'production'), 'https://api.push.apple.com');

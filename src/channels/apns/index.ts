@@ -1,4 +1,6 @@
 import type { Channel, ChannelDeps, DeliveryJob, Verdict } from '../types.ts';
+import type { AppCredentials } from '../../apps/types.ts';
+import type { ApnsResult } from './connection.ts';
 import { buildRequest } from './payload.ts';
 import { parseErrorBody, verdictFor } from './verdict.ts';
 import { Targets, type Target } from './targets.ts';
@@ -30,6 +32,8 @@ export class ApnsChannel implements Channel {
   readonly maxAttempts = 8;
   readonly #deps: ChannelDeps;
   readonly #targets: Targets;
+  /** The last answer of the credential store, by the promise that brought it (see #app). */
+  #known: { readonly promise: Promise<AppCredentials | undefined>; readonly app: AppCredentials | undefined } | undefined;
   #closed = false;
 
   constructor(deps: ChannelDeps, options: ApnsChannelOptions = {}) {
@@ -49,7 +53,8 @@ export class ApnsChannel implements Channel {
     try {
       if (this.#closed) return { status: 'retry', error: 'the APNs channel is shutting down' };
       if (job.device?.platform !== 'ios') return { status: 'failed', error: 'APNs sends only to iOS devices' };
-      const app = await this.#deps.credentials.get(job.appId);
+      const pending = this.#deps.credentials.get(job.appId);
+      const app = this.#known?.promise === pending ? this.#known.app : await this.#remember(pending);
       if (!app) return { status: 'failed', error: `unknown app ${job.appId}` };
       if (!app.apns) return this.#problem(job.appId, `app ${job.appId} has no APNs credentials: set HERALD_APNS_* (default app) or apns in PUT /v1/apps/${job.appId}`);
       let target = this.#targets.resolve(job.appId, app.apns, job.device.environment);
@@ -60,7 +65,15 @@ export class ApnsChannel implements Channel {
       }
       const built = buildRequest(job, target.bundleId);
       if (!built.ok) return { status: 'failed', error: built.error };
-      return await this.#deliver(target, built.request.headers, built.request.body, job);
+      const { headers, body } = built.request;
+      // The common case inline (a valid token, answered 200); anything else goes through #deliver.
+      const signer = target.signer;
+      const authorization = signer ? signer.currentHeader() : undefined;
+      if (signer && authorization === undefined) return await this.#deliver(target, headers, body, job);
+      if (authorization !== undefined) headers.authorization = authorization;
+      const result = await target.pool.send(headers, body);
+      if (result.kind === 'response' && result.status === 200) return { status: 'sent', providerId: result.apnsId };
+      return await this.#deliver(target, headers, body, job, result);
     } catch (err) {
       return { status: 'retry', error: `APNs send failed: ${(err as Error).message}` };
     }
@@ -71,13 +84,20 @@ export class ApnsChannel implements Channel {
     await this.#targets.close();
   }
 
-  async #deliver(target: Target, headers: Record<string, string>, body: string, job: DeliveryJob): Promise<Verdict> {
+  /** `first`: the answer to a first try already made with the current `headers`. */
+  async #deliver(target: Target, headers: Record<string, string>, body: string, job: DeliveryJob, first?: ApnsResult): Promise<Verdict> {
     let verdict: Verdict = { status: 'retry', error: 'not sent' };
     for (let tries = 1; tries <= MAX_IMMEDIATE_TRIES; tries++) {
       const signer = target.signer;
-      const authorization = signer ? (signer.currentHeader() ?? (await signer.header())) : undefined;
-      if (authorization) headers.authorization = authorization;
-      const result = await target.pool.send(headers, body);
+      let authorization = headers.authorization;
+      let result: ApnsResult;
+      if (tries === 1 && first) {
+        result = first;
+      } else {
+        authorization = signer ? (signer.currentHeader() ?? (await signer.header())) : undefined;
+        if (authorization) headers.authorization = authorization;
+        result = await target.pool.send(headers, body);
+      }
       if (result.kind === 'no-response') return { status: 'retry', error: `APNs: ${result.error}` };
       const reply = parseErrorBody(result.body);
       if (result.status === 503) {
@@ -99,6 +119,17 @@ export class ApnsChannel implements Channel {
       return verdictFor(result.status, result.apnsId, reply, job, target.environment);
     }
     return verdict;
+  }
+
+  /**
+   * The store hands out the same settled promise while its entry is cached
+   * (src/apps/credentials.ts): its value is kept here by that promise, so a send does not wait a
+   * turn of the microtask queue for an answer it already has.
+   */
+  async #remember(pending: Promise<AppCredentials | undefined>): Promise<AppCredentials | undefined> {
+    const app = await pending;
+    this.#known = { promise: pending, app };
+    return app;
   }
 
   /** A problem of the app's configuration: the engine records it on the app (src/dispatch/app-problems.ts). */

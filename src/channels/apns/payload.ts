@@ -33,12 +33,23 @@ export interface ApnsRequest {
 export type BuildResult = { readonly ok: true; readonly request: ApnsRequest } | { readonly ok: false; readonly error: string };
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A delivery id as PostgreSQL hands it out (bigint): no leading zero, so each number has one spelling. */
+const NUMERIC_ID_RE = /^(?:0|[1-9]\d{0,21})$/;
+const ZEROS = '0'.repeat(22);
 
 /**
- * APNs requires `apns-id` to be a canonical UUID. Delivery ids already are (UUIDv7); anything
- * else is mapped to a name-based UUID (v5 layout over SHA-1) so a retry reuses the same id.
+ * APNs requires `apns-id` to be a canonical UUID, and a retry must carry the same one. Delivery
+ * ids are numbers: their decimal digits are written into a UUID (version 8, "custom"), so the
+ * delivery id can be read off its end without hashing anything: delivery 12345 is
+ * `00000000-0000-8000-8000-000000012345`. UUIDs are used as they are; anything else is mapped to
+ * a name-based UUID (version 5 layout over SHA-1). The three forms cannot meet: their version
+ * digits differ (8, 5, and whatever the given UUID has — herald makes none of version 8).
  */
 export function apnsIdFor(deliveryId: string): string {
+  if (NUMERIC_ID_RE.test(deliveryId)) {
+    const d = ZEROS.slice(deliveryId.length) + deliveryId; // 22 digits
+    return `00000000-${d.slice(0, 4)}-8${d.slice(4, 7)}-8${d.slice(7, 10)}-${d.slice(10)}`;
+  }
   if (UUID_RE.test(deliveryId)) return deliveryId.toLowerCase();
   const b = createHash('sha1').update('herald-apns:').update(deliveryId).digest().subarray(0, 16);
   b[6] = (b[6]! & 0x0f) | 0x50;
@@ -106,12 +117,72 @@ function priorityFor(pushType: PushType, content: NotificationContent): string {
   return content.priority === 'normal' ? '5' : '10';
 }
 
-export function buildRequest(job: DeliveryJob, bundleId: string): BuildResult {
-  const token = job.device?.token ?? '';
-  if (!/^[0-9a-fA-F]{16,400}$/.test(token)) {
-    return { ok: false, error: 'the device token is not an APNs token (hexadecimal)' };
+/** What a notification's content makes of every one of its APNs requests: the same for each device. */
+type Shared =
+  | {
+      readonly ok: true;
+      readonly body: string;
+      readonly pushType: PushType;
+      readonly topicSuffix: string;
+      readonly priority: string;
+      readonly collapseId: string | undefined;
+      readonly extraHeaders: ReadonlyArray<readonly [string, string]> | undefined;
+    }
+  | { readonly ok: false; readonly error: string };
+
+/**
+ * Serialised once per notification: a notification to a user with many devices, or a broadcast,
+ * reaches the channel as one delivery per device, and the body, its size check and the content's
+ * headers do not depend on the device. The engine hands each delivery its own copy of the
+ * content, and a template renders per recipient, so an entry is reused only for content equal to
+ * the one it was built from (compared value by value, which costs less than building the body;
+ * the same object skips even that). Entries are kept for the most recent notifications only;
+ * what they hold is never changed (content is not modified once made).
+ */
+const MAX_SHARED = 256;
+const shared = new Map<string, { readonly content: NotificationContent; readonly part: Shared }>();
+
+/** The content object last built from: one given for many deliveries costs an identity check. */
+let last: { readonly content: NotificationContent; readonly part: Shared } | undefined;
+
+function sharedPart(notificationId: string, content: NotificationContent): Shared {
+  if (last !== undefined && last.content === content) return last.part;
+  const known = shared.get(notificationId);
+  if (known !== undefined && (known.content === content || sameJson(known.content, content))) {
+    last = known;
+    return known.part;
   }
-  const content = job.content;
+  const entry = { content, part: buildShared(content) };
+  if (known === undefined && shared.size >= MAX_SHARED) shared.delete(shared.keys().next().value!);
+  shared.set(notificationId, entry);
+  last = entry;
+  return entry.part;
+}
+
+/** Equal JSON values: plain objects and arrays compared member by member, anything else by identity. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b) || !isPlain(a) || !isPlain(b)) return false;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) {
+    if (!Object.hasOwn(b, key) || !sameJson((a as Json)[key], (b as Json)[key])) return false;
+  }
+  return true;
+}
+
+function isPlain(v: object): boolean {
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+function buildShared(content: NotificationContent): Shared {
   const payload = buildPayload(content);
   const pushType = inferPushType(content, payload);
   const body = JSON.stringify(payload);
@@ -120,20 +191,40 @@ export function buildRequest(job: DeliveryJob, bundleId: string): BuildResult {
   if (size > limit) {
     return { ok: false, error: `APNs payload is ${size} bytes; APNs accepts at most ${limit} bytes for ${pushType} notifications` };
   }
+  const extra = content.apns?.headers;
+  return {
+    ok: true,
+    body,
+    pushType,
+    topicSuffix: TOPIC_SUFFIX[pushType] ?? '',
+    priority: priorityFor(pushType, content),
+    collapseId: content.collapseId !== undefined && content.collapseId !== '' ? collapseIdHeader(content.collapseId) : undefined,
+    extraHeaders: extra ? Object.entries(extra).map(([name, value]) => [name.toLowerCase(), value] as const) : undefined,
+  };
+}
+
+const TOKEN_RE = /^[0-9a-fA-F]{16,400}$/;
+
+export function buildRequest(job: DeliveryJob, bundleId: string): BuildResult {
+  const token = job.device?.token ?? '';
+  if (!TOKEN_RE.test(token)) {
+    return { ok: false, error: 'the device token is not an APNs token (hexadecimal)' };
+  }
+  const common = sharedPart(job.notificationId, job.content);
+  if (!common.ok) return common;
   const device = token.toLowerCase();
   // The complete HTTP/2 request headers, ready for session.request() without another copy.
   const headers: Record<string, string> = {
     ':method': 'POST',
     ':path': `/3/device/${device}`,
-    'apns-topic': bundleId + (TOPIC_SUFFIX[pushType] ?? ''),
-    'apns-push-type': pushType,
-    'apns-priority': priorityFor(pushType, content),
+    'apns-topic': bundleId + common.topicSuffix,
+    'apns-push-type': common.pushType,
+    'apns-priority': common.priority,
     // 0 = deliver now or never; otherwise APNs stores the notification until then.
     'apns-expiration': job.expiresAt ? String(Math.floor(job.expiresAt.getTime() / 1000)) : '0',
     'apns-id': apnsIdFor(job.id),
   };
-  if (content.collapseId !== undefined && content.collapseId !== '') headers['apns-collapse-id'] = collapseIdHeader(content.collapseId);
-  const extra = content.apns?.headers;
-  if (extra) for (const [name, value] of Object.entries(extra)) headers[name.toLowerCase()] = value;
-  return { ok: true, request: { token: device, headers, body } };
+  if (common.collapseId !== undefined) headers['apns-collapse-id'] = common.collapseId;
+  if (common.extraHeaders) for (const [name, value] of common.extraHeaders) headers[name] = value;
+  return { ok: true, request: { token: device, headers, body: common.body } };
 }

@@ -104,10 +104,12 @@ export class ApnsPool {
   /** A connection with a free stream, opening one when all are busy and the limit allows. */
   #pick(): ApnsConnection | undefined {
     let canGrow = true;
-    for (const c of [...this.#connections]) {
+    // Indexed, not a copy of the list: this runs for every request.
+    for (let i = 0; i < this.#connections.length; ) {
+      const c = this.#connections[i]!;
       if (!c.usable) {
         // Went away (GOAWAY) or was retired: it finishes its streams, we look elsewhere.
-        this.#forget(c);
+        this.#connections.splice(i, 1);
         this.#retired.add(c);
         continue;
       }
@@ -115,6 +117,7 @@ export class ApnsPool {
       // A connection still connecting or not yet authenticated will have room soon: wait for it
       // rather than opening more (Apple discourages connection churn).
       if (!c.open) canGrow = false;
+      i++;
     }
     if (this.#closed || !canGrow || this.#connections.length >= this.#options.maxConnections) return undefined;
     this.#connections.push(
