@@ -8,7 +8,10 @@
  * - herald's APNs channel held to one connection.
  *
  * Same payload, same token auth, same concurrency (1000 requests in flight) for all. Each sender
- * runs ROUNDS times, interleaved; the best round counts. Connections used are counted by the fake.
+ * runs ROUNDS times, interleaved (the order turned by one each round); the table gives each
+ * sender's best round and, steadier on a shared machine, the median of its per-round ratios to
+ * the bare loop (each against the bare loop's run of the same round). Connections used are
+ * counted by the fake.
  *
  * Then end to end: one `POST /v1/notifications` to a user with E2E_DEVICES iOS devices → fan-out
  * → the delivery engine (PostgreSQL claims and outcome writes, batch 500, 1000 in flight) → the
@@ -36,7 +39,7 @@ import { createApnsChannel, type ApnsChannelOptions } from '../src/channels/apns
 import { createTestPki, loadTestPki, startFakeApns, type TestPki } from '../test/fakes/apns-server.ts';
 
 const MESSAGES = Number(process.env.HERALD_BENCH_APNS_MESSAGES ?? 100_000);
-const ROUNDS = Number(process.env.HERALD_BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.HERALD_BENCH_ROUNDS ?? 3);
 const CONCURRENCY = 1000;
 const E2E_DEVICES = Number(process.env.HERALD_BENCH_APNS_E2E_DEVICES ?? 100_000);
 /** End-to-end rounds per build when BENCH_HERALD_BEFORE is set (one run otherwise). */
@@ -261,20 +264,34 @@ async function main(): Promise<void> {
     const only = process.env.HERALD_BENCH_APNS_ONLY;
     if (only) senders.splice(0, senders.length, ...senders.filter(([name], i) => i < 2 || name.includes(only)));
     const best = new Map<string, Result & { connections: number }>();
+    const perRound = new Map<string, Result[]>(senders.map(([name]) => [name, []]));
     // Warm-up: JIT and TLS session caches for everyone alike.
     for (const [, run] of senders) await run(tokens(5_000));
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, run] of senders) {
+      const turn = round % senders.length;
+      for (const [name, run] of [...senders.slice(turn), ...senders.slice(0, turn)]) {
         const list = tokens(MESSAGES);
         (globalThis as { gc?: () => void }).gc?.();
         const before = await ask(child);
         const result = await run(list);
         const after = await ask(child);
         const connections = after.sessions - before.sessions;
+        perRound.get(name)!.push(result);
         const prev = best.get(name);
         if (!prev || result.rate > prev.rate) best.set(name, { ...result, connections });
       }
     }
+    const median = (xs: number[]) => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      const mid = sorted.length >> 1;
+      return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    };
+    const bareRounds = perRound.get(senders[0]![0])!;
+    /** Median over rounds of (this sender's rate ÷ the bare loop's rate in the same round), and its median rate and CPU. */
+    const steady = (name: string) => {
+      const rounds = perRound.get(name)!;
+      return { ratio: median(rounds.map((r, i) => r.rate / bareRounds[i]!.rate)), rate: median(rounds.map((r) => r.rate)), cpuUs: median(rounds.map((r) => r.cpuUs)) };
+    };
     // With another build: alternating rounds (other, this; this, other; ...), the best of each kept.
     type E2E = Awaited<ReturnType<typeof endToEnd>>;
     let e2e: E2E | undefined;
@@ -292,9 +309,10 @@ async function main(): Promise<void> {
     const ceiling = best.get(senders[0]![0])!.rate;
     const nodeApnRate = best.get(senders[1]![0])!.rate;
     console.log(`APNs senders: ${MESSAGES} notifications per round, ${CONCURRENCY} in flight, best of ${ROUNDS} rounds`);
-    console.log('sender'.padEnd(40), 'notifications/s'.padStart(16), 'vs bare'.padStart(9), 'vs node-apn'.padStart(12), 'connections'.padStart(12), 'failed'.padStart(7), 'CPU µs/notif.'.padStart(14));
+    console.log('sender'.padEnd(40), 'notifications/s'.padStart(16), 'vs bare'.padStart(9), 'vs node-apn'.padStart(12), 'connections'.padStart(12), 'failed'.padStart(7), 'CPU µs/notif.'.padStart(14), 'vs bare, median of rounds'.padStart(26));
     for (const [name] of senders) {
       const b = best.get(name)!;
+      const m = steady(name);
       console.log(
         name.padEnd(40),
         Math.round(b.rate).toLocaleString('en').padStart(16),
@@ -303,8 +321,10 @@ async function main(): Promise<void> {
         String(b.connections).padStart(12),
         String(b.failed).padStart(7),
         b.cpuUs.toFixed(1).padStart(14),
+        `${m.ratio.toFixed(2)}x (CPU ${m.cpuUs.toFixed(1)} µs)`.padStart(26),
       );
     }
+    console.log(`  per round, vs the bare loop: ${senders.slice(1).map(([name]) => `${name}: ${perRound.get(name)!.map((r, i) => (r.rate / bareRounds[i]!.rate).toFixed(2)).join(' ')}`).join('; ')}`);
     if (e2e) {
       console.log(
         `${'end to end: POST → engine → APNs'.padEnd(40)} ${Math.round(e2e.rate).toLocaleString('en').padStart(16)} ${`${(e2e.rate / ceiling).toFixed(2)}x`.padStart(9)} ${`${(e2e.rate / nodeApnRate).toFixed(2)}x`.padStart(12)} ${String(e2e.connections).padStart(12)} ${String(E2E_DEVICES - e2e.sent).padStart(7)} ${e2e.cpuUs.toFixed(1).padStart(14)}`,
@@ -321,9 +341,11 @@ async function main(): Promise<void> {
     console.log(`targets: herald >= 0.9x bare loop, >= 1.2x node-apn; fake saw ${stats.count} valid requests, ${stats.violations} protocol violations`);
     const summary = (line: Record<string, unknown>) => console.log(`SUMMARY ${JSON.stringify(line)}`);
     const bareName = `bare node:http2 loop, best of ${ROUNDS}`;
+    const bareSteady = steady(senders[0]![0]);
     for (const [name, goal] of [['herald APNs channel (default pool)', '≥ 0.9×'], ['herald APNs channel (1 connection)', '≥ 0.9×'], ['other build (BENCH_HERALD_BEFORE), default', '']] as const) {
-      const b = best.get(name);
-      if (b) summary({ figure: `${name}: notifications/s, best of ${ROUNDS} (load ${load})`, value: Math.round(b.rate), baseline: bareName, baselineValue: Math.round(ceiling), ratio: Number((b.rate / ceiling).toFixed(2)), goal });
+      if (!perRound.has(name)) continue;
+      const m = steady(name);
+      summary({ figure: `${name}: notifications/s, median of ${ROUNDS} rounds; ratio: median of the per-round ratios; CPU ${m.cpuUs.toFixed(1)} µs/notif. against ${bareSteady.cpuUs.toFixed(1)} (load ${load})`, value: Math.round(m.rate), baseline: `bare node:http2 loop, median of ${ROUNDS}`, baselineValue: Math.round(bareSteady.rate), ratio: Number(m.ratio.toFixed(2)), goal });
     }
     if (e2e) summary({ figure: `end to end: one POST to ${E2E_DEVICES.toLocaleString('en')} devices, delivered/s (load ${load})`, value: Math.round(e2e.rate), baseline: bareName, baselineValue: Math.round(ceiling), ratio: Number((e2e.rate / ceiling).toFixed(2)), goal: '≥ 0.5×' });
     if (e2eBefore) summary({ figure: `end to end, other build (BENCH_HERALD_BEFORE) (load ${load})`, value: Math.round(e2eBefore.rate), baseline: bareName, baselineValue: Math.round(ceiling), ratio: Number((e2eBefore.rate / ceiling).toFixed(2)), goal: '' });
