@@ -149,7 +149,7 @@ test('a numeric delivery id is written into a version 8 UUID without hashing; UU
   const ids = ['0', '1', '10', '100', '12345', '9223372036854775807', '0123', 'delivery-123'].map(apnsIdFor);
   for (const id of ids) assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-[58][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.equal(new Set(ids).size, ids.length, 'distinct delivery ids, distinct apns-ids');
-  // A leading zero is not how PostgreSQL writes a bigint: such an id is a name, hashed.
+  // A zero in front is not how PostgreSQL writes a bigint: such an id is a name, hashed.
   assert.match(apnsIdFor('0123'), /^[0-9a-f]{8}-[0-9a-f]{4}-5/);
   const uuid = crypto.randomUUID();
   assert.equal(apnsIdFor(uuid.toUpperCase()), uuid);

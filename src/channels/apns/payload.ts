@@ -33,7 +33,7 @@ export interface ApnsRequest {
 export type BuildResult = { readonly ok: true; readonly request: ApnsRequest } | { readonly ok: false; readonly error: string };
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** A delivery id as PostgreSQL hands it out (bigint): no leading zero, so each number has one spelling. */
+/** A delivery id as PostgreSQL hands it out (bigint): no zero in front, so each number has one spelling. */
 const NUMERIC_ID_RE = /^(?:0|[1-9]\d{0,21})$/;
 const ZEROS = '0'.repeat(22);
 
