@@ -314,7 +314,7 @@ function batchSql(inputs: string): string {
      ), r AS (
        SELECT v.*, t.uid FROM v CROSS JOIN LATERAL unnest(v.user_ids) AS t(uid)
      ), nu AS (
-       INSERT INTO users (id) SELECT DISTINCT uid FROM r ON CONFLICT (id) DO NOTHING
+       INSERT INTO users (id) SELECT DISTINCT uid FROM r ORDER BY uid ON CONFLICT (id) DO NOTHING
      ), ru AS (
        SELECT DISTINCT r.uid AS id, x.preferences, x.timezone, x.quiet_hours, x.send_window FROM r LEFT JOIN users x ON x.id = r.uid
      ), d AS (
@@ -414,9 +414,11 @@ function leanForm(r: NewBatchRow): string | undefined {
  * other's rows, since they all see the same snapshot. Nothing is NOTIFYed (the events trigger
  * is told not to, migration 0800): the caller wakes workers and relay after commit
  * (WakeupCoalescer), so call it as its own transaction, not inside a longer one.
- * Returns the number of deliveries created.
+ * New users are inserted in id order, so two such statements creating the same new users lock
+ * them in the same order and cannot deadlock. `actor`: who the events say acted (by default the
+ * current request's caller). Returns the number of deliveries created.
  */
-export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): Promise<number> {
+export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[], actor: string | null = currentActor()): Promise<number> {
   if (rows.length === 0) return 0;
   const form = rows.length === 1 ? leanForm(rows[0]!) : undefined;
   if (form !== undefined) {
@@ -424,7 +426,7 @@ export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): 
     const { rows: out } = await db.query<{ deliveries: number }>({
       name: `herald:notifications:insert-lean-${form}`,
       text: LEAN_ONE_SQL.get(form)!,
-      values: [r.id, r.appId, r.targetApp, r.userIds[0], r.channels.join(','), r.sendAt, r.ttlSeconds, r.expiresAt, r.source, r.priority, JSON.stringify(r.payload), currentActor()],
+      values: [r.id, r.appId, r.targetApp, r.userIds[0], r.channels.join(','), r.sendAt, r.ttlSeconds, r.expiresAt, r.source, r.priority, JSON.stringify(r.payload), actor],
     });
     return out[0]?.deliveries ?? 0;
   }
@@ -434,7 +436,7 @@ export async function insertBatch(db: Queryable, rows: readonly NewBatchRow[]): 
     values: [
       ...notificationArrays(rows),
       rows.map((r) => r.provider ?? null),
-      currentActor(),
+      actor,
       rows.map((r) => r.type),
       rows.map((r) => (r.typeRule === null ? null : JSON.stringify(r.typeRule))),
     ],
