@@ -196,6 +196,34 @@ test('a notification page cancels a scheduled notification and retries a failed 
   await eventually(async () => (await notification(soon.id)).deliveries[0]?.status === 'sent', 15_000, 'the retried delivery to be sent');
 });
 
+test('a fallback chain shows each delivery\'s step on the notification and user pages, and Cancel stops the waiting step', { skip }, async () => {
+  await post('/v1/users/lin', { name: 'Lin' }, 'PUT');
+  const chain = await post('/v1/notifications', { to: { userId: 'lin' }, title: 'Your code', steps: [{ channels: ['inbox'] }, { after: '1h', channels: ['webhook'], unless: 'read' }] });
+  await eventually(async () => (await notification(chain.id)).steps?.[0]?.status === 'sent', 15_000, 'the first step sent');
+
+  const page = await signIn(h.apiKey);
+  await page.goto(`${herald}/console/#/users/lin`);
+  const listed = page.locator(`#notifications tr[data-notification="${chain.id}"]`);
+  await listed.locator('li[data-step="1"]').getByText('webhook/webhook · step 1').waitFor();
+  assert.match(await listed.locator('li[data-step="0"]').textContent() ?? '', /inbox\/inbox · step 0/);
+
+  await page.goto(`${herald}/console/#/notifications/${chain.id}`);
+  const waiting = page.locator('#deliveries tr[data-status="pending"]');
+  await waiting.waitFor();
+  assert.equal(await waiting.locator('td[data-step]').getAttribute('data-step'), '1');
+  assert.match(await waiting.locator('td[data-step]').textContent() ?? '', /^1\s*after 1h$/);
+  assert.equal(await page.locator('#deliveries tr[data-status="sent"] td[data-step]').textContent(), '0');
+  assert.match(await page.locator('#steps li[data-step="1"]').textContent() ?? '', /1: webhook after 1h unless read\s+waiting/);
+  await session!.screenshot(page, 'console-notification-steps');
+
+  // The first step went out; Cancel still stops the waiting one.
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('status').filter({ hasText: 'Cancelled.' }).waitFor();
+  await page.locator('#deliveries tr[data-status="cancelled"] td[data-step="1"]').waitFor();
+  await page.locator('#deliveries tr[data-status="sent"] td[data-step="0"]').waitFor();
+  assert.deepEqual(session!.errors(page), []);
+});
+
 test('the apps page shows channels, problems and the VAPID key; templates are edited and previewed', { skip }, async () => {
   await h.db.pool.query(`INSERT INTO apps (id, name, status) VALUES ('acme', 'Acme', '{"apns": {"problem": "APNs refused the key: ExpiredProviderToken", "at": "2026-12-05T12:00:00Z"}}')
                          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status`);

@@ -71,7 +71,7 @@ test('a notification is sent and mapped onto the v1 message', async () => {
   assert.equal(m.token, 'tok-a');
   assert.deepEqual(m.notification, { title: 'Stand-up', body: 'in 10 minutes', image: 'https://example.com/i.png' });
   assert.deepEqual(m.data, { n: '3', nested: '{"a":true}', s: 'x', url: 'https://example.com/r/1' });
-  assert.equal(m.android.priority, 'normal');
+  assert.equal(m.android.priority, 'NORMAL', 'the AndroidMessagePriority enum name');
   assert.equal(m.android.collapse_key, 'standup');
   assert.match(m.android.ttl, /^(599|600)s$/);
   assert.equal(m.android.notification.channel_id, 'reminders');
@@ -85,7 +85,7 @@ test('a background push is data-only; a web device with an FCM token gets webpus
   assert.equal((await channel.send(job('tok-bg', { pushType: 'background', data: { k: 'v' } }))).status, 'sent');
   const bg = fake.received.at(-1)!.message as Record<string, any>;
   assert.equal(bg.notification, undefined);
-  assert.equal(bg.android.priority, 'normal');
+  assert.equal(bg.android.priority, 'NORMAL');
   assert.deepEqual(bg.data, { k: 'v' });
 
   const web = job('tok-web', { title: 'T', url: 'https://example.com/x', ttlSeconds: 60 });
@@ -94,6 +94,21 @@ test('a background push is data-only; a web device with an FCM token gets webpus
   const m = fake.received.at(-1)!.message as Record<string, any>;
   assert.equal(m.android, undefined);
   assert.deepEqual(m.webpush, { headers: { TTL: '60', Urgency: 'high' }, fcm_options: { link: 'https://example.com/x' } });
+});
+
+test('android.priority is an AndroidMessagePriority name; a value outside the enum is refused without touching the device', async () => {
+  for (const [priority, sent] of [['high', 'HIGH'], ['critical', 'HIGH'], ['normal', 'NORMAL']] as const) {
+    assert.equal((await channel.send(job('tok-prio', { title: 'T', priority }))).status, 'sent');
+    assert.equal((fake.received.at(-1)!.message as { android: { priority: string } }).android.priority, sent, priority);
+  }
+  for (const bad of ['PRIORITY_HIGH', 'High', 'urgent', 10]) {
+    const verdict = await channel.send(job('tok-prio', { title: 'T', fcm: { android: { priority: bad } } }));
+    assert.equal(verdict.status, 'failed', String(bad));
+    assert.match((verdict as { error: string }).error, /INVALID_ARGUMENT/);
+    assert.match((verdict as { error: string }).error, /android\.priority/);
+  }
+  // The lower-case spellings FCM also takes (firebase-admin sends them) pass through an override.
+  assert.equal((await channel.send(job('tok-prio', { title: 'T', fcm: { android: { priority: 'normal' } } }))).status, 'sent');
 });
 
 test('dead tokens make the device invalid', async () => {

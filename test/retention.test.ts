@@ -2,6 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHarness, type TestHarness } from './helpers/app.ts';
 import { RetentionJob } from '../src/retention/job.ts';
+import { DigestCloser } from '../src/scheduler/digests.ts';
 
 /** Retention (docs/privacy.md § Retention): what is old goes, in small batches; nothing pending or unpublished does. */
 let h: TestHarness;
@@ -102,4 +103,52 @@ test('the purge skips rows a worker holds instead of waiting for them', async ()
   } finally {
     client.release();
   }
+});
+
+test('a pass purges closed digests and their items past their age, per app, and never an open digest or an item still waiting', async () => {
+  assert.equal((await h.request({ method: 'PUT', url: '/v1/apps/brief-dg', payload: { name: 'Brief digests', retentionDays: 1 } })).json().retentionDays, 1);
+  await h.request({ method: 'PUT', url: '/v1/users/ret-dg', payload: {} });
+  const closer = new DigestCloser(h.db.pool, h.ctx.log);
+  /** A digest of `items` notifications for ret-dg under `key`, closed `closedDaysAgo` days ago (or left open). */
+  async function digest(key: string, items: number, closedDaysAgo: number | 'open', appId?: string): Promise<{ id: string; items: string[] }> {
+    const ids: string[] = [];
+    for (let i = 0; i < items; i++) ids.push(await send({ to: { userId: 'ret-dg' }, digest: { key, window: '1h' }, ...(appId ? { appId } : {}) }));
+    const { rows } = await h.db.pool.query<{ id: string }>(`SELECT id::text FROM digests WHERE user_id = 'ret-dg' AND key = $1 AND status = 'open'`, [key]);
+    const id = rows[0]!.id;
+    if (closedDaysAgo === 'open') {
+      await h.db.pool.query(`UPDATE digests SET opened_at = now() - interval '40 days' WHERE id = $1`, [id]);
+    } else {
+      await h.db.pool.query(`UPDATE digests SET closes_at = now() WHERE id = $1`, [id]);
+      const closed = await closer.closeOne();
+      assert.equal(closed.kind === 'closed' && closed.digestId, id);
+      await h.db.pool.query(`UPDATE digests SET opened_at = now() - make_interval(days => $2 + 1), closed_at = now() - make_interval(days => $2) WHERE id = $1`, [id, closedDaysAgo]);
+    }
+    return { id, items: ids };
+  }
+  const old = await digest('ret-old', 3, 40);
+  const recent = await digest('ret-recent', 1, 5);
+  const open = await digest('ret-open', 2, 'open');
+  const briefOld = await digest('ret-brief', 1, 2, 'brief-dg');
+  const waiting = await digest('ret-waiting', 2, 40);
+  // An item of a closed digest whose held delivery is somehow still pending: it still waits.
+  await h.db.pool.query(`UPDATE deliveries SET status = 'pending' WHERE notification_id = $1`, [waiting.items[0]]);
+
+  const job = new RetentionJob(h.db.pool, h.ctx.log, { days: 30, batch: 2, intervalSeconds: 3600, relayPublishes: false, pauseMs: 0 });
+  const removed = await job.pass();
+
+  const digestExists = (id: string) => exists('digests', 'id::text', id);
+  const itemsOf = async (id: string) => (await h.db.pool.query(`SELECT 1 FROM digest_items WHERE digest_id = $1`, [id])).rowCount;
+  for (const gone of [old, briefOld]) {
+    assert.equal(await digestExists(gone.id), false, `digest ${gone.id} is purged`);
+    assert.equal(await itemsOf(gone.id), 0);
+  }
+  assert.equal(await digestExists(recent.id), true, 'closed five days ago: kept');
+  assert.equal(await itemsOf(recent.id), 1);
+  assert.equal(await digestExists(open.id), true, 'an open digest is kept whatever its age');
+  assert.equal(await itemsOf(open.id), 2);
+  assert.equal(await digestExists(waiting.id), true, 'a digest with an item still waiting is kept');
+  assert.deepEqual((await h.db.pool.query(`SELECT notification_id FROM digest_items WHERE digest_id = $1`, [waiting.id])).rows.map((r) => r.notification_id), [waiting.items[0]], 'only the finished item went');
+  assert.equal(removed.digests, 2);
+  assert.equal(removed.digest_items, 3 + 1 + 1);
+  for (const id of old.items) assert.equal(await exists('notifications', 'id', id), true, 'the items\' notifications follow their own age');
 });

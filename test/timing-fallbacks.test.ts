@@ -264,3 +264,33 @@ test('a batch takes steps per item: a bad chain is that item\'s error, a good on
   assert.equal((await h.request({ method: 'DELETE', url: `/v1/notifications/${ok.id}` })).statusCode, 204, 'cancelling the notification cancels its waiting steps');
   assert.ok((await get(ok.id)).deliveries.every((d) => d.status === 'cancelled'));
 });
+
+test('DELETE after the first step went out cancels the waiting steps, keeps what was sent, and records it; 409 once nothing waits', async () => {
+  await user('fb-cancel');
+  const id = await notify({ to: { userId: 'fb-cancel' }, steps: [{ channels: ['push', 'inbox'] }, { after: '1h', channels: ['email'], unless: 'read' }, { after: '2h', channels: ['webhook'], unless: 'read' }], title: 'Call me' });
+  await eventually(async () => ((await get(id)).steps![0]!.status === 'sent' ? true : undefined), 5_000, 'the first step sent');
+  const del = await h.request({ method: 'DELETE', url: `/v1/notifications/${id}` });
+  assert.equal(del.statusCode, 204, del.body);
+  assert.equal(del.body, '');
+  const n = await get(id);
+  assert.deepEqual(n.deliveries.map((d) => [d.channel, d.step, d.status]).sort(), [['email', 1, 'cancelled'], ['inbox', 0, 'sent'], ['push', 0, 'sent'], ['webhook', 2, 'cancelled']]);
+  assert.equal(n.status, 'cancelled');
+  assert.deepEqual(n.steps!.map((s) => s.status), ['sent', 'cancelled', 'cancelled']);
+  const { rows } = await h.db.pool.query<{ status: string }>(`SELECT status FROM deliveries WHERE notification_id = $1 AND step > 0`, [id]);
+  assert.ok(rows.length > 0 && rows.every((r) => r.status === 'cancelled'), 'no later-step delivery is left pending in the table');
+  const cancelled = (await eventsOf('fb-cancel', id)).filter((e) => e.type === 'notification:cancelled');
+  assert.deepEqual(cancelled.map((e) => e.data), [{ cancelledDeliveries: 2 }]);
+  const again = await h.request({ method: 'DELETE', url: `/v1/notifications/${id}` });
+  assert.equal(again.statusCode, 204, 'cancelling twice is a no-op');
+  assert.equal((await eventsOf('fb-cancel', id)).filter((e) => e.type === 'notification:cancelled').length, 1);
+
+  // Nothing left to cancel: the push was delivered, which stopped the e-mail step ("delivered").
+  const done = await notify({ to: { userId: 'fb-cancel' }, steps: [{ channels: ['push'] }, { after: '1h', channels: ['email'] }], title: 'Done' });
+  await settled(done);
+  const late = await h.request({ method: 'DELETE', url: `/v1/notifications/${done}` });
+  assert.equal(late.statusCode, 409, late.body);
+  assert.equal(late.json().error.code, 'CONFLICT');
+  const after = await get(done);
+  assert.equal(after.status, 'sent', 'a refused cancel changes nothing');
+  assert.equal((await eventsOf('fb-cancel', done)).filter((e) => e.type === 'notification:cancelled').length, 0);
+});

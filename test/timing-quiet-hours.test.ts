@@ -217,7 +217,7 @@ test('a deferred push is released by the engine when the window ends; the inbox 
   await eventually(async () => (await deliveries(critical)).every((d) => d.status === 'sent' && d.deferredBy === null), 10_000, 'the critical push');
   const urgent = fake.received.filter((r) => r.message.token === 'tok-qh-live-0').at(-1)!.message as { notification: unknown; android: { priority: string } };
   assert.deepEqual(urgent.notification, { title: 'Breach' });
-  assert.equal(urgent.android.priority, 'high');
+  assert.equal(urgent.android.priority, 'HIGH');
 });
 
 test('a fallback step brought forward by a failure still waits out the quiet hours', async () => {

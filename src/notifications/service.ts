@@ -521,9 +521,10 @@ export class NotificationService implements NotificationCreator {
   }
 
   /**
-   * Cancel before anything was sent (204); 409 once a delivery was sent or is being sent. A
-   * broadcast can be cancelled part-way: its fan-out stops and what is still pending is
-   * cancelled (409 only once it has nothing left to stop).
+   * Cancel what has not been sent yet: every pending delivery, including the waiting later steps
+   * of a fallback chain after its first step went out; deliveries sent or being sent stay as they
+   * are. 409 only once nothing is left to stop (every delivery sent or being sent). A broadcast
+   * can be cancelled part-way too: its fan-out stops and what is still pending is cancelled.
    */
   async cancel(id: string): Promise<void> {
     await withTransaction(this.#pool, async (client) => {
@@ -546,15 +547,23 @@ export class NotificationService implements NotificationCreator {
         await appendEvent(client, { userId: null, type: 'notification:cancelled', itemType: 'notification', itemId: id, data: { fannedOut: b.fanned_out, recipients: b.recipients, cancelledDeliveries: rowCount ?? 0 } });
         return;
       }
-      const { rows: started } = await client.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM deliveries WHERE notification_id = $1 AND status IN ('sending', 'sent')`,
-        [id],
-      );
-      if ((started[0]?.n ?? 0) > 0) throw new HeraldError('CONFLICT', 'Deliveries of this notification were already sent; it can no longer be cancelled.');
       await client.query(`UPDATE notifications SET cancelled_at = now() WHERE id = $1`, [id]);
-      await store.cancelPendingWhere(client, 'notification', id);
+      // Cancel first, then decide: a delivery a worker claims meanwhile is `sending` and not
+      // cancelled here, so the answer rests on what this statement actually stopped. One it
+      // claimed and hands back for a retry is skipped at its next claim (cancelled_at is set).
+      const cancelled = await store.cancelPendingWhere(client, 'notification', id);
+      if (cancelled.length === 0) {
+        const { rows: started } = await client.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM deliveries WHERE notification_id = $1 AND status IN ('sending', 'sent')`,
+          [id],
+        );
+        if ((started[0]?.n ?? 0) > 0) throw new HeraldError('CONFLICT', 'Every delivery of this notification was already sent or is being sent; there is nothing left to cancel.');
+      }
       const users = n.user_ids.length ? n.user_ids : [null];
-      await appendEvents(client, users.map((u) => ({ userId: u, type: 'notification:cancelled', itemType: 'notification', itemId: id })));
+      await appendEvents(client, users.map((u) => ({
+        userId: u, type: 'notification:cancelled', itemType: 'notification', itemId: id,
+        data: { cancelledDeliveries: cancelled.filter((d) => d.user_id === u).length },
+      })));
     });
   }
 

@@ -6,8 +6,8 @@ import type { Queryable } from '../db/pool.ts';
  * than its app's `retention_days`, else HERALD_RETENTION_DAYS ($1, 0: keep for ever).
  *
  * What is never purged: a notification with a delivery still pending or sending (or due later:
- * its send time has not passed), and, when a relay publishes events, an event not yet published
- * ($3 = true). Rows are taken with SKIP LOCKED: a row a worker holds is left for the next pass,
+ * its send time has not passed), an open digest or an item still waiting in a digest, and, when a
+ * relay publishes events, an event not yet published ($3 = true). Rows are taken with SKIP LOCKED: a row a worker holds is left for the next pass,
  * so the purge never waits on the queue and the queue never waits on it.
  */
 const FINAL = `('sent', 'failed', 'expired', 'cancelled', 'capped', 'digested')`;
@@ -47,6 +47,26 @@ export const PURGE_STEPS: readonly PurgeStep[] = [
              WHERE ${FLOOR('n.created_at')} AND ${AGE('n.created_at', 'n.app_id')} AND n.send_at < now()
                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = n.id)
              LIMIT $2 FOR UPDATE OF n SKIP LOCKED) AND $3::bool IS NOT NULL`,
+  },
+  {
+    // Closed digests (migration 0911) age from when they closed, by their app's retention; an open
+    // digest is never looked at. Their items first, in batches, except an item whose notification
+    // still holds a delivery for the digest's user (pending or sending: still waiting).
+    table: 'digest_items',
+    sql: `DELETE FROM digest_items WHERE (digest_id, notification_id) IN (
+            SELECT i.digest_id, i.notification_id FROM digests g JOIN digest_items i ON i.digest_id = g.id
+             WHERE g.status = 'closed' AND ${FLOOR('g.closed_at')} AND ${AGE('g.closed_at', 'g.app_id')}
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.notification_id = i.notification_id AND d.user_id = g.user_id AND d.status IN ('pending', 'sending'))
+             LIMIT $2 FOR UPDATE OF i SKIP LOCKED) AND $3::bool IS NOT NULL`,
+  },
+  {
+    // Then the closed digests that have no item left.
+    table: 'digests',
+    sql: `DELETE FROM digests WHERE id IN (
+            SELECT g.id FROM digests g
+             WHERE g.status = 'closed' AND ${FLOOR('g.closed_at')} AND ${AGE('g.closed_at', 'g.app_id')}
+               AND NOT EXISTS (SELECT 1 FROM digest_items i WHERE i.digest_id = g.id)
+             LIMIT $2 FOR UPDATE OF g SKIP LOCKED) AND $3::bool IS NOT NULL`,
   },
   {
     table: 'events',

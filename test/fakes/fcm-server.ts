@@ -320,6 +320,14 @@ function rpcStatusFor(status: number): string {
   return ({ 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE' } as Record<number, string>)[status] ?? 'UNKNOWN';
 }
 
+/**
+ * AndroidMessagePriority (https://firebase.google.com/docs/reference/fcm/rest/v1/projects.messages#androidmessagepriority):
+ * its two names, and their lower-case spellings, which the field's own description allows ("Can
+ * take "normal" and "high" values") and firebase-admin sends. Anything else (`PRIORITY_HIGH` of
+ * the Android SDK, `High`, `urgent`, a number) is refused as FCM refuses it, 400 INVALID_ARGUMENT.
+ */
+const ANDROID_PRIORITIES = new Set(['NORMAL', 'HIGH', 'normal', 'high']);
+
 /** The checks FCM makes that a sender most easily gets wrong. */
 function schemaProblem(body: { message?: Record<string, unknown>; validate_only?: unknown }): { message: string; field?: string } | undefined {
   const m = body.message;
@@ -341,7 +349,9 @@ function schemaProblem(body: { message?: Record<string, unknown>; validate_only?
   const a = m.android as Record<string, unknown> | undefined;
   if (a) {
     if (a.ttl !== undefined && (typeof a.ttl !== 'string' || !/^\d+(\.\d{1,9})?s$/.test(a.ttl))) return { message: 'Invalid value at message.android.ttl (Duration)', field: 'message.android.ttl' };
-    if (a.priority !== undefined && !['normal', 'high', 'NORMAL', 'HIGH'].includes(a.priority as string)) return { message: 'Invalid value at message.android.priority', field: 'message.android.priority' };
+    if (a.priority !== undefined && !(typeof a.priority === 'string' && ANDROID_PRIORITIES.has(a.priority))) {
+      return { message: `Invalid value at 'message.android.priority' (type.googleapis.com/google.firebase.fcm.v1.AndroidMessagePriority), ${JSON.stringify(a.priority)}`, field: 'message.android.priority' };
+    }
     if (a.collapse_key !== undefined && typeof a.collapse_key !== 'string') return { message: 'bad collapse_key', field: 'message.android.collapse_key' };
     const an = a.notification as Record<string, unknown> | undefined;
     if (an?.notification_count !== undefined && !Number.isInteger(an.notification_count)) return { message: 'bad notification_count', field: 'message.android.notification.notification_count' };

@@ -6376,7 +6376,7 @@ export interface paths {
         };
         put?: never;
         post?: never;
-        /** Cancel a notification before anything was sent (409 after); a broadcast also part-way */
+        /** Cancel what has not been sent yet (pending deliveries, waiting fallback steps, a broadcast part-way); 409 once nothing is left */
         delete: {
             parameters: {
                 query?: never;

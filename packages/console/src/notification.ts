@@ -3,7 +3,7 @@ import { herald, unwrap, describe } from './api.ts';
 import { href } from './app.ts';
 import { json, status, when } from './format.ts';
 
-/** One notification: every delivery's status, attempts and errors, its history (events); cancel, retry failed. */
+/** One notification: its fallback steps, every delivery's step, status, attempts and errors, its history (events); cancel, retry failed. */
 export class HcNotification extends LitElement {
   static override properties = { notificationId: { type: String }, data: { state: true }, error: { state: true }, notice: { state: true } };
   declare notificationId: string;
@@ -79,6 +79,7 @@ export class HcNotification extends LitElement {
           <dt>recipients</dt><dd>${n.userIds.map((u) => html`<a href=${href('users', u)}>${u}</a> `)}</dd>
           <dt>channels</dt><dd>${n.channels.join(', ')}</dd>
           ${n.template ? html`<dt>template</dt><dd>${n.template.key} v${n.template.version}</dd>` : nothing}
+          ${n.steps ? html`<dt>steps</dt><dd><ul class="plain" id="steps">${n.steps.map((s, i) => html`<li data-step=${i}>${i}: ${s.channels.join(', ')}${s.after ? ` after ${s.after}` : ''}${s.unless ? ` unless ${s.unless}` : ''} ${status(s.status)}</li>`)}</ul></dd>` : nothing}
         </dl>
         <p class="actions">
           <button @click=${() => void this.#act('cancel')} ?disabled=${!pending || n.cancelledAt !== undefined}>Cancel</button>
@@ -87,9 +88,9 @@ export class HcNotification extends LitElement {
         </p>
         <h2>Deliveries</h2>
         <table class="data" id="deliveries">
-          <thead><tr><th scope="col">id</th><th scope="col">channel</th><th scope="col">user / device</th><th scope="col">status</th><th scope="col" class="num">attempts</th><th scope="col">due</th><th scope="col">deferred by</th><th scope="col">sent</th><th scope="col">last error</th></tr></thead>
+          <thead><tr><th scope="col">id</th><th scope="col">channel</th><th scope="col" class="num" title="fallback step: 0 is the first (and the only one without steps)">step</th><th scope="col">user / device</th><th scope="col">status</th><th scope="col" class="num">attempts</th><th scope="col">due</th><th scope="col">deferred by</th><th scope="col">sent</th><th scope="col">last error</th></tr></thead>
           <tbody>${deliveries.map((d) => html`<tr data-delivery=${d.id} data-status=${d.status}>
-            <td><code>${d.id}</code></td><td>${d.channel}/${d.provider}</td><td>${d.userId ?? ''} ${d.deviceId ? html`<code>${d.deviceId}</code>` : nothing}</td>
+            <td><code>${d.id}</code></td><td>${d.channel}/${d.provider}</td><td class="num" data-step=${d.step}>${d.step}${n.steps?.[d.step]?.after ? html`<div class="sub">after ${n.steps[d.step]!.after}</div>` : nothing}</td><td>${d.userId ?? ''} ${d.deviceId ? html`<code>${d.deviceId}</code>` : nothing}</td>
             <td>${status(d.status)}</td><td class="num">${d.attempts}</td><td>${when(d.dueAt)}</td><td>${d.deferredBy ?? ''}</td><td>${when(d.sentAt)}</td>
             <td>${d.lastError ? html`<span class="err">${d.lastError}</span>` : nothing}${d.lastErrorDetail ? html`<div class="sub">${d.lastErrorDetail}</div>` : nothing}</td></tr>`)}</tbody>
         </table>

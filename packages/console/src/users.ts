@@ -104,10 +104,10 @@ export class HcUser extends LitElement {
         <section>
           <h2>Notifications (${d.notifications.total})</h2>
           <table class="data" id="notifications">
-            <thead><tr><th scope="col">notification</th><th scope="col">status</th><th scope="col">send at</th><th scope="col">deliveries: channel, status, attempts, last error</th></tr></thead>
+            <thead><tr><th scope="col">notification</th><th scope="col">status</th><th scope="col">send at</th><th scope="col">deliveries: channel (fallback step), status, attempts, last error</th></tr></thead>
             <tbody>${d.notifications.items.map((n) => html`<tr data-notification=${n.id}>
               <td><a href=${href('notifications', n.id)}>${n.title ?? n.id}</a></td><td>${status(n.status)}</td><td>${when(n.sendAt)}</td>
-              <td><ul class="plain">${(n.deliveries ?? []).map((x) => html`<li>${x.channel}/${x.provider} ${status(x.status)} × ${x.attempts}${x.lastError ? html` — <span class="err">${x.lastError}</span>` : nothing}</li>`)}</ul></td></tr>`)}</tbody>
+              <td><ul class="plain">${(n.deliveries ?? []).map((x) => html`<li data-step=${x.step}>${x.channel}/${x.provider}${n.steps ? ` · step ${x.step}` : ''} ${status(x.status)} × ${x.attempts}${x.lastError ? html` — <span class="err">${x.lastError}</span>` : nothing}</li>`)}</ul></td></tr>`)}</tbody>
           </table>
         </section>
         <section>

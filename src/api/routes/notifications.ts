@@ -85,7 +85,7 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app
   });
 
   app.delete('/v1/notifications/:notificationId', {
-    schema: { tags, summary: 'Cancel a notification before anything was sent (409 after); a broadcast also part-way', params: IdParams, response: { 204: { type: 'null', description: 'cancelled' }, ...errors(400, 401, 403, 404, 409) } },
+    schema: { tags, summary: 'Cancel what has not been sent yet (pending deliveries, waiting fallback steps, a broadcast part-way); 409 once nothing is left', params: IdParams, response: { 204: { type: 'null', description: 'cancelled' }, ...errors(400, 401, 403, 404, 409) } },
   }, async (request, reply) => {
     await services.notifications.cancel(request.params.notificationId);
     return reply.status(204).send(null);

@@ -8,7 +8,10 @@ import type { DeliveryJob, NotificationContent } from '../types.ts';
  * - `data`: FCM accepts only string values, so anything else is JSON-encoded; keys FCM reserves
  *   ("from", "notification", "message_type", "google.*", "gcm.*") are dropped rather than
  *   having the whole message refused;
- * - `android`: priority, `ttl` as a duration string ("3600s") counted down to the delivery's
+ * - `android`: priority as an AndroidMessagePriority enum name (`NORMAL`, `HIGH`:
+ *   https://firebase.google.com/docs/reference/fcm/rest/v1/projects.messages#androidmessagepriority;
+ *   FCM also takes the lower-case spellings, but the enum's names are what the reference defines),
+ *   `ttl` as a duration string ("3600s") counted down to the delivery's
  *   expiry, `collapse_key`, notification channel id, sound, badge count;
  * - web devices on FCM: `webpush.fcm_options.link` from `url`, `webpush.headers.TTL/Urgency`;
  * - the notification's `fcm` object is a Message fragment deep-merged last, so any field
@@ -78,7 +81,7 @@ export function buildFcmMessage(job: DeliveryJob, token: string, now: number = D
     android: web
       ? undefined
       : {
-          priority: c.priority === 'normal' || background ? 'normal' : 'high',
+          priority: c.priority === 'normal' || background ? 'NORMAL' : 'HIGH',
           ttl: ttl === undefined ? undefined : `${ttl}s`,
           collapse_key: c.collapseId,
           notification: background
