@@ -208,13 +208,23 @@ export async function getDeliveriesPage(db: Queryable, notificationId: string, s
   return rows;
 }
 
+/**
+ * The notifications user $1 received: those addressed to them (`user_ids`, its GIN index) and the
+ * broadcasts that made a delivery for them (a broadcast's recipient is whoever its fan-out
+ * reached: their deliveries, through the hash index on `deliveries.user_id`).
+ */
+const USER_NOTIFICATION_IDS = `SELECT id FROM notifications WHERE $1 = ANY (user_ids)
+       UNION
+       SELECT d.notification_id FROM deliveries d
+        WHERE d.user_id = $1 AND EXISTS (SELECT 1 FROM broadcasts b WHERE b.notification_id = d.notification_id)`;
+
 export async function listForUser(db: Queryable, userId: string, limit: number, offset: number): Promise<{ rows: NotificationRow[]; total: number }> {
   const [page, count] = await Promise.all([
     db.query<NotificationRow>(
-      `SELECT ${NOTIFICATION} FROM notifications WHERE $1 = ANY (user_ids) ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`,
+      `SELECT ${NOTIFICATION} FROM notifications WHERE id IN (${USER_NOTIFICATION_IDS}) ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`,
       [userId, limit, offset],
     ),
-    db.query<{ n: number }>(`SELECT count(*)::int AS n FROM notifications WHERE $1 = ANY (user_ids)`, [userId]),
+    db.query<{ n: number }>(`SELECT count(*)::int AS n FROM (${USER_NOTIFICATION_IDS}) AS mine`, [userId]),
   ]);
   return { rows: page.rows, total: count.rows[0]?.n ?? 0 };
 }
