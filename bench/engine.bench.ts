@@ -10,7 +10,8 @@
 //      scheduling pass (claim + next-due query) with them in the table
 //
 // Sizes: BENCH_BURST (100000), BENCH_STEADY_RATE (1000), BENCH_STEADY_SECONDS (60),
-// BENCH_PENDING (1000000); BENCH_SCENARIOS=burst,steady,kill,pending picks some.
+// BENCH_PENDING (1000000); BENCH_SCENARIOS=burst,steady,kill,pending picks some;
+// BENCH_WORKER_PROF=<dir> writes a CPU profile of each herald worker process there.
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -35,7 +36,9 @@ const PEERS = new Set((process.env.BENCH_PEERS ?? 'graphile').split(','));
 
 function startWorker(db: TestDatabase, sinkUrl: string, root = ROOT): ChildProcess {
   // The compiled build, as production runs it (scripts/bench.js builds first).
-  return spawn(process.execPath, [path.join(root, 'bin/herald.js'), 'worker'], {
+  // BENCH_WORKER_PROF=<dir>: write a CPU profile of each herald worker there (node --cpu-prof).
+  const prof = process.env.BENCH_WORKER_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_PROF}`] : [];
+  return spawn(process.execPath, [...prof, path.join(root, 'bin/herald.js'), 'worker'], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
@@ -58,6 +61,18 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number, interva
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error('timed out');
+}
+
+/**
+ * When every one of `n` deliveries is recorded: the sink is asked (over IPC, no database work)
+ * until all have arrived, then the database until it shows them all recorded. Polling the
+ * database all along would load the machine the engines share with a count every 50 ms, and the
+ * more for the engine with the wider table (a count of herald's deliveries took 32 ms under load,
+ * of the plain table 6 ms), so every engine is waited for the same way.
+ */
+async function recorded(sink: Sink, n: number, done: () => Promise<boolean>): Promise<number> {
+  await waitFor(async () => (await sink.ask<SinkReport>('report')).count >= n, 600_000, 20);
+  return waitFor(done, 600_000, 5);
 }
 
 async function sentCount(db: TestDatabase): Promise<number> {
@@ -157,7 +172,7 @@ async function heraldBurst(sink: Sink, n: number, root = ROOT): Promise<BurstRes
   const due = await prepare(db, n, 0);
   const before = await cpuOf(db, worker.pid!);
   const exited = new Promise<never>((_, reject) => worker.once('exit', (code) => reject(new Error(`herald worker exited (${code})`))));
-  const doneAt = await Promise.race([waitFor(async () => (await sentCount(db)) >= n, 600_000, 50), exited]);
+  const doneAt = await Promise.race([recorded(sink, n, async () => (await sentCount(db)) >= n), exited]);
   const after = await cpuOf(db, worker.pid!);
   const report = await sink.ask<SinkReport>('report');
   const drain = (doneAt - Math.max(due, report.first)) / 1000;
@@ -184,7 +199,7 @@ async function peerBurst(sink: Sink, mode: 'plain' | 'graphile', n: number): Pro
   const done = mode === 'plain'
     ? async () => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM plain_jobs WHERE status = 'sent'`)).rows[0]!.n >= n
     : async () => (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM graphile_worker._private_jobs`)).rows[0]!.n === 0;
-  const doneAt = await waitFor(done, 600_000, 50);
+  const doneAt = await recorded(sink, n, done);
   const after = await cpuOf(db, child.pid!);
   const report = await sink.ask<SinkReport>('report');
   child.send({ type: 'stop' });

@@ -106,6 +106,29 @@ test('a recipient sees the broadcast through /v1/me with only their own delivery
   assert.equal(stranger.statusCode, 404);
 });
 
+test('a broadcast is in its recipients\' notification lists (/v1/me and the admin route) beside what was sent to them directly', async () => {
+  await topicWith('listed', 3);
+  const direct = await send({ to: { userId: 'listed-u000002' }, title: 'Direct' });
+  const id = await send({ to: { topic: 'listed' } });
+  const before = await h.app.inject({ method: 'GET', url: '/v1/me/notifications', headers: await asUser('listed-u000002') });
+  assert.deepEqual(before.json().items.map((n: { id: string }) => n.id), [direct], 'not fanned out yet: not received yet');
+  await drain();
+  const mine = await h.app.inject({ method: 'GET', url: '/v1/me/notifications', headers: await asUser('listed-u000002') });
+  assert.equal(mine.statusCode, 200, mine.body);
+  assert.deepEqual(mine.json().items.map((n: { id: string }) => n.id), [id, direct]);
+  assert.equal(mine.json().total, 2);
+  const broadcast = mine.json().items[0];
+  assert.deepEqual(broadcast.userIds, ['listed-u000002'], 'a recipient does not learn the audience');
+  assert.deepEqual(broadcast.deliveries.map((d: { userId: string }) => d.userId), ['listed-u000002']);
+  const paged = await h.app.inject({ method: 'GET', url: '/v1/me/notifications?limit=1&offset=1', headers: await asUser('listed-u000002') });
+  assert.deepEqual(paged.json().items.map((n: { id: string }) => n.id), [direct]);
+  const admin = await h.request({ method: 'GET', url: '/v1/users/listed-u000001/notifications' });
+  assert.deepEqual(admin.json().items.map((n: { id: string }) => n.id), [id]);
+  const stranger = await h.app.inject({ method: 'GET', url: '/v1/me/notifications', headers: await asUser('not-listed') });
+  assert.deepEqual(stranger.json().items, []);
+  assert.equal(stranger.json().total, 0);
+});
+
 test('cancel part-way stops the fan-out and cancels what is pending', async () => {
   await topicWith('cancelme', 3000);
   const id = await send({ to: { topic: 'cancelme' } });

@@ -31,6 +31,10 @@ test('a NUL character anywhere in a body (title, data values, data keys, nested)
     ['/v1/notifications', { to: { userId: 'nul' }, title: 't', data: { deep: { list: ['ok', 'x\u0000'] } }, channels: ['inbox'] }, 'body.data.deep.list[1]'],
     ['/v1/notifications', { to: { userId: 'nul' }, title: 't', data: { 'k\u0000': 1 }, channels: ['inbox'] }, 'body.data.k\\u0000'],
     ['/v1/users/nul/reminders', { date: inHours(2), message: 'm', title: '\u0000' }, 'body.title'],
+    // A lone surrogate has no UTF-8 form: PostgreSQL refuses it just like NUL.
+    ['/v1/notifications', { to: { userId: 'nul' }, title: 'a\ud800', channels: ['inbox'] }, 'body.title'],
+    ['/v1/notifications', { to: { userId: 'nul' }, title: 't', data: { list: ['ok', '\udfff x'] }, channels: ['inbox'] }, 'body.data.list[1]'],
+    ['/v1/users/nul/reminders', { date: inHours(2), message: '\udc00' }, 'body.message'],
   ];
   for (const [url, payload, field] of cases) {
     const res = await h.request({ method: 'POST', url, payload });
@@ -40,6 +44,13 @@ test('a NUL character anywhere in a body (title, data values, data keys, nested)
   }
   assert.equal((await h.db.pool.query(`SELECT 1 FROM notifications WHERE 'nul' = ANY (user_ids)`)).rowCount, 0);
   assert.equal((await h.db.pool.query(`SELECT 1 FROM reminders WHERE user_id = 'nul'`)).rowCount, 0);
+});
+
+test('a surrogate pair written as escapes (an emoji) is text like any other and is stored', async () => {
+  const res = await h.request({ method: 'POST', url: '/v1/notifications', headers: { 'content-type': 'application/json' }, payload: '{"to":{"userId":"pair"},"title":"hi \\ud83d\\ude00","channels":["inbox"]}' });
+  assert.equal(res.statusCode, 202, res.body);
+  const { rows } = await h.db.pool.query<{ title: string }>(`SELECT payload->>'title' AS title FROM notifications WHERE id = $1`, [res.json().id]);
+  assert.equal(rows[0]!.title, 'hi \u{1F600}');
 });
 
 test('JSON nested 10,000 deep is refused with 400 before it is parsed; ordinary nesting is accepted', async () => {

@@ -17,6 +17,12 @@ export interface BenchApi {
  */
 export async function startBenchApi(name: string, env: Record<string, string> = {}): Promise<BenchApi> {
   const db = await createTestDatabase(2);
+  const { dataDir, apiKey, base, api } = await spawnBenchApi(db, name, env);
+  return { db, dataDir, apiKey, base, api };
+}
+
+/** Another `herald api` on the same database, e.g. of another build (`root`) for before/after figures. */
+export async function spawnBenchApi(db: TestDatabase, name: string, env: Record<string, string> = {}, root?: string): Promise<Omit<BenchApi, 'db'>> {
   const dataDir = await tempDir(`herald-bench-${name}-`);
   const apiKey = `hk_${randomBytes(24).toString('base64url')}`;
   const port = await freePort();
@@ -31,6 +37,6 @@ export async function startBenchApi(name: string, env: Record<string, string> = 
     HERALD_RATE_LIMIT_PER_KEY: '0',
     HERALD_LOG_LEVEL: 'warn',
     ...env,
-  });
-  return { db, dataDir, apiKey, base: `http://127.0.0.1:${port}`, api };
+  }, root);
+  return { dataDir, apiKey, base: `http://127.0.0.1:${port}`, api };
 }

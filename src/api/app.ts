@@ -1,7 +1,6 @@
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
@@ -18,6 +17,7 @@ import { registerCors } from './plugins/cors.ts';
 import { registerIdempotency } from './plugins/idempotency.ts';
 import { registerHttpMetrics } from './plugins/metrics.ts';
 import { registerJsonBody } from './plugins/json-body.ts';
+import { registerSecurityHeaders } from './plugins/security-headers.ts';
 import { clientErrorHandler, serverFactory } from './plugins/http-server.ts';
 import { registerRoutes } from './routes/index.ts';
 import { queryDefaultsOptional } from './openapi.ts';
@@ -78,9 +78,7 @@ export async function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}
   registerErrorHandling(app);
   registerOpsAccess(app, { serveHere: ctx.config.ops.port === undefined, token: ctx.config.ops.token });
   registerJsonBody(app, ctx.config.http.maxJsonDepth);
-  // Security headers on every response (nosniff, frame denial, HSTS, a strict CSP: the API
-  // serves JSON, and the Swagger UI's own assets get their CSP from swagger-ui's staticCSP).
-  await app.register(helmet, { global: true });
+  registerSecurityHeaders(app);
   await registerCors(app, ctx.config.corsOrigins);
   // Every request runs in its own actor scope: the events it writes record who acted.
   app.addHook('onRequest', (_request, _reply, done) => withActorScope(done));
@@ -103,8 +101,9 @@ export async function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}
       authFailures: { limit: authFailures, windowSeconds },
     },
   });
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     if (request.caller) setActor(callerKey(request.caller));
+    done();
   });
   registerAppLimits(app, ctx.pool);
   registerIdempotency(app, ctx.pool);

@@ -21,6 +21,7 @@ import { parseDuration } from '../core/duration.ts';
 import { LOCAL_TIME_FAN_OUT_HEAD_START_MS, parseLocalTime } from './local-time.ts';
 import { checkSteps, type StoredStep } from './fallback-steps.ts';
 import { insertLaterSteps } from './fallback-repository.ts';
+import { InsertGroups } from './insert-groups.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, removeAdditional: false });
 (addFormats as unknown as (a: Ajv) => void)(ajv);
@@ -331,10 +332,13 @@ export class NotificationService implements NotificationCreator {
   readonly #outbound: OutboundPolicy;
   /** `outbound`: where a raw `to.device` Web Push endpoint may point (default: no exceptions). */
   readonly #wake: WakeupCoalescer;
+  /** Single notifications written together while others are being written (insert-groups.ts). */
+  readonly #groups: InsertGroups;
   constructor(pool: Pool, outbound: OutboundPolicy = new OutboundPolicy()) {
     this.#pool = pool;
     this.#outbound = outbound;
     this.#wake = new WakeupCoalescer(pool);
+    this.#groups = new InsertGroups(pool);
   }
 
   /** After commit: fallback steps are due later; a worker wakes for them (the due times are in the table too). */
@@ -363,7 +367,9 @@ export class NotificationService implements NotificationCreator {
     const row = await prepareRow(this.#pool, input, options, now);
     // Some recipients chose a digest for its type: created in a transaction that collects it.
     if (row.collect) return withTransaction(this.#pool, (client) => createInTransaction(client, input, options));
-    this.#wakeAfter(await insertRows(this.#pool, undefined, [row]), row.sendAt);
+    // Without a fallback chain: one statement, written with any that come in meanwhile.
+    const stepped = row.steps && row.steps.length > 1;
+    this.#wakeAfter(await (stepped ? insertRows(this.#pool, undefined, [row]) : this.#groups.add(row)), row.sendAt);
     this.#wakeForLaterSteps([row]);
     return { id: row.id, status: row.sendAt > now ? 'scheduled' : 'pending', sendAt: row.sendAt.toISOString(), created: true };
   }

@@ -58,10 +58,13 @@ export interface HeraldProcess {
   exited: Promise<number | null>;
 }
 
-/** Start `node bin/herald.js <args>` with only the given HERALD_* variables (plus PATH/HOME). */
-export function spawnHerald(args: readonly string[], env: Record<string, string>): HeraldProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
+/**
+ * Start `node bin/herald.js <args>` with only the given HERALD_* variables (plus PATH/HOME).
+ * `root`: another build's checkout to run instead of this one (benchmarks' before/after).
+ */
+export function spawnHerald(args: readonly string[], env: Record<string, string>, root = ROOT): HeraldProcess {
+  const child = spawn(process.execPath, [path.join(root, 'bin', 'herald.js'), ...args], {
+    cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), HERALD_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

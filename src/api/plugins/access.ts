@@ -31,7 +31,20 @@ export function requiredScope(request: FastifyRequest): KeyScope {
   const configured = request.routeOptions.config?.scope;
   if (configured) return configured;
   const url = request.routeOptions.url ?? '';
-  const reading = request.method === 'GET' || request.method === 'HEAD';
+  const key = `${request.method} ${url}`;
+  let scope = byRoute.get(key);
+  if (scope === undefined) {
+    scope = scopeOf(url, request.method === 'GET' || request.method === 'HEAD');
+    // Routes are a fixed set; an unmatched URL's pattern is undefined, so this stays small.
+    byRoute.set(key, scope);
+  }
+  return scope;
+}
+
+/** The scope of each route pattern and method, worked out on its first request. */
+const byRoute = new Map<string, KeyScope>();
+
+function scopeOf(url: string, reading: boolean): KeyScope {
   for (const [pattern, read, write] of RULES) if (pattern.test(url)) return reading ? read : write;
   return 'admin';
 }

@@ -10,6 +10,8 @@ import { HeraldError } from '../../errors/index.ts';
  * - A NUL character (U+0000) anywhere, in a value or a key, is refused with the field that holds
  *   it: PostgreSQL's text and jsonb cannot store it, so it would otherwise fail at the INSERT,
  *   after validation, as an error of the server's.
+ * - So is a lone UTF-16 surrogate (an escape such as \ud800 without its pair): it is no
+ *   character at all, has no UTF-8 form, and PostgreSQL refuses it the same way.
  *
  * Parsing itself stays Fastify's (secure-json-parse, refusing __proto__ and constructor keys).
  */
@@ -24,8 +26,11 @@ export function registerJsonBody(app: FastifyInstance, maxDepth: number): void {
     }
     parse(request, text, (err, value) => {
       if (err) return done(err, undefined);
-      const field = nulField(value, 'body');
-      if (field) return done(new HeraldError('VALIDATION_FAILED', `${field}: must not contain the NUL character (U+0000)`, [{ field, message: 'must not contain the NUL character (U+0000)' }]), undefined);
+      // JSON can only carry U+0000 or a lone surrogate as an escape (\u0000, \ud800: a raw
+      // control character does not parse, and bytes that are not UTF-8 decode to U+FFFD):
+      // without such an escape in the body there is nothing to look for.
+      const bad = text.includes('\\u0000') || SURROGATE_ESCAPE.test(text) ? badTextField(value, 'body') : undefined;
+      if (bad) return done(new HeraldError('VALIDATION_FAILED', `${bad.field}: ${bad.message}`, [bad]), undefined);
       done(null, value);
     });
   });
@@ -48,21 +53,39 @@ function deeperThan(text: string, max: number): boolean {
   return false;
 }
 
-/** The path of the first string or key holding U+0000 (the depth is bounded by now). */
-function nulField(value: unknown, path: string): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+/** A high surrogate without a low one after it, or a low one without a high one before it. */
+const LONE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_ALL = new RegExp(LONE.source, 'g');
+const NUL = 'must not contain the NUL character (U+0000)';
+const LONE_SURROGATE = 'must not contain a lone UTF-16 surrogate (an escape such as \\ud800 without its pair)';
+
+/** What is wrong with a string PostgreSQL cannot store, if anything. */
+function textProblem(text: string): string | undefined {
+  if (text.includes('\u0000')) return NUL;
+  if (LONE.test(text)) return LONE_SURROGATE;
+  return undefined;
+}
+
+/** The path of the first string or key PostgreSQL cannot store, and why (the depth is bounded by now). */
+function badTextField(value: unknown, path: string): { field: string; message: string } | undefined {
+  if (typeof value === 'string') {
+    const message = textProblem(value);
+    return message ? { field: path, message } : undefined;
+  }
   if (Array.isArray(value)) {
     for (const [i, item] of value.entries()) {
-      const found = nulField(item, `${path}[${i}]`);
+      const found = badTextField(item, `${path}[${i}]`);
       if (found) return found;
     }
     return undefined;
   }
   if (value && typeof value === 'object') {
     for (const [key, item] of Object.entries(value)) {
-      const at = `${path}.${key.replace(/\u0000/g, '\\u0000')}`;
-      if (key.includes('\u0000')) return at;
-      const found = nulField(item, at);
+      const at = `${path}.${key.replace(/\u0000/g, '\\u0000').replace(LONE_ALL, '\uFFFD')}`;
+      const message = textProblem(key);
+      if (message) return { field: at, message };
+      const found = badTextField(item, at);
       if (found) return found;
     }
   }

@@ -1,0 +1,123 @@
+// What the delivery loop's two statements cost PostgreSQL, per delivery: the claim (due rows
+// taken with SKIP LOCKED and leased) and the outcome slice (status recorded with its event).
+// Each variant drains the same N due webhook deliveries in slices of 250 on one connection, and
+// the figure is the CPU that connection's backend used (read from /proc, so the machine's other
+// load does not count), divided by N:
+//
+//   herald       claimDue + recordOutcomes, as `herald worker` runs them
+//   herald, B-tree user index   the same, with deliveries_user as the B-tree it was before
+//                migration 1030 (before/after in one run)
+//   same shape   an UPDATE … SKIP LOCKED claim and an UPDATE … sent on the deliveries table,
+//                without the lookups, events and fallback-step checks herald's statements make
+//   plain        the same two statements on bench/support/peer-queue.ts's two-index table
+//
+// Sizes: BENCH_QUEUE_SQL_ROWS (50000). Each variant runs BENCH_QUEUE_SQL_ROUNDS (3) times in
+// turn; the median is shown.
+import { readFileSync } from 'node:fs';
+import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
+import { NotificationService } from '../src/notifications/service.ts';
+import { claimDue, recordOutcomes } from '../src/dispatch/repository.ts';
+
+const ROWS = Number(process.env.BENCH_QUEUE_SQL_ROWS ?? 50_000);
+const ROUNDS = Number(process.env.BENCH_QUEUE_SQL_ROUNDS ?? 3);
+const SLICE = 250;
+
+type Variant = 'herald' | 'herald-btree' | 'same-shape' | 'plain';
+
+async function load(db: TestDatabase, variant: Variant): Promise<void> {
+  if (variant === 'plain') {
+    await db.pool.query(`CREATE TABLE plain_jobs (id bigserial PRIMARY KEY, status text NOT NULL DEFAULT 'pending', run_at timestamptz NOT NULL,
+        attempts int NOT NULL DEFAULT 0, locked_until timestamptz, payload jsonb NOT NULL, sent_at timestamptz);
+      CREATE INDEX plain_jobs_due ON plain_jobs (run_at) WHERE status IN ('pending', 'running')`);
+    await db.pool.query(`INSERT INTO plain_jobs (run_at, payload) SELECT now(), jsonb_build_object('title', 'n' || g) FROM generate_series(1, $1::int) AS g`, [ROWS]);
+  } else {
+    // Due now, 1,000 users: the shape of the engine benchmark's burst.
+    const service = new NotificationService(db.pool);
+    for (let i = 0; i < ROWS; i += 10_000) {
+      const batch = Array.from({ length: Math.min(10_000, ROWS - i) }, (_, j) => ({ to: { userId: `u${(i + j) % 1000}` }, title: `n${i + j}`, channels: ['webhook' as const] }));
+      await service.createMany(batch, { source: 'bench' });
+    }
+    if (variant === 'herald-btree') await db.pool.query('DROP INDEX deliveries_user; CREATE INDEX deliveries_user ON deliveries (user_id)');
+  }
+  await db.pool.query('VACUUM ANALYZE');
+}
+
+const SAME_SHAPE_CLAIM = `UPDATE deliveries d SET status = 'sending', run_at = now() + interval '60 seconds', locked_by = 'w1', attempts = d.attempts + 1, updated_at = now()
+   WHERE d.id = ANY (ARRAY(SELECT id FROM deliveries WHERE status IN ('pending', 'sending') AND run_at <= now() ORDER BY run_at LIMIT ${SLICE} FOR UPDATE SKIP LOCKED))
+   RETURNING d.id::text AS id`;
+const SAME_SHAPE_SENT = `UPDATE deliveries d SET status = 'sent', sent_at = now(), locked_by = NULL, updated_at = now()
+   FROM unnest($1::bigint[]) AS v(id) WHERE d.id = v.id AND d.status = 'sending'`;
+const PLAIN_CLAIM = `UPDATE plain_jobs SET status = 'running', attempts = attempts + 1, locked_until = now() + interval '30 seconds'
+   WHERE id = ANY (ARRAY(SELECT id FROM plain_jobs WHERE status IN ('pending', 'running') AND run_at <= now() ORDER BY run_at LIMIT ${SLICE} FOR UPDATE SKIP LOCKED))
+   RETURNING id::text AS id, payload`;
+const PLAIN_SENT = `UPDATE plain_jobs SET status = 'sent', sent_at = now(), locked_until = NULL WHERE id = ANY ($1::bigint[])`;
+
+async function claim(db: TestDatabase, variant: Variant): Promise<string[]> {
+  if (variant === 'plain') return (await db.pool.query<{ id: string }>({ name: 'plain-claim', text: PLAIN_CLAIM })).rows.map((r) => r.id);
+  if (variant === 'same-shape') return (await db.pool.query<{ id: string }>({ name: 'shape-claim', text: SAME_SHAPE_CLAIM })).rows.map((r) => r.id);
+  return (await claimDue(db.pool, 'w1', SLICE, 60, ['webhook'])).map((j) => j.id);
+}
+
+async function record(db: TestDatabase, variant: Variant, ids: string[]): Promise<void> {
+  if (variant === 'plain') await db.pool.query({ name: 'plain-sent', text: PLAIN_SENT, values: [ids] });
+  else if (variant === 'same-shape') await db.pool.query({ name: 'shape-sent', text: SAME_SHAPE_SENT, values: [ids] });
+  else await recordOutcomes(db.pool, ids.map((id) => ({ id, kind: 'sent' as const })));
+}
+
+/** CPU microseconds (user + system) a process has used so far. */
+function cpuUs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100;
+}
+
+interface Cost { claim: number; outcome: number; total: number }
+
+async function run(variant: Variant): Promise<Cost> {
+  const db = await createTestDatabase(1);
+  try {
+    await load(db, variant);
+    const pid = (await db.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    let c = 0, o = 0, n = 0;
+    for (;;) {
+      const a = cpuUs(pid);
+      const ids = await claim(db, variant);
+      const b = cpuUs(pid);
+      if (ids.length === 0) break;
+      await record(db, variant, ids);
+      c += b - a;
+      o += cpuUs(pid) - b;
+      n += ids.length;
+    }
+    if (n !== ROWS) throw new Error(`${variant}: drained ${n} of ${ROWS}`);
+    return { claim: c / n, outcome: o / n, total: (c + o) / n };
+  } finally {
+    await db.close();
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const fmt = (x: number) => x.toFixed(1);
+
+const variants: Variant[] = ['herald', 'herald-btree', 'same-shape', 'plain'];
+const costs = new Map<Variant, Cost[]>(variants.map((v) => [v, []]));
+for (let r = 0; r < ROUNDS; r++) for (const v of variants) costs.get(v)!.push(await run(v));
+const med = (v: Variant) => {
+  const cs = costs.get(v)!;
+  return { claim: median(cs.map((c) => c.claim)), outcome: median(cs.map((c) => c.outcome)), total: median(cs.map((c) => c.total)) };
+};
+const names: Record<Variant, string> = {
+  herald: 'herald (claimDue + recordOutcomes)',
+  'herald-btree': 'herald, deliveries_user as a B-tree (before migration 1030)',
+  'same-shape': 'same-shape UPDATEs on the deliveries table',
+  plain: 'plain two-index table (the engine benchmark\'s peer)',
+};
+console.log(`\n| PostgreSQL CPU µs per delivery, ${ROWS.toLocaleString('en')} due, slices of ${SLICE}, median of ${ROUNDS} | claim | outcome | total | ÷ plain |`);
+console.log('|---|---:|---:|---:|---:|');
+const plain = med('plain');
+for (const v of variants) {
+  const m = med(v);
+  console.log(`| ${names[v]} | ${fmt(m.claim)} | ${fmt(m.outcome)} | ${fmt(m.total)} | ${(m.total / plain.total).toFixed(2)} |`);
+}
+const h = med('herald'), before = med('herald-btree');
+console.log(`SUMMARY ${JSON.stringify({ figure: 'claim + outcome, PostgreSQL CPU µs per delivery (lower is better)', value: Number(fmt(h.total)), baseline: 'plain two-index table', baselineValue: Number(fmt(plain.total)), ratio: Number((h.total / plain.total).toFixed(2)) })}`);
+console.log(`SUMMARY ${JSON.stringify({ figure: 'claim + outcome, PostgreSQL CPU µs per delivery (lower is better)', value: Number(fmt(h.total)), baseline: 'B-tree deliveries_user (before)', baselineValue: Number(fmt(before.total)), ratio: Number((h.total / before.total).toFixed(2)) })}`);
