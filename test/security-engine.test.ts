@@ -90,6 +90,20 @@ describe("a poisoned Retry-After cannot make other users' deliveries be sent twi
     }
   });
 
+  it('a claim gives every row its notification\'s content, read once per notification (rows of two notifications each get their own)', async () => {
+    const a = await h.services.notifications.create({ to: { userIds: ['c1', 'c2', 'c3'] }, title: 'first', data: { n: 1 }, channels: ['inbox'] }, { source: 'test' });
+    const b = await h.services.notifications.create({ to: { userIds: ['c1', 'c2'] }, title: 'second', channels: ['inbox'] }, { source: 'test' });
+    const claimed = await claimDue(h.db.pool, 'content-test', 10, 60, ['inbox']);
+    const mine = claimed.filter((j) => j.notificationId === a.id || j.notificationId === b.id);
+    assert.equal(mine.length, 5);
+    const ofA = mine.filter((j) => j.notificationId === a.id);
+    const ofB = mine.filter((j) => j.notificationId === b.id);
+    assert.deepEqual(ofA.map((j) => [j.content.title, j.content.data]), [['first', { n: 1 }], ['first', { n: 1 }], ['first', { n: 1 }]]);
+    assert.deepEqual(ofB.map((j) => j.content.title), ['second', 'second']);
+    assert.ok(ofA.every((j) => j.content === ofA[0]!.content), 'one content object per notification');
+    await recordOutcomes(h.db.pool, mine.map((j) => ({ id: j.id, kind: 'sent' as const })));
+  });
+
   it('one outcome the database refuses, for any reason, cannot fail its slice: the others are recorded and it is retried', async () => {
     const created = await h.services.notifications.create({ to: { userIds: ['r1', 'r2', 'r3', 'r4'] }, title: 'x', channels: ['inbox'] }, { source: 'test' });
     const claimed = await claimDue(h.db.pool, 'slice-test', 10, 60, ['inbox']);

@@ -35,7 +35,8 @@ interface ClaimRow {
   due_at: Date;
   expires_at: Date | null;
   attempts: number;
-  payload: Record<string, unknown>;
+  /** Only on the first claimed row of each notification (null on the others). */
+  payload: Record<string, unknown> | null;
   reminder_id: string | null;
   cancelled_at: Date | null;
   platform: Platform | null;
@@ -78,7 +79,12 @@ export async function claimDue(
        RETURNING d.id, d.notification_id, d.user_id, d.device_id, d.app_id, d.channel, d.provider,
                  d.due_at, d.expires_at, d.attempts, d.step)
      SELECT c.id::text AS id, c.notification_id, c.user_id, c.device_id, c.app_id, c.channel, c.provider,
-            c.due_at, c.expires_at, c.attempts, c.step, n.payload, n.reminder_id, n.cancelled_at,
+            c.due_at, c.expires_at, c.attempts, c.step,
+            -- A notification's payload once per claim (its first row): a broadcast's rows share
+            -- it, and writing and parsing it again for each of them was PostgreSQL's and the
+            -- worker's work for nothing.
+            CASE WHEN c.id = min(c.id) OVER (PARTITION BY c.notification_id) THEN n.payload END AS payload,
+            n.reminder_id, n.cancelled_at,
             v.platform, v.token, v.subscription, v.environment, v.registered_at, v.status AS device_status,
             u.email, u.name, u.locale, u.timezone
        FROM claimed c
@@ -87,12 +93,25 @@ export async function claimDue(
        LEFT JOIN LATERAL (SELECT email, name, locale, timezone FROM users WHERE id = c.user_id) u ON true`,
     values: [workerId, limit, leaseSeconds, providers && providers.length > 0 ? providers : null],
   });
-  return rows.map(toJob);
+  // One content object per notification, shared by its rows (the channels never change it: a
+  // render step makes a new one).
+  const contents = new Map<string, ClaimedContent>();
+  for (const r of rows) if (r.payload) contents.set(r.notification_id, splitPayload(r.payload));
+  return rows.map((r) => toJob(r, contents.get(r.notification_id)!));
 }
 
-function toJob(r: ClaimRow): ClaimedDelivery {
-  const payload = r.payload as Record<string, unknown> & { to?: { device?: { platform: Platform; token?: string; subscription?: WebPushSubscription; environment?: 'production' | 'development' } } };
-  const { to, ...content } = payload;
+type PayloadTo = { device?: { platform: Platform; token?: string; subscription?: WebPushSubscription; environment?: 'production' | 'development' } };
+interface ClaimedContent {
+  readonly to: PayloadTo | undefined;
+  readonly content: NotificationContent;
+}
+
+function splitPayload(payload: Record<string, unknown>): ClaimedContent {
+  const { to, ...content } = payload as Record<string, unknown> & { to?: PayloadTo };
+  return { to, content: content as NotificationContent };
+}
+
+function toJob(r: ClaimRow, { to, content }: ClaimedContent): ClaimedDelivery {
   let device: DeliveryJob['device'];
   let skipReason: string | undefined;
   if (r.device_id) {
@@ -123,7 +142,7 @@ function toJob(r: ClaimRow): ClaimedDelivery {
     expiresAt: r.expires_at ?? undefined,
     user: r.user_id ? { id: r.user_id, email: r.email ?? undefined, name: r.name ?? undefined, locale: r.locale ?? undefined, timezone: r.timezone ?? undefined } : undefined,
     device,
-    content: content as NotificationContent,
+    content,
     reminderId: r.reminder_id ?? undefined,
     skipReason,
     userId: r.user_id,
