@@ -152,3 +152,25 @@ test('a pass purges closed digests and their items past their age, per app, and 
   assert.equal(removed.digest_items, 3 + 1 + 1);
   for (const id of old.items) assert.equal(await exists('notifications', 'id', id), true, 'the items\' notifications follow their own age');
 });
+
+test('a pass removes the frequency-cap ledger rows no cap window can reach, keeps a day at least and a longer cap\'s whole window, whatever the retention', async () => {
+  await h.db.pool.query(
+    `INSERT INTO notification_types (app_id, key, cap) VALUES
+       ('default', 'ret-hourly', '{"max": 1, "perSeconds": 3600, "action": "defer"}'),
+       ('default', 'ret-weekly', '{"max": 1, "perSeconds": 604800, "action": "defer"}')`,
+  );
+  await h.db.pool.query(
+    `INSERT INTO cap_usage (delivery_id, app_id, user_id, type_key, channel, sent_at) VALUES
+       (910001, 'default', 'ret-cap', 'ret-hourly', 'push', now() - interval '2 days'),   -- past a day and its hour: gone
+       (910002, 'default', 'ret-cap', 'ret-hourly', 'push', now() - interval '3 hours'),  -- past its hour, within the day kept: stays
+       (910003, 'default', 'ret-cap', 'ret-weekly', 'push', now() - interval '2 days'),   -- inside its week: stays
+       (910004, 'default', 'ret-cap', 'ret-weekly', 'push', now() - interval '8 days'),   -- past its week: gone
+       (910005, 'default', 'ret-cap', 'ret-gone', 'push', now() - interval '2 days')`,    // its type is gone: a day is kept, then gone
+  );
+  // Retention 0 (keep for ever) does not keep the ledger: it is bookkeeping, not a user's data.
+  const job = new RetentionJob(h.db.pool, h.ctx.log, { days: 0, batch: 2, intervalSeconds: 3600, relayPublishes: false, pauseMs: 0 });
+  const removed = await job.pass();
+  const { rows } = await h.db.pool.query<{ id: string }>(`SELECT delivery_id::text AS id FROM cap_usage WHERE user_id = 'ret-cap' ORDER BY delivery_id`);
+  assert.deepEqual(rows.map((r) => r.id), ['910002', '910003']);
+  assert.equal(removed.cap_usage, 3);
+});

@@ -125,10 +125,14 @@ const groupOf = (a: Ask) => [a.job.appId, a.userId, a.type, a.cap.channel ?? '']
  */
 async function decide(db: PoolClient, asks: readonly Ask[]): Promise<(Outcome | undefined)[]> {
   const groups = [...new Set(asks.map(groupOf))].sort();
-  await db.query(
-    `SELECT pg_advisory_xact_lock(hashtext('herald:cap'), hashtext(g)) FROM (SELECT g FROM unnest($1::text[]) AS g ORDER BY g OFFSET 0) s`,
+  // The locks in one order (the sub-select is not flattened, so its ORDER BY holds), and the
+  // transaction's clock in the same round trip.
+  const { rows: clock } = await db.query<{ now: Date }>(
+    `SELECT now() AS now, count(pg_advisory_xact_lock(hashtext('herald:cap'), hashtext(g))) AS locked
+       FROM (SELECT g FROM unnest($1::text[]) AS g ORDER BY g OFFSET 0) s`,
     [groups],
   );
+  const now = clock[0]!.now.getTime();
   const first = new Map<string, Ask>();
   for (const a of asks) if (!first.has(groupOf(a))) first.set(groupOf(a), a);
   const heads = groups.map((g) => first.get(g)!);
@@ -145,8 +149,6 @@ async function decide(db: PoolClient, asks: readonly Ask[]): Promise<(Outcome | 
     [heads.map((a) => a.job.appId), heads.map((a) => a.userId), heads.map((a) => a.type), heads.map((a) => a.cap.channel ?? ''),
       heads.map((a) => a.cap.perSeconds), heads.map((a) => a.cap.max), asks.map((a) => a.job.id)],
   );
-  const { rows: clock } = await db.query<{ now: Date }>(`SELECT now()`);
-  const now = clock[0]!.now.getTime();
   // Newest first, as moments (ms) a place frees.
   const taken = new Map<string, number[]>(groups.map((g) => [g, []]));
   for (const r of rows) taken.get(groups[r.i - 1]!)!.push(r.free_at.getTime());
@@ -172,12 +174,7 @@ async function decide(db: PoolClient, asks: readonly Ask[]): Promise<(Outcome | 
        ON CONFLICT (delivery_id) DO UPDATE SET sent_at = now()`,
       [passed.map((a) => a.job.id), passed.map((a) => a.job.appId), passed.map((a) => a.userId), passed.map((a) => a.type), passed.map((a) => a.job.channel)],
     );
-    // The users' rows that no cap window can reach any more (at least a day is kept, for a cap made longer).
-    await db.query(
-      `DELETE FROM cap_usage c USING unnest($1::text[], $2::text[], $3::text[], $4::float8[]) AS q(app_id, user_id, type_key, per)
-        WHERE c.app_id = q.app_id AND c.user_id = q.user_id AND c.type_key = q.type_key AND c.sent_at < now() - make_interval(secs => greatest(q.per, 86400))`,
-      [heads.map((a) => a.job.appId), heads.map((a) => a.userId), heads.map((a) => a.type), heads.map((a) => a.cap.perSeconds)],
-    );
+    // Rows no cap window can reach any more are removed by the retention pass (src/retention/purge.ts).
   }
   if (deferred.length > 0) {
     // Back to pending at the moment the cap allows it; the attempt the claim counted is given back.

@@ -76,6 +76,17 @@ export const PURGE_STEPS: readonly PurgeStep[] = [
                AND (e.published_at IS NOT NULL OR NOT $3::bool)
              LIMIT $2 FOR UPDATE SKIP LOCKED)`,
   },
+  // The frequency-cap ledger (migration 0910): rows no cap window can reach any more, whatever
+  // the retention (at least a day is kept, for a cap made longer meanwhile). The send path only
+  // reads the window it needs; removing the rest here keeps that cleanup off every send.
+  {
+    table: 'cap_usage',
+    sql: `DELETE FROM cap_usage WHERE delivery_id IN (
+            SELECT c.delivery_id FROM cap_usage c LEFT JOIN notification_types t ON t.app_id = c.app_id AND t.key = c.type_key
+             WHERE c.sent_at < now() - interval '1 day'
+               AND c.sent_at < now() - make_interval(secs => greatest(COALESCE((t.cap->>'perSeconds')::float8, 0), 86400))
+             LIMIT $2 FOR UPDATE OF c SKIP LOCKED) AND $1::int IS NOT NULL AND $3::bool IS NOT NULL`,
+  },
   // Counters of windows long over (they are only ever read for the current window).
   { table: 'rate_limits', sql: `DELETE FROM rate_limits WHERE bucket IN (SELECT bucket FROM rate_limits WHERE window_start < now() - interval '1 day' LIMIT $2::int) AND $1::int IS NOT NULL AND $3::bool IS NOT NULL` },
 ];
