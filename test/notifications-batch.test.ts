@@ -92,6 +92,9 @@ test('every notification of a full batch of 1,000 is created and delivered', asy
   assert.equal(res.statusCode, 200, res.body);
   const ids = (res.json().items as Array<{ id: string }>).map((r) => r.id);
   assert.equal(new Set(ids).size, 1000);
+  assert.deepEqual([...ids].sort(), ids, 'the ids sort in item order');
+  const listed = await h.request({ method: 'GET', url: '/v1/users/full-7/notifications?limit=20' });
+  assert.deepEqual(listed.json().items.map((n: { title: string }) => n.title), Array.from({ length: 10 }, (_, k) => `n${907 - k * 100}`), 'newest first is the batch backwards');
   assert.equal(await count(`SELECT count(*)::int AS n FROM events WHERE type = 'notification:created' AND item_id = ANY ($1)`, [ids]), 1000);
   await eventually(async () => {
     const n = await count(`SELECT count(*)::int AS n FROM deliveries WHERE notification_id = ANY ($1) AND status = 'sent'`, [ids]);
