@@ -13,10 +13,11 @@ let h: TestHarness;
 let engine: RunningEngine;
 const webhooks = scriptedChannel('webhook', () => ({ status: 'sent' }));
 const mails = scriptedChannel('email', () => ({ status: 'sent' }));
+const pushes = scriptedChannel('apns', () => ({ status: 'sent' }));
 
 before(async () => {
   h = await createHarness();
-  engine = await startEngine(h, [webhooks, mails]);
+  engine = await startEngine(h, [webhooks, mails, pushes]);
 });
 after(async () => {
   await engine.stop();
@@ -222,4 +223,24 @@ test('caps of zero, windows of zero or over a year, and unknown fields answer 40
     assert.ok(JSON.stringify(err.details).includes(field), `${JSON.stringify(cap)} names ${field}: ${JSON.stringify(err.details)}`);
   }
   assert.deepEqual((await h.request({ method: 'GET', url: '/v1/apps/default/notification-types/strict' })).json().cap, { max: 3, per: '1h', action: 'defer' });
+});
+
+test('a cap counts a user\'s push deliveries to devices of every app: the type and its cap are the notification\'s app\'s', async () => {
+  assert.equal((await h.request({ method: 'PUT', url: '/v1/apps/cap-second', payload: { name: 'Second app' } })).statusCode, 200);
+  assert.equal((await putType('multi', { name: 'Multi-app', cap: { max: 2, per: '24h' } })).statusCode, 200);
+  for (const appId of ['default', 'cap-second']) {
+    const res = await h.request({ method: 'POST', url: '/v1/users/cap-multi/devices', payload: { platform: 'ios', token: (appId === 'default' ? 'a' : 'b').repeat(64), appId } });
+    assert.equal(res.statusCode, 201, res.body);
+  }
+  const first = await send('cap-multi', 'multi', { channels: ['push'] });
+  await settled(first);
+  const apps = (await h.db.pool.query<{ app_id: string }>(`SELECT app_id FROM deliveries WHERE notification_id = $1 ORDER BY app_id`, [first])).rows.map((r) => r.app_id);
+  assert.deepEqual(apps, ['cap-second', 'default'], 'one push delivery per device, each with its device\'s app');
+  const ledger = await h.db.pool.query<{ app_id: string }>(`SELECT app_id FROM cap_usage WHERE user_id = 'cap-multi'`);
+  assert.deepEqual(ledger.rows.map((r) => r.app_id), ['default', 'default'], 'both counted against the type\'s app');
+  const second = await send('cap-multi', 'multi', { channels: ['push'] });
+  await eventually(async () => {
+    const rows = await deliveriesOf(second);
+    return rows.length === 2 && rows.every((d) => d.status === 'pending' && d.deferred_by === 'cap') ? rows : undefined;
+  }, 15_000, 'both deliveries of the second notification deferred by the cap');
 });

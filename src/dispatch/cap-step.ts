@@ -74,14 +74,17 @@ export class CapStep implements DeliveryGate {
   async check(job: ClaimedDelivery): Promise<Outcome | undefined> {
     const content = job.content as TimingContent;
     if (!content.type || !job.userId || content.priority === 'critical' || content.typeRequired === true) return undefined;
+    // The type, and so its cap, belongs to the notification's app; a push delivery's own app is
+    // its device's, which may be another.
+    const appId = job.notificationAppId ?? job.appId;
     let cap: StoredCap | undefined;
     try {
-      cap = (await this.#capsOf(job.appId)).get(content.type);
+      cap = (await this.#capsOf(appId)).get(content.type);
     } catch (err) {
       return { id: job.id, kind: 'retry', error: `reading the frequency caps failed: ${coerceError(err).message}`, delayMs: 5_000 };
     }
     if (!cap || (cap.channel !== undefined && cap.channel !== job.channel)) return undefined;
-    return this.#batch.add({ job, userId: job.userId, type: content.type, cap });
+    return this.#batch.add({ job, appId, userId: job.userId, type: content.type, cap });
   }
 
   /** Forget what was read (a type's cap changed in this process). */
@@ -107,13 +110,15 @@ export class CapStep implements DeliveryGate {
 /** One delivery asking to pass a cap. */
 interface Ask {
   readonly job: ClaimedDelivery;
+  /** The app of the notification's type (the cap's app): the ledger counts per it. */
+  readonly appId: string;
   readonly userId: string;
   readonly type: string;
   readonly cap: StoredCap;
 }
 
 /** The lock and counting key of a user, type and (for a per-channel cap) channel. */
-const groupOf = (a: Ask) => [a.job.appId, a.userId, a.type, a.cap.channel ?? ''].join('\x1f');
+const groupOf = (a: Ask) => [a.appId, a.userId, a.type, a.cap.channel ?? ''].join('\x1f');
 
 /**
  * Decide every delivery asking at once in one transaction: lock each user and type (in one
@@ -146,7 +151,7 @@ async function decide(db: PoolClient, asks: readonly Ask[]): Promise<(Outcome | 
           WHERE c.app_id = q.app_id AND c.user_id = q.user_id AND c.type_key = q.type_key AND (q.channel = '' OR c.channel = q.channel)
             AND c.delivery_id <> ALL ($7::bigint[]) AND c.sent_at > now() - make_interval(secs => q.per)
           ORDER BY c.sent_at DESC LIMIT q.max) c`,
-    [heads.map((a) => a.job.appId), heads.map((a) => a.userId), heads.map((a) => a.type), heads.map((a) => a.cap.channel ?? ''),
+    [heads.map((a) => a.appId), heads.map((a) => a.userId), heads.map((a) => a.type), heads.map((a) => a.cap.channel ?? ''),
       heads.map((a) => a.cap.perSeconds), heads.map((a) => a.cap.max), asks.map((a) => a.job.id)],
   );
   // Newest first, as moments (ms) a place frees.
@@ -172,7 +177,7 @@ async function decide(db: PoolClient, asks: readonly Ask[]): Promise<(Outcome | 
       `INSERT INTO cap_usage (delivery_id, app_id, user_id, type_key, channel)
        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
        ON CONFLICT (delivery_id) DO UPDATE SET sent_at = now()`,
-      [passed.map((a) => a.job.id), passed.map((a) => a.job.appId), passed.map((a) => a.userId), passed.map((a) => a.type), passed.map((a) => a.job.channel)],
+      [passed.map((a) => a.job.id), passed.map((a) => a.appId), passed.map((a) => a.userId), passed.map((a) => a.type), passed.map((a) => a.job.channel)],
     );
     // Rows no cap window can reach any more are removed by the retention pass (src/retention/purge.ts).
   }

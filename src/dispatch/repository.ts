@@ -15,6 +15,12 @@ import { STEP_OUTCOME_CTES, STEP_OUTCOME_EVENTS } from './fallback-repository.ts
  */
 
 export interface ClaimedDelivery extends DeliveryJob {
+  /**
+   * The notification's app: its types, and so its frequency caps. `appId` is the delivery's (a
+   * push delivery's is its device's app, which may be another). Absent in jobs published before
+   * this field existed: the delivery's app then.
+   */
+  readonly notificationAppId?: string | undefined;
   /** Why the row must not be sent at all (device gone or invalid): recorded as cancelled. */
   readonly skipReason?: string | undefined;
   readonly userId: string | null;
@@ -37,6 +43,7 @@ interface ClaimRow {
   attempts: number;
   /** Only on the first claimed row of each notification (null on the others). */
   payload: Record<string, unknown> | null;
+  notification_app_id: string;
   reminder_id: string | null;
   cancelled_at: Date | null;
   platform: Platform | null;
@@ -84,11 +91,11 @@ export async function claimDue(
             -- it, and writing and parsing it again for each of them was PostgreSQL's and the
             -- worker's work for nothing.
             CASE WHEN c.id = min(c.id) OVER (PARTITION BY c.notification_id) THEN n.payload END AS payload,
-            n.reminder_id, n.cancelled_at,
+            n.app_id AS notification_app_id, n.reminder_id, n.cancelled_at,
             v.platform, v.token, v.subscription, v.environment, v.registered_at, v.status AS device_status,
             u.email, u.name, u.locale, u.timezone
        FROM claimed c
-       CROSS JOIN LATERAL (SELECT payload, reminder_id, cancelled_at FROM notifications WHERE id = c.notification_id) n
+       CROSS JOIN LATERAL (SELECT payload, app_id, reminder_id, cancelled_at FROM notifications WHERE id = c.notification_id) n
        LEFT JOIN LATERAL (SELECT platform, token, subscription, environment, registered_at, status FROM devices WHERE id = c.device_id) v ON true
        LEFT JOIN LATERAL (SELECT email, name, locale, timezone FROM users WHERE id = c.user_id) u ON true`,
     values: [workerId, limit, leaseSeconds, providers && providers.length > 0 ? providers : null],
@@ -137,6 +144,7 @@ function toJob(r: ClaimRow, { to, content }: ClaimedContent): ClaimedDelivery {
     notificationId: r.notification_id,
     provider: r.provider,
     appId: r.app_id,
+    notificationAppId: r.notification_app_id,
     attempt: r.attempts,
     dueAt: r.due_at,
     expiresAt: r.expires_at ?? undefined,
