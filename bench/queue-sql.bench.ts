@@ -10,6 +10,11 @@
 //   same shape   an UPDATE … SKIP LOCKED claim and an UPDATE … sent on the deliveries table,
 //                without the lookups, events and fallback-step checks herald's statements make
 //   plain        the same two statements on bench/support/peer-queue.ts's two-index table
+//   heap-only claim   a prototype, not herald's code: the same-shape statements with the lease
+//                in two columns no index covers and the status left 'pending' while leased, on a
+//                table rewritten with fill factor 50, so the claim can be a heap-only update (the share that was is printed);
+//                1,000 rows stay leased throughout (a worker's deliveries in flight), so every
+//                claim also steps over them at the head of the runnable index
 //
 // Sizes: BENCH_QUEUE_SQL_ROWS (50000). Each variant runs BENCH_QUEUE_SQL_ROUNDS (3) times in
 // turn; the median is shown.
@@ -22,7 +27,7 @@ const ROWS = Number(process.env.BENCH_QUEUE_SQL_ROWS ?? 50_000);
 const ROUNDS = Number(process.env.BENCH_QUEUE_SQL_ROUNDS ?? 3);
 const SLICE = 250;
 
-type Variant = 'herald' | 'herald-btree' | 'same-shape' | 'plain';
+type Variant = 'herald' | 'herald-btree' | 'same-shape' | 'heap-only' | 'plain';
 
 async function load(db: TestDatabase, variant: Variant): Promise<void> {
   if (variant === 'plain') {
@@ -38,6 +43,14 @@ async function load(db: TestDatabase, variant: Variant): Promise<void> {
       await service.createMany(batch, { source: 'bench' });
     }
     if (variant === 'herald-btree') await db.pool.query('DROP INDEX deliveries_user; CREATE INDEX deliveries_user ON deliveries (user_id)');
+    if (variant === 'heap-only') {
+      await db.pool.query(`ALTER TABLE deliveries ADD COLUMN lease_until timestamptz, ADD COLUMN lease_by text`);
+      await db.pool.query(`ALTER TABLE deliveries SET (fillfactor = 50)`);
+      await db.pool.query(`VACUUM FULL deliveries`);
+      // A worker's deliveries in flight: leased, not yet recorded, at the head of the index.
+      await db.pool.query(`UPDATE deliveries SET lease_until = now() + interval '1 hour', lease_by = 'other'
+                            WHERE id IN (SELECT id FROM deliveries ORDER BY run_at, id LIMIT ${IN_FLIGHT})`);
+    }
   }
   await db.pool.query('VACUUM ANALYZE');
 }
@@ -47,6 +60,13 @@ const SAME_SHAPE_CLAIM = `UPDATE deliveries d SET status = 'sending', run_at = n
    RETURNING d.id::text AS id`;
 const SAME_SHAPE_SENT = `UPDATE deliveries d SET status = 'sent', sent_at = now(), locked_by = NULL, updated_at = now()
    FROM unnest($1::bigint[]) AS v(id) WHERE d.id = v.id AND d.status = 'sending'`;
+const IN_FLIGHT = 1000;
+const HEAP_ONLY_CLAIM = `UPDATE deliveries d SET lease_until = now() + interval '60 seconds', lease_by = 'w1', attempts = d.attempts + 1
+   WHERE d.id = ANY (ARRAY(SELECT id FROM deliveries WHERE status = 'pending' AND run_at <= now() AND (lease_until IS NULL OR lease_until < now())
+                            ORDER BY run_at LIMIT ${SLICE} FOR UPDATE SKIP LOCKED))
+   RETURNING d.id::text AS id`;
+const HEAP_ONLY_SENT = `UPDATE deliveries d SET status = 'sent', sent_at = now(), lease_until = NULL, lease_by = NULL, updated_at = now()
+   FROM unnest($1::bigint[]) AS v(id) WHERE d.id = v.id AND d.status = 'pending' AND d.lease_by = 'w1'`;
 const PLAIN_CLAIM = `UPDATE plain_jobs SET status = 'running', attempts = attempts + 1, locked_until = now() + interval '30 seconds'
    WHERE id = ANY (ARRAY(SELECT id FROM plain_jobs WHERE status IN ('pending', 'running') AND run_at <= now() ORDER BY run_at LIMIT ${SLICE} FOR UPDATE SKIP LOCKED))
    RETURNING id::text AS id, payload`;
@@ -55,12 +75,14 @@ const PLAIN_SENT = `UPDATE plain_jobs SET status = 'sent', sent_at = now(), lock
 async function claim(db: TestDatabase, variant: Variant): Promise<string[]> {
   if (variant === 'plain') return (await db.pool.query<{ id: string }>({ name: 'plain-claim', text: PLAIN_CLAIM })).rows.map((r) => r.id);
   if (variant === 'same-shape') return (await db.pool.query<{ id: string }>({ name: 'shape-claim', text: SAME_SHAPE_CLAIM })).rows.map((r) => r.id);
+  if (variant === 'heap-only') return (await db.pool.query<{ id: string }>({ name: 'heap-claim', text: HEAP_ONLY_CLAIM })).rows.map((r) => r.id);
   return (await claimDue(db.pool, 'w1', SLICE, 60, ['webhook'])).map((j) => j.id);
 }
 
 async function record(db: TestDatabase, variant: Variant, ids: string[]): Promise<void> {
   if (variant === 'plain') await db.pool.query({ name: 'plain-sent', text: PLAIN_SENT, values: [ids] });
   else if (variant === 'same-shape') await db.pool.query({ name: 'shape-sent', text: SAME_SHAPE_SENT, values: [ids] });
+  else if (variant === 'heap-only') await db.pool.query({ name: 'heap-sent', text: HEAP_ONLY_SENT, values: [ids] });
   else await recordOutcomes(db.pool, ids.map((id) => ({ id, kind: 'sent' as const })));
 }
 
@@ -70,7 +92,7 @@ function cpuUs(pid: number): number {
   return ((Number(f[11]) + Number(f[12])) * 1e6) / 100;
 }
 
-interface Cost { claim: number; outcome: number; total: number }
+interface Cost { claim: number; outcome: number; total: number; hotShare?: number }
 
 async function run(variant: Variant): Promise<Cost> {
   const db = await createTestDatabase(1);
@@ -88,8 +110,15 @@ async function run(variant: Variant): Promise<Cost> {
       o += cpuUs(pid) - b;
       n += ids.length;
     }
-    if (n !== ROWS) throw new Error(`${variant}: drained ${n} of ${ROWS}`);
-    return { claim: c / n, outcome: o / n, total: (c + o) / n };
+    const expected = variant === 'heap-only' ? ROWS - IN_FLIGHT : ROWS;
+    if (n !== expected) throw new Error(`${variant}: drained ${n} of ${expected}`);
+    let hotShare: number | undefined;
+    if (variant === 'heap-only') {
+      await db.pool.query('SELECT pg_stat_force_next_flush()'); // this backend's counts, into the view
+      const { rows } = await db.pool.query<{ hot: string }>(`SELECT n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = 'deliveries'`);
+      hotShare = Number(rows[0]?.hot ?? 0) / n; // outcomes change the status, so only claims can be heap-only
+    }
+    return { claim: c / n, outcome: o / n, total: (c + o) / n, ...(hotShare !== undefined ? { hotShare } : {}) };
   } finally {
     await db.close();
   }
@@ -98,7 +127,7 @@ async function run(variant: Variant): Promise<Cost> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (x: number) => x.toFixed(1);
 
-const variants: Variant[] = ['herald', 'herald-btree', 'same-shape', 'plain'];
+const variants: Variant[] = ['herald', 'herald-btree', 'same-shape', 'heap-only', 'plain'];
 const costs = new Map<Variant, Cost[]>(variants.map((v) => [v, []]));
 for (let r = 0; r < ROUNDS; r++) for (const v of variants) costs.get(v)!.push(await run(v));
 const med = (v: Variant) => {
@@ -109,6 +138,7 @@ const names: Record<Variant, string> = {
   herald: 'herald (claimDue + recordOutcomes)',
   'herald-btree': 'herald, deliveries_user as a B-tree (before migration 1030)',
   'same-shape': 'same-shape UPDATEs on the deliveries table',
+  'heap-only': 'prototype: same shape, the claim a heap-only update (lease in unindexed columns, 1,000 leased rows to step over)',
   plain: 'plain two-index table (the engine benchmark\'s peer)',
 };
 console.log(`\n| PostgreSQL CPU µs per delivery, ${ROWS.toLocaleString('en')} due, slices of ${SLICE}, median of ${ROUNDS} | claim | outcome | total | ÷ plain |`);
@@ -118,6 +148,8 @@ for (const v of variants) {
   const m = med(v);
   console.log(`| ${names[v]} | ${fmt(m.claim)} | ${fmt(m.outcome)} | ${fmt(m.total)} | ${(m.total / plain.total).toFixed(2)} |`);
 }
+const shares = costs.get('heap-only')!.map((c) => c.hotShare ?? 0);
+console.log(`(prototype: ${shares.map((x) => `${Math.round(x * 100)} %`).join(', ')} of its claims were heap-only updates)`);
 const h = med('herald'), before = med('herald-btree');
 console.log(`SUMMARY ${JSON.stringify({ figure: 'claim + outcome, PostgreSQL CPU µs per delivery (lower is better)', value: Number(fmt(h.total)), baseline: 'plain two-index table', baselineValue: Number(fmt(plain.total)), ratio: Number((h.total / plain.total).toFixed(2)) })}`);
 console.log(`SUMMARY ${JSON.stringify({ figure: 'claim + outcome, PostgreSQL CPU µs per delivery (lower is better)', value: Number(fmt(h.total)), baseline: 'B-tree deliveries_user (before)', baselineValue: Number(fmt(before.total)), ratio: Number((h.total / before.total).toFixed(2)) })}`);
