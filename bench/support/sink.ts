@@ -84,3 +84,6 @@ process.on('message', (msg: { type: string }) => {
     process.exit(0);
   }
 });
+// The benchmark that forked this sink is gone (it may exit before its 'exit' message is read):
+// go too, or the sink would live on and hold the benchmark's output open (a `| tee` never ends).
+process.on('disconnect', () => process.exit(0));
