@@ -17,10 +17,11 @@
  *   HERALD_BENCH_API_SECONDS=10 HERALD_BENCH_API_CONNECTIONS=50   (defaults)
  *   BENCH_HERALD_BEFORE=<root of another build>[,<another>]   their POST /v1/notifications too, same run
  */
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import autocannon from 'autocannon';
 import { spawnBenchApi, startBenchApi } from './support/api-process.ts';
+import { cpuSecondsOf as cpuSeconds } from './support/proc.ts';
 import { createPool } from '../src/db/pool.ts';
 import { uuidv7 } from '../src/db/ids.ts';
 import { freePort, spawnHerald, tempDir, waitFor200, type HeraldProcess } from '../test/helpers/herald-process.ts';
@@ -44,17 +45,6 @@ interface Figures {
 }
 
 const loadAverage = () => loadavg()[0]!.toFixed(1);
-
-/** CPU seconds a process has used (user + system), from /proc; undefined where there is none. */
-async function cpuSeconds(pid: number): Promise<number | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
 
 /** CPU seconds of every backend of the bench's database (those started since count from zero). */
 async function postgresCpu(): Promise<number | undefined> {

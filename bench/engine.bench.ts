@@ -21,6 +21,7 @@ import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
 import { NotificationService } from '../src/notifications/service.ts';
 import { claimDue, nextRunAt } from '../src/dispatch/repository.ts';
 import { Sink, type SinkReport } from './support/sink-process.ts';
+import { cpuSeconds, loadAverage } from './support/proc.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BURST = Number(process.env.BENCH_BURST ?? 100_000);
@@ -120,23 +121,8 @@ async function rssOf(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
-/** The machine's one-minute load average, printed with every figure (the machine is shared). */
-function loadAverage(): string {
-  return readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
-}
-
 function summary(row: { figure: string; value: number; baseline: string; baselineValue: number; ratio: number; goal?: string }): void {
   console.log(`SUMMARY ${JSON.stringify({ ...row, ratio: Number(row.ratio.toFixed(2)) })}`);
-}
-
-/** CPU seconds (user + system) a process has used so far; 0 once it is gone. */
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
 }
 
 /** CPU seconds used so far by the engine process and by each PostgreSQL backend serving its database. */

@@ -18,10 +18,10 @@
 //
 // Sizes: BENCH_QUEUE_SQL_ROWS (50000). Each variant runs BENCH_QUEUE_SQL_ROUNDS (3) times in
 // turn; the median is shown.
-import { readFileSync } from 'node:fs';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
 import { NotificationService } from '../src/notifications/service.ts';
 import { claimDue, recordOutcomes } from '../src/dispatch/repository.ts';
+import { cpuSeconds } from './support/proc.ts';
 
 const ROWS = Number(process.env.BENCH_QUEUE_SQL_ROWS ?? 50_000);
 const ROUNDS = Number(process.env.BENCH_QUEUE_SQL_ROUNDS ?? 3);
@@ -86,11 +86,8 @@ async function record(db: TestDatabase, variant: Variant, ids: string[]): Promis
   else await recordOutcomes(db.pool, ids.map((id) => ({ id, kind: 'sent' as const })));
 }
 
-/** CPU microseconds (user + system) a process has used so far. */
-function cpuUs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1e6) / 100;
-}
+/** CPU microseconds a process has used so far. */
+const cpuUs = (pid: number) => cpuSeconds(pid) * 1e6;
 
 interface Cost { claim: number; outcome: number; total: number; hotShare?: number }
 
@@ -99,6 +96,12 @@ async function run(variant: Variant): Promise<Cost> {
   try {
     await load(db, variant);
     const pid = (await db.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    const hotSoFar = async () => {
+      await db.pool.query('SELECT pg_stat_force_next_flush()'); // this backend's counts, into the view
+      const { rows } = await db.pool.query<{ hot: string }>(`SELECT n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = 'deliveries'`);
+      return Number(rows[0]?.hot ?? 0);
+    };
+    const hotBefore = variant === 'heap-only' ? await hotSoFar() : 0; // the set-up's leases were heap-only too
     let c = 0, o = 0, n = 0;
     for (;;) {
       const a = cpuUs(pid);
@@ -113,11 +116,8 @@ async function run(variant: Variant): Promise<Cost> {
     const expected = variant === 'heap-only' ? ROWS - IN_FLIGHT : ROWS;
     if (n !== expected) throw new Error(`${variant}: drained ${n} of ${expected}`);
     let hotShare: number | undefined;
-    if (variant === 'heap-only') {
-      await db.pool.query('SELECT pg_stat_force_next_flush()'); // this backend's counts, into the view
-      const { rows } = await db.pool.query<{ hot: string }>(`SELECT n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relname = 'deliveries'`);
-      hotShare = Number(rows[0]?.hot ?? 0) / n; // outcomes change the status, so only claims can be heap-only
-    }
+    // Outcomes change the status, so only claims can be heap-only.
+    if (variant === 'heap-only') hotShare = ((await hotSoFar()) - hotBefore) / n;
     return { claim: c / n, outcome: o / n, total: (c + o) / n, ...(hotShare !== undefined ? { hotShare } : {}) };
   } finally {
     await db.close();

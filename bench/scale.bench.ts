@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
 import { NotificationService } from '../src/notifications/service.ts';
 import { Sink, type SinkReport } from './support/sink-process.ts';
+import { cpuSeconds, loadAverage } from './support/proc.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const N = Number(process.env.BENCH_SCALE_N ?? 50_000);
@@ -40,24 +41,11 @@ function herald(role: string, db: TestDatabase, sinkUrl: string, extra: Record<s
   });
 }
 
-function cpuSeconds(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
 /** CPU seconds so far of each herald process and of every PostgreSQL backend serving the database, by pid. */
 async function cpuSample(db: TestDatabase, pids: number[]): Promise<{ herald: number; backends: Map<number, number> }> {
   const name = new URL(db.url).pathname.slice(1);
   const { rows } = await db.pool.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [name]);
   return { herald: pids.reduce((s, p) => s + cpuSeconds(p), 0), backends: new Map(rows.map((r) => [r.pid, cpuSeconds(r.pid)])) };
-}
-
-function load(): string {
-  return readFileSync('/proc/loadavg', 'utf8').split(' ')[0]!;
 }
 
 /** The local nats-server's pid, to count its CPU in JetStream runs (undefined when it runs elsewhere). */
@@ -102,7 +90,7 @@ async function run(sink: Sink, name: string): Promise<RunResult> {
   const exited = new Promise<never>((_, reject) => procs.forEach((p) => p.once('exit', (code) => reject(new Error(`a herald process exited (${code})`)))));
   await new Promise((r) => setTimeout(r, 3000));
   await sink.ask('reset');
-  const loadAt = load();
+  const loadAt = loadAverage();
   const pids = procs.map((p) => p.pid!);
   const natsPid = nats ? natsServerPid() : undefined;
   const natsBefore = natsPid ? cpuSeconds(natsPid) : 0;

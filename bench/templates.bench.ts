@@ -16,7 +16,6 @@
 // Sizes: BENCH_TEMPLATES (100000) deliveries per run, BENCH_TEMPLATE_ROUNDS (2) rounds of one
 // literal and one template run, on one worker process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -28,6 +27,7 @@ import { CompiledTemplate } from '../src/templates/render.ts';
 import type { NotificationInput } from '../src/notifications/types.ts';
 import type { TemplateInput } from '../src/templates/service.ts';
 import { Sink } from './support/sink-process.ts';
+import { cpuSeconds } from './support/proc.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const N = Number(process.env.BENCH_TEMPLATES ?? 100_000);
@@ -103,12 +103,6 @@ async function load(db: TestDatabase, literal: boolean, n: number): Promise<numb
   await db.pool.query(`UPDATE deliveries SET due_at = $1, run_at = $1`, [new Date(due)]);
   await db.pool.query(`SELECT pg_notify('herald_deliveries', $1)`, [String(due)]);
   return due;
-}
-
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
 interface Run { readonly rate: number; readonly cpuMsPer1000: number }

@@ -139,3 +139,9 @@ export class WakeLoop {
     this.#deaf = false;
   }
 }
+
+/** The usual NOTIFY payload: a due time in epoch milliseconds (onNotify); anything else is no time. */
+export function dueTimePayload(payload: string): number | undefined {
+  const at = Number(payload);
+  return Number.isFinite(at) ? at : undefined;
+}

@@ -1,7 +1,7 @@
 import type { Pool } from '../db/pool.ts';
 import type { Logger } from '../log/index.ts';
 import type { Provider } from '../channels/types.ts';
-import { WakeLoop, type Next } from '../db/wake-loop.ts';
+import { WakeLoop, dueTimePayload, type Next } from '../db/wake-loop.ts';
 import { DELIVERIES_CHANNEL } from '../db/wakeup.ts';
 import { claimDue, nextRunAt, type ClaimedDelivery } from './repository.ts';
 import { LivenessLock } from './liveness.ts';
@@ -44,10 +44,7 @@ export class Claimer {
       log: options.log,
       channel: DELIVERIES_CHANNEL,
       // The payload is the earliest due time (epoch ms) of the rows just made due.
-      onNotify: (payload) => {
-        const at = Number(payload);
-        return Number.isFinite(at) ? at : undefined;
-      },
+      onNotify: dueTimePayload,
       // The claimer bounds its own idle sleeps; this only caps a back-off a transport asks for.
       maxSleepMs: Math.max(options.maxIdleMs, 30_000),
       errorMessage: options.errorMessage,

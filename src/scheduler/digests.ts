@@ -2,7 +2,7 @@ import type { Pool, PoolClient } from '../db/pool.ts';
 import { withTransaction } from '../db/pool.ts';
 import type { Logger } from '../log/index.ts';
 import { coerceError } from '../log/index.ts';
-import { WakeLoop, type Next } from '../db/wake-loop.ts';
+import { WakeLoop, dueTimePayload, type Next } from '../db/wake-loop.ts';
 import { DIGESTS_CHANNEL } from '../db/wakeup.ts';
 import { appendEvent } from '../events/outbox.ts';
 import { createInTransaction } from '../notifications/service.ts';
@@ -73,10 +73,7 @@ export class DigestCloser {
       pool,
       log: this.#log,
       channel: DIGESTS_CHANNEL,
-      onNotify: (payload) => {
-        const at = Number(payload);
-        return Number.isFinite(at) ? at : undefined;
-      },
+      onNotify: dueTimePayload,
       maxSleepMs: 60_000,
       errorMessage: 'closing digests failed; retrying in 1 s',
       round: () => this.#round(),
