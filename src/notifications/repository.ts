@@ -211,7 +211,7 @@ export async function getDeliveriesPage(db: Queryable, notificationId: string, s
 /**
  * The notifications user $1 received: those addressed to them (`user_ids`, its GIN index) and the
  * broadcasts that made a delivery for them (a broadcast's recipient is whoever its fan-out
- * reached: their deliveries, through the hash index on `deliveries.user_id`).
+ * reached: their deliveries, through the index on `deliveries.user_id`).
  */
 const USER_NOTIFICATION_IDS = `SELECT id FROM notifications WHERE $1 = ANY (user_ids)
        UNION
