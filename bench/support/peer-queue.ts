@@ -73,6 +73,9 @@ async function plain(): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: INFLIGHT / 500 }, loop));
+  // The connections stay open until 'stop' (which exits): the benchmark reads their backends'
+  // CPU when it sees every job done, and a backend that has exited can no longer be read.
+  await onMessage('stop');
   await pool.end();
 }
 
