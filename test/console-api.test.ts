@@ -113,6 +113,7 @@ test('dead letters: filtered, paged newest first, re-driven and then sent', asyn
   assert.equal(all.items[0].notificationId, more[1], 'newest first');
   assert.equal(all.items[0].lastError, 'webhook answered 400');
   assert.equal(all.items[0].provider, 'webhook');
+  assert.equal(all.items[0].step, 0, 'a notification without steps: step 0');
   assert.equal(all.nextCursor, undefined);
 
   const first = await get('/v1/dead-letters?limit=2');
@@ -238,4 +239,15 @@ test('every console route needs an admin API key: none is 401, a user token 403'
     assert.equal(asEndUser.statusCode, 403, `${url} with a user token`);
     assert.equal(asEndUser.json().error.code, 'PERMISSION_DENIED');
   }
+});
+
+test('a dead letter of a fallback chain says which step failed', async () => {
+  // Step 0 (the inbox) is delivered and not read; step 1, the webhook a second later, is refused for good.
+  const res = await h.request({ method: 'POST', url: '/v1/notifications', payload: { to: { userId: 'dl-chain' }, title: 'Your code', steps: [{ channels: ['inbox'] }, { after: '1s', channels: ['webhook'], unless: 'read' }] } });
+  assert.equal(res.statusCode, 202, res.body);
+  const id = res.json().id as string;
+  refuse.add(id);
+  const dead = await eventually(async () => (await get('/v1/dead-letters?channel=webhook&limit=100')).items.find((d: Json) => d.notificationId === id), 15_000, 'the step-1 webhook to fail');
+  assert.equal(dead.step, 1);
+  assert.equal(dead.lastError, 'webhook answered 400');
 });

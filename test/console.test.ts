@@ -162,6 +162,8 @@ test('re-drive a failed webhook delivery from the dead letters and see it sent',
   await page.getByRole('button', { name: 'Filter' }).click();
   const row = page.locator(`#dead-letters tr[data-delivery="${failed.id}"]`);
   await row.getByText('webhook answered 400').waitFor();
+  assert.equal(await row.locator('td[data-step="0"]').count(), 1, 'its fallback step (0: no steps) is on the row');
+  assert.equal(await row.getByText('fallback step').count(), 0, 'named only for a later step');
   await session!.screenshot(page, 'console-dead-letters');
 
   refuse.delete(created.id);

@@ -51,6 +51,7 @@ export const DeadLetterPage = Type.Object({
     appId: Type.String(),
     channel: Type.String(),
     provider: Type.String(),
+    step: Type.Integer({ minimum: 0, description: 'the fallback step the delivery belonged to: 0 is the first (and the only one of a notification without steps)' }),
     attempts: Type.Integer(),
     lastError: Nullable(Type.String()),
     lastErrorDetail: Nullable(Type.String({ description: 'what the provider or the network said (operators only)' })),

@@ -32,6 +32,8 @@ export interface DeadLetter {
   readonly appId: string;
   readonly channel: string;
   readonly provider: string;
+  /** The fallback step the delivery belonged to (0: the first, and the only one without steps). */
+  readonly step: number;
   readonly attempts: number;
   readonly lastError: string | null;
   readonly lastErrorDetail: string | null;
@@ -48,9 +50,9 @@ export async function searchDeadLetters(db: Queryable, f: DeadLetterFilter): Pro
   // them. A filter the planner cannot estimate would otherwise have it read every failed row
   // and sort them. The oldest row scanned (`tail`) is where the next page goes on when the
   // window held fewer matches than a page.
-  const { rows } = await db.query<{ id: string; notification_id: string; user_id: string | null; device_id: string | null; app_id: string; channel: string; provider: string; attempts: number; last_error: string | null; last_error_detail: string | null; failed_at: Date; failed_key: string; created_at: Date; tail: boolean; scanned: number }>(
+  const { rows } = await db.query<{ id: string; notification_id: string; user_id: string | null; device_id: string | null; app_id: string; channel: string; provider: string; step: number; attempts: number; last_error: string | null; last_error_detail: string | null; failed_at: Date; failed_key: string; created_at: Date; tail: boolean; scanned: number }>(
     `WITH s AS (
-       SELECT d.id, d.notification_id, d.user_id, d.device_id, d.app_id, d.channel, d.provider, d.attempts, d.last_error, d.last_error_detail,
+       SELECT d.id, d.notification_id, d.user_id, d.device_id, d.app_id, d.channel, d.provider, d.step, d.attempts, d.last_error, d.last_error_detail,
               d.updated_at, d.updated_at::text AS failed_key, d.created_at
          FROM deliveries d
         WHERE d.status = 'failed' AND ($5::timestamptz IS NULL OR (d.updated_at, d.id) < ($5::timestamptz, $6::bigint))
@@ -62,7 +64,7 @@ export async function searchDeadLetters(db: Queryable, f: DeadLetterFilter): Pro
           AND ($4::text IS NULL OR s.last_error ILIKE $4)
         ORDER BY s.updated_at DESC, s.id DESC
         LIMIT $7)
-     SELECT x.id::text, x.notification_id, x.user_id, x.device_id, x.app_id, x.channel, x.provider, x.attempts, x.last_error, x.last_error_detail,
+     SELECT x.id::text, x.notification_id, x.user_id, x.device_id, x.app_id, x.channel, x.provider, x.step, x.attempts, x.last_error, x.last_error_detail,
             x.updated_at AS failed_at, x.failed_key, x.created_at, x.tail, (SELECT count(*)::int FROM s) AS scanned
        FROM (SELECT m.*, false AS tail FROM m
              UNION ALL
@@ -82,6 +84,7 @@ export async function searchDeadLetters(db: Queryable, f: DeadLetterFilter): Pro
       appId: r.app_id,
       channel: r.channel,
       provider: r.provider,
+      step: r.step,
       attempts: r.attempts,
       lastError: r.last_error,
       lastErrorDetail: r.last_error_detail,

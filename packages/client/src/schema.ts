@@ -2237,6 +2237,8 @@ export interface paths {
                                 lastErrorDetail: string | null;
                                 notificationId: string;
                                 provider: string;
+                                /** @description the fallback step the delivery belonged to: 0 is the first (and the only one of a notification without steps) */
+                                step: number;
                                 userId: string | null;
                             }[];
                             nextCursor?: string;

@@ -104,7 +104,7 @@ export class HcDeadLetters extends LitElement {
         </tr></thead>
         <tbody>${items.map((d) => html`<tr data-delivery=${d.id}>
           <td><input type="checkbox" aria-label=${`Select delivery ${d.id}`} .checked=${this.selected.has(d.id)} @change=${(e: Event) => this.#toggle(d.id, (e.target as HTMLInputElement).checked)}></td>
-          <td>${when(d.failedAt)}</td><td>${d.appId}</td><td>${d.channel}/${d.provider}</td>
+          <td>${when(d.failedAt)}</td><td>${d.appId}</td><td data-step=${d.step}>${d.channel}/${d.provider}${d.step > 0 ? html`<div class="sub">fallback step ${d.step}</div>` : nothing}</td>
           <td>${d.userId ? html`<a href=${href('users', d.userId)}>${d.userId}</a>` : nothing}</td>
           <td><a href=${href('notifications', d.notificationId)}>${d.notificationId}</a></td>
           <td class="num">${d.attempts}</td>
