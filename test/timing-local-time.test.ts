@@ -113,6 +113,28 @@ test('a local time in the DST gap is the time after it; one already past in a zo
   }
 });
 
+test('a device registered after the first zone reached the local time joins for a user whose own local time is still to come', async () => {
+  // The wall-clock time three hours from now in UTC: already past at UTC+14 (the notification's
+  // send time, 11 hours ago), still to come for a user in UTC.
+  const at = new Date(Date.now() + 3 * 3600_000);
+  const localTime = at.toISOString().slice(0, 16);
+  for (const [id, timezone] of [['lt-late-utc', 'UTC'], ['lt-late-kiritimati', 'Pacific/Kiritimati']] as const) {
+    assert.equal((await h.request({ method: 'PUT', url: `/v1/users/${id}`, payload: { timezone } })).statusCode, 200);
+  }
+  const created = await send({ to: { userIds: ['lt-late-utc', 'lt-late-kiritimati'] }, channels: ['push'], sendAt: { localTime } });
+  assert.ok(new Date(created.sendAt).getTime() < Date.now(), 'its send time has passed');
+  for (const [userId, token] of [['lt-late-utc', 'a'], ['lt-late-kiritimati', 'b']] as const) {
+    const res = await h.request({ method: 'POST', url: `/v1/users/${userId}/devices`, payload: { platform: 'ios', token: token.repeat(64) } });
+    assert.ok(res.statusCode === 201 || res.statusCode === 200, res.body);
+  }
+  const { rows } = await h.db.pool.query(`SELECT user_id, channel, due_at, deferred_by FROM deliveries WHERE notification_id = $1`, [created.id]);
+  assert.equal(rows.length, 1, 'only the user whose local time is still to come');
+  assert.equal(rows[0].user_id, 'lt-late-utc');
+  assert.equal(rows[0].channel, 'push');
+  assert.equal(rows[0].due_at.toISOString(), `${localTime}:00.000Z`);
+  assert.equal(rows[0].deferred_by, 'local-time');
+});
+
 test('a local time without a date, with an offset, an impossible date or missing answers 400 naming the field and stores nothing', async () => {
   const count = async () => (await h.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM notifications`)).rows[0]!.n;
   const before = await count();

@@ -38,6 +38,13 @@ const WINDOW = `COALESCE(u.send_window, a.send_window)`;
 // before the send time: a recipient whose 09:00 has passed gets it at once).
 const BASE_DUE = (zone: string) => `CASE WHEN n.local_time IS NULL THEN n.send_at ELSE greatest(n.local_time AT TIME ZONE ${zone}, n.send_at) END`;
 
+/**
+ * When the notification `n` comes due for the recipient `u` (before quiet hours): its send time,
+ * or its local time in their zone. For a condition in a fan-out's `where` (`u` and the app are
+ * in scope there).
+ */
+export const RECIPIENT_DUE = BASE_DUE(ZONE);
+
 // The end of the quiet window the delivery would fall in; NULL when it may go (outside every
 // window, no quiet hours, or herald_quiet_applies says no: inbox and webhook, critical, required
 // types; migration 0902). The CASE keeps users without quiet hours off the function call.

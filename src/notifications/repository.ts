@@ -4,7 +4,7 @@ import { EVENT_INSERT, EVENT_INSERT_WITH_ACTOR } from '../events/outbox.ts';
 import { eventTypeSql } from '../events/types.ts';
 import { currentActor } from '../events/actor.ts';
 import type { StoredStep } from './fallback-steps.ts';
-import { channelDeliveriesSql, insertDeliveriesSql, pushDeliveriesSql, rawDeviceDeliverySql, type FanOutSource } from './fan-out.ts';
+import { channelDeliveriesSql, insertDeliveriesSql, pushDeliveriesSql, rawDeviceDeliverySql, RECIPIENT_DUE, type FanOutSource } from './fan-out.ts';
 
 /**
  * Notification SQL: creation with fan-out into deliveries, reads, cancellation and re-drive.
@@ -28,11 +28,16 @@ const MANY: FanOutSource = {
   where: 'n.id = ANY ($1::text[])',
 };
 
-/** The push notifications not come due yet of the user of device $1, for that device only. */
+/**
+ * The push notifications not come due yet for the user of device $1, for that device only. A
+ * local-time notification's send time is the first moment its wall-clock time comes round
+ * anywhere (UTC+14), so it is judged by the user's own due time; its send time is then at most
+ * 26 hours earlier (UTC-12), the bound that keeps the search on the notifications still to come.
+ */
 const FUTURE_FOR_DEVICE: FanOutSource = {
   from: 'notifications n',
   isRecipient: (column) => `${column} = ANY (n.user_ids)`,
-  where: `d.id = $1 AND n.cancelled_at IS NULL AND n.send_at > now()
+  where: `d.id = $1 AND n.cancelled_at IS NULL AND n.send_at > now() - interval '27 hours' AND ${RECIPIENT_DUE} > now()
         AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.notification_id = n.id AND x.device_id = d.id)`,
 };
 
