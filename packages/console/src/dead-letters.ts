@@ -74,13 +74,19 @@ export class HcDeadLetters extends LitElement {
   async #redrive(): Promise<void> {
     const ids = [...this.selected];
     if (ids.length === 0) return;
+    let notice = '';
+    let failure = '';
     try {
       const r = await unwrap(herald.POST('/v1/dead-letters/redrive', { body: { ids } }));
-      this.notice = `Re-driven ${r.redriven} of ${ids.length} selected.`;
+      notice = `Re-driven ${r.redriven} of ${ids.length} selected.`;
     } catch (err) {
-      this.error = describe(err);
+      failure = describe(err);
     }
+    // The outcome is shown with the reloaded list, so what it reports and the rows agree
+    // (and reloading does not wipe a failed re-drive's error).
     await this.#load();
+    this.notice = notice;
+    if (failure) this.error = failure;
   }
 
   override render(): TemplateResult {
