@@ -11,7 +11,11 @@ import { notifyDeliveriesDue } from '../src/db/wakeup.ts';
 
 let h: TestHarness;
 let engine: RunningEngine;
-const webhooks = scriptedChannel('webhook', () => ({ status: 'sent' }));
+// A webhook titled "Retry" waits an hour for its next attempt, one titled "Fails" fails for good.
+const webhooks = scriptedChannel('webhook', (job) =>
+  job.content.title === 'Retry' ? { status: 'retry', error: 'receiver answered 503', retryAfterMs: 3_600_000 }
+  : job.content.title === 'Fails' ? { status: 'failed', error: 'receiver answered 400' }
+  : { status: 'sent' });
 const mails = scriptedChannel('email', () => ({ status: 'sent' }));
 const pushes = scriptedChannel('apns', () => ({ status: 'sent' }));
 
@@ -162,6 +166,34 @@ test('a cap on one channel counts and holds only that channel', async () => {
   const inbox = rows.find((d) => d.channel === 'inbox')!;
   assert.equal(inbox.status, 'pending');
   assert.ok(inbox.run_at.getTime() > Date.now() + 59 * 60_000, 'held for the hour');
+});
+
+test('an attempt that waits for a retry, fails or was cut off by a crash gives its place back; a sent one keeps it', async () => {
+  assert.equal((await putType('once', { cap: { max: 1, per: '1h', action: 'drop' } })).statusCode, 200);
+  const ledger = async () => (await h.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM cap_usage WHERE user_id = 'cap-ivy'`)).rows[0]!.n;
+  const retried = await send('cap-ivy', 'once', { channels: ['webhook'], title: 'Retry' });
+  await eventually(async () => {
+    const [d] = await deliveriesOf(retried);
+    return d?.status === 'pending' && d.attempts === 1 ? d : undefined;
+  }, 15_000, 'the first attempt to wait for its retry');
+  assert.equal(await ledger(), 0, 'an attempt waiting for a retry does not count');
+  await settled(await send('cap-ivy', 'once', { channels: ['webhook'], title: 'Fails' }), 'failed');
+  assert.equal(await ledger(), 0, 'a failed attempt does not count');
+
+  const sent = await send('cap-ivy', 'once', { channels: ['webhook'] });
+  await settled(sent);
+  assert.equal(await ledger(), 1, 'a sent delivery counts');
+  await settled(await send('cap-ivy', 'once', { channels: ['webhook'] }), 'capped');
+  assert.equal(await ledger(), 1, 'a capped delivery does not count');
+
+  // A worker that died while sending: the dead-worker sweep (src/dispatch/liveness.ts) puts its
+  // deliveries back to pending, and their places are free again until they pass the cap anew.
+  const [d] = await deliveriesOf(sent);
+  await h.db.pool.query(`UPDATE deliveries SET status = 'sending', locked_by = 'gone' WHERE id = $1`, [d!.id]);
+  assert.equal(await ledger(), 1, 'a delivery being sent counts');
+  await h.db.pool.query(`UPDATE deliveries SET status = 'pending', run_at = now() + interval '1 hour', locked_by = NULL WHERE id = $1`, [d!.id]);
+  assert.equal(await ledger(), 0, 'swept back to pending, it no longer counts');
+  await settled(await send('cap-ivy', 'once', { channels: ['webhook'] }));
 });
 
 test('a critical notification goes through the cap, and is not counted against it', async () => {

@@ -141,32 +141,36 @@ async function decide(db: PoolClient, asks: readonly Ask[]): Promise<(Outcome | 
   const first = new Map<string, Ask>();
   for (const a of asks) if (!first.has(groupOf(a))) first.set(groupOf(a), a);
   const heads = groups.map((g) => first.get(g)!);
-  // Per group, the newest `max` sends that count, as the moments their places free.
-  const { rows } = await db.query<{ i: number; free_at: Date }>(
-    `SELECT q.i::int AS i, c.free_at
+  // Per group, how many places the sends in the window take (at most `max`: the newest `max`),
+  // and when the oldest of those leaves the window. The ledger holds only sends that count
+  // (migration 1050), so this reads the group's index range and nothing else.
+  const { rows } = await db.query<{ i: number; taken: number; oldest: Date | null }>(
+    `SELECT q.i::int AS i, c.taken, c.oldest
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::int[]) WITH ORDINALITY AS q(app_id, user_id, type_key, channel, per, max, i)
        CROSS JOIN LATERAL (
-         SELECT c.sent_at + make_interval(secs => q.per) AS free_at
-           FROM cap_usage c JOIN deliveries d ON d.id = c.delivery_id AND d.status IN ('sending', 'sent')
-          WHERE c.app_id = q.app_id AND c.user_id = q.user_id AND c.type_key = q.type_key AND (q.channel = '' OR c.channel = q.channel)
-            AND c.delivery_id <> ALL ($7::bigint[]) AND c.sent_at > now() - make_interval(secs => q.per)
-          ORDER BY c.sent_at DESC LIMIT q.max) c`,
+         SELECT count(*)::int AS taken, min(c.sent_at) + make_interval(secs => q.per) AS oldest
+           FROM (SELECT c.sent_at FROM cap_usage c
+                  WHERE c.app_id = q.app_id AND c.user_id = q.user_id AND c.type_key = q.type_key AND (q.channel = '' OR c.channel = q.channel)
+                    AND c.delivery_id <> ALL ($7::bigint[]) AND c.sent_at > now() - make_interval(secs => q.per)
+                  ORDER BY c.sent_at DESC LIMIT q.max) c) c`,
     [heads.map((a) => a.appId), heads.map((a) => a.userId), heads.map((a) => a.type), heads.map((a) => a.cap.channel ?? ''),
       heads.map((a) => a.cap.perSeconds), heads.map((a) => a.cap.max), asks.map((a) => a.job.id)],
   );
-  // Newest first, as moments (ms) a place frees.
-  const taken = new Map<string, number[]>(groups.map((g) => [g, []]));
-  for (const r of rows) taken.get(groups[r.i - 1]!)!.push(r.free_at.getTime());
+  // Per group: the places taken, and the moment (ms) the oldest of the newest `max` frees. A
+  // delivery over the cap waits for that moment; when this slice's own passes filled every
+  // place, the oldest of them is one of this slice's (they free at now + per).
+  const state = new Map<string, { taken: number; oldest: number | undefined }>();
+  for (const r of rows) state.set(groups[r.i - 1]!, { taken: r.taken, oldest: r.oldest?.getTime() });
   const passed: Ask[] = [];
   const deferred: { ask: Ask; at: number }[] = [];
   const dropped: Ask[] = [];
   for (const a of asks) {
-    const places = taken.get(groupOf(a))!;
-    if (places.length < a.cap.max) {
-      places.unshift(now + a.cap.perSeconds * 1000);
+    const g = state.get(groupOf(a))!;
+    if (g.taken < a.cap.max) {
+      g.taken += 1;
       passed.push(a);
     } else if (a.cap.action === 'defer') {
-      deferred.push({ ask: a, at: places[a.cap.max - 1]! });
+      deferred.push({ ask: a, at: g.oldest ?? now + a.cap.perSeconds * 1000 });
     } else {
       dropped.push(a);
     }
