@@ -7,6 +7,8 @@
 //   herald       claimDue + recordOutcomes, as `herald worker` runs them
 //   herald, hash user index   the same, with deliveries_user as the hash index it was before
 //                migration 1040 (before/after in one run)
+//   herald, no cap trigger    the same, without migration 1050's trigger on the status (what
+//                its WHEN clause costs every claim and outcome)
 //   one user     herald and the hash index again, every row for one user (one application
 //                user with many devices, a webhook user): a hash index keeps equal keys in
 //                one bucket, whose chain of overflow pages every insertion walks
@@ -20,7 +22,8 @@
 //                claim also steps over them at the head of the runnable index
 //
 // Sizes: BENCH_QUEUE_SQL_ROWS (50000). Each variant runs BENCH_QUEUE_SQL_ROUNDS (3) times in
-// turn; the median is shown.
+// turn; the median is shown. BENCH_QUEUE_SQL_VARIANTS=herald,plain,… runs some (herald and plain
+// always).
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
 import { NotificationService } from '../src/notifications/service.ts';
 import { claimDue, recordOutcomes } from '../src/dispatch/repository.ts';
@@ -30,7 +33,7 @@ const ROWS = Number(process.env.BENCH_QUEUE_SQL_ROWS ?? 50_000);
 const ROUNDS = Number(process.env.BENCH_QUEUE_SQL_ROUNDS ?? 3);
 const SLICE = 250;
 
-type Variant = 'herald' | 'herald-hash' | 'herald-one-user' | 'herald-hash-one-user' | 'same-shape' | 'heap-only' | 'plain';
+type Variant = 'herald' | 'herald-hash' | 'herald-no-cap-trigger' | 'herald-one-user' | 'herald-hash-one-user' | 'same-shape' | 'heap-only' | 'plain';
 
 async function load(db: TestDatabase, variant: Variant): Promise<void> {
   if (variant === 'plain') {
@@ -47,6 +50,7 @@ async function load(db: TestDatabase, variant: Variant): Promise<void> {
       await service.createMany(batch, { source: 'bench' });
     }
     if (variant.startsWith('herald-hash')) await db.pool.query('DROP INDEX deliveries_user; CREATE INDEX deliveries_user ON deliveries USING hash (user_id)');
+    if (variant === 'herald-no-cap-trigger') await db.pool.query('DROP TRIGGER deliveries_cap_usage_uncount ON deliveries');
     if (variant === 'heap-only') {
       await db.pool.query(`ALTER TABLE deliveries ADD COLUMN lease_until timestamptz, ADD COLUMN lease_by text`);
       await db.pool.query(`ALTER TABLE deliveries SET (fillfactor = 50)`);
@@ -131,7 +135,9 @@ async function run(variant: Variant): Promise<Cost> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (x: number) => x.toFixed(1);
 
-const variants: Variant[] = ['herald', 'herald-hash', 'herald-one-user', 'herald-hash-one-user', 'same-shape', 'heap-only', 'plain'];
+const ALL: Variant[] = ['herald', 'herald-hash', 'herald-no-cap-trigger', 'herald-one-user', 'herald-hash-one-user', 'same-shape', 'heap-only', 'plain'];
+const picked = new Set((process.env.BENCH_QUEUE_SQL_VARIANTS ?? ALL.join(',')).split(',').concat('herald', 'plain'));
+const variants = ALL.filter((v) => picked.has(v));
 const costs = new Map<Variant, Cost[]>(variants.map((v) => [v, []]));
 for (let r = 0; r < ROUNDS; r++) for (const v of variants) costs.get(v)!.push(await run(v));
 const med = (v: Variant) => {
@@ -141,6 +147,7 @@ const med = (v: Variant) => {
 const names: Record<Variant, string> = {
   herald: 'herald (claimDue + recordOutcomes)',
   'herald-hash': 'herald, deliveries_user as a hash index (before migration 1040)',
+  'herald-no-cap-trigger': 'herald without the cap ledger\'s trigger (before migration 1050)',
   'herald-one-user': 'herald, every row for one user',
   'herald-hash-one-user': 'herald, every row for one user, hash index (before migration 1040)',
   'same-shape': 'same-shape UPDATEs on the deliveries table',
@@ -154,10 +161,16 @@ for (const v of variants) {
   const m = med(v);
   console.log(`| ${names[v]} | ${fmt(m.claim)} | ${fmt(m.outcome)} | ${fmt(m.total)} | ${(m.total / plain.total).toFixed(2)} |`);
 }
-const shares = costs.get('heap-only')!.map((c) => c.hotShare ?? 0);
-console.log(`(prototype: ${shares.map((x) => `${Math.round(x * 100)} %`).join(', ')} of its claims were heap-only updates)`);
-const h = med('herald'), before = med('herald-hash');
-const one = med('herald-one-user'), oneBefore = med('herald-hash-one-user');
-console.log(`SUMMARY ${JSON.stringify({ figure: 'claim + outcome, PostgreSQL CPU µs per delivery (lower is better)', value: Number(fmt(h.total)), baseline: 'plain two-index table', baselineValue: Number(fmt(plain.total)), ratio: Number((h.total / plain.total).toFixed(2)) })}`);
-console.log(`SUMMARY ${JSON.stringify({ figure: 'claim + outcome, PostgreSQL CPU µs per delivery (lower is better)', value: Number(fmt(h.total)), baseline: 'hash deliveries_user (before migration 1040)', baselineValue: Number(fmt(before.total)), ratio: Number((h.total / before.total).toFixed(2)) })}`);
-console.log(`SUMMARY ${JSON.stringify({ figure: 'the same, every row for one user (lower is better)', value: Number(fmt(one.total)), baseline: 'hash deliveries_user (before migration 1040)', baselineValue: Number(fmt(oneBefore.total)), ratio: Number((one.total / oneBefore.total).toFixed(2)) })}`);
+if (variants.includes('heap-only')) {
+  const shares = costs.get('heap-only')!.map((c) => c.hotShare ?? 0);
+  console.log(`(prototype: ${shares.map((x) => `${Math.round(x * 100)} %`).join(', ')} of its claims were heap-only updates)`);
+}
+const h = med('herald');
+const summary = (figure: string, value: number, baseline: string, base: number) =>
+  console.log(`SUMMARY ${JSON.stringify({ figure, value: Number(fmt(value)), baseline, baselineValue: Number(fmt(base)), ratio: Number((value / base).toFixed(2)) })}`);
+summary('claim + outcome, PostgreSQL CPU µs per delivery (lower is better)', h.total, 'plain two-index table', plain.total);
+if (variants.includes('herald-hash')) summary('claim + outcome, PostgreSQL CPU µs per delivery (lower is better)', h.total, 'hash deliveries_user (before migration 1040)', med('herald-hash').total);
+if (variants.includes('herald-no-cap-trigger')) summary('claim + outcome, PostgreSQL CPU µs per delivery (lower is better)', h.total, 'no cap ledger trigger (before migration 1050)', med('herald-no-cap-trigger').total);
+if (variants.includes('herald-one-user') && variants.includes('herald-hash-one-user')) {
+  summary('the same, every row for one user (lower is better)', med('herald-one-user').total, 'hash deliveries_user (before migration 1040)', med('herald-hash-one-user').total);
+}
