@@ -6,6 +6,7 @@ import { createHarness, type TestHarness } from './helpers/app.ts';
 import { asUser } from './helpers/user-token.ts';
 import { eventually, spawnHerald, startEngine, type RunningEngine } from './helpers/engine.ts';
 import { DigestCloser } from '../src/scheduler/digests.ts';
+import { BroadcastFanOut } from '../src/scheduler/fan-out.ts';
 import { notifyDigestsDue } from '../src/db/wakeup.ts';
 import type { NotificationInput } from '../src/notifications/types.ts';
 
@@ -207,6 +208,65 @@ test('a user who chose a daily digest for a type gets its notifications at their
   const lonely = await h.app.inject({ method: 'PATCH', url: '/v1/me/preferences', headers: await asUser('dg-fe'), payload: { types: { social: { at: '08:00' } } } });
   assert.equal(lonely.statusCode, 422);
   assert.equal(lonely.json().error.details[0].field, 'body.types.social.at');
+});
+
+test('what comes due later is collected when it is due: a scheduled notification and a broadcast join the digest the user chose', async () => {
+  assert.equal((await h.request({ method: 'PUT', url: '/v1/apps/default/notification-types/news', payload: { name: 'News' } })).statusCode, 200);
+  for (const u of ['dg-hy', 'dg-iz']) assert.equal((await h.request({ method: 'PUT', url: `/v1/users/${u}`, payload: {} })).statusCode, 200);
+  const chose = await h.app.inject({ method: 'PATCH', url: '/v1/me/preferences', headers: await asUser('dg-hy'), payload: { types: { news: { digest: 'hourly' } } } });
+  assert.equal(chose.statusCode, 200, chose.body);
+  const deliveries = async (id: string) =>
+    (await h.db.pool.query(`SELECT user_id, channel, status, deferred_by, attempts FROM deliveries WHERE notification_id = $1 ORDER BY user_id, channel`, [id])).rows;
+
+  // Scheduled: not collected when created (it is not due), collected by the worker when it is.
+  const scheduled = await h.request({ method: 'POST', url: '/v1/notifications', payload: { to: { userId: 'dg-hy' }, type: 'news', title: 'Morning news', channels: ['inbox', 'webhook'], sendAt: new Date(Date.now() + 1_500).toISOString() } });
+  assert.equal(scheduled.statusCode, 202, scheduled.body);
+  assert.equal(await openDigest('dg-hy', 'type:news'), undefined, 'nothing collected before it is due');
+  const held = await eventually(async () => {
+    const rows = await deliveries(scheduled.json().id);
+    return rows.every((r) => r.deferred_by === 'digest') ? rows : undefined;
+  }, 15_000, 'the scheduled notification to be held for the digest');
+  assert.deepEqual(held, [
+    { user_id: 'dg-hy', channel: 'inbox', status: 'pending', deferred_by: 'digest', attempts: 0 },
+    { user_id: 'dg-hy', channel: 'webhook', status: 'pending', deferred_by: 'digest', attempts: 0 },
+  ], 'both channels held, the claim’s attempt given back');
+  const digest = await openDigest('dg-hy', 'type:news');
+  assert.equal(digest.items, 1, 'one item for the notification, whatever its channels');
+  const { rows: local } = await h.db.pool.query(`SELECT extract(minute FROM $1::timestamptz AT TIME ZONE 'UTC')::int AS m`, [digest.closes_at]);
+  assert.equal(local[0].m, 0, 'an hourly digest closes at a full hour');
+
+  // A broadcast to a topic: the chooser's delivery joins the same digest; the other goes at once.
+  assert.equal((await h.request({ method: 'PUT', url: '/v1/topics/dg-news', payload: { name: 'News' } })).statusCode, 200);
+  assert.equal((await h.request({ method: 'POST', url: '/v1/topics/dg-news/subscribers', payload: { userIds: ['dg-hy', 'dg-iz'] } })).statusCode, 200);
+  const broadcast = await h.request({ method: 'POST', url: '/v1/notifications', payload: { to: { topic: 'dg-news' }, type: 'news', title: 'Evening news', channels: ['inbox'] } });
+  assert.equal(broadcast.statusCode, 202, broadcast.body);
+  const fanOut = new BroadcastFanOut(h.db.pool, h.ctx.log, { chunkSize: 1000 });
+  while ((await fanOut.step()).kind === 'chunk');
+  const split = await eventually(async () => {
+    const rows = await deliveries(broadcast.json().id);
+    return rows.length === 2 && rows[0].deferred_by === 'digest' && rows[1].status === 'sent' ? rows : undefined;
+  }, 15_000, 'the broadcast to be held for one recipient and sent to the other');
+  assert.equal(split[0].status, 'pending');
+  assert.equal((await inboxOf('dg-iz')).length, 1);
+  assert.equal((await inboxOf('dg-hy')).length, 0, 'nothing reached the chooser yet');
+  assert.equal((await openDigest('dg-hy', 'type:news')).id, digest.id, 'the same open digest');
+
+  // A critical one goes through, as through quiet hours and caps.
+  const critical = await h.request({ method: 'POST', url: '/v1/notifications', payload: { to: { userId: 'dg-hy' }, type: 'news', priority: 'critical', title: 'Breaking', channels: ['inbox'], sendAt: new Date(Date.now() + 500).toISOString() } });
+  await eventually(async () => (await deliveries(critical.json().id))[0]?.status === 'sent', 15_000, 'the critical notification to be sent');
+
+  // The digest closes: one notification listing both, their held deliveries digested.
+  await closeNow('dg-hy', 'type:news');
+  const inbox = await eventually(async () => {
+    const items = (await inboxOf('dg-hy')).filter((i) => i.data?.digest);
+    return items.length === 1 ? items : undefined;
+  }, 15_000, 'the digest to be delivered');
+  assert.equal(inbox[0]!.data.digest.count, 2);
+  assert.deepEqual(inbox[0]!.data.digest.items.map((i: { title: string }) => i.title), ['Morning news', 'Evening news']);
+  for (const id of [scheduled.json().id, broadcast.json().id]) {
+    const rows = (await deliveries(id)).filter((r) => r.user_id === 'dg-hy');
+    assert.ok(rows.every((r) => r.status === 'digested'), JSON.stringify(rows));
+  }
 });
 
 test('a daily digest closes at the local hour in each zone, across DST changes', async () => {

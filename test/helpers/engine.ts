@@ -13,6 +13,8 @@ import { withTemplates } from '../../src/dispatch/render-step.ts';
 import { TemplateCache } from '../../src/templates/cache.ts';
 import { withUnsubscribeLinks } from '../../src/dispatch/unsubscribe-step.ts';
 import { CapStep } from '../../src/dispatch/cap-step.ts';
+import { DigestStep } from '../../src/dispatch/digest-step.ts';
+import { gateChain } from '../../src/dispatch/gate-chain.ts';
 import { ReminderScheduler } from '../../src/scheduler/index.ts';
 import { TEST_OUTBOUND_ALLOW, type TestHarness } from './app.ts';
 
@@ -55,7 +57,7 @@ export async function startEngine(h: TestHarness, extra: Channel[] = [], options
     backoff: { baseMs: 50, capMs: 200 },
     problems: new AppProblemTracker(h.services.credentials, h.ctx.log),
     // Frequency caps before each send, as the worker role has them (read afresh for every delivery here).
-    gate: new CapStep(h.db.pool, { cacheMs: 0 }),
+    gate: gateChain(new DigestStep(h.db.pool, { cacheMs: 0 }), new CapStep(h.db.pool, { cacheMs: 0 })),
     ...options,
   });
   const scheduler = new ReminderScheduler(h.db.pool, h.ctx.log, h.services.recurrences);

@@ -11,6 +11,8 @@ import { withTemplates } from '../../dispatch/render-step.ts';
 import { TemplateCache } from '../../templates/cache.ts';
 import { withUnsubscribeLinks } from '../../dispatch/unsubscribe-step.ts';
 import { CapStep } from '../../dispatch/cap-step.ts';
+import { DigestStep } from '../../dispatch/digest-step.ts';
+import { gateChain } from '../../dispatch/gate-chain.ts';
 
 /**
  * The `worker` role: every channel this process can send (or those named by
@@ -40,8 +42,10 @@ export function workerRole(ctx: Context, services: Services, only?: readonly str
       // One tracker for every channel and both transports: app problems are written on change only.
       const problems = new AppProblemTracker(services.credentials, deps.log);
       const metrics = engineMetrics(ctx.metrics);
-      // Frequency caps are decided just before each send, on both transports (src/dispatch/cap-step.ts).
-      const gate = new CapStep(ctx.pool);
+      // Just before each send, on both transports: the digests users chose for a type collect
+      // what comes due later (src/dispatch/digest-step.ts), then frequency caps decide
+      // (src/dispatch/cap-step.ts).
+      const gate = gateChain(new DigestStep(ctx.pool), new CapStep(ctx.pool));
       if (ctx.config.dispatch.mode === 'nats') {
         // Scale-out mode: deliveries arrive as JetStream messages (docs/brokers.md).
         const { dispatchWorker } = await import('./dispatch.ts');
