@@ -36,3 +36,14 @@ test('a third reminder is 422 USER_LIMIT_REACHED; after deleting one there is ro
   assert.equal((await h.request({ method: 'DELETE', url: `/v1/users/planner/reminders/${made[0]!.json().id}` })).statusCode, 204);
   assert.equal((await h.request({ method: 'POST', url: '/v1/users/planner/reminders', payload: { date, message: 'again' } })).statusCode, 201);
 });
+
+test('reminders arriving together for a user herald has not seen yet still stop at the limit', async () => {
+  const date = new Date(Date.now() + 86_400_000).toISOString();
+  for (let round = 0; round < 5; round++) {
+    const user = `newcomer-${round}`;
+    const made = await Promise.all([0, 1, 2, 3].map((i) => h.request({ method: 'POST', url: `/v1/users/${user}/reminders`, payload: { date, message: `r${i}` } })));
+    assert.deepEqual(made.map((r) => r.statusCode).sort(), [201, 201, 422, 422], made.map((r) => r.body).join('\n'));
+    const { rows } = await h.db.pool.query(`SELECT count(*)::int AS n FROM reminders WHERE user_id = $1`, [user]);
+    assert.equal(rows[0].n, 2);
+  }
+});

@@ -16,7 +16,14 @@ export type CappedThing = keyof typeof COUNTS;
 
 export async function ensureRoomFor(db: Queryable, userId: string, thing: CappedThing, max: number, adding = 1): Promise<void> {
   if (max <= 0) return;
-  await db.query(`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, [userId]);
+  const { rowCount } = await db.query(`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, [userId]);
+  if (!rowCount) {
+    // A user herald meets for the first time has no row to lock, and two first requests would
+    // both count nothing. Make the row (every caller makes the user in this transaction anyway):
+    // a second transaction inserting it waits for the first to end, then locks the row it made.
+    await db.query(`INSERT INTO users (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, [userId]);
+    await db.query(`SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, [userId]);
+  }
   const { rows } = await db.query<{ n: number }>(COUNTS[thing], [userId]);
   const n = rows[0]?.n ?? 0;
   if (n + adding > max) {
