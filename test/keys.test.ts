@@ -81,6 +81,60 @@ test("an app-limited key sees its app's users and apps; another app's are 404, a
   assert.equal((await h.app.inject({ method: 'GET', url: `/v1/notifications/${own.json().id}`, headers: as(shop.key) })).statusCode, 200);
 });
 
+test("an app-limited key reaches no other app through queries, lists or deployment-wide routes", async () => {
+  await h.request({ method: 'PUT', url: '/v1/apps/shop', payload: { name: 'Shop' } });
+  await h.request({ method: 'PUT', url: '/v1/apps/blog', payload: { name: 'Blog' } });
+  const shop = await newKey({ scopes: ['admin'], appIds: ['shop'] });
+  const get = (url: string) => h.app.inject({ method: 'GET', url, headers: as(shop.key) });
+  // The same topic key in the default app and in the key's app.
+  for (const appId of ['default', 'shop']) {
+    assert.equal((await h.request({ method: 'PUT', url: `/v1/topics/twin?appId=${appId}`, payload: { name: `twin of ${appId}`, appId } })).statusCode, 200);
+  }
+  assert.equal((await h.request({ method: 'PUT', url: '/v1/users/lim-default-fan', payload: {} })).statusCode, 200);
+  assert.equal((await h.request({ method: 'POST', url: '/v1/topics/twin/subscribers?appId=default', payload: { userIds: ['lim-default-fan'], appId: 'default' } })).statusCode, 200);
+
+  // No appId in the query: the key's app, not `default`; another app named: 404.
+  const read = await get('/v1/topics/twin');
+  assert.equal(read.statusCode, 200, read.body);
+  assert.equal(read.json().appId, 'shop');
+  assert.equal((await get('/v1/topics/twin?appId=default')).statusCode, 404);
+  assert.equal((await get('/v1/topics/twin/subscribers?appId=default')).statusCode, 404);
+  assert.deepEqual((await get('/v1/topics/twin/subscribers')).json().items, [], "the key's own twin has no subscribers");
+  const listed = (await get('/v1/topics?limit=100')).json().items as { appId: string }[];
+  assert.ok(listed.length > 0 && listed.every((t) => t.appId === 'shop'), JSON.stringify(listed));
+  assert.equal((await h.app.inject({ method: 'DELETE', url: '/v1/topics/twin?appId=default', headers: as(shop.key) })).statusCode, 404);
+  assert.equal((await h.app.inject({ method: 'DELETE', url: '/v1/topics/twin', headers: as(shop.key) })).statusCode, 204);
+  assert.equal((await h.request({ method: 'GET', url: '/v1/topics/twin?appId=default' })).statusCode, 200, "the default app's topic is untouched");
+
+  // Lists that span apps show only the key's: apps, users, dead letters.
+  assert.deepEqual(((await get('/v1/apps')).json().items as { id: string }[]).map((a) => a.id), ['shop']);
+  assert.equal((await h.app.inject({ method: 'PUT', url: '/v1/users/lim-shopper', headers: as(shop.key), payload: {} })).statusCode, 200);
+  const users = ((await get('/v1/users?query=lim-&limit=100')).json().items as { id: string }[]).map((u) => u.id);
+  assert.deepEqual(users, ['lim-shopper']);
+  assert.equal((await get('/v1/dead-letters?appId=default')).statusCode, 404);
+  assert.equal((await get('/v1/dead-letters')).statusCode, 200);
+
+  // A dead letter of another app is not re-driven by this key (skipped, as if not failed).
+  const { rows: made } = await h.db.pool.query<{ id: string }>(
+    `WITH n AS (INSERT INTO notifications (id, app_id, user_ids, channels, payload, send_at) VALUES ('lim-n1', 'default', '{lim-default-fan}', '{webhook}', '{"title":"x"}', now()) RETURNING id)
+     INSERT INTO deliveries (notification_id, user_id, app_id, channel, provider, status, due_at, run_at, last_error)
+     SELECT id, 'lim-default-fan', 'default', 'webhook', 'webhook', 'failed', now(), now(), 'refused' FROM n RETURNING id::text`,
+  );
+  const redriven = await h.app.inject({ method: 'POST', url: '/v1/dead-letters/redrive', headers: as(shop.key), payload: { ids: [made[0]!.id] } });
+  assert.equal(redriven.statusCode, 202, redriven.body);
+  assert.deepEqual(redriven.json(), { redriven: 0, ids: [] });
+  const { rows: still } = await h.db.pool.query(`SELECT status FROM deliveries WHERE id = $1`, [made[0]!.id]);
+  assert.equal(still[0].status, 'failed');
+
+  // Routes about the whole deployment are refused to it.
+  for (const url of ['/v1/stats/deliveries', '/v1/audit']) {
+    const res = await get(url);
+    assert.equal(res.statusCode, 403, `${url}: ${res.body}`);
+    assert.equal(res.json().error.code, 'FORBIDDEN');
+  }
+  assert.equal((await h.request({ method: 'GET', url: '/v1/stats/deliveries' })).statusCode, 200, 'an every-app key still reads them');
+});
+
 test('a key cannot grant more than it has: scopes, apps or a longer life are 403 FORBIDDEN; bad input is 4xx', async () => {
   const soon = new Date(Date.now() + 3_600_000).toISOString();
   const parent = await newKey({ scopes: ['keys:write', 'keys:read', 'notifications:write'], appIds: ['shop'], expiresAt: soon });

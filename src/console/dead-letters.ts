@@ -100,15 +100,16 @@ export async function searchDeadLetters(db: Queryable, f: DeadLetterFilter): Pro
  * transaction. Only rows still failed are re-driven (a second click is a no-op), and none of a
  * cancelled notification. Returns the ids re-driven.
  */
-export async function redriveDeadLetters(pool: Pool, ids: readonly string[]): Promise<string[]> {
+export async function redriveDeadLetters(pool: Pool, ids: readonly string[], appIds?: readonly string[]): Promise<string[]> {
   return withTransaction(pool, async (db) => {
+    // `appIds`: an app-limited key re-drives only what its dead-letter list shows (the delivery's app).
     const { rows } = await db.query<{ id: string; notification_id: string; user_id: string | null }>(
       `UPDATE deliveries d
           SET status = 'pending', attempts = 0, due_at = now(), run_at = now(), last_error = NULL, last_error_detail = NULL, updated_at = now()
-        WHERE d.id = ANY ($1::bigint[]) AND d.status = 'failed'
+        WHERE d.id = ANY ($1::bigint[]) AND d.status = 'failed' AND ($2::text[] IS NULL OR d.app_id = ANY ($2::text[]))
           AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.id = d.notification_id AND n.cancelled_at IS NOT NULL)
         RETURNING d.id::text, d.notification_id, d.user_id`,
-      [ids],
+      [ids, appIds ?? null],
     );
     if (rows.length === 0) return [];
     const perNotification = new Map<string, { userId: string | null; ids: string[] }>();

@@ -44,12 +44,14 @@ export class ConsoleService {
     return searchDeadLetters(this.#pool, filter);
   }
 
-  redrive(ids: readonly string[]): Promise<string[]> {
-    return redriveDeadLetters(this.#pool, ids);
+  /** `appIds`: only deliveries of these apps (an app-limited key); undefined: any. */
+  redrive(ids: readonly string[], appIds?: readonly string[]): Promise<string[]> {
+    return redriveDeadLetters(this.#pool, ids, appIds);
   }
 
-  users(query: string | undefined, limit: number, cursor: string | undefined): Promise<{ items: UserHit[]; nextCursor?: string }> {
-    return searchUsers(this.#pool, query, limit, cursor);
+  /** `appIds`: only users who belong to these apps (an app-limited key); undefined: every user. */
+  users(query: string | undefined, limit: number, cursor: string | undefined, appIds?: readonly string[]): Promise<{ items: UserHit[]; nextCursor?: string }> {
+    return searchUsers(this.#pool, query, limit, cursor, appIds);
   }
 
   /**

@@ -41,6 +41,8 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     auth?: AuthRequirement;
+    /** The route reports on every app (plugins/app-limits.ts): refused to app-limited keys. */
+    deploymentWide?: boolean;
   }
 }
 

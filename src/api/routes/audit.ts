@@ -22,6 +22,7 @@ const AuditEntry = Type.Object({
 /** The audit trail (scope `admin`): administrative actions, oldest first, paged by `after`. */
 export const auditRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { services }) => {
   app.get('/v1/audit', {
+    config: { deploymentWide: true },
     schema: {
       tags: ['audit'],
       summary: 'Administrative actions (keys, apps and credentials, templates, notification types, user deletions) and who did them',

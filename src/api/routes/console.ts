@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import staticFiles from '@fastify/static';
-import type { FastifyError, FastifyPluginAsync } from 'fastify';
+import type { FastifyError, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { ApiDeps } from '../types.ts';
 import { errorBody } from '../plugins/errors.ts';
@@ -21,11 +21,16 @@ export const CONSOLE_DIR = fileURLToPath(new URL('../../../packages/console/dist
 /** The console talks only to herald itself; nothing else may run or frame it. */
 const CONSOLE_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
+/** The apps an app-limited key may see (plugins/app-limits.ts); undefined: every app. */
+const limitedApps = (request: FastifyRequest): readonly string[] | undefined =>
+  request.caller?.kind === 'admin' && request.caller.appIds !== null ? request.caller.appIds : undefined;
+
 export const consoleRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { services }) => {
   jsonOnly(app);
   const tags = ['console'];
 
   app.get('/v1/stats/deliveries', {
+    config: { deploymentWide: true },
     schema: {
       tags,
       summary: 'Delivery outcomes per minute by channel, lateness percentiles, failures by provider and the due backlog',
@@ -51,7 +56,8 @@ export const consoleRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { s
       response: { 202: Redriven, ...errors(400, 401, 403, 413, 415) },
     },
   }, async (request, reply) => {
-    const ids = await services.console.redrive([...new Set(request.body.ids)]);
+    // An app-limited key re-drives only its apps' deliveries; others are skipped like ids no longer failed.
+    const ids = await services.console.redrive([...new Set(request.body.ids)], limitedApps(request));
     return reply.status(202).send({ redriven: ids.length, ids });
   });
 
@@ -78,13 +84,14 @@ export const consoleRoutes: FastifyPluginAsyncTypebox<ApiDeps> = async (app, { s
     },
   }, async (request) => {
     const q = request.query;
-    return services.console.users(q.query, q.limit, q.cursor);
+    return services.console.users(q.query, q.limit, q.cursor, limitedApps(request));
   });
 
   app.get('/v1/apps', {
     schema: { tags: [...tags, 'apps'], summary: 'Every app: configured channels, reported problems and the VAPID public key', response: { 200: AppList, ...errors(401, 403) } },
-  }, async () => {
-    const ids = await services.console.appIds(500);
+  }, async (request) => {
+    const limited = limitedApps(request);
+    const ids = (await services.console.appIds(500)).filter((id) => !limited || limited.includes(id));
     const items = await Promise.all(ids.map(async (id) => {
       const [view, credentials] = await Promise.all([services.apps.get(id).catch(() => undefined), services.credentials.get(id)]);
       if (!view) return undefined;
