@@ -186,3 +186,17 @@ test('InsertGroups: a group PostgreSQL refused is written again one by one; a lo
   assert.deepEqual(await Promise.all(two), ['Connection terminated unexpectedly', 'Connection terminated unexpectedly']);
   assert.equal(lost.statements.length, 2, 'not written again: it may have been committed');
 });
+
+test('a recipient id the user routes would refuse is refused when sending too, and no user is made', async () => {
+  for (const bad of ['a/b', 'two words', '..', 'x'.repeat(201)]) {
+    for (const to of [{ userId: bad }, { userIds: ['fine-user', bad] }]) {
+      const res = await h.request({ method: 'POST', url: '/v1/notifications', payload: { to, title: 'x', channels: ['inbox'] } });
+      assert.equal(res.statusCode, 400, `${JSON.stringify(to)}: ${res.body}`);
+      assert.equal(res.json().error.code, 'VALIDATION_FAILED');
+      const batch = await h.request({ method: 'POST', url: '/v1/notifications/batch', payload: { items: [{ to, title: 'x', channels: ['inbox'] }] } });
+      assert.ok(batch.statusCode === 400 || batch.json().items?.[0]?.error?.code === 'VALIDATION_FAILED', `batch ${JSON.stringify(to)}: ${batch.body}`);
+    }
+    const { rows } = await h.db.pool.query(`SELECT count(*)::int AS n FROM users WHERE id = $1`, [bad]);
+    assert.equal(rows[0].n, 0, `no user ${bad}`);
+  }
+});

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { PLATFORMS } from '../core/notification.ts';
 import { DURATION_PATTERN } from '../core/duration.ts';
+import { USER_ID_PATTERN } from '../users/id.ts';
 
 /**
  * `POST /v1/notifications` body. The API validates with it, and so does broker ingest, so a
@@ -14,7 +15,8 @@ const Str = (max: number) => Type.String({ maxLength: max });
 export const HttpUrl = Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048, description: 'an absolute http(s) URL' });
 const Platform = Type.Union(PLATFORMS.map((p) => Type.Literal(p)));
 export const ChannelSchema = Type.Union([Type.Literal('push'), Type.Literal('email'), Type.Literal('webhook'), Type.Literal('inbox')]);
-const UserId = Type.String({ minLength: 1, maxLength: 200 });
+// The same ids the /v1/users/{userId} routes take: a user made here can be read, changed and erased there.
+const UserId = Type.String({ pattern: USER_ID_PATTERN, description: 'the application’s user id: 1–200 characters without whitespace, control characters or `/`, not `.` or `..`' });
 
 export const WebPushSubscriptionSchema = Type.Object(
   {
