@@ -75,3 +75,19 @@ test('the domain hooks run inside the transaction: a failing hook rolls the chan
   assert.equal((await h.db.pool.query(`SELECT 1 FROM users WHERE id = 'carol'`)).rowCount, 1);
   assert.deepEqual(await events('carol'), ['user:updated']);
 });
+
+test('a user id of 200 characters, non-ASCII ones included, is reachable by its path; 201 characters is 400', async () => {
+  for (const id of ['x'.repeat(200), `${'σ'.repeat(150)}${'𝄞'.repeat(50)}`]) {
+    const url = `/v1/users/${encodeURIComponent(id)}`;
+    assert.equal((await h.request({ method: 'PUT', url, payload: { name: 'Long' } })).statusCode, 200);
+    const got = await h.request({ method: 'GET', url });
+    assert.equal(got.statusCode, 200, got.body);
+    assert.equal(got.json().id, id);
+    assert.equal((await h.request({ method: 'DELETE', url })).statusCode, 204);
+  }
+  for (const id of ['x'.repeat(201), 'σ'.repeat(1300)]) {
+    const res = await h.request({ method: 'GET', url: `/v1/users/${encodeURIComponent(id)}` });
+    assert.equal(res.statusCode, 400, res.body);
+    assert.equal(res.json().error.code, 'VALIDATION_FAILED');
+  }
+});
