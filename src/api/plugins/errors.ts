@@ -100,6 +100,17 @@ export function registerErrorHandling(app: FastifyInstance): void {
     return reply.status(500).send(errorBody('INTERNAL', ERRORS.INTERNAL.message));
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send(errorBody('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}.`, { resource: 'route' }));
+    const path = request.url.split('?')[0]!;
+    // The path is a route with other methods: 405 with the methods it has (RFC 9110, 15.5.6).
+    // Not for OPTIONS: a preflight the CORS rules did not answer stays a plain 404.
+    const asked = METHODS.find((m) => m === request.method);
+    const allowed = asked ? METHODS.filter((method) => method !== asked && app.findRoute({ method, url: path }) !== null) : [];
+    if (allowed.length > 0) {
+      void reply.status(405).header('allow', allowed.join(', ')).send(errorBody('METHOD_NOT_ALLOWED', `${request.method} is not a method of ${path}; it takes ${allowed.join(', ')}.`, { allow: allowed }));
+      return;
+    }
+    void reply.status(404).send(errorBody('NOT_FOUND', `No route ${request.method} ${path}.`, { resource: 'route' }));
   });
 }
+
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
