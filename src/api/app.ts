@@ -62,7 +62,7 @@ export async function buildApp(deps: ApiDeps, options: FastifyServerOptions = {}
     // A user id is up to 200 characters (src/users/id.ts), each up to 12 once percent-encoded (a
     // 4-byte UTF-8 character); the router's default of 100 made users that a token, a
     // notification or a subscription had created with a longer id unreachable by their path.
-    maxParamLength: 2400,
+    routerOptions: { maxParamLength: 2400 },
     // URLs the router rejects (bad encoding, an over-long path parameter) get the error envelope too.
     frameworkErrors: (error, _request, reply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
