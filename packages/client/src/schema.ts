@@ -6018,6 +6018,7 @@ export interface paths {
                         threadId?: string;
                         title?: string;
                         to: {
+                            /** @description the application’s user id: 1–200 characters without whitespace, control characters or `/`, not `.` or `..` */
                             userId: string;
                         } | {
                             /** @description a topic or notification type key of the app */
@@ -6945,6 +6946,7 @@ export interface paths {
                             threadId?: string;
                             title?: string;
                             to: {
+                                /** @description the application’s user id: 1–200 characters without whitespace, control characters or `/`, not `.` or `..` */
                                 userId: string;
                             } | {
                                 /** @description a topic or notification type key of the app */
