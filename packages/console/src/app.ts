@@ -57,7 +57,7 @@ export class HeraldConsole extends LitElement {
     forgetKey();
     this.signedIn = false;
     this.notice = (event as CustomEvent<number>).detail === 403
-      ? 'This key may not open the console: it needs an admin API key.'
+      ? 'This key may not open the console: it needs an admin API key for every app.'
       : 'herald no longer accepts this key. Sign in again.';
   };
 
@@ -90,7 +90,7 @@ export class HeraldConsole extends LitElement {
         if (this.path.length === 0) location.hash = href('overview');
       } else {
         this.notice = verdict === 'forbidden'
-          ? 'This key may not open the console: it needs an admin API key.'
+          ? 'This key may not open the console: it needs an admin API key for every app.'
           : 'herald refused this key.';
       }
     } catch (err) {
