@@ -12,6 +12,7 @@ let fanOut: BroadcastFanOut;
 before(async () => {
   h = await createHarness();
   fanOut = new BroadcastFanOut(h.db.pool, h.ctx.log, { chunkSize: 1000 });
+  assert.ok((await h.request({ method: 'PUT', url: '/v1/apps/elsewhere', payload: { name: 'Elsewhere' } })).statusCode < 300);
 });
 after(async () => {
   await h.close();

@@ -8,6 +8,8 @@ import { asUser } from './helpers/user-token.ts';
 let h: TestHarness;
 before(async () => {
   h = await createHarness();
+  // The apps the topics below belong to (a topic of an app that does not exist is 422 UNKNOWN_APP).
+  for (const appId of ['other', 'listing', 'elsewhere']) assert.equal((await h.request({ method: 'PUT', url: `/v1/apps/${appId}`, payload: { name: appId } })).statusCode < 300, true);
 });
 after(async () => {
   await h.close();
@@ -157,6 +159,9 @@ test('bad input answers a stable 4xx and changes nothing', async () => {
     [{ method: 'PUT', url: '/v1/topics/has%20space', payload: {} }, 400, 'VALIDATION_FAILED'],
     [{ method: 'PUT', url: '/v1/topics/bad', payload: { nope: 1 } }, 400, 'VALIDATION_FAILED'],
     [{ method: 'PUT', url: '/v1/topics/bad', payload: { appId: 'not an app' } }, 400, 'VALIDATION_FAILED'],
+    [{ method: 'PUT', url: '/v1/topics/bad', payload: { appId: 'no-such-app' } }, 422, 'UNKNOWN_APP'],
+    [{ method: 'PUT', url: '/v1/topics/bad?appId=no-such-app', payload: {} }, 422, 'UNKNOWN_APP'],
+    [{ method: 'PUT', url: '/v1/apps/no-such-app/notification-types/bad', payload: {} }, 404, 'NOT_FOUND'],
     [{ method: 'GET', url: '/v1/topics?limit=100000' }, 400, 'VALIDATION_FAILED'],
     [{ method: 'GET', url: '/v1/topics?cursor=garbage' }, 400, 'VALIDATION_FAILED'],
     [{ method: 'GET', url: '/v1/topics/bad/subscribers?cursor=W10' }, 400, 'VALIDATION_FAILED'],

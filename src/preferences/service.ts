@@ -3,6 +3,7 @@ import { withTransaction } from '../db/pool.ts';
 import { HeraldError, notFound } from '../errors/index.ts';
 import { appendEvent } from '../events/outbox.ts';
 import * as types from './types-repository.ts';
+import { appExists } from '../apps/repository.ts';
 import { parseDuration } from '../core/duration.ts';
 import { unsubscribe, type UnsubscribeLinks } from './unsubscribe.ts';
 
@@ -115,6 +116,8 @@ export class PreferenceService {
     const perMs = input.cap ? parseDuration(input.cap.per) : undefined;
     if (input.cap && !perMs) throw new HeraldError('VALIDATION_FAILED', 'cap.per: must be more than zero and at most a year', [{ field: 'body.cap.per', message: 'must be more than zero and at most a year' }]);
     return withTransaction(this.#pool, async (client) => {
+      // The app in the path must exist, as for its templates: 404 otherwise.
+      if (appId !== 'default' && !(await appExists(client, appId))) throw notFound('app', appId);
       const { row, created } = await types.upsertType(client, appId, key, {
         name: input.name ?? null,
         description: input.description ?? null,

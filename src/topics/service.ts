@@ -5,6 +5,7 @@ import { decodeCursor, page } from '../db/cursor.ts';
 import { HeraldError, notFound } from '../errors/index.ts';
 import { appendEvent, appendEvents } from '../events/outbox.ts';
 import * as repo from './repository.ts';
+import { appExists } from '../apps/repository.ts';
 
 export interface Topic {
   readonly key: string;
@@ -58,6 +59,10 @@ export class TopicService {
 
   async put(appId: string, key: string, input: TopicInput): Promise<{ topic: Topic; created: boolean }> {
     return withTransaction(this.#pool, async (client) => {
+      // As for devices and reminders: a topic of an app that does not exist could never be sent to.
+      if (appId !== 'default' && !(await appExists(client, appId))) {
+        throw new HeraldError('UNKNOWN_APP', `no app "${appId}"`, [{ field: 'appId', message: 'no such app' }]);
+      }
       const { row, created } = await repo.upsertTopic(client, appId, key, {
         name: input.name ?? null,
         description: input.description ?? null,

@@ -15,7 +15,7 @@ export const preferenceRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app
   const one = '/v1/apps/:appId/notification-types/:key';
 
   app.put(one, {
-    schema: { tags, summary: 'Declare or replace a notification type of the app', params: TypeParams, body: TypeBody, response: { 200: TypeView, ...errors(400, 401, 403, 413, 415) } },
+    schema: { tags, summary: 'Declare or replace a notification type of the app', params: TypeParams, body: TypeBody, response: { 200: TypeView, ...errors(400, 401, 403, 404, 413, 415) } },
   }, async (request) => prefs.putType(request.params.appId, request.params.key, request.body));
   app.get('/v1/apps/:appId/notification-types', {
     schema: { tags, summary: 'The app’s notification types', params: AppParams, response: { 200: TypeList, ...errors(400, 401, 403) } },

@@ -21,7 +21,7 @@ export const topicRoutes: FastifyPluginAsyncTypebox<RouteDeps> = async (app, { s
   const bodyApp = (request: { body: { appId?: string | undefined }; query: { appId: string } }) => request.body.appId ?? request.query.appId;
 
   app.put('/v1/topics/:key', {
-    schema: { tags, summary: 'Create or replace a topic', params: KeyParams, querystring: DefaultAppQuery, body: TopicBody, response: { 200: TopicView, ...errors(400, 401, 403, 413, 415) } },
+    schema: { tags, summary: 'Create or replace a topic', params: KeyParams, querystring: DefaultAppQuery, body: TopicBody, response: { 200: TopicView, ...errors(400, 401, 403, 413, 415, 422) } },
   }, async (request) => {
     return (await topics.put(bodyApp(request), request.params.key, request.body)).topic;
   });
