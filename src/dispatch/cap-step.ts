@@ -1,10 +1,10 @@
 import type { Pool, PoolClient } from '../db/pool.ts';
-import { withTransaction } from '../db/pool.ts';
 import { EVENT_INSERT } from '../events/outbox.ts';
 import { eventTypeSql } from '../events/types.ts';
 import { coerceError } from '../log/index.ts';
 import type { ClaimedDelivery, Outcome } from './repository.ts';
-import { Batcher } from '../core/batcher.ts';
+import type { Batcher } from '../core/batcher.ts';
+import { gateBatcher, ReadCache, type DeliveryGate } from './gates.ts';
 
 /** A notification type's frequency cap as stored (notification_types.cap, migration 0910). */
 export interface StoredCap {
@@ -15,19 +15,9 @@ export interface StoredCap {
   readonly channel?: string | undefined;
 }
 
-/** What the delivery step asks before it sends: undefined to go on, or the outcome already recorded. */
-export interface DeliveryGate {
-  check(job: ClaimedDelivery): Promise<Outcome | undefined> | Outcome | undefined;
-}
-
 export interface CapStepOptions {
   /** How long an app's list of capped types is trusted before it is read again (default 5 s). */
   readonly cacheMs?: number;
-}
-
-interface Cached {
-  readonly until: number;
-  readonly caps: Promise<ReadonlyMap<string, StoredCap>>;
 }
 
 /** What a notification keeps of its type and urgency in its payload (src/notifications/service.ts). */
@@ -54,21 +44,13 @@ interface TimingContent {
  */
 export class CapStep implements DeliveryGate {
   readonly #pool: Pool;
-  readonly #cacheMs: number;
-  readonly #byApp = new Map<string, Cached>();
+  readonly #caps: ReadCache<ReadonlyMap<string, StoredCap>>;
   readonly #batch: Batcher<Ask, Outcome | undefined>;
 
   constructor(pool: Pool, options: CapStepOptions = {}) {
     this.#pool = pool;
-    this.#cacheMs = options.cacheMs ?? 5_000;
-    this.#batch = new Batcher(async (asks) => {
-      try {
-        return await withTransaction(this.#pool, (client) => decide(client, asks));
-      } catch (err) {
-        const error = `checking the frequency cap failed: ${coerceError(err).message}`;
-        return asks.map(({ job }) => ({ id: job.id, kind: 'retry' as const, error, delayMs: 5_000 }));
-      }
-    });
+    this.#caps = new ReadCache(options.cacheMs ?? 5_000);
+    this.#batch = gateBatcher(pool, 'checking the frequency cap', decide);
   }
 
   async check(job: ClaimedDelivery): Promise<Outcome | undefined> {
@@ -89,21 +71,13 @@ export class CapStep implements DeliveryGate {
 
   /** Forget what was read (a type's cap changed in this process). */
   forget(appId?: string): void {
-    if (appId === undefined) this.#byApp.clear();
-    else this.#byApp.delete(appId);
+    this.#caps.forget(appId);
   }
 
   #capsOf(appId: string): Promise<ReadonlyMap<string, StoredCap>> {
-    const now = Date.now();
-    const cached = this.#byApp.get(appId);
-    if (cached && cached.until > now) return cached.caps;
-    const caps = this.#pool
+    return this.#caps.get(appId, () => this.#pool
       .query<{ key: string; cap: StoredCap }>(`SELECT key, cap FROM notification_types WHERE app_id = $1 AND cap IS NOT NULL`, [appId])
-      .then(({ rows }) => new Map(rows.map((r) => [r.key, r.cap])));
-    // A failed read is not kept: the next delivery asks again.
-    caps.catch(() => this.#byApp.delete(appId));
-    this.#byApp.set(appId, { until: now + this.#cacheMs, caps });
-    return caps;
+      .then(({ rows }) => new Map(rows.map((r) => [r.key, r.cap]))));
   }
 }
 

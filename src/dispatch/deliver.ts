@@ -5,7 +5,7 @@ import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import { outcomeOf, skipOutcome } from './outcome.ts';
 import type { EngineMetrics } from './metrics.ts';
 import type { AppProblemTracker } from './app-problems.ts';
-import type { DeliveryGate } from './cap-step.ts';
+import type { DeliveryGate } from './gates.ts';
 import type { FallbackStep } from './fallback-step.ts';
 
 type Observer = { observe(v: number): void };

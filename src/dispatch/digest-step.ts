@@ -1,10 +1,9 @@
 import type { Pool, PoolClient } from '../db/pool.ts';
-import { withTransaction } from '../db/pool.ts';
 import { notifyDigestsDue } from '../db/wakeup.ts';
 import { coerceError } from '../log/index.ts';
-import { Batcher } from '../core/batcher.ts';
+import type { Batcher } from '../core/batcher.ts';
 import { HELD_UNTIL, typeHasDigestChoices } from '../notifications/digests.ts';
-import type { DeliveryGate } from './cap-step.ts';
+import { gateBatcher, ReadCache, type DeliveryGate } from './gates.ts';
 import type { ClaimedDelivery, Outcome } from './repository.ts';
 
 export interface DigestStepOptions {
@@ -17,11 +16,6 @@ interface TimingContent {
   readonly type?: string;
   readonly typeRequired?: boolean;
   readonly priority?: string;
-}
-
-interface Cached {
-  readonly until: number;
-  readonly any: Promise<boolean>;
 }
 
 /**
@@ -43,21 +37,13 @@ interface Cached {
  */
 export class DigestStep implements DeliveryGate {
   readonly #pool: Pool;
-  readonly #cacheMs: number;
-  readonly #byType = new Map<string, Cached>();
-  readonly #batch: Batcher<ClaimedDelivery, Outcome | undefined>;
+  readonly #choices: ReadCache<boolean>;
+  readonly #batch: Batcher<{ readonly job: ClaimedDelivery }, Outcome | undefined>;
 
   constructor(pool: Pool, options: DigestStepOptions = {}) {
     this.#pool = pool;
-    this.#cacheMs = options.cacheMs ?? 5_000;
-    this.#batch = new Batcher(async (jobs) => {
-      try {
-        return await withTransaction(this.#pool, (client) => hold(client, jobs));
-      } catch (err) {
-        const error = `collecting into a digest failed: ${coerceError(err).message}`;
-        return jobs.map((job) => ({ id: job.id, kind: 'retry' as const, error, delayMs: 5_000 }));
-      }
-    });
+    this.#choices = new ReadCache(options.cacheMs ?? 5_000);
+    this.#batch = gateBatcher(pool, 'collecting into a digest', (client, asks) => hold(client, asks.map((a) => a.job)));
   }
 
   async check(job: ClaimedDelivery): Promise<Outcome | undefined> {
@@ -71,19 +57,11 @@ export class DigestStep implements DeliveryGate {
     } catch (err) {
       return { id: job.id, kind: 'retry', error: `reading the digest choices failed: ${coerceError(err).message}`, delayMs: 5_000 };
     }
-    return any ? this.#batch.add(job) : undefined;
+    return any ? this.#batch.add({ job }) : undefined;
   }
 
   #anyChoose(appId: string, type: string): Promise<boolean> {
-    const key = `${appId}\x1f${type}`;
-    const now = Date.now();
-    const cached = this.#byType.get(key);
-    if (cached && cached.until > now) return cached.any;
-    const any = typeHasDigestChoices(this.#pool, appId, type);
-    // A failed read is not kept: the next delivery asks again.
-    any.catch(() => this.#byType.delete(key));
-    this.#byType.set(key, { until: now + this.#cacheMs, any });
-    return any;
+    return this.#choices.get(`${appId}\x1f${type}`, () => typeHasDigestChoices(this.#pool, appId, type));
   }
 }
 

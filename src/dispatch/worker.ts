@@ -13,7 +13,7 @@ import { FallbackStep } from './fallback-step.ts';
 import { DeliveryStep } from './deliver.ts';
 import { OutcomeWriter } from './outcome-writer.ts';
 import type { AppProblemTracker } from './app-problems.ts';
-import type { DeliveryGate } from './cap-step.ts';
+import type { DeliveryGate } from './gates.ts';
 import type { WakeLoop } from '../db/wake-loop.ts';
 
 /** How often a worker looks for rows left by dead workers. */

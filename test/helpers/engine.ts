@@ -14,7 +14,7 @@ import { TemplateCache } from '../../src/templates/cache.ts';
 import { withUnsubscribeLinks } from '../../src/dispatch/unsubscribe-step.ts';
 import { CapStep } from '../../src/dispatch/cap-step.ts';
 import { DigestStep } from '../../src/dispatch/digest-step.ts';
-import { gateChain } from '../../src/dispatch/gate-chain.ts';
+import { gateChain } from '../../src/dispatch/gates.ts';
 import { ReminderScheduler } from '../../src/scheduler/index.ts';
 import { TEST_OUTBOUND_ALLOW, type TestHarness } from './app.ts';
 

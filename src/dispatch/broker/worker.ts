@@ -8,7 +8,7 @@ import { DeliveryStep } from '../deliver.ts';
 import { OutcomeWriter } from '../outcome-writer.ts';
 import type { EngineMetrics } from '../metrics.ts';
 import type { AppProblemTracker } from '../app-problems.ts';
-import type { DeliveryGate } from '../cap-step.ts';
+import type { DeliveryGate } from '../gates.ts';
 import type { Broker, BrokerMessage, Subscription } from '../../core/broker.ts';
 import { decodeJob, dispatchSubject } from './job.ts';
 

@@ -12,7 +12,7 @@ import { TemplateCache } from '../../templates/cache.ts';
 import { withUnsubscribeLinks } from '../../dispatch/unsubscribe-step.ts';
 import { CapStep } from '../../dispatch/cap-step.ts';
 import { DigestStep } from '../../dispatch/digest-step.ts';
-import { gateChain } from '../../dispatch/gate-chain.ts';
+import { gateChain } from '../../dispatch/gates.ts';
 
 /**
  * The `worker` role: every channel this process can send (or those named by
