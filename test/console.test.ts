@@ -46,12 +46,28 @@ async function notification(id: string): Promise<Record<string, any>> {
   return (await h.request({ url: `/v1/notifications/${id}` })).json();
 }
 
+/**
+ * Opens the console and signs in with `key`. With the admin key it returns once the console is
+ * signed in (its navigation shown), so a test's next `goto` cannot race the key's verification;
+ * with any other key it returns after the click, for the test to see the refusal.
+ */
 async function signIn(key: string, options: { bypassCSP?: boolean } = {}): Promise<Page> {
   const page = await session!.page({ viewport: { width: 1280, height: 900 }, ...options });
   await page.goto(`${herald}/console`);
   await page.getByLabel('Admin API key').fill(key);
   await page.getByRole('button', { name: 'Sign in' }).click();
+  if (key === h.apiKey) await page.getByRole('navigation', { name: 'Console' }).waitFor();
   return page;
+}
+
+/** Waits for `locator`; on a timeout the error carries what the page's main area showed instead. */
+async function seen(page: Page, locator: ReturnType<Page['locator']>, timeout = 15_000): Promise<void> {
+  try {
+    await locator.waitFor({ timeout });
+  } catch (err) {
+    const shown = await page.locator('main').innerText().catch(() => '(no main element)');
+    throw new Error(`${(err as Error).message}\n--- the page showed instead ---\n${shown.slice(0, 4000)}`);
+  }
 }
 
 const tile = (page: Page, name: string) => page.locator(`[data-tile="${name}"] .value`);
@@ -201,12 +217,15 @@ test('a notification page cancels a scheduled notification and retries a failed 
 test('a fallback chain shows each delivery\'s step on the notification and user pages, and Cancel stops the waiting step', { skip }, async () => {
   await post('/v1/users/lin', { name: 'Lin' }, 'PUT');
   const chain = await post('/v1/notifications', { to: { userId: 'lin' }, title: 'Your code', steps: [{ channels: ['inbox'] }, { after: '1h', channels: ['webhook'], unless: 'read' }] });
-  await eventually(async () => (await notification(chain.id)).steps?.[0]?.status === 'sent', 15_000, 'the first step sent');
+  await eventually(async () => {
+    const n = await notification(chain.id);
+    return n.steps?.[0]?.status === 'sent' && n.deliveries.some((d: { step: number }) => d.step === 1);
+  }, 15_000, 'the first step sent and the second one waiting');
 
   const page = await signIn(h.apiKey);
   await page.goto(`${herald}/console/#/users/lin`);
   const listed = page.locator(`#notifications tr[data-notification="${chain.id}"]`);
-  await listed.locator('li[data-step="1"]').getByText('webhook/webhook · step 1').waitFor();
+  await seen(page, listed.locator('li[data-step="1"]').getByText('webhook/webhook · step 1'));
   assert.match(await listed.locator('li[data-step="0"]').textContent() ?? '', /inbox\/inbox · step 0/);
 
   await page.goto(`${herald}/console/#/notifications/${chain.id}`);
