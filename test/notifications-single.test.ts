@@ -200,3 +200,36 @@ test('a recipient id the user routes would refuse is refused when sending too, a
     assert.equal(rows[0].n, 0, `no user ${bad}`);
   }
 });
+
+test('a notification or a batch item naming an app that does not exist is 422 UNKNOWN_APP and stores nothing', async () => {
+  const count = async () => (await h.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM notifications`)).rows[0]!.n;
+  const before = await count();
+  for (const payload of [
+    { to: { userId: 'app-less' }, appId: 'no-such-app', title: 'x', channels: ['inbox'] },
+    { to: { userIds: ['app-less', 'app-less-2'] }, appId: 'no-such-app', title: 'x', channels: ['inbox'], sendAt: new Date(Date.now() + 3_600_000).toISOString() },
+    { to: { all: true, appId: 'no-such-app' }, title: 'x', channels: ['inbox'] },
+    { to: { userId: 'app-less' }, appId: 'no-such-app', title: 'x', channels: ['inbox'], digest: { key: 'd', window: '1h' } },
+  ]) {
+    const res = await post(payload);
+    assert.equal(res.statusCode, 422, `${JSON.stringify(payload)}: ${res.body}`);
+    assert.equal(res.json().error.code, 'UNKNOWN_APP');
+    const field = 'all' in payload.to ? 'body.to.appId' : 'body.appId';
+    assert.equal(res.json().error.details[0].field, field);
+  }
+  const batch = await h.request({ method: 'POST', url: '/v1/notifications/batch', payload: { items: [
+    { to: { userId: 'app-less' }, appId: 'no-such-app', title: 'x', channels: ['inbox'] },
+    { to: { userId: 'app-less' }, title: 'fine', channels: ['inbox'] },
+  ] } });
+  assert.equal(batch.statusCode, 200, batch.body);
+  const [refused, fine] = batch.json().items;
+  assert.equal(refused.error.code, 'UNKNOWN_APP');
+  assert.ok(fine.id, batch.body);
+  assert.equal(await count(), before + 1, 'only the batch item for the default app was stored');
+
+  // Once the app exists, the same notification is accepted (and the app is remembered).
+  assert.equal((await h.request({ method: 'PUT', url: '/v1/apps/no-such-app', payload: { name: 'Now there' } })).statusCode, 200);
+  for (let i = 0; i < 2; i++) {
+    const res = await post({ to: { userId: 'app-less' }, appId: 'no-such-app', title: 'x', channels: ['inbox'] });
+    assert.equal(res.statusCode, 202, res.body);
+  }
+});

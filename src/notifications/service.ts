@@ -22,6 +22,7 @@ import { LOCAL_TIME_FAN_OUT_HEAD_START_MS, parseLocalTime } from './local-time.t
 import { checkSteps, type StoredStep } from './fallback-steps.ts';
 import { insertLaterSteps } from './fallback-repository.ts';
 import { InsertGroups } from './insert-groups.ts';
+import { appExists } from '../apps/repository.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: false, coerceTypes: false, removeAdditional: false });
 (addFormats as unknown as (a: Ajv) => void)(ajv);
@@ -334,6 +335,8 @@ export class NotificationService implements NotificationCreator {
   readonly #wake: WakeupCoalescer;
   /** Single notifications written together while others are being written (insert-groups.ts). */
   readonly #groups: InsertGroups;
+  /** Apps found to exist (#checkApp). */
+  readonly #knownApps = new Set<string>();
   constructor(pool: Pool, outbound: OutboundPolicy = new OutboundPolicy()) {
     this.#pool = pool;
     this.#outbound = outbound;
@@ -358,8 +361,26 @@ export class NotificationService implements NotificationCreator {
     if (endpoint !== undefined) refuseUnlessAllowed(this.#outbound, endpoint, 'body.to.device.subscription.endpoint');
   }
 
+  /**
+   * 422 UNKNOWN_APP for a notification that names an app herald does not have (`appId`, or a
+   * broadcast's `to.appId`), as devices, reminders and topics are refused. Apps are never deleted,
+   * so an app once found is remembered: the check costs a round trip once per app and process,
+   * and nothing for the default app.
+   */
+  async #checkApp(input: NotificationInput): Promise<void> {
+    const appId = appOf(input);
+    if (appId === undefined || appId === 'default' || this.#knownApps.has(appId)) return;
+    if (await appExists(this.#pool, appId)) {
+      if (this.#knownApps.size < 10_000) this.#knownApps.add(appId);
+      return;
+    }
+    const field = input.appId !== undefined ? 'body.appId' : 'body.to.appId';
+    throw new HeraldError('UNKNOWN_APP', `no app "${appId}"`, [{ field, message: 'no such app' }]);
+  }
+
   async create(input: NotificationInput, options: CreateOptions): Promise<CreatedNotification> {
     this.#checkTarget(input);
+    await this.#checkApp(input);
     if (options.dedupeKey !== undefined || audienceOf(input) || input.digest) return withTransaction(this.#pool, (client) => createInTransaction(client, input, options));
     // Without a dedupe key, to users or a device: the same checks, then one statement (one round
     // trip, its own transaction).
@@ -435,6 +456,12 @@ export class NotificationService implements NotificationCreator {
     const broadcastItems: Array<{ index: number; input: NotificationInput }> = [];
     let earliest: Date | undefined;
     for (const { index, input } of accepted) {
+      try {
+        await this.#checkApp(input);
+      } catch (err) {
+        results[index] = itemError(err, index);
+        continue;
+      }
       if (audienceOf(input) || input.digest) {
         broadcastItems.push({ index, input });
         continue;
