@@ -21,7 +21,7 @@ async function userToken(sub: string): Promise<string> {
 }
 
 const cases: Array<[string, Record<string, unknown> | string, number, string]> = [
-  ['malformed JSON', '{"to": {"userId": "u1"', 400, 'MALFORMED_JSON'],
+  ['malformed JSON', '{"to": {"userId": "u1"', 400, 'VALIDATION_FAILED'],
   ['missing to', { title: 'x' }, 400, 'VALIDATION_FAILED'],
   ['unknown field', { to: { userId: 'u1' }, titel: 'x' }, 400, 'VALIDATION_FAILED'],
   ['wrong type', { to: { userId: 'u1' }, ttlSeconds: 'ten' }, 400, 'VALIDATION_FAILED'],

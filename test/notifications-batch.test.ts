@@ -128,7 +128,7 @@ test('a batch that is not an object with 1 to 1,000 items is a 400 and creates n
   }
   const notJson = await h.request({ method: 'POST', url: '/v1/notifications/batch', headers: { 'content-type': 'application/json' }, payload: '{"items": [' });
   assert.equal(notJson.statusCode, 400);
-  assert.equal(notJson.json().error.code, 'MALFORMED_JSON');
+  assert.equal(notJson.json().error.code, 'VALIDATION_FAILED');
   assert.equal(await count(`SELECT count(*)::int AS n FROM notifications`), before);
 });
 

@@ -168,8 +168,8 @@ test('the preview renders what a recipient would get', async () => {
 test('bad input to the template routes is a stable 4xx and writes nothing', async () => {
   const before = await counts();
   const cases: Array<[string, string, string, number, string]> = [
-    ['PUT', '/v1/apps/default/templates/t1', '{"locales": ', 400, 'MALFORMED_JSON'],
-    ['PUT', '/v1/apps/default/templates/t1', '', 400, 'MALFORMED_JSON'],
+    ['PUT', '/v1/apps/default/templates/t1', '{"locales": ', 400, 'VALIDATION_FAILED'],
+    ['PUT', '/v1/apps/default/templates/t1', '', 400, 'VALIDATION_FAILED'],
     ['PUT', '/v1/apps/default/templates/t1', '[]', 400, 'VALIDATION_FAILED'],
     ['PUT', '/v1/apps/default/templates/t1', '{}', 400, 'VALIDATION_FAILED'],
     ['PUT', '/v1/apps/default/templates/t1', '{"locales": {}}', 400, 'VALIDATION_FAILED'],

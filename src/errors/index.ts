@@ -4,7 +4,6 @@
  */
 export const ERRORS = {
   VALIDATION_FAILED: { status: 400, message: 'The request is not valid.' },
-  MALFORMED_JSON: { status: 400, message: 'The request body is not valid JSON.' },
   UNAUTHENTICATED: { status: 401, message: 'Credentials are missing or not valid.' },
   PERMISSION_DENIED: { status: 403, message: 'These credentials may not do that.' },
   FORBIDDEN: { status: 403, message: 'This API key does not have the scope this needs.' },

@@ -11,6 +11,14 @@ export function errorBody(code: ErrorCode, message: string, details?: unknown): 
 }
 
 /** Map Fastify's own errors (body parsing, validation, limits) onto the catalogue. */
+/**
+ * A body that is not JSON (or empty where JSON is expected): 400 VALIDATION_FAILED naming
+ * `body`, the code the contract gives both malformed JSON and schema violations.
+ */
+function malformedBody(message: string): HeraldError {
+  return new HeraldError('VALIDATION_FAILED', `body: ${message}`, [{ field: 'body', message }]);
+}
+
 function fromFastify(err: FastifyError): HeraldError | undefined {
   if (err.validation) {
     const details = err.validation.map((v) => {
@@ -27,7 +35,7 @@ function fromFastify(err: FastifyError): HeraldError | undefined {
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new HeraldError('MALFORMED_JSON', err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'The request body is empty.' : 'The request body is not valid JSON.');
+      return malformedBody(err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'is empty; JSON was expected' : 'is not valid JSON');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new HeraldError('PAYLOAD_TOO_LARGE');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -37,7 +45,7 @@ function fromFastify(err: FastifyError): HeraldError | undefined {
       break;
   }
   if (err instanceof SyntaxError || (err as { type?: string }).type === 'entity.parse.failed') {
-    return new HeraldError('MALFORMED_JSON');
+    return malformedBody('is not valid JSON');
   }
   const status = err.statusCode ?? 500;
   if (status === 413) return new HeraldError('PAYLOAD_TOO_LARGE');
