@@ -171,6 +171,11 @@ test('bad input answers a stable 4xx and changes nothing', async () => {
     [{ method: 'POST', url: '/v1/topics/bad/subscribers', payload: 'text', headers: { 'content-type': 'text/plain' } }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
   ];
   for (const [req, status, code] of cases) errorOf(await h.request(req), status, code);
+  // A cursor that decodes to text with a NUL (which PostgreSQL's text cannot hold) names the field like any other bad cursor.
+  const nul = Buffer.from(JSON.stringify(['a\u0000b'])).toString('base64url');
+  const res = await h.request({ method: 'GET', url: `/v1/topics?cursor=${nul}` });
+  errorOf(res, 400, 'VALIDATION_FAILED');
+  assert.equal(res.json().error.details[0].field, 'querystring.cursor');
   const after = (await h.db.pool.query(`SELECT (SELECT count(*) FROM topics) t, (SELECT count(*) FROM topic_subscriptions) s, (SELECT count(*) FROM events) e`)).rows[0];
   assert.deepEqual(after, before);
 });

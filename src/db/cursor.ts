@@ -9,7 +9,10 @@ export function encodeCursor(key: readonly (string | number)[]): string {
   return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
 }
 
-/** The key a cursor holds; 400 VALIDATION_FAILED when it is not one herald made with `arity` parts. */
+/**
+ * The key a cursor holds; 400 VALIDATION_FAILED naming `querystring.cursor` when it is not one
+ * herald made with `arity` parts (a NUL character, which PostgreSQL's text cannot hold, included).
+ */
 export function decodeCursor(cursor: string | undefined, arity: number): string[] | undefined {
   if (cursor === undefined || cursor === '') return undefined;
   let parsed: unknown;
@@ -18,7 +21,7 @@ export function decodeCursor(cursor: string | undefined, arity: number): string[
   } catch {
     parsed = undefined;
   }
-  if (!Array.isArray(parsed) || parsed.length !== arity || !parsed.every((p) => typeof p === 'string' || typeof p === 'number')) {
+  if (!Array.isArray(parsed) || parsed.length !== arity || !parsed.every((p) => (typeof p === 'string' && !p.includes('\u0000')) || typeof p === 'number')) {
     throw new HeraldError('VALIDATION_FAILED', 'cursor: not a cursor this list returned', [{ field: 'querystring.cursor', message: 'is not a valid cursor' }]);
   }
   return parsed.map(String);

@@ -88,7 +88,7 @@ export class TemplateService {
 
   async #appLocale(appId: string): Promise<string> {
     const locale = await findDefaultLocale(this.#pool, appId);
-    if (locale === undefined) throw notFound('app');
+    if (locale === undefined) throw notFound('app', appId);
     return locale;
   }
 
@@ -119,7 +119,7 @@ export class TemplateService {
     if (row) return { appId, key, version: row.latestVersion, definition: row.definition, createdAt: row.updatedAt, builtIn: false };
     const builtIn = BUILT_IN.get(key);
     if (builtIn) return { appId, key, version: 0, definition: builtIn, createdAt: null, builtIn: true };
-    throw notFound('template');
+    throw notFound('template', key);
   }
 
   async version(appId: string, key: string, version: number): Promise<TemplateVersion> {
@@ -127,7 +127,7 @@ export class TemplateService {
     const builtIn = BUILT_IN.get(key);
     if (version === 0 && builtIn) return { appId, key, version: 0, definition: builtIn, createdAt: null, builtIn: true };
     const row = await repo.findVersion(this.#pool, appId, key, version);
-    if (!row) throw notFound('template version');
+    if (!row) throw notFound('template version', `${key}@${version}`);
     return { appId, key, version, definition: row.definition, createdAt: row.createdAt, builtIn: false };
   }
 
@@ -136,7 +136,7 @@ export class TemplateService {
     const rows = await repo.listVersions(this.#pool, appId, key);
     const out: Array<{ version: number; createdAt: Date | null; builtIn: boolean }> = rows.map((r) => ({ ...r, builtIn: false }));
     if (BUILT_IN.has(key)) out.push({ version: 0, createdAt: null, builtIn: true });
-    if (out.length === 0) throw notFound('template');
+    if (out.length === 0) throw notFound('template', key);
     return out;
   }
 
@@ -157,7 +157,7 @@ export class TemplateService {
       const version = await repo.markDeleted(client, appId, key);
       if (version === undefined) {
         if (BUILT_IN.has(key)) throw new HeraldError('CONFLICT', `${key} is built in: there is no app version of it to delete`);
-        throw notFound('template');
+        throw notFound('template', key);
       }
       await appendEvent(client, { userId: null, type: 'template:deleted', itemType: 'template', itemId: `${appId}/${key}`, data: { appId, key, version } });
     });
