@@ -20,6 +20,13 @@
 //                table rewritten with fill factor 50, so the claim can be a heap-only update (the share that was is printed);
 //                1,000 rows stay leased throughout (a worker's deliveries in flight), so every
 //                claim also steps over them at the head of the runnable index
+//   narrow queue   a prototype, not herald's code: the runnable and leased indexes of
+//                `deliveries` replaced by a narrow queue table (delivery id, run time, lease,
+//                attempts) beside it. The claim leases queue rows (a heap-only update) and reads
+//                the delivery with its notification's payload; the outcome writes the delivery
+//                once, deletes its queue row and inserts the event row herald writes. Making the
+//                queue row at creation is a cost herald does not pay today: it is measured on its
+//                own (an INSERT … SELECT of every row into the queue) and printed beside it
 //
 // Sizes: BENCH_QUEUE_SQL_ROWS (50000). Each variant runs BENCH_QUEUE_SQL_ROUNDS (3) times in
 // turn; the median is shown. BENCH_QUEUE_SQL_VARIANTS=herald,plain,… runs some (herald and plain
@@ -33,7 +40,10 @@ const ROWS = Number(process.env.BENCH_QUEUE_SQL_ROWS ?? 50_000);
 const ROUNDS = Number(process.env.BENCH_QUEUE_SQL_ROUNDS ?? 3);
 const SLICE = 250;
 
-type Variant = 'herald' | 'herald-hash' | 'herald-no-cap-trigger' | 'herald-one-user' | 'herald-hash-one-user' | 'same-shape' | 'heap-only' | 'plain';
+type Variant = 'herald' | 'herald-hash' | 'herald-no-cap-trigger' | 'herald-one-user' | 'herald-hash-one-user' | 'same-shape' | 'heap-only' | 'narrow-queue' | 'plain';
+
+/** PostgreSQL CPU µs per row the narrow-queue prototype's enqueue took, by round. */
+const enqueueCosts: number[] = [];
 
 async function load(db: TestDatabase, variant: Variant): Promise<void> {
   if (variant === 'plain') {
@@ -51,6 +61,16 @@ async function load(db: TestDatabase, variant: Variant): Promise<void> {
     }
     if (variant.startsWith('herald-hash')) await db.pool.query('DROP INDEX deliveries_user; CREATE INDEX deliveries_user ON deliveries USING hash (user_id)');
     if (variant === 'herald-no-cap-trigger') await db.pool.query('DROP TRIGGER deliveries_cap_usage_uncount ON deliveries');
+    if (variant === 'narrow-queue') {
+      await db.pool.query(`DROP INDEX deliveries_runnable; DROP INDEX deliveries_leased;
+        CREATE TABLE delivery_queue (delivery_id bigint PRIMARY KEY, run_at timestamptz NOT NULL, attempts int NOT NULL DEFAULT 0,
+                                     lease_until timestamptz, lease_by text) WITH (fillfactor = 50);
+        CREATE INDEX delivery_queue_due ON delivery_queue (run_at)`);
+      const pid = (await db.pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const before = cpuUs(pid);
+      await db.pool.query(`INSERT INTO delivery_queue (delivery_id, run_at) SELECT id, run_at FROM deliveries WHERE status = 'pending'`);
+      enqueueCosts.push((cpuUs(pid) - before) / ROWS);
+    }
     if (variant === 'heap-only') {
       await db.pool.query(`ALTER TABLE deliveries ADD COLUMN lease_until timestamptz, ADD COLUMN lease_by text`);
       await db.pool.query(`ALTER TABLE deliveries SET (fillfactor = 50)`);
@@ -75,6 +95,19 @@ const HEAP_ONLY_CLAIM = `UPDATE deliveries d SET lease_until = now() + interval 
    RETURNING d.id::text AS id`;
 const HEAP_ONLY_SENT = `UPDATE deliveries d SET status = 'sent', sent_at = now(), lease_until = NULL, lease_by = NULL, updated_at = now()
    FROM unnest($1::bigint[]) AS v(id) WHERE d.id = v.id AND d.status = 'pending' AND d.lease_by = 'w1'`;
+const NARROW_CLAIM = `WITH c AS (
+     UPDATE delivery_queue q SET lease_until = now() + interval '60 seconds', lease_by = 'w1', attempts = q.attempts + 1
+      WHERE q.delivery_id = ANY (ARRAY(SELECT delivery_id FROM delivery_queue WHERE run_at <= now() AND (lease_until IS NULL OR lease_until < now())
+                                        ORDER BY run_at LIMIT ${SLICE} FOR UPDATE SKIP LOCKED))
+      RETURNING q.delivery_id, q.attempts)
+   SELECT d.id::text AS id, c.attempts, d.channel, d.user_id, n.payload FROM c JOIN deliveries d ON d.id = c.delivery_id JOIN notifications n ON n.id = d.notification_id`;
+const NARROW_SENT = `WITH v AS (SELECT id FROM unnest($1::bigint[]) AS v(id) WHERE (SELECT set_config('herald.events_notify', 'off', true)) = 'off'),
+   upd AS (UPDATE deliveries d SET status = 'sent', sent_at = now(), attempts = d.attempts + 1, updated_at = now()
+             FROM v WHERE d.id = v.id AND d.status = 'pending' RETURNING d.id, d.notification_id, d.user_id, d.channel),
+   gone AS (DELETE FROM delivery_queue q USING upd WHERE q.delivery_id = upd.id),
+   ev AS (INSERT INTO events (user_id, type, item_type, item_id, data)
+          SELECT user_id, 'notification:sent', 'notification', notification_id::text, jsonb_build_object('deliveryId', id::text, 'channel', channel) FROM upd)
+   SELECT count(*)::int AS n FROM upd`;
 const PLAIN_CLAIM = `UPDATE plain_jobs SET status = 'running', attempts = attempts + 1, locked_until = now() + interval '30 seconds'
    WHERE id = ANY (ARRAY(SELECT id FROM plain_jobs WHERE status IN ('pending', 'running') AND run_at <= now() ORDER BY run_at LIMIT ${SLICE} FOR UPDATE SKIP LOCKED))
    RETURNING id::text AS id, payload`;
@@ -84,6 +117,7 @@ async function claim(db: TestDatabase, variant: Variant): Promise<string[]> {
   if (variant === 'plain') return (await db.pool.query<{ id: string }>({ name: 'plain-claim', text: PLAIN_CLAIM })).rows.map((r) => r.id);
   if (variant === 'same-shape') return (await db.pool.query<{ id: string }>({ name: 'shape-claim', text: SAME_SHAPE_CLAIM })).rows.map((r) => r.id);
   if (variant === 'heap-only') return (await db.pool.query<{ id: string }>({ name: 'heap-claim', text: HEAP_ONLY_CLAIM })).rows.map((r) => r.id);
+  if (variant === 'narrow-queue') return (await db.pool.query<{ id: string }>({ name: 'narrow-claim', text: NARROW_CLAIM })).rows.map((r) => r.id);
   return (await claimDue(db.pool, 'w1', SLICE, 60, ['webhook'])).map((j) => j.id);
 }
 
@@ -91,6 +125,10 @@ async function record(db: TestDatabase, variant: Variant, ids: string[]): Promis
   if (variant === 'plain') await db.pool.query({ name: 'plain-sent', text: PLAIN_SENT, values: [ids] });
   else if (variant === 'same-shape') await db.pool.query({ name: 'shape-sent', text: SAME_SHAPE_SENT, values: [ids] });
   else if (variant === 'heap-only') await db.pool.query({ name: 'heap-sent', text: HEAP_ONLY_SENT, values: [ids] });
+  else if (variant === 'narrow-queue') {
+    const { rows } = await db.pool.query<{ n: number }>({ name: 'narrow-sent', text: NARROW_SENT, values: [ids] });
+    if (rows[0]?.n !== ids.length) throw new Error(`narrow queue: recorded ${rows[0]?.n} of ${ids.length}`);
+  }
   else await recordOutcomes(db.pool, ids.map((id) => ({ id, kind: 'sent' as const })));
 }
 
@@ -135,7 +173,7 @@ async function run(variant: Variant): Promise<Cost> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (x: number) => x.toFixed(1);
 
-const ALL: Variant[] = ['herald', 'herald-hash', 'herald-no-cap-trigger', 'herald-one-user', 'herald-hash-one-user', 'same-shape', 'heap-only', 'plain'];
+const ALL: Variant[] = ['herald', 'herald-hash', 'herald-no-cap-trigger', 'herald-one-user', 'herald-hash-one-user', 'same-shape', 'heap-only', 'narrow-queue', 'plain'];
 const picked = new Set((process.env.BENCH_QUEUE_SQL_VARIANTS ?? ALL.join(',')).split(',').concat('herald', 'plain'));
 const variants = ALL.filter((v) => picked.has(v));
 const costs = new Map<Variant, Cost[]>(variants.map((v) => [v, []]));
@@ -152,6 +190,7 @@ const names: Record<Variant, string> = {
   'herald-hash-one-user': 'herald, every row for one user, hash index (before migration 1040)',
   'same-shape': 'same-shape UPDATEs on the deliveries table',
   'heap-only': 'prototype: same shape, the claim a heap-only update (lease in unindexed columns, 1,000 leased rows to step over)',
+  'narrow-queue': 'prototype: a narrow queue table beside deliveries (claim leases a queue row; outcome writes the delivery once, deletes the queue row, adds the event)',
   plain: 'plain two-index table (the engine benchmark\'s peer)',
 };
 console.log(`\n| PostgreSQL CPU µs per delivery, ${ROWS.toLocaleString('en')} due, slices of ${SLICE}, median of ${ROUNDS} | claim | outcome | total | ÷ plain |`);
@@ -165,12 +204,19 @@ if (variants.includes('heap-only')) {
   const shares = costs.get('heap-only')!.map((c) => c.hotShare ?? 0);
   console.log(`(prototype: ${shares.map((x) => `${Math.round(x * 100)} %`).join(', ')} of its claims were heap-only updates)`);
 }
+if (variants.includes('narrow-queue')) {
+  console.log(`(prototype: making the queue rows at creation took ${enqueueCosts.map(fmt).join(', ')} µs of PostgreSQL CPU per row, on top of what creation costs today)`);
+}
 const h = med('herald');
 const summary = (figure: string, value: number, baseline: string, base: number) =>
   console.log(`SUMMARY ${JSON.stringify({ figure, value: Number(fmt(value)), baseline, baselineValue: Number(fmt(base)), ratio: Number((value / base).toFixed(2)) })}`);
 summary('claim + outcome, PostgreSQL CPU µs per delivery (lower is better)', h.total, 'plain two-index table', plain.total);
 if (variants.includes('herald-hash')) summary('claim + outcome, PostgreSQL CPU µs per delivery (lower is better)', h.total, 'hash deliveries_user (before migration 1040)', med('herald-hash').total);
 if (variants.includes('herald-no-cap-trigger')) summary('claim + outcome, PostgreSQL CPU µs per delivery (lower is better)', h.total, 'no cap ledger trigger (before migration 1050)', med('herald-no-cap-trigger').total);
+if (variants.includes('narrow-queue')) {
+  summary('narrow-queue prototype: claim + outcome, PostgreSQL CPU µs per delivery (lower is better)', med('narrow-queue').total, 'herald (claimDue + recordOutcomes)', h.total);
+  summary('narrow-queue prototype: claim + outcome + enqueue at creation (lower is better)', med('narrow-queue').total + median(enqueueCosts), 'herald (claimDue + recordOutcomes)', h.total);
+}
 if (variants.includes('herald-one-user') && variants.includes('herald-hash-one-user')) {
   summary('the same, every row for one user (lower is better)', med('herald-one-user').total, 'hash deliveries_user (before migration 1040)', med('herald-hash-one-user').total);
 }
