@@ -51,4 +51,6 @@ test('a failed first attempt (4xx) is replayed as that 4xx', async () => {
   assert.equal(a.statusCode, 422);
   assert.equal(b.statusCode, 422);
   assert.equal(b.body, a.body);
+  assert.equal(a.headers['idempotent-replayed'], undefined);
+  assert.equal(b.headers['idempotent-replayed'], 'true', 'the replay says it is one, as a replayed 2xx does');
 });
