@@ -36,10 +36,30 @@ export interface DeviceRow {
   readonly token: string;
 }
 
+/**
+ * Wake-ups asked for inside a transaction and sent once it has committed (src/db/wakeup.ts,
+ * `AfterCommit`: a NOTIFY inside the transaction would make concurrent writers commit one at a
+ * time). A hook given one asks it instead of notifying in the transaction.
+ */
+export interface Wakeups {
+  deliveriesDue(at: Date): void;
+  remindersDue(at: Date): void;
+  digestsDue(at: Date): void;
+  broadcastsDue(at: Date): void;
+}
+
+/** What a reminder save tells the hook beside the row. */
+export interface ReminderSave {
+  /** Where to ask for wake-ups after commit (else NOTIFY in the transaction). */
+  readonly wake?: Wakeups;
+  /** The reminder was created in this transaction: it has no occurrences to cancel yet. */
+  readonly created?: boolean;
+}
+
 export interface DomainHooks {
-  reminderSaved(client: PoolClient, reminder: ReminderRow): Promise<void>;
+  reminderSaved(client: PoolClient, reminder: ReminderRow, save?: ReminderSave): Promise<void>;
   reminderDeleted(client: PoolClient, reminderId: string, userId: string): Promise<void>;
-  deviceRegistered(client: PoolClient, device: DeviceRow): Promise<void>;
+  deviceRegistered(client: PoolClient, device: DeviceRow, wake?: Wakeups): Promise<void>;
   deviceRemoved(client: PoolClient, deviceId: string, userId: string): Promise<void>;
   userDeleted(client: PoolClient, userId: string): Promise<void>;
   /**

@@ -26,11 +26,14 @@ export function createPool(connectionString: string, max: number, log?: Logger, 
   return pool;
 }
 
-/** Run `fn` in one transaction; commit on success, roll back on any error. */
-export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Run `fn` in one transaction; commit on success, roll back on any error. `begin`: the statement
+ * that opens it (settings for the transaction can go with it, in the same round trip).
+ */
+export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('BEGIN');
+    await client.query(begin);
     const result = await fn(client);
     await client.query('COMMIT');
     return result;

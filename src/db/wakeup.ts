@@ -1,4 +1,6 @@
-import type { Queryable } from './pool.ts';
+import type { Pool, PoolClient, Queryable } from './pool.ts';
+import { withTransaction } from './pool.ts';
+import type { Wakeups } from '../core/hooks.ts';
 
 /**
  * Workers LISTEN on this channel; whoever makes deliveries due (API, scheduler, retries) sends
@@ -57,6 +59,12 @@ export class WakeupCoalescer {
     this.#request(EVENTS_CHANNEL, '');
   }
 
+  /** Any channel, with a due time as its payload (reminders, digests, broadcasts). */
+  due(channel: string, at: Date): void {
+    if (channel === DELIVERIES_CHANNEL) this.deliveriesDue(at);
+    else this.#request(channel, String(at.getTime()));
+  }
+
   #request(channel: string, payload: string): void {
     if (channel === DELIVERIES_CHANNEL && Number(payload) <= Date.now() + 1) this.#dueNow.add(channel);
     else {
@@ -99,4 +107,66 @@ export class WakeupCoalescer {
 
 export async function notifyBroadcastsDue(db: Queryable, at: Date): Promise<void> {
   await db.query(`SELECT pg_notify($1, $2)`, [BROADCASTS_CHANNEL, String(at.getTime())]);
+}
+
+/**
+ * Wake-ups collected while a transaction runs, to be sent after it commits (`send`), or inside
+ * it by a writer that keeps the old way (`notifyNow`). Each channel's due times, as NOTIFY
+ * payloads.
+ */
+export class AfterCommit implements Wakeups {
+  readonly #due = new Map<string, Set<number>>();
+
+  #add(channel: string, at: Date): void {
+    const set = this.#due.get(channel) ?? new Set<number>();
+    set.add(at.getTime());
+    this.#due.set(channel, set);
+  }
+
+  deliveriesDue(at: Date): void {
+    this.#add(DELIVERIES_CHANNEL, at);
+  }
+
+  remindersDue(at: Date): void {
+    this.#add(REMINDERS_CHANNEL, at);
+  }
+
+  digestsDue(at: Date): void {
+    this.#add(DIGESTS_CHANNEL, at);
+  }
+
+  broadcastsDue(at: Date): void {
+    this.#add(BROADCASTS_CHANNEL, at);
+  }
+
+  /** After commit: the relay (the transaction added events) and every channel asked for. */
+  send(to: WakeupCoalescer): void {
+    to.eventsAdded();
+    for (const [channel, times] of this.#due) for (const t of times) to.due(channel, new Date(t));
+  }
+
+  /** Inside the transaction, in one statement (for writers that notify there). */
+  async notifyNow(db: Queryable): Promise<void> {
+    const channels: string[] = [];
+    const payloads: string[] = [];
+    for (const [channel, times] of this.#due) {
+      for (const t of times) {
+        channels.push(channel);
+        payloads.push(String(t));
+      }
+    }
+    if (channels.length > 0) await db.query(`SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS x(c, p)`, [channels, payloads]);
+  }
+}
+
+/**
+ * A transaction that NOTIFYs nothing while it runs: its events do not wake the relay from the
+ * trigger (migration 0800's setting), and what `fn` asks of `wake` is sent after commit through
+ * `coalescer`. Concurrent writers then share commit flushes, as the notification POST does.
+ */
+export async function withQuietTransaction<T>(pool: Pool, coalescer: WakeupCoalescer, fn: (client: PoolClient, wake: AfterCommit) => Promise<T>): Promise<T> {
+  const wake = new AfterCommit();
+  const out = await withTransaction(pool, (client) => fn(client, wake), `BEGIN; SET LOCAL herald.events_notify = 'off'`);
+  wake.send(coalescer);
+  return out;
 }

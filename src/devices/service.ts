@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Pool } from '../db/pool.ts';
-import { withTransaction } from '../db/pool.ts';
+import { WakeupCoalescer, withQuietTransaction } from '../db/wakeup.ts';
 import { ensureRoomFor } from '../users/caps.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, notFound, validation } from '../errors/index.ts';
@@ -104,6 +104,8 @@ export class DeviceService {
   readonly #outbound: OutboundPolicy;
 
   readonly #maxPerUser: number;
+  /** Wake-ups after commit: a registration NOTIFYs nothing inside its transaction (src/db/wakeup.ts). */
+  readonly #wake: WakeupCoalescer;
 
   /** `outbound`: where a web device's endpoint may point (default: no exceptions); `maxPerUser`: devices one user may have (0: any number). */
   constructor(pool: Pool, hooks: () => DomainHooks, outbound: OutboundPolicy = new OutboundPolicy(), maxPerUser = 0) {
@@ -111,6 +113,7 @@ export class DeviceService {
     this.#hooks = hooks;
     this.#outbound = outbound;
     this.#maxPerUser = maxPerUser;
+    this.#wake = new WakeupCoalescer(pool);
   }
 
   /**
@@ -133,7 +136,7 @@ export class DeviceService {
       if (reason) throw new HeraldError('INVALID_DEVICE_TOKEN', `the provider rejected the token: ${reason}`, { reason });
     }
     const name = input.name ?? null;
-    return withTransaction(this.#pool, async (client) => {
+    return withQuietTransaction(this.#pool, this.#wake, async (client, wake) => {
       await ensureUser(client, userId, options.email);
       for (let attempt = 0; attempt < 3; attempt++) {
         const existing = await lockDeviceByToken(client, appId, input.platform, token);
@@ -150,7 +153,7 @@ export class DeviceService {
             await appendEvent(client, { userId: existing.userId, type: 'device:removed', itemType: 'device', itemId: existing.id, data: { reason: 'registered to another user' } });
           }
           if (moved || revived) {
-            await hooks.deviceRegistered(client, hookRow(device));
+            await hooks.deviceRegistered(client, hookRow(device), wake);
             await appendEvent(client, { userId, type: 'device:registered', itemType: 'device', itemId: device.id, data: { platform: device.platform, appId, moved } });
           }
           return { device, created: moved };
@@ -158,7 +161,7 @@ export class DeviceService {
         await ensureRoomFor(client, userId, 'devices', this.#maxPerUser);
         const device = await insertDevice(client, { id: uuidv7(), userId, appId, platform: input.platform, token, subscription, name, environment });
         if (device) {
-          await hooks.deviceRegistered(client, hookRow(device));
+          await hooks.deviceRegistered(client, hookRow(device), wake);
           await appendEvent(client, { userId, type: 'device:registered', itemType: 'device', itemId: device.id, data: { platform: device.platform, appId } });
           return { device, created: true };
         }
@@ -173,7 +176,7 @@ export class DeviceService {
   }
 
   async remove(userId: string, deviceId: string): Promise<void> {
-    await withTransaction(this.#pool, async (client) => {
+    await withQuietTransaction(this.#pool, this.#wake, async (client) => {
       const device = await deleteDevice(client, userId, deviceId);
       if (!device) throw notFound('device', deviceId);
       await this.#hooks().deviceRemoved(client, device.id, userId);

@@ -21,6 +21,22 @@ const ONE: FanOutSource = {
   where: 'n.id = $1',
 };
 
+/** The notification $1 (just inserted), to the one user $2: a key probe, whatever the plan. */
+const ONE_USER: FanOutSource = {
+  from: 'notifications n',
+  isRecipient: (column) => `${column} = $2::text`,
+  where: 'n.id = $1',
+};
+
+/**
+ * The fan-out statements, prepared once per connection (named): planning the statement of some
+ * sixty plan nodes for every notification a transaction creates (a reminder's occurrence, a
+ * deduplicated or digested notification) cost more than running it. One recipient has its own
+ * form, so a generic plan still probes the users table by key.
+ */
+const FAN_OUT_ONE_USER = { name: 'herald:fan-out:one-user', text: insertDeliveriesSql(pushDeliveriesSql(ONE_USER), channelDeliveriesSql(ONE_USER)) };
+const FAN_OUT_USERS = { name: 'herald:fan-out:users', text: insertDeliveriesSql(pushDeliveriesSql(ONE), channelDeliveriesSql(ONE)) };
+
 /** The notifications whose ids are $1, each recipient as t.uid. */
 const MANY: FanOutSource = {
   from: 'notifications n CROSS JOIN LATERAL unnest(n.user_ids) AS t(uid)',
@@ -88,10 +104,9 @@ export async function ensureUsers(db: Queryable, userIds: readonly string[]): Pr
 
 /** One delivery per valid device (push) and per other channel, for every addressed user. */
 export async function fanOutUsers(db: Queryable, n: NewNotificationRow): Promise<number> {
-  const { rowCount } = await db.query(
-    insertDeliveriesSql(pushDeliveriesSql(ONE), channelDeliveriesSql(ONE)),
-    [n.id, n.userIds],
-  );
+  const { rowCount } = n.userIds.length === 1
+    ? await db.query({ ...FAN_OUT_ONE_USER, values: [n.id, n.userIds[0]] })
+    : await db.query({ ...FAN_OUT_USERS, values: [n.id, n.userIds] });
   return rowCount ?? 0;
 }
 

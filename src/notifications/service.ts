@@ -5,7 +5,8 @@ import { withTransaction } from '../db/pool.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, notFound } from '../errors/index.ts';
 import { appendEvent, appendEvents } from '../events/outbox.ts';
-import { WakeupCoalescer, notifyDeliveriesDue } from '../db/wakeup.ts';
+import { AfterCommit, WakeupCoalescer, notifyDeliveriesDue } from '../db/wakeup.ts';
+import type { Wakeups } from '../core/hooks.ts';
 import type { NotificationInput, CreateOptions, CreatedNotification, NotificationCreator, BatchItemResult } from './types.ts';
 import { NotificationBody } from './schema.ts';
 import * as store from './repository.ts';
@@ -15,7 +16,6 @@ import { OutboundPolicy, refuseUnlessAllowed } from '../outbound/index.ts';
 import { pinTemplates, type PinMemo, type PinnedSend } from '../templates/pin.ts';
 import { getType, ruleOf, type TypeRule } from '../preferences/types-repository.ts';
 import * as broadcasts from './broadcasts.ts';
-import { notifyBroadcastsDue, notifyDigestsDue } from '../db/wakeup.ts';
 import * as digests from './digests.ts';
 import { parseDuration } from '../core/duration.ts';
 import { LOCAL_TIME_FAN_OUT_HEAD_START_MS, parseLocalTime } from './local-time.ts';
@@ -249,6 +249,10 @@ async function checkDigestTemplate(db: Queryable, input: NotificationInput, chan
 export interface CreateInTxOptions extends CreateOptions {
   readonly reminderId?: string;
   readonly now?: Date;
+  /** Where to ask for wake-ups sent after the caller's commit; without it they are NOTIFYed in the transaction. */
+  readonly wake?: Wakeups;
+  /** The recipients are known to exist (a reminder's user): skip making them. */
+  readonly usersExist?: boolean;
 }
 
 /**
@@ -256,6 +260,13 @@ export interface CreateInTxOptions extends CreateOptions {
  * from their own transaction). Returns undefined when the dedupe key was used before.
  */
 export async function createInTransaction(client: PoolClient | Queryable, input: NotificationInput, options: CreateInTxOptions): Promise<CreatedNotification> {
+  const wake = options.wake ?? new AfterCommit();
+  const created = await createWaking(client, input, options, wake);
+  if (!options.wake) await (wake as AfterCommit).notifyNow(client);
+  return created;
+}
+
+async function createWaking(client: PoolClient | Queryable, input: NotificationInput, options: CreateInTxOptions, wake: Wakeups): Promise<CreatedNotification> {
   const now = options.now ?? new Date();
   const provider = rawDeviceProvider(input);
   const windowSeconds = digestWindowOf(input);
@@ -279,17 +290,17 @@ export async function createInTransaction(client: PoolClient | Queryable, input:
     const startAt = row.localTime ? new Date(Math.max(now.getTime(), sendAt.getTime() - LOCAL_TIME_FAN_OUT_HEAD_START_MS)) : sendAt;
     await broadcasts.insertBroadcast(client, { notificationId: row.id, appId: row.appId, kind: audience.kind, topicKey: audience.topic, startAt });
     await appendEvent(client, { userId: null, type: 'notification:created', itemType: 'notification', itemId: row.id, data: { sendAt: sendAt.toISOString(), channels: row.channels, source: options.source, audience: { kind: audience.kind, ...(audience.topic ? { topic: audience.topic } : {}) }, ...(row.type ? { type: row.type } : {}) } });
-    await notifyBroadcastsDue(client, startAt);
+    wake.broadcastsDue(startAt);
     return { id: row.id, status: sendAt > now ? 'scheduled' : 'pending', sendAt: sendAt.toISOString(), created: true };
   }
   let deliveries: number;
   if (provider) {
     deliveries = await store.fanOutRawDevice(client, row, provider);
   } else {
-    await store.ensureUsers(client, userIds);
+    if (!options.usersExist) await store.ensureUsers(client, userIds);
     deliveries = await store.fanOutUsers(client, row);
     const later = await insertLaterSteps(client, [row]);
-    if (later > 0) await notifyDeliveriesDue(client, laterStepsDue([row])!);
+    if (later > 0) wake.deliveriesDue(laterStepsDue([row])!);
   }
   // Digests (docs/timing.md): held deliveries wait for their digest, which the scheduler closes.
   let closesAt: Date | undefined;
@@ -299,14 +310,14 @@ export async function createInTransaction(client: PoolClient | Queryable, input:
     // Only what is due now: a scheduled notification collected today would go out before its time.
     closesAt = await digests.collectByPreference(client, row.id, row.channels);
   }
-  if (closesAt) await notifyDigestsDue(client, closesAt);
+  if (closesAt) wake.digestsDue(closesAt);
   const eventData = { sendAt: sendAt.toISOString(), channels: row.channels, source: options.source, deliveries, ...(input.digest ? { digest: { key: input.digest.key, window: input.digest.window } } : {}) };
   if (userIds.length <= 1) {
     await appendEvent(client, { userId: userIds[0] ?? null, type: 'notification:created', itemType: 'notification', itemId: row.id, data: eventData });
   } else {
     await appendEvents(client, userIds.map((u) => ({ userId: u, type: 'notification:created', itemType: 'notification', itemId: row.id, data: eventData })));
   }
-  if (deliveries > 0) await notifyDeliveriesDue(client, sendAt);
+  if (deliveries > 0) wake.deliveriesDue(sendAt);
   return { id: row.id, status: sendAt > now ? 'scheduled' : 'pending', sendAt: sendAt.toISOString(), created: true };
 }
 

@@ -1,5 +1,5 @@
 import type { Pool, Queryable } from '../db/pool.ts';
-import { withTransaction } from '../db/pool.ts';
+import { WakeupCoalescer, withQuietTransaction } from '../db/wakeup.ts';
 import { ensureRoomFor } from '../users/caps.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { HeraldError, notFound, validation } from '../errors/index.ts';
@@ -86,10 +86,13 @@ export class ReminderService {
   readonly #now: () => Date;
 
   readonly #maxPerUser: number;
+  /** Wake-ups after commit: a save NOTIFYs nothing inside its transaction (src/db/wakeup.ts). */
+  readonly #wake: WakeupCoalescer;
 
   /** `maxPerUser`: reminders one user may have (0: any number). */
   constructor(pool: Pool, hooks: () => DomainHooks, recurrences: RecurrenceEvaluator, now: () => Date = () => new Date(), maxPerUser = 0) {
     this.#pool = pool;
+    this.#wake = new WakeupCoalescer(pool);
     this.#hooks = hooks;
     this.#recurrences = recurrences;
     this.#now = now;
@@ -182,11 +185,11 @@ export class ReminderService {
   /** `email`: the caller's address from their credentials, stored on a user row created here. */
   async create(userId: string, input: ReminderInput, email?: string): Promise<Reminder> {
     const values = await this.#resolve(this.#pool, userId, input, undefined);
-    return withTransaction(this.#pool, async (client) => {
+    return withQuietTransaction(this.#pool, this.#wake, async (client, wake) => {
       if (email !== undefined) await ensureUser(client, userId, email);
       await ensureRoomFor(client, userId, 'reminders', this.#maxPerUser);
       const reminder = await insertReminder(client, uuidv7(), userId, values, { type: 'reminder:created', data: eventData(values) });
-      await this.#hooks().reminderSaved(client, reminder);
+      await this.#hooks().reminderSaved(client, reminder, { wake, created: true });
       return reminder;
     });
   }
@@ -205,12 +208,12 @@ export class ReminderService {
         throw new HeraldError('PERMISSION_DENIED', `This reminder is sent by app "${current.appId}"; this token may only change reminders of app "${options.onlyApp}".`, [{ field: 'appId', message: `the reminder belongs to app "${current.appId}"` }]);
       }
       const values = await this.#resolve(this.#pool, userId, patch, current);
-      const saved = await withTransaction(this.#pool, async (client) => {
+      const saved = await withQuietTransaction(this.#pool, this.#wake, async (client, wake) => {
         const locked = await findReminder(client, userId, id, true);
         if (!locked) throw notFound('reminder', id);
         if (locked.updatedAt.getTime() !== current.updatedAt.getTime()) return undefined;
         const reminder = await updateReminder(client, id, values, { type: 'reminder:updated', data: eventData(values) });
-        await this.#hooks().reminderSaved(client, reminder);
+        await this.#hooks().reminderSaved(client, reminder, { wake });
         return reminder;
       });
       if (saved) return saved;
@@ -229,7 +232,7 @@ export class ReminderService {
   }
 
   async delete(userId: string, id: string): Promise<void> {
-    await withTransaction(this.#pool, async (client) => {
+    await withQuietTransaction(this.#pool, this.#wake, async (client) => {
       if (!(await findReminder(client, userId, id, true))) throw notFound('reminder', id);
       await this.#hooks().reminderDeleted(client, id, userId);
       await deleteReminder(client, userId, id);

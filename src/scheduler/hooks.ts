@@ -1,5 +1,5 @@
 import type { PoolClient, Queryable } from '../db/pool.ts';
-import type { DomainHooks, ReminderRow } from '../core/hooks.ts';
+import type { DomainHooks, ReminderRow, ReminderSave, Wakeups } from '../core/hooks.ts';
 import { appendEvents } from '../events/outbox.ts';
 import type { ChannelName } from '../channels/types.ts';
 import { createInTransaction } from '../notifications/service.ts';
@@ -12,7 +12,7 @@ import { notifyDeliveriesDue, notifyRemindersDue } from '../db/wakeup.ts';
  * gets the notification of its next occurrence, a deleted one loses it, a new device joins the
  * user's future push notifications, and a removed device or user cancels what was pending.
  */
-export async function scheduleReminderOccurrence(client: Queryable, r: ReminderRow, fireAt: Date): Promise<string> {
+export async function scheduleReminderOccurrence(client: Queryable, r: ReminderRow, fireAt: Date, wake?: Wakeups): Promise<string> {
   const channels = (r.channels.length > 0 ? r.channels : ['push']) as ChannelName[];
   const created = await createInTransaction(
     client,
@@ -30,7 +30,8 @@ export async function scheduleReminderOccurrence(client: Queryable, r: ReminderR
       // The version pinned when the reminder was saved, with the data checked then.
       ...(r.template ? { template: { key: r.template.key, version: r.template.version, data: r.template.data } } : {}),
     },
-    { source: 'reminder', reminderId: r.id, now: new Date(Math.min(Date.now(), fireAt.getTime())) },
+    // The reminder's user exists (the reminder's row refers to it): no need to make it.
+    { source: 'reminder', reminderId: r.id, now: new Date(Math.min(Date.now(), fireAt.getTime())), usersExist: true, ...(wake ? { wake } : {}) },
   );
   return created.id;
 }
@@ -47,19 +48,23 @@ async function cancelFutureOccurrences(client: Queryable, reminderId: string): P
 export function engineHooks(base: Partial<DomainHooks> = {}): DomainHooks {
   return {
     ...base,
-    async reminderSaved(client: PoolClient, reminder: ReminderRow) {
-      await cancelFutureOccurrences(client, reminder.id);
+    async reminderSaved(client: PoolClient, reminder: ReminderRow, save: ReminderSave = {}) {
+      const { wake } = save;
+      if (!save.created) await cancelFutureOccurrences(client, reminder.id);
       if (reminder.nextFireAt) {
-        await scheduleReminderOccurrence(client, reminder, reminder.nextFireAt);
-        await notifyRemindersDue(client, reminder.nextFireAt);
+        await scheduleReminderOccurrence(client, reminder, reminder.nextFireAt, wake);
+        if (wake) wake.remindersDue(reminder.nextFireAt);
+        else await notifyRemindersDue(client, reminder.nextFireAt);
       }
     },
     async reminderDeleted(client: PoolClient, reminderId: string) {
       await cancelFutureOccurrences(client, reminderId);
     },
-    async deviceRegistered(client, device) {
+    async deviceRegistered(client, device, wake) {
       const added = await fanOutDevice(client, device.id);
-      if (added > 0) await notifyDeliveriesDue(client, new Date());
+      if (added === 0) return;
+      if (wake) wake.deliveriesDue(new Date());
+      else await notifyDeliveriesDue(client, new Date());
     },
     async deviceRemoved(client, deviceId) {
       await cancelPendingWhere(client, 'device', deviceId);
