@@ -29,13 +29,14 @@ const ONE_USER: FanOutSource = {
 };
 
 /**
- * The fan-out statements, prepared once per connection (named): planning the statement of some
- * sixty plan nodes for every notification a transaction creates (a reminder's occurrence, a
- * deduplicated or digested notification) cost more than running it. One recipient has its own
- * form, so a generic plan still probes the users table by key.
+ * The fan-out to one recipient, prepared once per connection (named): planning a statement of
+ * some sixty plan nodes for every notification a transaction creates (a reminder's occurrence, a
+ * deduplicated or digested notification) cost more than running it. Its recipient is a scalar, so
+ * a cached generic plan still probes the users table by key. Several recipients keep a plan made
+ * for each array (a generic plan guesses ten of them, whatever the array holds).
  */
 const FAN_OUT_ONE_USER = { name: 'herald:fan-out:one-user', text: insertDeliveriesSql(pushDeliveriesSql(ONE_USER), channelDeliveriesSql(ONE_USER)) };
-const FAN_OUT_USERS = { name: 'herald:fan-out:users', text: insertDeliveriesSql(pushDeliveriesSql(ONE), channelDeliveriesSql(ONE)) };
+const FAN_OUT_USERS = insertDeliveriesSql(pushDeliveriesSql(ONE), channelDeliveriesSql(ONE));
 
 /** The notifications whose ids are $1, each recipient as t.uid. */
 const MANY: FanOutSource = {
@@ -106,7 +107,7 @@ export async function ensureUsers(db: Queryable, userIds: readonly string[]): Pr
 export async function fanOutUsers(db: Queryable, n: NewNotificationRow): Promise<number> {
   const { rowCount } = n.userIds.length === 1
     ? await db.query({ ...FAN_OUT_ONE_USER, values: [n.id, n.userIds[0]] })
-    : await db.query({ ...FAN_OUT_USERS, values: [n.id, n.userIds] });
+    : await db.query(FAN_OUT_USERS, [n.id, n.userIds]);
   return rowCount ?? 0;
 }
 
