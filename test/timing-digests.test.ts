@@ -8,6 +8,8 @@ import { eventually, spawnHerald, startEngine, type RunningEngine } from './help
 import { DigestCloser } from '../src/scheduler/digests.ts';
 import { BroadcastFanOut } from '../src/scheduler/fan-out.ts';
 import { notifyDigestsDue } from '../src/db/wakeup.ts';
+import { DigestStep } from '../src/dispatch/digest-step.ts';
+import { claimDue } from '../src/dispatch/repository.ts';
 import type { NotificationInput } from '../src/notifications/types.ts';
 
 /**
@@ -332,4 +334,29 @@ test('kill -9 while digests close: after a restart each digest is delivered once
   assert.deepEqual(items[0], { items: 1550, digested: 1550 });
   const { rows: events } = await h.db.pool.query(`SELECT count(*)::int AS n, sum(jsonb_array_length(data -> 'itemIds'))::int AS listed FROM events WHERE type = 'digest:closed' AND data ->> 'key' = 'crash'`);
   assert.deepEqual(events[0], { n: 301, listed: 1550 });
+});
+
+test('two deliveries of one notification held by separate slices list it once', async () => {
+  // Its own herald without an engine: both deliveries are claimed by hand, then decided one after
+  // the other, so the digest step sees them in two slices (as a slice split by timing would).
+  const own = await createHarness();
+  try {
+    assert.equal((await own.request({ method: 'PUT', url: '/v1/apps/default/notification-types/news', payload: { name: 'News' } })).statusCode, 200);
+    assert.equal((await own.request({ method: 'PUT', url: '/v1/users/dg-split', payload: {} })).statusCode, 200);
+    const chose = await own.app.inject({ method: 'PATCH', url: '/v1/me/preferences', headers: await asUser('dg-split'), payload: { types: { news: { digest: 'hourly' } } } });
+    assert.equal(chose.statusCode, 200, chose.body);
+    const created = await own.request({ method: 'POST', url: '/v1/notifications', payload: { to: { userId: 'dg-split' }, type: 'news', title: 'Split', channels: ['inbox', 'webhook'], sendAt: new Date(Date.now() + 3_600_000).toISOString() } });
+    assert.equal(created.statusCode, 202, created.body);
+    await own.db.pool.query(`UPDATE deliveries SET run_at = now(), due_at = now() WHERE notification_id = $1`, [created.json().id]);
+    const step = new DigestStep(own.db.pool);
+    const jobs = await claimDue(own.db.pool, 'w-split', 10, 60, undefined);
+    assert.equal(jobs.length, 2, 'both deliveries claimed together');
+    for (const job of jobs) assert.deepEqual(await step.check(job), { id: job.id, kind: 'settled', as: 'deferred' });
+    const { rows } = await own.db.pool.query(`SELECT d.items, (SELECT count(*)::int FROM digest_items i WHERE i.digest_id = d.id) AS listed FROM digests d WHERE d.user_id = 'dg-split' AND d.status = 'open'`);
+    assert.deepEqual(rows, [{ items: 1, listed: 1 }], 'one item, counted once');
+    const { rows: held } = await own.db.pool.query(`SELECT channel, status, deferred_by FROM deliveries WHERE notification_id = $1 ORDER BY channel`, [created.json().id]);
+    assert.deepEqual(held, [{ channel: 'inbox', status: 'pending', deferred_by: 'digest' }, { channel: 'webhook', status: 'pending', deferred_by: 'digest' }]);
+  } finally {
+    await own.close();
+  }
 });

@@ -101,10 +101,17 @@ async function hold(db: PoolClient, jobs: readonly ClaimedDelivery[]): Promise<(
        RETURNING d.id, d.notification_id, d.user_id
      ), kept AS (
        SELECT c.* FROM chosen c WHERE EXISTS (SELECT 1 FROM held h WHERE h.notification_id = c.notification_id AND h.user_id = c.user_id)
+     ), fresh AS (
+       -- Not yet in the open digest: another delivery of the notification (its other channel),
+       -- held by an earlier slice under the same lock, already listed it.
+       SELECT k.* FROM kept k
+        WHERE NOT EXISTS (SELECT 1 FROM digests dg JOIN digest_items di ON di.digest_id = dg.id
+                           WHERE dg.app_id = k.app_id AND dg.user_id = k.user_id AND dg.key = k.key AND dg.status = 'open'
+                             AND di.notification_id = k.notification_id)
      ), due AS (
        SELECT DISTINCT ON (app_id, user_id, key) app_id, user_id, key, closes_at, channels,
               count(*) OVER (PARTITION BY app_id, user_id, key) AS items
-         FROM kept ORDER BY app_id, user_id, key, created_at
+         FROM fresh ORDER BY app_id, user_id, key, created_at
      ), g AS (
        INSERT INTO digests (app_id, user_id, key, closes_at, channels, template, items)
        SELECT app_id, user_id, key, closes_at, channels, NULL, items FROM due ORDER BY user_id
@@ -112,7 +119,7 @@ async function hold(db: PoolClient, jobs: readonly ClaimedDelivery[]): Promise<(
        RETURNING id, app_id, user_id, key, closes_at
      ), i AS (
        INSERT INTO digest_items (digest_id, notification_id)
-       SELECT g.id, k.notification_id FROM g JOIN kept k ON k.app_id = g.app_id AND k.user_id = g.user_id AND k.key = g.key
+       SELECT g.id, k.notification_id FROM g JOIN fresh k ON k.app_id = g.app_id AND k.user_id = g.user_id AND k.key = g.key
         ORDER BY k.created_at
        ON CONFLICT DO NOTHING
      )
